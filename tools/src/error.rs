@@ -1,0 +1,40 @@
+//! The error type of this crate.
+use std::path::PathBuf;
+
+/// What can go wrong in a tool or its backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// A log file or directory could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A log path does not exist.
+    #[error("log path {0} does not exist")]
+    NotFound(PathBuf),
+    /// A filter was invalid (bad regex, end before start, ...). The text says what to fix.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// A file claimed to be a Loki export but could not be parsed as one.
+    #[error("{path} is not a valid Loki query_range export: {reason}")]
+    BadExport {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A background task failed (panicked or was cancelled).
+    #[error("log scan task failed: {0}")]
+    Task(String),
+}
+
+impl ToolError {
+    /// Whether retrying the same call could succeed (transient backend trouble).
+    pub fn retryable(&self) -> bool {
+        matches!(self, ToolError::Task(_))
+    }
+}

@@ -1,0 +1,19 @@
+//! # loglens-tools
+//!
+//! Typed tools and the backends behind them. The agents never touch files, Loki or
+//! Kubernetes directly: they go through the capabilities defined here.
+//!
+//! - [`logs`]: the [`logs::LogSource`] trait, the [`logs::LogLine`] record every source
+//!   returns, the [`logs::LogFilter`] every source understands, and the embedded default
+//!   backend, [`logs::FileLogSource`] (JSON lines, `kubectl logs` output, Loki exports).
+//! - [`budget`]: picks the lines that fit a model's context (most recent first, whole
+//!   lines, repeated messages collapsed).
+//! - [`redact`]: masks secrets in log text before it reaches a prompt or the database.
+#![deny(missing_docs)]
+
+pub mod budget;
+pub mod error;
+pub mod logs;
+pub mod redact;
+
+pub use error::ToolError;

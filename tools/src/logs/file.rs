@@ -1,0 +1,238 @@
+//! [`FileLogSource`]: the embedded default. Reads log files from disk, so loglens works
+//! with nothing but a folder of logs.
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::parse::{self, Parsed};
+use super::{LogFilter, LogLine, LogSource};
+use crate::ToolError;
+
+/// Longest line kept whole by default; longer lines keep their first 64 KiB and record how
+/// many bytes were dropped (`LogLine::truncated_bytes`).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// File extensions read when a directory is given (a file named explicitly is always read).
+const LOG_EXTENSIONS: [&str; 5] = ["log", "jsonl", "ndjson", "json", "txt"];
+
+/// Reads logs from files and directories. Each file's format is detected on its own:
+/// a Loki `query_range` export (one JSON document), JSON lines, or plain text
+/// (`kubectl logs` output, with or without `--timestamps`, or the kubelet's CRI format).
+/// JSON lines that fail to parse are kept as plain text: nothing is dropped.
+#[derive(Debug, Clone)]
+pub struct FileLogSource {
+    paths: Vec<PathBuf>,
+    max_line_bytes: usize,
+}
+
+impl FileLogSource {
+    /// A source over these files or directories (directories are read recursively).
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        Self { paths, max_line_bytes: DEFAULT_MAX_LINE_BYTES }
+    }
+
+    /// Changes the per-line byte limit.
+    pub fn with_max_line_bytes(mut self, n: usize) -> Self {
+        self.max_line_bytes = n.max(256);
+        self
+    }
+
+    /// The files this source reads, in a stable order.
+    pub fn files(&self) -> Result<Vec<PathBuf>, ToolError> {
+        let mut out = Vec::new();
+        for p in &self.paths {
+            if !p.exists() {
+                return Err(ToolError::NotFound(p.clone()));
+            }
+            if p.is_dir() {
+                collect_dir(p, &mut out)?;
+            } else {
+                out.push(p.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads every file and returns the matching lines, oldest first.
+    pub fn scan(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError> {
+        filter.validate()?;
+        let mut all = Vec::new();
+        for (idx, path) in self.files()?.iter().enumerate() {
+            for line in scan_file(path, filter, self.max_line_bytes)? {
+                all.push((idx, line));
+            }
+        }
+        // Stable: lines of unknown time first, then by time; ties keep file order.
+        all.sort_by(|(ia, a), (ib, b)| (a.timestamp, ia, a.line_no).cmp(&(b.timestamp, ib, b.line_no)));
+        Ok(all.into_iter().map(|(_, l)| l).collect())
+    }
+}
+
+#[async_trait]
+impl LogSource for FileLogSource {
+    fn describe(&self) -> String {
+        let names: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        format!("local files: {}", names.join(", "))
+    }
+
+    async fn query(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError> {
+        let this = self.clone();
+        let filter = filter.clone();
+        tokio::task::spawn_blocking(move || this.scan(&filter))
+            .await
+            .map_err(|e| ToolError::Task(e.to_string()))?
+    }
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {
+    let io_err = |source| ToolError::Io { path: dir.to_path_buf(), source };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect_dir(&p, out)?;
+        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| LOG_EXTENSIONS.contains(&e)) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one line into `buf`, keeping at most `cap` bytes. Returns the number of bytes
+/// dropped, or `None` at end of input. Memory stays bounded whatever the line's length.
+fn read_capped_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, cap: usize) -> io::Result<Option<usize>> {
+    buf.clear();
+    let mut dropped = 0;
+    let mut read_any = false;
+    loop {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            return Ok(read_any.then_some(dropped));
+        }
+        read_any = true;
+        let newline = avail.iter().position(|&b| b == b'\n');
+        let chunk = &avail[..newline.unwrap_or(avail.len())];
+        let take = cap.saturating_sub(buf.len()).min(chunk.len());
+        buf.extend_from_slice(&chunk[..take]);
+        dropped += chunk.len() - take;
+        let consumed = newline.map_or(avail.len(), |i| i + 1);
+        r.consume(consumed);
+        if newline.is_some() {
+            return Ok(Some(dropped));
+        }
+    }
+}
+
+fn scan_file(path: &Path, filter: &LogFilter, max_line_bytes: usize) -> Result<Vec<LogLine>, ToolError> {
+    let io_err = |source| ToolError::Io { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let source = path.display().to_string();
+    let mut base_labels = parse::labels_from_path(path);
+    if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+        base_labels.insert("filename".into(), name.to_string());
+    }
+
+    let head = reader.fill_buf().map_err(io_err)?;
+    if parse::looks_like_loki_export(head) {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).map_err(io_err)?;
+        let parsed = parse::parse_loki_export(&bytes)
+            .map_err(|reason| ToolError::BadExport { path: path.to_path_buf(), reason })?;
+        let mut out = Vec::new();
+        let mut carry = Carry::default();
+        for (i, p) in parsed.into_iter().enumerate() {
+            push_if_match(&mut out, &mut carry, filter, &source, i as u64 + 1, p, &base_labels, 0);
+        }
+        return Ok(out);
+    }
+
+    let mut out = Vec::new();
+    let mut carry = Carry::default();
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    while let Some(dropped) = read_capped_line(&mut reader, &mut buf, max_line_bytes).map_err(io_err)? {
+        line_no += 1;
+        let raw = String::from_utf8_lossy(&buf);
+        let raw = raw.trim_end_matches('\r');
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let parsed = if raw.starts_with('{') {
+            parse::parse_json_line(raw).unwrap_or_else(|| parse::parse_plain_line(raw))
+        } else {
+            parse::parse_plain_line(raw)
+        };
+        push_if_match(&mut out, &mut carry, filter, &source, line_no, parsed, &base_labels, dropped);
+    }
+    Ok(out)
+}
+
+/// The last time seen in each stream, so continuation lines inherit it.
+#[derive(Default)]
+struct Carry(HashMap<BTreeMap<String, String>, DateTime<Utc>>);
+
+#[allow(clippy::too_many_arguments)]
+fn push_if_match(
+    out: &mut Vec<LogLine>,
+    carry: &mut Carry,
+    filter: &LogFilter,
+    source: &str,
+    line_no: u64,
+    parsed: Parsed,
+    base_labels: &BTreeMap<String, String>,
+    truncated_bytes: usize,
+) {
+    let mut labels = parsed.labels;
+    for (k, v) in base_labels {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let stream_key: BTreeMap<String, String> =
+        labels.iter().filter(|(k, _)| k.as_str() != "stream").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let timestamp = match parsed.timestamp {
+        Some(ts) => {
+            carry.0.insert(stream_key, ts);
+            Some(ts)
+        }
+        None => carry.0.get(&stream_key).copied(),
+    };
+    let line = LogLine { source: source.to_string(), line_no, timestamp, labels, text: parsed.text, truncated_bytes };
+    if filter.matches_labels(&line) && filter.matches_time(line.timestamp) && filter.matches_text(&line.text) {
+        out.push(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn capped_reader_bounds_long_lines() {
+        let data = format!("{}\nshort\n", "x".repeat(1000));
+        let mut r = BufReader::with_capacity(64, Cursor::new(data));
+        let mut buf = Vec::new();
+        assert_eq!(read_capped_line(&mut r, &mut buf, 100).ok().flatten(), Some(900));
+        assert_eq!(buf.len(), 100);
+        assert_eq!(read_capped_line(&mut r, &mut buf, 100).ok().flatten(), Some(0));
+        assert_eq!(buf, b"short");
+        assert_eq!(read_capped_line(&mut r, &mut buf, 100).ok().flatten(), None);
+    }
+
+    #[test]
+    fn last_line_without_newline_is_read() {
+        let mut r = BufReader::new(Cursor::new("a\nb"));
+        let mut buf = Vec::new();
+        assert!(read_capped_line(&mut r, &mut buf, 10).ok().flatten().is_some());
+        assert!(read_capped_line(&mut r, &mut buf, 10).ok().flatten().is_some());
+        assert_eq!(buf, b"b");
+    }
+}

@@ -1,0 +1,71 @@
+//! Log sources.
+//!
+//! Every backend (local files today, Loki next) implements [`LogSource`]: given a
+//! [`LogFilter`], return the matching [`LogLine`]s in time order. Each line remembers
+//! where it came from (`source` and `line_no`), so an answer can cite the exact lines it
+//! rests on.
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ToolError;
+
+mod file;
+mod filter;
+mod parse;
+
+pub use file::FileLogSource;
+pub use filter::{DEFAULT_ERROR_FILTER, LogFilter};
+pub use parse::{canonical_label, parse_timestamp};
+
+/// One log line with its origin, time and labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Where the line came from: a file path, or a Loki stream.
+    pub source: String,
+    /// 1-based position of the line in its source (file line number, or entry index).
+    pub line_no: u64,
+    /// When the line was written, if known. Lines without their own time inherit the time
+    /// of the previous line of the same stream (a stack trace's continuation lines).
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Stream labels with canonical names: `namespace`, `pod`, `container`, `node`, `app`, ...
+    pub labels: BTreeMap<String, String>,
+    /// The line's text (lossily decoded if it was not UTF-8).
+    pub text: String,
+    /// How many bytes were cut off because the line was longer than the reader's limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated_bytes: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl LogLine {
+    /// The value of a label, if the line has it.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels.get(name).map(String::as_str)
+    }
+
+    /// A short name for the stream the line belongs to: the container, else the pod, else
+    /// the app, else the source.
+    pub fn stream_name(&self) -> &str {
+        ["container", "pod", "app"]
+            .iter()
+            .find_map(|k| self.label(k))
+            .unwrap_or(&self.source)
+    }
+}
+
+/// A place logs can be read from.
+#[async_trait]
+pub trait LogSource: Send + Sync {
+    /// One line that says what this source reads (for logs, errors and `--help` output).
+    fn describe(&self) -> String;
+
+    /// The lines that match `filter`, oldest first. Lines of unknown time come before all
+    /// timed lines, in the order they were read.
+    async fn query(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError>;
+}

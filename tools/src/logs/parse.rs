@@ -1,0 +1,315 @@
+//! Parsing of the local log formats: JSON lines, plain `kubectl logs` output (with or
+//! without `--timestamps`, and the CRI format the kubelet writes under `/var/log/pods`),
+//! and Loki `query_range` JSON exports.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The canonical name of a label key, for the aliases different shippers use
+/// (`pod_name`, `k8s_pod_name`, `kubernetes_namespace_name`, ...). `None` for keys that
+/// are not labels loglens knows.
+pub fn canonical_label(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "namespace" | "namespace_name" | "k8s_namespace_name" | "kubernetes_namespace_name" | "k8s.namespace.name" => "namespace",
+        "pod" | "pod_name" | "k8s_pod_name" | "kubernetes_pod_name" | "k8s.pod.name" => "pod",
+        "container" | "container_name" | "k8s_container_name" | "kubernetes_container_name" | "k8s.container.name" => "container",
+        "node" | "node_name" | "nodename" | "k8s_node_name" | "kubernetes_host" | "host" | "k8s.node.name" => "node",
+        "app" | "app_kubernetes_io_name" | "service_name" | "service.name" | "job" => "app",
+        "level" | "severity" | "detected_level" | "lvl" => "level",
+        "stream" => "stream",
+        "filename" => "filename",
+        _ => return None,
+    })
+}
+
+/// Parses the time formats found in logs: RFC 3339 (any precision, `Z` or offset),
+/// `YYYY-MM-DD HH:MM:SS[.fff]` (taken as UTC) and epoch numbers in s, ms, us or ns.
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = s.parse().ok()?;
+        return epoch(n);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(Utc.from_utc_datetime(&t));
+        }
+    }
+    None
+}
+
+fn epoch(n: i64) -> Option<DateTime<Utc>> {
+    // Pick the unit by magnitude: seconds until year ~5138, then ms, us, ns.
+    match n {
+        0..=99_999_999_999 => Utc.timestamp_opt(n, 0).single(),
+        100_000_000_000..=99_999_999_999_999 => Utc.timestamp_millis_opt(n).single(),
+        100_000_000_000_000..=99_999_999_999_999_999 => Some(Utc.timestamp_nanos(n * 1000)),
+        _ => Some(Utc.timestamp_nanos(n)),
+    }
+}
+
+fn value_timestamp(v: &Value) -> Option<DateTime<Utc>> {
+    match v {
+        Value::String(s) => parse_timestamp(s),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                epoch(i)
+            } else {
+                let f = n.as_f64()?;
+                Utc.timestamp_opt(f.trunc() as i64, ((f.fract()) * 1e9) as u32).single()
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A line parsed from one of the formats, before it gets its source and line number.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Parsed {
+    pub text: String,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Adds `key=value` under its canonical name (and keeps the first value seen).
+fn put_label(labels: &mut BTreeMap<String, String>, key: &str, value: &Value) {
+    let Some(canon) = canonical_label(key) else { return };
+    let value = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return,
+    };
+    labels.entry(canon.to_string()).or_insert(value);
+}
+
+const TIME_KEYS: [&str; 6] = ["timestamp", "ts", "time", "@timestamp", "date", "T"];
+const TEXT_KEYS: [&str; 2] = ["line", "log"];
+
+/// Parses one JSON-lines record. Two shapes are understood:
+/// - an envelope with the line in `line` (or `log`) and labels in `labels` (or `stream`),
+///   as `logcli --output=jsonl` and Alloy/Fluent Bit write it;
+/// - an application's own JSON log line: the whole object is the text, its time comes
+///   from `timestamp`/`ts`/`time`/..., and top-level label-like keys become labels.
+///
+/// Returns `None` when the text is not a JSON object.
+pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
+    let obj: Map<String, Value> = serde_json::from_str(raw).ok()?;
+    let mut labels = BTreeMap::new();
+    let timestamp = TIME_KEYS.iter().find_map(|k| obj.get(*k)).and_then(value_timestamp);
+    let envelope_text = TEXT_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str));
+    if let Some(text) = envelope_text {
+        for key in ["labels", "stream", "kubernetes"] {
+            if let Some(Value::Object(m)) = obj.get(key) {
+                for (k, v) in m {
+                    put_label(&mut labels, k, v);
+                }
+            }
+        }
+        for (k, v) in &obj {
+            if !TEXT_KEYS.contains(&k.as_str()) {
+                put_label(&mut labels, k, v);
+            }
+        }
+        return Some(Parsed { text: text.trim_end_matches(['\n', '\r']).to_string(), timestamp, labels });
+    }
+    for (k, v) in &obj {
+        // An app's "level" stays in the text; it is not a stream label.
+        if canonical_label(k).is_some_and(|c| c != "level") {
+            put_label(&mut labels, k, v);
+        }
+    }
+    Some(Parsed { text: raw.to_string(), timestamp, labels })
+}
+
+/// Parses one plain line: `kubectl logs` output (optionally `--timestamps`, which puts an
+/// RFC 3339 time and a space in front) or the CRI format (`TIME stdout|stderr F|P text`).
+pub(crate) fn parse_plain_line(raw: &str) -> Parsed {
+    let mut labels = BTreeMap::new();
+    if let Some((first, rest)) = raw.split_once(' ')
+        && first.len() >= 20
+        && first.as_bytes().get(4) == Some(&b'-')
+        && let Some(ts) = parse_timestamp(first)
+    {
+        // CRI: "2024-01-01T00:00:00.000Z stdout F message"
+        let mut parts = rest.splitn(3, ' ');
+        if let (Some(stream @ ("stdout" | "stderr")), Some("F" | "P"), Some(text)) = (parts.next(), parts.next(), parts.next()) {
+            labels.insert("stream".to_string(), stream.to_string());
+            return Parsed { text: text.to_string(), timestamp: Some(ts), labels };
+        }
+        return Parsed { text: rest.to_string(), timestamp: Some(ts), labels };
+    }
+    Parsed { text: raw.to_string(), timestamp: None, labels }
+}
+
+/// Labels implied by the kubelet's log paths:
+/// `/var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log` and
+/// `/var/log/containers/<pod>_<namespace>_<container>-<id>.log`.
+pub(crate) fn labels_from_path(path: &Path) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
+    if let Some(i) = parts.iter().position(|p| *p == "pods")
+        && parts.len() >= i + 4
+    {
+        let pod_dir: Vec<&str> = parts[i + 1].splitn(3, '_').collect();
+        if pod_dir.len() == 3 {
+            labels.insert("namespace".into(), pod_dir[0].to_string());
+            labels.insert("pod".into(), pod_dir[1].to_string());
+            labels.insert("container".into(), parts[i + 2].to_string());
+        }
+    } else if parts.iter().any(|p| *p == "containers")
+        && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+    {
+        let f: Vec<&str> = stem.splitn(3, '_').collect();
+        if f.len() == 3 {
+            labels.insert("pod".into(), f[0].to_string());
+            labels.insert("namespace".into(), f[1].to_string());
+            let container = f[2].rsplit_once('-').map_or(f[2], |(c, _)| c);
+            labels.insert("container".into(), container.to_string());
+        }
+    }
+    labels
+}
+
+#[derive(Deserialize)]
+struct LokiResponse {
+    status: Option<String>,
+    data: LokiData,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LokiData {
+    result_type: String,
+    result: Vec<LokiStream>,
+}
+
+#[derive(Deserialize)]
+struct LokiStream {
+    stream: BTreeMap<String, Value>,
+    values: Vec<Vec<Value>>,
+}
+
+/// Parses a Loki `query_range` response (`resultType: streams`), as saved by
+/// `curl .../loki/api/v1/query_range` or `logcli query --output=raw`.
+pub(crate) fn parse_loki_export(bytes: &[u8]) -> Result<Vec<Parsed>, String> {
+    let resp: LokiResponse = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if let Some(status) = &resp.status
+        && status != "success"
+    {
+        return Err(format!("status is {status:?}, not \"success\""));
+    }
+    if resp.data.result_type != "streams" {
+        return Err(format!("resultType is {:?}; only log queries (\"streams\") hold lines", resp.data.result_type));
+    }
+    let mut out = Vec::new();
+    for s in resp.data.result {
+        let mut labels = BTreeMap::new();
+        for (k, v) in &s.stream {
+            put_label(&mut labels, k, v);
+        }
+        for entry in s.values {
+            let ts = entry.first().and_then(value_timestamp);
+            let Some(text) = entry.get(1).and_then(Value::as_str) else {
+                return Err("a value is not a [timestamp, line] pair".into());
+            };
+            out.push(Parsed { text: text.to_string(), timestamp: ts, labels: labels.clone() });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a file's opening bytes look like a Loki query response rather than JSON lines.
+pub(crate) fn looks_like_loki_export(head: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(head);
+    let t = head.trim_start();
+    t.starts_with('{') && t.contains("\"data\"") && (t.contains("\"resultType\"") || t.contains("\"status\""))
+        && !t.lines().next().is_some_and(|l| l.contains("\"line\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_timestamps_prefix_is_parsed() {
+        let p = parse_plain_line("2025-11-11T14:43:04.731512607Z Starting server on :8080");
+        assert_eq!(p.text, "Starting server on :8080");
+        assert_eq!(p.timestamp.map(|t| t.timestamp_subsec_nanos()), Some(731_512_607));
+    }
+
+    #[test]
+    fn plain_line_without_time_is_kept_whole() {
+        let p = parse_plain_line("at Foo.Bar(Baz.java:42)");
+        assert_eq!(p.text, "at Foo.Bar(Baz.java:42)");
+        assert!(p.timestamp.is_none());
+    }
+
+    #[test]
+    fn cri_format_is_parsed() {
+        let p = parse_plain_line("2024-05-01T10:00:00.5Z stderr F panic: runtime error");
+        assert_eq!(p.text, "panic: runtime error");
+        assert_eq!(p.labels.get("stream").map(String::as_str), Some("stderr"));
+    }
+
+    #[test]
+    fn envelope_json_line_uses_line_and_labels() {
+        let p = parse_json_line(r#"{"timestamp":"2025-01-01T00:00:00Z","labels":{"pod_name":"a-1","namespace":"ns"},"line":"boom"}"#);
+        let p = p.unwrap_or_else(|| unreachable!());
+        assert_eq!(p.text, "boom");
+        assert_eq!(p.labels.get("pod").map(String::as_str), Some("a-1"));
+        assert_eq!(p.labels.get("namespace").map(String::as_str), Some("ns"));
+        assert!(p.timestamp.is_some());
+    }
+
+    #[test]
+    fn app_json_line_keeps_whole_object_as_text() {
+        let raw = r#"{"message":"request error","severity":"error","timestamp":"2025-11-11T14:44:05.557Z"}"#;
+        let p = parse_json_line(raw).unwrap_or_else(|| unreachable!());
+        assert_eq!(p.text, raw);
+        assert!(p.timestamp.is_some());
+        assert!(!p.labels.contains_key("level"));
+    }
+
+    #[test]
+    fn epoch_units_are_detected() {
+        let s = parse_timestamp("1700000000").map(|t| t.timestamp());
+        let ms = parse_timestamp("1700000000000").map(|t| t.timestamp());
+        let ns = parse_timestamp("1700000000000000000").map(|t| t.timestamp());
+        assert_eq!(s, Some(1_700_000_000));
+        assert_eq!(ms, s);
+        assert_eq!(ns, s);
+    }
+
+    #[test]
+    fn kubelet_paths_give_labels() {
+        let l = labels_from_path(Path::new("/var/log/pods/shop_checkout-6d4f_0a1b/server/0.log"));
+        assert_eq!(l.get("namespace").map(String::as_str), Some("shop"));
+        assert_eq!(l.get("pod").map(String::as_str), Some("checkout-6d4f"));
+        assert_eq!(l.get("container").map(String::as_str), Some("server"));
+    }
+
+    #[test]
+    fn loki_export_is_parsed() {
+        let body = br#"{"status":"success","data":{"resultType":"streams","result":[{"stream":{"namespace":"ns","pod":"p-1"},"values":[["1700000000000000000","a"],["1700000001000000000","b"]]}]}}"#;
+        assert!(looks_like_loki_export(body));
+        let lines = parse_loki_export(body).unwrap_or_default();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].text, "b");
+        assert_eq!(lines[0].labels.get("pod").map(String::as_str), Some("p-1"));
+    }
+
+    #[test]
+    fn loki_matrix_is_refused() {
+        let body = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+        assert!(parse_loki_export(body).is_err());
+    }
+}
