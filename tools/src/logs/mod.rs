@@ -16,7 +16,7 @@ mod file;
 mod filter;
 mod parse;
 
-pub use file::FileLogSource;
+pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
 pub use filter::{DEFAULT_ERROR_FILTER, LogFilter};
 pub use parse::{canonical_label, parse_timestamp};
 

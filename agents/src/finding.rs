@@ -1,0 +1,226 @@
+//! The extraction schema.
+//!
+//! A **schema** is the contract between loglens and the model: the model may only write
+//! JSON that matches it, and llama.cpp enforces that while it samples (the schema becomes
+//! a grammar). Two types live here:
+//! - [`ModelFinding`], what the model writes. Its evidence is a list of line numbers from
+//!   the prompt, bounded by how many lines were sent, so the model cannot cite a line that
+//!   does not exist. Every string has a `maxLength`, so a small model cannot run on until
+//!   the token limit cuts its JSON in half.
+//! - [`Finding`], what loglens returns: the same fields, with each evidence number
+//!   resolved to the exact log line (source, line number, time, text).
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// How bad it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    /// Worth knowing, nothing is broken.
+    Info,
+    /// Degraded or at risk.
+    Warn,
+    /// Something is failing.
+    Error,
+    /// An outage or data loss.
+    Critical,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "INFO",
+            Severity::Warn => "WARN",
+            Severity::Error => "ERROR",
+            Severity::Critical => "CRITICAL",
+        })
+    }
+}
+
+/// Most evidence lines a finding may cite.
+pub const MAX_EVIDENCE: usize = 8;
+
+/// The JSON the model writes. Fields are in the order the model writes them: evidence
+/// first, so it picks the lines before it explains them.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFinding {
+    /// Numbers of the log lines (as numbered in the prompt) that show the problem.
+    #[schemars(length(min = 1, max = 8))]
+    pub evidence: Vec<u32>,
+    /// The failing message with ids and numbers left out, e.g. "connection refused to redis".
+    #[schemars(length(min = 1, max = 160))]
+    pub error_signature: String,
+    /// The service, pod or part of the system at fault.
+    #[schemars(length(min = 1, max = 64))]
+    pub component: String,
+    /// Why it happens, in one sentence.
+    #[schemars(length(min = 1, max = 200))]
+    pub root_cause: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// What is going on, in two or three sentences.
+    #[schemars(length(min = 1, max = 400))]
+    pub summary: String,
+    /// What to do next.
+    #[schemars(length(min = 1, max = 300))]
+    pub action: String,
+    /// How sure, 0 to 100.
+    #[schemars(range(min = 0, max = 100))]
+    pub confidence: u8,
+}
+
+/// The schema sent to the model for a prompt holding `lines` numbered log lines: evidence
+/// items are integers from 1 to `lines`.
+pub fn finding_schema(lines: usize) -> Value {
+    let settings = schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true);
+    let schema = settings.into_generator().into_root_schema_for::<ModelFinding>();
+    let mut v = schema.to_value();
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("$schema");
+        obj.remove("title");
+        obj.remove("description");
+        obj.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    let lines = lines.max(1);
+    v["properties"]["evidence"] = json!({
+        "type": "array",
+        "items": { "type": "integer", "minimum": 1, "maximum": lines },
+        "minItems": 1,
+        "maxItems": MAX_EVIDENCE.min(lines),
+    });
+    v["properties"]["confidence"] = json!({ "type": "integer", "minimum": 0, "maximum": 100 });
+    v
+}
+
+/// A log line as loglens shows and stores it: where it is, and what it said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineRef {
+    /// Its number in the prompt (1-based), which the model cites.
+    pub n: usize,
+    /// File path or Loki stream it came from.
+    pub source: String,
+    /// 1-based line number in that source.
+    pub line_no: u64,
+    /// Its time, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// Its labels (namespace, pod, container, node, ...).
+    pub labels: BTreeMap<String, String>,
+    /// The text as sent to the model (secrets masked, overlong lines clipped).
+    pub text: String,
+    /// How many similar lines were collapsed into this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub similar: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The answer: what is wrong, why, what to do, and the exact lines that show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Why it happens.
+    pub root_cause: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The part of the system at fault.
+    pub component: String,
+    /// The failing message, normalized.
+    pub error_signature: String,
+    /// What is going on.
+    pub summary: String,
+    /// What to do next.
+    pub action: String,
+    /// The lines the answer rests on, in prompt order.
+    pub evidence: Vec<LineRef>,
+    /// How sure, 0.0 to 1.0.
+    pub confidence: f32,
+}
+
+impl Finding {
+    /// Resolves the model's line numbers against the lines that were sent. Numbers out of
+    /// range (impossible under the schema, but the schema is not trusted) and repeats are
+    /// dropped.
+    pub fn resolve(model: ModelFinding, sent: &[LineRef]) -> Self {
+        let mut evidence: Vec<LineRef> = Vec::new();
+        for n in model.evidence {
+            if let Some(line) = sent.iter().find(|l| l.n == n as usize)
+                && !evidence.iter().any(|e| e.n == line.n)
+            {
+                evidence.push(line.clone());
+            }
+        }
+        evidence.sort_by_key(|l| l.n);
+        Self {
+            root_cause: model.root_cause,
+            severity: model.severity,
+            component: model.component,
+            error_signature: model.error_signature,
+            summary: model.summary,
+            action: model.action,
+            evidence,
+            confidence: f32::from(model.confidence.min(100)) / 100.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_bounds_evidence_by_lines_sent() {
+        let s = finding_schema(5);
+        assert_eq!(s["properties"]["evidence"]["items"]["maximum"], 5);
+        assert_eq!(s["properties"]["evidence"]["maxItems"], 5);
+        assert_eq!(s["properties"]["root_cause"]["maxLength"], 200);
+        assert_eq!(s["additionalProperties"], false);
+        let required: Vec<&str> = s["required"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        assert_eq!(required.len(), 8);
+        assert!(!s.to_string().contains("$ref"), "inlined for llama.cpp's grammar converter");
+    }
+
+    #[test]
+    fn schema_enforces_severity_enum_and_rejects_extra_fields() {
+        let s = finding_schema(3);
+        let v = jsonschema::validator_for(&s).unwrap_or_else(|_| unreachable!());
+        let good = json!({"evidence":[1],"error_signature":"e","component":"c","root_cause":"r","severity":"ERROR","summary":"s","action":"a","confidence":50});
+        assert!(v.is_valid(&good));
+        let mut bad = good.clone();
+        bad["severity"] = json!("BAD");
+        assert!(!v.is_valid(&bad));
+        let mut bad = good.clone();
+        bad["evidence"] = json!([4]);
+        assert!(!v.is_valid(&bad));
+        let mut bad = good;
+        bad["extra"] = json!(1);
+        assert!(!v.is_valid(&bad));
+    }
+
+    #[test]
+    fn resolve_maps_numbers_to_lines_and_drops_bad_ones() {
+        let sent: Vec<LineRef> = (1..=3)
+            .map(|n| LineRef { n, source: "f".into(), line_no: n as u64 * 10, timestamp: None, labels: BTreeMap::new(), text: format!("l{n}"), similar: 0 })
+            .collect();
+        let m = ModelFinding {
+            evidence: vec![3, 1, 3, 9],
+            error_signature: "e".into(),
+            component: "c".into(),
+            root_cause: "r".into(),
+            severity: Severity::Error,
+            summary: "s".into(),
+            action: "a".into(),
+            confidence: 80,
+        };
+        let f = Finding::resolve(m, &sent);
+        let lines: Vec<u64> = f.evidence.iter().map(|l| l.line_no).collect();
+        assert_eq!(lines, vec![10, 30]);
+        assert!((f.confidence - 0.8).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,370 @@
+//! [`LlmClient`]: chat completions with a JSON schema, validated and retried once.
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::LlmError;
+use super::sse::{SseLines, SsePayload};
+
+/// Where the model server is and how to call it.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// Base URL of an OpenAI-compatible server, e.g. `http://127.0.0.1:8080` (llama-server).
+    pub base_url: String,
+    /// Model name sent in requests (llama-server serves whatever it loaded; a router
+    /// preset picks by this name).
+    pub model: String,
+    /// Bearer token, if the server wants one (`llama-server --api-key`).
+    pub api_key: Option<String>,
+    /// Longest a whole call may take, streaming included.
+    pub request_timeout: Duration,
+    /// Longest to wait for the TCP connection.
+    pub connect_timeout: Duration,
+    /// Most tokens the model may write in one reply.
+    pub max_tokens: u32,
+    /// Sampling temperature (low: extraction wants the likeliest answer).
+    pub temperature: f32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:8080".into(),
+            model: "default".into(),
+            api_key: None,
+            request_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(5),
+            max_tokens: 768,
+            temperature: 0.1,
+        }
+    }
+}
+
+/// One chat message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: "system".into(), content: content.into() }
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: "user".into(), content: content.into() }
+    }
+}
+
+/// What one HTTP call to the model cost, as measured here and reported by llama.cpp.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ModelCall {
+    /// Tokens in the prompt (llama.cpp `timings.prompt_n`, or `usage.prompt_tokens`).
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+    /// Server time spent reading the prompt, ms.
+    pub prompt_ms: f64,
+    /// Server time spent generating, ms.
+    pub generation_ms: f64,
+    /// Generation speed reported by the server.
+    pub tokens_per_second: f64,
+    /// Wall time of the HTTP call as seen by loglens, ms (includes queueing in the server).
+    pub http_ms: f64,
+    /// Why generation stopped (`stop`, `length`).
+    pub finish_reason: Option<String>,
+}
+
+/// A validated, typed reply.
+#[derive(Debug, Clone)]
+pub struct JsonReply<T> {
+    /// The parsed value.
+    pub value: T,
+    /// The raw JSON text the model wrote.
+    pub raw: String,
+    /// Every call made (1, or 2 when the first reply was rejected).
+    pub calls: Vec<ModelCall>,
+}
+
+/// Client for an OpenAI-compatible chat server (llama.cpp's `llama-server` in particular).
+#[derive(Debug, Clone)]
+pub struct LlmClient {
+    http: reqwest::Client,
+    cfg: LlmConfig,
+}
+
+/// Largest error body we read from the server.
+const MAX_ERROR_BODY: usize = 4096;
+
+impl LlmClient {
+    /// Builds a client. Fails only on an unusable configuration.
+    pub fn new(cfg: LlmConfig) -> Result<Self, LlmError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &cfg.api_key {
+            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|e| LlmError::Config(format!("api key is not a valid header value: {e}")))?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(cfg.connect_timeout)
+            .timeout(cfg.request_timeout)
+            .build()
+            .map_err(|e| LlmError::Config(e.to_string()))?;
+        let base_url = cfg.base_url.trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(LlmError::Config(format!("model URL {base_url:?} must start with http:// or https://")));
+        }
+        Ok(Self { http, cfg: LlmConfig { base_url, ..cfg } })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &LlmConfig {
+        &self.cfg
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.cfg.base_url)
+    }
+
+    fn map_send_error(&self, e: reqwest::Error) -> LlmError {
+        if e.is_timeout() {
+            LlmError::Timeout(self.cfg.request_timeout)
+        } else if e.is_connect() || e.is_request() {
+            LlmError::Unavailable { url: self.cfg.base_url.clone(), reason: root_cause(&e) }
+        } else {
+            LlmError::Protocol(root_cause(&e))
+        }
+    }
+
+    async fn error_from_response(&self, resp: reqwest::Response) -> LlmError {
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| body.chars().take(MAX_ERROR_BODY).collect());
+        if status == 503 {
+            return LlmError::Unavailable { url: self.cfg.base_url.clone(), reason: message };
+        }
+        if status == 400 && message.contains("context") {
+            return LlmError::ContextExceeded(message);
+        }
+        LlmError::Http { status, message }
+    }
+
+    /// Checks the server is up and has a model loaded; returns the model ids it serves.
+    pub async fn ready(&self) -> Result<Vec<String>, LlmError> {
+        let resp = self.http.get(self.url("/v1/models")).send().await.map_err(|e| self.map_send_error(e))?;
+        if !resp.status().is_success() {
+            return Err(self.error_from_response(resp).await);
+        }
+        let v: Value = resp.json().await.map_err(|e| LlmError::Protocol(e.to_string()))?;
+        let ids: Vec<String> = v["data"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|m| m["id"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Err(LlmError::Unavailable { url: self.cfg.base_url.clone(), reason: "no model loaded".into() });
+        }
+        Ok(ids)
+    }
+
+    /// Counts the tokens of `text` with the server's own tokenizer (llama.cpp's
+    /// `/tokenize`). `None` when the server has no such endpoint.
+    pub async fn count_tokens(&self, text: &str) -> Option<usize> {
+        let resp = self.http.post(self.url("/tokenize")).json(&json!({ "content": text })).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let v: Value = resp.json().await.ok()?;
+        v["tokens"].as_array().map(Vec::len)
+    }
+
+    /// Asks for a reply that matches `schema`, validates it, and deserializes it into `T`.
+    /// An invalid first reply is retried once with the validation error appended to the
+    /// conversation; a second invalid reply is [`LlmError::InvalidOutput`]. Tokens are sent
+    /// to `deltas` as they arrive, when given.
+    pub async fn complete_json<T: DeserializeOwned>(
+        &self,
+        messages: &[ChatMessage],
+        schema_name: &str,
+        schema: &Value,
+        deltas: Option<&UnboundedSender<String>>,
+    ) -> Result<JsonReply<T>, LlmError> {
+        let validator = jsonschema::validator_for(schema)
+            .map_err(|e| LlmError::Config(format!("schema {schema_name} is not a valid JSON Schema: {e}")))?;
+        let mut conversation = messages.to_vec();
+        let mut calls = Vec::new();
+        let mut last = (String::new(), String::new());
+        for attempt in 1..=2u32 {
+            let (raw, call) = self.stream_once(&conversation, schema_name, schema, deltas).await?;
+            let cut_off = call.finish_reason.as_deref() == Some("length");
+            calls.push(call);
+            match check::<T>(&validator, &raw) {
+                Ok(value) => return Ok(JsonReply { value, raw, calls }),
+                Err(mut reason) => {
+                    if cut_off {
+                        reason = format!("the reply was cut off at the token limit ({reason}); write shorter strings");
+                    }
+                    tracing::warn!(attempt, %reason, "model reply rejected");
+                    if attempt == 1 {
+                        conversation.push(ChatMessage::user(format!(
+                            "Your previous reply was rejected: {reason}. Reply again with one JSON object that matches the schema exactly."
+                        )));
+                    }
+                    last = (reason, raw);
+                }
+            }
+        }
+        Err(LlmError::InvalidOutput { attempts: 2, reason: last.0, last_reply: last.1.chars().take(500).collect() })
+    }
+
+    /// One streamed chat completion; returns the text and what the call cost.
+    async fn stream_once(
+        &self,
+        messages: &[ChatMessage],
+        schema_name: &str,
+        schema: &Value,
+        deltas: Option<&UnboundedSender<String>>,
+    ) -> Result<(String, ModelCall), LlmError> {
+        let body = json!({
+            "model": self.cfg.model,
+            "messages": messages,
+            "stream": true,
+            "stream_options": { "include_usage": true },
+            "temperature": self.cfg.temperature,
+            "max_tokens": self.cfg.max_tokens,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": { "name": schema_name, "strict": true, "schema": schema }
+            }
+        });
+        let started = Instant::now();
+        let resp = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.map_send_error(e))?;
+        if !resp.status().is_success() {
+            return Err(self.error_from_response(resp).await);
+        }
+        let mut text = String::new();
+        let mut call = ModelCall::default();
+        let mut lines = SseLines::default();
+        let mut stream = resp.bytes_stream();
+        let mut done = false;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.map_send_error(e))?;
+            for payload in lines.push(&chunk) {
+                match payload {
+                    SsePayload::Done => done = true,
+                    SsePayload::Garbage(g) => return Err(LlmError::Protocol(format!("stream chunk is not JSON: {g}"))),
+                    SsePayload::Json(v) => {
+                        if let Some(msg) = v.pointer("/error/message").and_then(Value::as_str) {
+                            return Err(LlmError::Http { status: 500, message: msg.to_string() });
+                        }
+                        if let Some(delta) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+                            text.push_str(delta);
+                            if let Some(tx) = deltas {
+                                let _ = tx.send(delta.to_string());
+                            }
+                        }
+                        if let Some(reason) = v.pointer("/choices/0/finish_reason").and_then(Value::as_str) {
+                            call.finish_reason = Some(reason.to_string());
+                        }
+                        read_usage(&v, &mut call);
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        if !done && call.finish_reason.is_none() {
+            return Err(LlmError::Protocol("stream ended before the reply was finished".into()));
+        }
+        call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok((text, call))
+    }
+}
+
+/// Reads `usage` (OpenAI) and `timings` (llama.cpp) from a chunk, when present.
+fn read_usage(v: &Value, call: &mut ModelCall) {
+    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+        call.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(call.prompt_tokens);
+        call.completion_tokens = u["completion_tokens"].as_u64().unwrap_or(call.completion_tokens);
+    }
+    if let Some(t) = v.get("timings").filter(|t| t.is_object()) {
+        call.prompt_ms = t["prompt_ms"].as_f64().unwrap_or(call.prompt_ms);
+        call.generation_ms = t["predicted_ms"].as_f64().unwrap_or(call.generation_ms);
+        call.tokens_per_second = t["predicted_per_second"].as_f64().unwrap_or(call.tokens_per_second);
+        if let Some(n) = t["prompt_n"].as_u64() {
+            // llama.cpp reports only the tokens it had to process (cache misses) here;
+            // prefer usage's full count when both exist.
+            if call.prompt_tokens == 0 {
+                call.prompt_tokens = n;
+            }
+        }
+        if let Some(n) = t["predicted_n"].as_u64() {
+            call.completion_tokens = call.completion_tokens.max(n);
+        }
+    }
+}
+
+/// Parses and validates a reply; the error text is written for the model to act on.
+fn check<T: DeserializeOwned>(validator: &jsonschema::Validator, raw: &str) -> Result<T, String> {
+    let value: Value = serde_json::from_str(raw.trim()).map_err(|e| format!("not valid JSON ({e})"))?;
+    let problems: Vec<String> = validator
+        .iter_errors(&value)
+        .take(3)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() { e.to_string() } else { format!("{path}: {e}") }
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(format!("does not match the schema: {}", problems.join("; ")));
+    }
+    serde_json::from_value(value).map_err(|e| format!("does not match the expected fields: {e}"))
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_reports_schema_violations_for_the_model() {
+        let schema = json!({"type":"object","properties":{"a":{"type":"string","maxLength":3}},"required":["a"]});
+        let v = jsonschema::validator_for(&schema).unwrap_or_else(|_| unreachable!());
+        assert!(check::<Value>(&v, r#"{"a":"ok"}"#).is_ok());
+        let err = check::<Value>(&v, r#"{"a":"too long"}"#).err().unwrap_or_default();
+        assert!(err.contains("/a"), "{err}");
+        let err = check::<Value>(&v, "{not json").err().unwrap_or_default();
+        assert!(err.contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn rejects_non_http_urls() {
+        let cfg = LlmConfig { base_url: "localhost:8080".into(), ..LlmConfig::default() };
+        assert!(matches!(LlmClient::new(cfg), Err(LlmError::Config(_))));
+    }
+}

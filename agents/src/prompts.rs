@@ -1,0 +1,69 @@
+//! Prompt templates from `prompts/`, compiled in, with their versions.
+//!
+//! A prompt is code: a change to it changes answers. So each template has a version that
+//! is stored with every result, and templates are files under `prompts/` rather than
+//! string literals scattered through the code.
+
+/// A versioned prompt: a system message and a user message template.
+#[derive(Debug, Clone, Copy)]
+pub struct Prompt {
+    /// Name and version, stored with results (`extract/v1`).
+    pub version: &'static str,
+    /// The system message.
+    pub system: &'static str,
+    /// The user message, with `{{placeholders}}`.
+    pub user: &'static str,
+}
+
+/// The extraction prompt: question + numbered log lines → a [`crate::ModelFinding`].
+pub const EXTRACT: Prompt = Prompt {
+    version: "extract/v1",
+    system: include_str!("../../prompts/extract/v1/system.md"),
+    user: include_str!("../../prompts/extract/v1/user.md"),
+};
+
+/// Fills `{{name}}` placeholders in one pass over the template: values are inserted as
+/// they are and never scanned again, so a log line cannot inject a placeholder. Unknown
+/// placeholders are left as they are.
+pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + vars.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                let name = after[..end].trim();
+                match vars.iter().find(|(k, _)| *k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None => out.push_str(&rest[start..start + 2 + end + 2]),
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_in_one_pass() {
+        let got = render("Q: {{question}} L: {{lines}} {{unknown}}", &[("question", "why {{lines}}?"), ("lines", "x")]);
+        assert_eq!(got, "Q: why {{lines}}? L: x {{unknown}}");
+    }
+
+    #[test]
+    fn extract_prompt_has_its_placeholders() {
+        for p in ["{{question}}", "{{lines}}", "{{count}}"] {
+            assert!(EXTRACT.user.contains(p), "{p}");
+        }
+    }
+}

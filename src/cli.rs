@@ -1,0 +1,140 @@
+//! Command-line interface (clap). Every option can also come from an environment
+//! variable (shown in `--help`) or the config file; flags win over the environment,
+//! which wins over the file, which wins over the defaults.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// loglens answers questions about Kubernetes logs with a local model, citing the exact
+/// log lines each answer rests on.
+#[derive(Debug, Parser)]
+#[command(name = "loglens", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML). Default: ./loglens.toml when it exists.
+    #[arg(long, global = true, env = "LOGLENS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log files or directories to read (JSON lines, `kubectl logs` output, Loki exports).
+    /// Repeat the flag or separate with commas.
+    #[arg(long, global = true, env = "LOGLENS_LOGS", value_name = "PATH", value_delimiter = ',')]
+    pub logs: Vec<PathBuf>,
+
+    /// Base URL of the OpenAI-compatible model server (llama.cpp's llama-server).
+    #[arg(long, global = true, env = "LOGLENS_MODEL_URL", value_name = "URL")]
+    pub model_url: Option<String>,
+
+    /// Model name sent to the server.
+    #[arg(long, global = true, env = "LOGLENS_MODEL", value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Bearer token for the model server, if it wants one.
+    #[arg(long, global = true, env = "LOGLENS_MODEL_API_KEY", value_name = "KEY", hide_env_values = true)]
+    pub model_api_key: Option<String>,
+
+    /// Seconds one model call may take before it is abandoned.
+    #[arg(long, global = true, env = "LOGLENS_MODEL_TIMEOUT", value_name = "SECS")]
+    pub model_timeout: Option<u64>,
+
+    /// The model's context window in tokens (must match llama-server's -c).
+    #[arg(long, global = true, env = "LOGLENS_CONTEXT_TOKENS", value_name = "N")]
+    pub context_tokens: Option<usize>,
+
+    /// Where analyses are stored: sqlite://PATH (default .loglens/loglens.db) or
+    /// postgres://USER:PASS@HOST/DB.
+    #[arg(long, global = true, env = "LOGLENS_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Format of loglens's own diagnostic logs on stderr (levels from RUST_LOG).
+    #[arg(long, global = true, env = "LOGLENS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Diagnostic log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask a question about the logs and print the answer with its evidence.
+    ///
+    /// Example: loglens ask "why is checkout failing?" --logs ./logs --namespace shop
+    Ask(AskArgs),
+    /// Serve the HTTP API: POST /v1/analyze, POST /v1/analyze/stream (SSE),
+    /// GET /v1/analyses/{id}, GET /healthz, GET /readyz.
+    Serve(ServeArgs),
+}
+
+/// Filters shared by `ask` and the HTTP API.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Only this Kubernetes namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Only this pod (or its workload: `checkout` matches `checkout-7d9f-abcde`).
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Only this container.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Only this node.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Only lines from this long ago until now, e.g. 15m, 1h, 2h30m.
+    #[arg(long, conflicts_with = "start")]
+    pub since: Option<String>,
+    /// Only lines at or after this time (RFC 3339, e.g. 2025-11-11T14:40:00Z).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Only lines before this time (RFC 3339).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Only lines matching this regex instead of the default error filter
+    /// `(?i)(error|warn|failed|exception|panic|fatal)`.
+    #[arg(long, conflicts_with = "all_lines")]
+    pub grep: Option<String>,
+    /// Consider every line, not just those matching the error filter.
+    #[arg(long)]
+    pub all_lines: bool,
+}
+
+/// `loglens ask`.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question, e.g. "why is checkout failing?".
+    pub question: String,
+    /// Filters.
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// How many log lines to send the model (1-200; fewer when the context is full).
+    #[arg(long, default_value_t = loglens_agents::baseline::DEFAULT_LIMIT)]
+    pub limit: usize,
+    /// Print the whole result as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `loglens serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LOGLENS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}

@@ -1,0 +1,127 @@
+//! What each subcommand does. `main` calls [`run`].
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use loglens_agents::BaselineAnalyzer;
+use loglens_agents::llm::LlmClient;
+use loglens_tools::logs::FileLogSource;
+
+use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
+use crate::cli::{AskArgs, Cli, Command, FilterArgs};
+use crate::config::Config;
+use crate::server::{AppState, serve};
+use crate::store::Store;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let listen = match &cli.command {
+        Command::Serve(a) => a.listen,
+        Command::Ask(_) => None,
+    };
+    let config = Config::load(&cli.global, listen)?;
+    match cli.command {
+        Command::Ask(args) => ask(&config, args).await,
+        Command::Serve(_) => {
+            let service = build_service(&config).await?;
+            serve(AppState { service }, config.listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Builds the analysis service from the configuration: log source, model client, store.
+pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
+    if config.log_paths.is_empty() {
+        bail!("no logs given: pass --logs PATH (or set LOGLENS_LOGS, or [logs] paths in loglens.toml)");
+    }
+    let source = FileLogSource::new(config.log_paths.clone()).with_max_line_bytes(config.max_line_bytes);
+    source.files().context("checking --logs")?;
+    let llm = LlmClient::new(config.llm.clone())?;
+    let analyzer = BaselineAnalyzer::new(Arc::new(source), llm, config.analyzer.clone());
+    let store = Store::connect(&config.database_url).await?;
+    Ok(AnalysisService::new(analyzer, store))
+}
+
+impl From<FilterArgs> for FilterSpec {
+    fn from(f: FilterArgs) -> Self {
+        let parse = |s: Option<String>| s.and_then(|s| loglens_tools::logs::parse_timestamp(&s));
+        FilterSpec {
+            namespace: f.namespace,
+            pod: f.pod,
+            container: f.container,
+            node: f.node,
+            start: parse(f.start),
+            end: parse(f.end),
+            since: f.since,
+            pattern: f.grep,
+            all_lines: f.all_lines,
+        }
+    }
+}
+
+async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
+    for (name, value) in [("--start", &args.filters.start), ("--end", &args.filters.end)] {
+        if let Some(v) = value
+            && loglens_tools::logs::parse_timestamp(v).is_none()
+        {
+            bail!("{name} {v:?} is not a time like 2025-11-11T14:40:00Z");
+        }
+    }
+    let service = build_service(config).await?;
+    let question = Question { id: new_id(), text: args.question, filters: args.filters.into(), limit: args.limit, channel: "cli" };
+
+    let bar = progress_bar();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let watcher = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            let mut written = 0usize;
+            while let Some(p) = rx.recv().await {
+                match p {
+                    Progress::Retrieved { lines, matched } => {
+                        bar.set_message(format!("{} of {matched} matching lines sent; waiting for the model", lines.len()));
+                    }
+                    Progress::Delta(d) => {
+                        written += d.len();
+                        bar.set_message(format!("model is writing the answer ({written} chars)"));
+                    }
+                }
+            }
+        })
+    };
+    let result = service.run(question, Some(tx)).await;
+    let _ = watcher.await;
+    bar.finish_and_clear();
+    match result {
+        Ok(record) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                print!("{}", crate::render::record(&record));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            let stored = failure.stored_id.map(|id| format!(" (recorded as analysis {id})")).unwrap_or_default();
+            bail!("{}{stored}", failure.error)
+        }
+    }
+}
+
+/// A spinner on stderr when it is a terminal; hidden otherwise (pipes, CI).
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed} {msg}") {
+        bar.set_style(style);
+    }
+    bar.set_message("reading logs");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}

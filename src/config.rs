@@ -1,0 +1,199 @@
+//! Configuration: defaults, then the config file, then environment variables and flags.
+//!
+//! ```toml
+//! # loglens.toml
+//! [model]
+//! url = "http://127.0.0.1:8080"   # llama-server
+//! name = "default"
+//! timeout_secs = 120
+//! context_tokens = 4096
+//! max_output_tokens = 768
+//! temperature = 0.1
+//!
+//! [database]
+//! url = "sqlite://.loglens/loglens.db"
+//!
+//! [logs]
+//! paths = ["examples/cart-redis-incident"]
+//!
+//! [server]
+//! listen = "127.0.0.1:3000"
+//! ```
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use loglens_agents::BaselineConfig;
+use loglens_agents::llm::LlmConfig;
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+
+/// The config file, as written. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// The model server.
+    pub model: ModelSection,
+    /// Storage.
+    pub database: DatabaseSection,
+    /// Log sources.
+    pub logs: LogsSection,
+    /// The HTTP server.
+    pub server: ServerSection,
+}
+
+/// `[model]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSection {
+    /// Base URL of the model server.
+    pub url: Option<String>,
+    /// Model name.
+    pub name: Option<String>,
+    /// Seconds a call may take.
+    pub timeout_secs: Option<u64>,
+    /// Context window in tokens.
+    pub context_tokens: Option<usize>,
+    /// Most tokens per reply.
+    pub max_output_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+}
+
+/// `[database]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// sqlite:// or postgres:// URL.
+    pub url: Option<String>,
+}
+
+/// `[logs]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsSection {
+    /// Files or directories.
+    pub paths: Vec<PathBuf>,
+    /// Longest line kept whole, in bytes.
+    pub max_line_bytes: Option<usize>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+}
+
+/// The resolved configuration the program runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Model client settings.
+    pub llm: LlmConfig,
+    /// Analyzer settings.
+    pub analyzer: BaselineConfig,
+    /// Storage URL.
+    pub database_url: String,
+    /// Log files and directories.
+    pub log_paths: Vec<PathBuf>,
+    /// Longest line kept whole, in bytes.
+    pub max_line_bytes: usize,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+}
+
+/// Default storage: a SQLite file in `.loglens/` under the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://.loglens/loglens.db";
+/// Default model server: llama-server's default address.
+pub const DEFAULT_MODEL_URL: &str = "http://127.0.0.1:8080";
+/// Default listen address of `loglens serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+
+impl Config {
+    /// Reads the config file (if any) and applies the environment and flags over it.
+    pub fn load(args: &GlobalArgs, listen: Option<SocketAddr>) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new("loglens.toml").exists() => read_file(Path::new("loglens.toml"))?,
+            None => FileConfig::default(),
+        };
+        let llm_default = LlmConfig::default();
+        let llm = LlmConfig {
+            base_url: args.model_url.clone().or(file.model.url).unwrap_or_else(|| DEFAULT_MODEL_URL.into()),
+            model: args.model.clone().or(file.model.name).unwrap_or(llm_default.model),
+            api_key: args.model_api_key.clone(),
+            request_timeout: Duration::from_secs(args.model_timeout.or(file.model.timeout_secs).unwrap_or(120)),
+            connect_timeout: llm_default.connect_timeout,
+            max_tokens: file.model.max_output_tokens.unwrap_or(llm_default.max_tokens),
+            temperature: file.model.temperature.unwrap_or(llm_default.temperature),
+        };
+        let analyzer = BaselineConfig {
+            context_tokens: args.context_tokens.or(file.model.context_tokens).unwrap_or(4096),
+            ..BaselineConfig::default()
+        };
+        if analyzer.context_tokens < llm.max_tokens as usize + 512 {
+            bail!(
+                "context_tokens ({}) leaves no room for logs with max_output_tokens {}; raise the context or lower the reply size",
+                analyzer.context_tokens,
+                llm.max_tokens
+            );
+        }
+        let log_paths = if args.logs.is_empty() { file.logs.paths } else { args.logs.clone() };
+        let listen = match listen.or(file.server.listen) {
+            Some(l) => l,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        Ok(Self {
+            llm,
+            analyzer,
+            database_url: args.database_url.clone().or(file.database.url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            log_paths,
+            max_line_bytes: file.logs.max_line_bytes.unwrap_or(loglens_tools::logs::DEFAULT_MAX_LINE_BYTES),
+            listen,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let err = toml::from_str::<FileConfig>("[model]\nurll = \"x\"\n").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("urll"), "{err}");
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[logs]\npaths = [\"a\"]\n").unwrap_or_default();
+        let mut args = GlobalArgs {
+            config: Some(path),
+            logs: vec![],
+            model_url: None,
+            model: None,
+            model_api_key: None,
+            model_timeout: None,
+            context_tokens: None,
+            database_url: None,
+            log_format: crate::cli::LogFormat::Text,
+        };
+        let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(c.llm.base_url, "http://file:1");
+        assert_eq!(c.log_paths, vec![PathBuf::from("a")]);
+        args.model_url = Some("http://flag:2".into());
+        let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(c.llm.base_url, "http://flag:2");
+        assert_eq!(c.llm.model, "m");
+    }
+}

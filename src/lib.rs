@@ -1,0 +1,21 @@
+//! # loglens
+//!
+//! The `loglens` binary's library: everything `main.rs` wires together, exposed so the
+//! integration tests and benchmarks drive the same code.
+//!
+//! - [`cli`]: the command line (clap).
+//! - [`config`]: defaults → config file → environment → flags.
+//! - [`analysis`]: one question in, one stored answer out (shared by CLI and HTTP).
+//! - [`store`]: SQLite / PostgreSQL storage of every analysis (sqlx).
+//! - [`server`]: the HTTP API (axum).
+//! - [`render`]: the human-readable answer.
+//! - [`commands`]: what each subcommand does.
+//! - [`telemetry`]: loglens's own diagnostic logs.
+pub mod analysis;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod render;
+pub mod server;
+pub mod store;
+pub mod telemetry;

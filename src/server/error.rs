@@ -1,0 +1,98 @@
+//! API errors: every failure becomes a JSON body `{"error": {"code", "message"}}` with a
+//! status that says whose fault it is. Internal details (database errors) are logged,
+//! not returned.
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use loglens_agents::AnalyzeError;
+use serde_json::json;
+
+use crate::analysis::Failure;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// What happened and, for client errors, what to fix.
+    pub message: String,
+    /// The stored analysis, if the failure was recorded.
+    pub analysis_id: Option<String>,
+}
+
+impl ApiError {
+    /// A 422 for a request that parsed but makes no sense.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_request", message: message.into(), analysis_id: None }
+    }
+
+    /// A 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), analysis_id: None }
+    }
+
+    /// A 500 that hides its cause from the client and logs it.
+    pub fn internal(e: anyhow::Error) -> Self {
+        tracing::error!(error = %format!("{e:#}"), "internal error");
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into(), analysis_id: None }
+    }
+
+    /// The status for an analysis error code.
+    pub fn status_for(e: &AnalyzeError) -> StatusCode {
+        match e.code() {
+            "bad_request" | "no_logs" => StatusCode::UNPROCESSABLE_ENTITY,
+            "model_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "model_timeout" => StatusCode::GATEWAY_TIMEOUT,
+            "model_invalid_output" | "model_error" => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut err = json!({ "code": self.code, "message": self.message });
+        if let Some(id) = &self.analysis_id {
+            err["analysis_id"] = json!(id);
+        }
+        json!({ "error": err })
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        let status = Self::status_for(&f.error);
+        let code = match f.error.code() {
+            "bad_request" => "invalid_request",
+            other => other,
+        };
+        let message = if status.is_server_error() && code == "log_source_error" {
+            tracing::error!(error = %f.error, "log source failed");
+            "the log source could not be read; see the server's log".to_string()
+        } else {
+            f.error.to_string()
+        };
+        Self { status, code, message, analysis_id: f.stored_id }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let (status, code) = match &r {
+            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            _ => (r.status(), "bad_request"),
+        };
+        Self { status, code, message: r.body_text(), analysis_id: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP API (axum).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/analyze` | ask a question, get the stored result as JSON |
+//! | `POST /v1/analyze/stream` | the same, as server-sent events while it runs |
+//! | `GET /v1/analyses/{id}` | a stored result |
+//! | `GET /healthz` | the process is up |
+//! | `GET /readyz` | the model server and the database answer |
+//!
+//! [`app`] builds the router without opening a socket, so tests drive it directly.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::analysis::AnalysisService;
+
+mod error;
+mod routes;
+
+pub use error::ApiError;
+pub use routes::analyze::AnalyzeRequest;
+
+/// Largest request body accepted (a question and filters are far smaller).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The analysis service.
+    pub service: AnalysisService,
+}
+
+/// The router with all routes and limits.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::analyze::router())
+        .merge(routes::health::router())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets running requests finish (up to 30 s).
+pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "loglens API listening");
+    eprintln!("loglens API listening on http://{addr}");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down; waiting for running requests");
+    // Bound the wait: a stuck model call must not hold the process forever.
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        std::process::exit(0);
+    });
+}

@@ -1,0 +1,155 @@
+//! `POST /v1/analyze`, `POST /v1/analyze/stream` and `GET /v1/analyses/{id}`.
+//!
+//! The request body keeps the fields of the Python service loglens replaces:
+//! `{"query", "namespace", "pod", "container", "node", "start", "end", "since", "limit"}`.
+//! Unknown fields are refused (a typo such as `namspace` would otherwise silently widen
+//! the search).
+use std::convert::Infallible;
+
+use axum::extract::{FromRequest, Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::analysis::{FilterSpec, Progress, Question, new_id};
+use crate::server::{ApiError, AppState};
+use crate::store::AnalysisRecord;
+
+/// The analysis routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/analyze", post(analyze))
+        .route("/v1/analyze/stream", post(analyze_stream))
+        .route("/v1/analyses/{id}", get(get_analysis))
+}
+
+/// `Json` with our error body for every rejection.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// The body of both analyze endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeRequest {
+    /// The question, e.g. "why is checkout slow?".
+    pub query: String,
+    /// Namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Pod or workload.
+    #[serde(default)]
+    pub pod: Option<String>,
+    /// Container.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Node.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Window start (RFC 3339).
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    /// Window end (RFC 3339).
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+    /// Window as a duration back from now (`15m`, `1h`).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Lines to send the model, 1-200 (default 15).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+impl AnalyzeRequest {
+    /// Checks the request and turns it into a [`Question`].
+    fn into_question(self, channel: &'static str) -> Result<Question, ApiError> {
+        let limit = self.limit.unwrap_or(loglens_agents::baseline::DEFAULT_LIMIT);
+        let max = loglens_agents::baseline::MAX_LIMIT;
+        if !(1..=max).contains(&limit) {
+            return Err(ApiError::invalid(format!("limit must be between 1 and {max}, got {limit}")));
+        }
+        if self.query.trim().is_empty() {
+            return Err(ApiError::invalid("query must not be empty"));
+        }
+        let filters = FilterSpec {
+            namespace: self.namespace,
+            pod: self.pod,
+            container: self.container,
+            node: self.node,
+            start: self.start,
+            end: self.end,
+            since: self.since,
+            ..FilterSpec::default()
+        };
+        filters.to_filter(Utc::now()).map_err(ApiError::invalid)?;
+        Ok(Question { id: new_id(), text: self.query, filters, limit, channel })
+    }
+}
+
+async fn analyze(State(state): State<AppState>, ApiJson(req): ApiJson<AnalyzeRequest>) -> Result<Json<AnalysisRecord>, ApiError> {
+    let q = req.into_question("http")?;
+    let record = state.service.run(q, None).await?;
+    Ok(Json(record))
+}
+
+/// Streams the analysis as server-sent events:
+/// `started` `{id}` → `retrieved` `{matched, lines}` → `delta` `{text}` (model tokens, many)
+/// → `result` (the stored record, as `/v1/analyze` returns it) or `error`
+/// (`{error: {code, message, analysis_id}, status}`) → `done`.
+/// Bad requests are answered with a plain JSON error before the stream starts. If the
+/// client goes away, the analysis still finishes and is stored.
+async fn analyze_stream(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<AnalyzeRequest>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let q = req.into_question("http-stream")?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let service = state.service.clone();
+    tokio::spawn(async move {
+        let send = |name: &str, data: serde_json::Value| {
+            let _ = tx.send(Event::default().event(name).data(data.to_string()));
+        };
+        send("started", json!({ "id": q.id }));
+        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+        let run = service.run(q, Some(ptx));
+        tokio::pin!(run);
+        let forward = |p: Progress| match p {
+            Progress::Retrieved { lines, matched } => send("retrieved", json!({ "matched": matched, "lines": lines })),
+            Progress::Delta(text) => send("delta", json!({ "text": text })),
+        };
+        let result = loop {
+            tokio::select! {
+                Some(p) = prx.recv() => forward(p),
+                r = &mut run => break r,
+            }
+        };
+        while let Ok(p) = prx.try_recv() {
+            forward(p);
+        }
+        match result {
+            Ok(record) => send("result", serde_json::to_value(&record).unwrap_or_default()),
+            Err(failure) => {
+                let err = ApiError::from(failure);
+                let mut body = err.body();
+                body["status"] = json!(err.status.as_u16());
+                send("error", body);
+            }
+        }
+        send("done", json!({}));
+    });
+    let stream = UnboundedReceiverStream::new(rx).map(Ok::<_, Infallible>);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn get_analysis(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AnalysisRecord>, ApiError> {
+    match state.service.store().get(&id).await.map_err(ApiError::internal)? {
+        Some(r) => Ok(Json(r)),
+        None => Err(ApiError::not_found(format!("no analysis with id {id}"))),
+    }
+}

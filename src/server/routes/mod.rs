@@ -1,0 +1,3 @@
+//! Route modules; each exports a `router()`.
+pub mod analyze;
+pub mod health;

@@ -1,0 +1,217 @@
+//! Storage of analyses: SQLite by default, PostgreSQL in production, one code path.
+//!
+//! sqlx's `Any` driver runs the same queries on both; each backend has its own migration
+//! folder (`migrations/sqlite`, `migrations/postgres`) so the schema can diverge later
+//! where a backend has something better to offer. Every analysis is written as a single
+//! INSERT once it has finished (or failed), so a row is either complete or absent: a
+//! crash or a dead model server never leaves half a record.
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use loglens_agents::{Finding, LineRef};
+use serde::{Deserialize, Serialize};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// A stored analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisRecord {
+    /// UUID.
+    pub id: String,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// Where it came from: `cli`, `http` or `http-stream`.
+    pub channel: String,
+    /// The question.
+    pub question: String,
+    /// The filters, as given.
+    pub filters: serde_json::Value,
+    /// The lines sent to the model.
+    pub retrieved: Vec<LineRef>,
+    /// How many lines matched before the budget.
+    pub matched_lines: u64,
+    /// The answer, when `status` is `ok`.
+    pub finding: Option<Finding>,
+    /// The model name.
+    pub model: String,
+    /// The prompt version.
+    pub prompt_version: String,
+    /// `ok`, or the error code.
+    pub status: String,
+    /// The error message, when not `ok`.
+    pub error: Option<String>,
+    /// Wall time of the analysis, ms.
+    pub latency_ms: f64,
+    /// Wall time inside model HTTP calls, ms.
+    pub model_ms: f64,
+    /// Number of model calls.
+    pub model_calls: u64,
+    /// Prompt tokens, all calls.
+    pub prompt_tokens: u64,
+    /// Generated tokens, all calls.
+    pub completion_tokens: u64,
+    /// Generation speed reported by the server (last call).
+    pub tokens_per_second: f64,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://path`.
+    Sqlite,
+    /// `postgres://...` or `postgresql://...`.
+    Postgres,
+}
+
+impl FromStr for Backend {
+    type Err = anyhow::Error;
+    fn from_str(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!("database URL must start with sqlite:// or postgres://")
+        }
+    }
+}
+
+/// The columns every read selects (a macro so queries stay `&'static str`, as sqlx wants).
+macro_rules! select_analyses {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, created_at, channel, question, filters, retrieved, matched_lines, finding, model, ",
+            "prompt_version, status, error, latency_ms, model_ms, model_calls, prompt_tokens, completion_tokens, ",
+            "tokens_per_second FROM analyses ",
+            $rest
+        )
+    };
+}
+
+impl Store {
+    /// Connects (creating a SQLite file and its folder if needed) and applies migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend: Backend = url.parse()?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 8 })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to the {backend:?} database"))?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+        }
+        .context("applying database migrations")?;
+        Ok(Self { pool })
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.context("database ping")?;
+        Ok(())
+    }
+
+    /// Writes one analysis.
+    pub async fn insert(&self, r: &AnalysisRecord) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO analyses (id, created_at, channel, question, filters, retrieved, matched_lines, finding, model, \
+             prompt_version, status, error, latency_ms, model_ms, model_calls, prompt_tokens, completion_tokens, tokens_per_second) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(&r.id)
+        .bind(r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(&r.channel)
+        .bind(&r.question)
+        .bind(r.filters.to_string())
+        .bind(serde_json::to_string(&r.retrieved)?)
+        .bind(r.matched_lines as i64)
+        .bind(r.finding.as_ref().map(serde_json::to_string).transpose()?)
+        .bind(&r.model)
+        .bind(&r.prompt_version)
+        .bind(&r.status)
+        .bind(r.error.as_deref())
+        .bind(r.latency_ms)
+        .bind(r.model_ms)
+        .bind(r.model_calls as i64)
+        .bind(r.prompt_tokens as i64)
+        .bind(r.completion_tokens as i64)
+        .bind(r.tokens_per_second)
+        .execute(&self.pool)
+        .await
+        .context("storing the analysis")?;
+        Ok(())
+    }
+
+    /// Reads one analysis by id.
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<AnalysisRecord>> {
+        let row = sqlx::query(select_analyses!("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading an analysis")?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// The most recent analyses, newest first.
+    pub async fn recent(&self, limit: i64) -> anyhow::Result<Vec<AnalysisRecord>> {
+        let rows = sqlx::query(select_analyses!("ORDER BY created_at DESC LIMIT $1"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .context("listing analyses")?;
+        rows.iter().map(from_row).collect()
+    }
+}
+
+fn from_row(r: &AnyRow) -> anyhow::Result<AnalysisRecord> {
+    let created: String = r.try_get("created_at")?;
+    let finding: Option<String> = r.try_get("finding")?;
+    Ok(AnalysisRecord {
+        id: r.try_get("id")?,
+        created_at: DateTime::parse_from_rfc3339(&created)?.with_timezone(&Utc),
+        channel: r.try_get("channel")?,
+        question: r.try_get("question")?,
+        filters: serde_json::from_str(&r.try_get::<String, _>("filters")?)?,
+        retrieved: serde_json::from_str(&r.try_get::<String, _>("retrieved")?)?,
+        matched_lines: r.try_get::<i64, _>("matched_lines")? as u64,
+        finding: finding.map(|f| serde_json::from_str(&f)).transpose()?,
+        model: r.try_get("model")?,
+        prompt_version: r.try_get("prompt_version")?,
+        status: r.try_get("status")?,
+        error: r.try_get("error")?,
+        latency_ms: r.try_get("latency_ms")?,
+        model_ms: r.try_get("model_ms")?,
+        model_calls: r.try_get::<i64, _>("model_calls")? as u64,
+        prompt_tokens: r.try_get::<i64, _>("prompt_tokens")? as u64,
+        completion_tokens: r.try_get::<i64, _>("completion_tokens")? as u64,
+        tokens_per_second: r.try_get("tokens_per_second")?,
+    })
+}
+
+/// Adds `mode=rwc` (create if missing) to a SQLite URL and creates the file's folder.
+fn sqlite_url(url: &str) -> anyhow::Result<String> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if file != ":memory:"
+        && let Some(parent) = Path::new(file).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let query = if query.contains("mode=") { query.to_string() } else if query.is_empty() { "mode=rwc".into() } else { format!("{query}&mode=rwc") };
+    Ok(format!("sqlite://{file}?{query}"))
+}
