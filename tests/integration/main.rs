@@ -1,0 +1,12 @@
+//! Integration tests of the `loglens` binary crate, in one test binary.
+//!
+//! They run against real servers that `scripts/test.sh` starts: llama-server with the tiny
+//! SmolLM2 model (`LOGLENS_TEST_MODEL_URL`) and PostgreSQL (`LOGLENS_TEST_DATABASE_URL`).
+//! Faults a real model server cannot be made to produce use the scripted fake from
+//! `loglens_agents::test_utils`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli; // the `loglens` executable: --help, ask, errors
+mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readiness
+mod store; // SQLite and PostgreSQL round trips
+mod support; // shared fixtures

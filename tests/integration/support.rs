@@ -1,0 +1,57 @@
+//! Shared fixtures: server URLs, an incident log, an app over them.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use loglens::analysis::AnalysisService;
+use loglens::server::AppState;
+use loglens::store::Store;
+use loglens_agents::llm::{LlmClient, LlmConfig};
+use loglens_agents::{BaselineAnalyzer, BaselineConfig};
+use loglens_tools::logs::FileLogSource;
+
+/// The real llama-server started by scripts/test.sh.
+pub fn model_url() -> String {
+    std::env::var("LOGLENS_TEST_MODEL_URL")
+        .unwrap_or_else(|_| panic!("LOGLENS_TEST_MODEL_URL is not set: run the tests with scripts/test.sh, which starts llama-server"))
+}
+
+/// The real PostgreSQL started by scripts/test.sh.
+pub fn postgres_url() -> String {
+    std::env::var("LOGLENS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| panic!("LOGLENS_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL"))
+}
+
+/// A URL where nothing listens.
+pub fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+/// A small incident: a database pool runs out, payments fail, checkout fails.
+pub const INCIDENT: &str = r#"{"timestamp":"2025-03-01T10:00:00Z","labels":{"namespace":"shop","pod":"payments-7c9d-x1","container":"payments","node":"node-1"},"line":"starting payments service v2.3.1"}
+{"timestamp":"2025-03-01T10:01:00Z","labels":{"namespace":"shop","pod":"payments-7c9d-x1","container":"payments","node":"node-1"},"line":"ERROR pq: sorry, too many clients already (pool 20/20 in use)"}
+{"timestamp":"2025-03-01T10:01:01Z","labels":{"namespace":"shop","pod":"payments-7c9d-x1","container":"payments","node":"node-1"},"line":"ERROR charge failed: timeout acquiring db connection after 5000ms"}
+{"timestamp":"2025-03-01T10:01:03Z","labels":{"namespace":"shop","pod":"checkout-55f-q2","container":"checkout","node":"node-2"},"line":"ERROR order 1234 failed: payment service unavailable"}
+"#;
+
+/// Writes a log file into `dir`.
+pub fn write_logs(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// An app over `logs`, a model at `model_url`, and a SQLite file in `dir`.
+pub async fn app_state(dir: &Path, logs: PathBuf, model_url: &str) -> AppState {
+    let llm = LlmClient::new(LlmConfig {
+        base_url: model_url.into(),
+        model: "test-model".into(),
+        request_timeout: Duration::from_secs(600),
+        ..LlmConfig::default()
+    })
+    .unwrap();
+    let analyzer = BaselineAnalyzer::new(Arc::new(FileLogSource::new(vec![logs])), llm, BaselineConfig::default());
+    let store = Store::connect(&format!("sqlite://{}", dir.join("loglens.db").display())).await.unwrap();
+    AppState { service: AnalysisService::new(analyzer, store) }
+}
