@@ -51,9 +51,11 @@ impl FilterSpec {
         }
         let start = match &self.since {
             Some(s) => {
-                let d = humantime::parse_duration(s.trim())
-                    .map_err(|e| format!("since {s:?} is not a duration like 15m, 1h or 2h30m: {e}"))?;
-                let d = chrono::Duration::from_std(d).map_err(|_| format!("since {s:?} is too long"))?;
+                let d = humantime::parse_duration(s.trim()).map_err(|e| {
+                    format!("since {s:?} is not a duration like 15m, 1h or 2h30m: {e}")
+                })?;
+                let d = chrono::Duration::from_std(d)
+                    .map_err(|_| format!("since {s:?} is too long"))?;
                 Some(now - d)
             }
             None => self.start,
@@ -61,7 +63,9 @@ impl FilterSpec {
         let filter = if self.all_lines {
             LogFilter::default()
         } else if let Some(p) = &self.pattern {
-            LogFilter::default().with_pattern(Some(p)).map_err(|e| e.to_string())?
+            LogFilter::default()
+                .with_pattern(Some(p))
+                .map_err(|e| e.to_string())?
         } else {
             LogFilter::errors()
         };
@@ -142,22 +146,40 @@ impl AnalysisService {
 
     /// Runs one analysis and stores it. Requests that fail validation are not stored;
     /// everything else is, once, as a complete row.
-    pub async fn run(&self, q: Question, progress: Option<UnboundedSender<Progress>>) -> Result<AnalysisRecord, Failure> {
+    pub async fn run(
+        &self,
+        q: Question,
+        progress: Option<UnboundedSender<Progress>>,
+    ) -> Result<AnalysisRecord, Failure> {
         let started_at = Utc::now();
         let started = Instant::now();
-        let reject = |msg: String| Failure { error: AnalyzeError::BadRequest(msg), stored_id: None };
+        let reject = |msg: String| Failure {
+            error: AnalyzeError::BadRequest(msg),
+            stored_id: None,
+        };
         let filter = q.filters.to_filter(started_at).map_err(reject)?;
 
         let retrieval = match self.analyzer.retrieve(&q.text, &filter, q.limit).await {
             Ok(r) => r,
-            Err(e @ AnalyzeError::BadRequest(_)) => return Err(Failure { error: e, stored_id: None }),
+            Err(e @ AnalyzeError::BadRequest(_)) => {
+                return Err(Failure {
+                    error: e,
+                    stored_id: None,
+                });
+            }
             Err(e @ AnalyzeError::Logs(loglens_tools::ToolError::InvalidFilter(_))) => {
-                return Err(Failure { error: e, stored_id: None });
+                return Err(Failure {
+                    error: e,
+                    stored_id: None,
+                });
             }
             Err(e) => return Err(self.store_failure(&q, started_at, started, None, e).await),
         };
         if let Some(tx) = &progress {
-            let _ = tx.send(Progress::Retrieved { lines: retrieval.lines.clone(), matched: retrieval.matched });
+            let _ = tx.send(Progress::Retrieved {
+                lines: retrieval.lines.clone(),
+                matched: retrieval.matched,
+            });
         }
 
         let (delta_tx, forward) = match &progress {
@@ -173,21 +195,27 @@ impl AnalysisService {
             }
             None => (None, None),
         };
-        let result = self.analyzer.extract(&q.text, &retrieval, delta_tx.as_ref()).await;
+        let result = self
+            .analyzer
+            .extract(&q.text, &retrieval, delta_tx.as_ref())
+            .await;
         drop(delta_tx);
         if let Some(f) = forward {
             let _ = f.await;
         }
         match result {
             Ok(extraction) => {
-                let record = self.record(&q, started_at, started, &retrieval, Some(&extraction), None);
+                let record =
+                    self.record(&q, started_at, started, &retrieval, Some(&extraction), None);
                 if let Err(e) = self.store.insert(&record).await {
                     // The answer is still returned; the operator sees why it was not kept.
                     tracing::error!(id = %record.id, error = %format!("{e:#}"), "could not store the analysis");
                 }
                 Ok(record)
             }
-            Err(e) => Err(self.store_failure(&q, started_at, started, Some(&retrieval), e).await),
+            Err(e) => Err(self
+                .store_failure(&q, started_at, started, Some(&retrieval), e)
+                .await),
         }
     }
 
@@ -199,8 +227,20 @@ impl AnalysisService {
         retrieval: Option<&Retrieval>,
         error: AnalyzeError,
     ) -> Failure {
-        let empty = Retrieval { lines: vec![], matched: 0, prompt_tokens: None };
-        let record = self.record(q, started_at, started, retrieval.unwrap_or(&empty), None, Some(&error));
+        let empty = Retrieval {
+            lines: vec![],
+            matched: 0,
+            prompt_tokens: None,
+            tokenize_ms: 0.0,
+        };
+        let record = self.record(
+            q,
+            started_at,
+            started,
+            retrieval.unwrap_or(&empty),
+            None,
+            Some(&error),
+        );
         let stored_id = match self.store.insert(&record).await {
             Ok(()) => Some(record.id),
             Err(e) => {
@@ -235,7 +275,7 @@ impl AnalysisService {
             status: error.map_or("ok", AnalyzeError::code).to_string(),
             error: error.map(ToString::to_string),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-            model_ms: calls.iter().map(|c| c.http_ms).sum(),
+            model_ms: calls.iter().map(|c| c.http_ms).sum::<f64>() + retrieval.tokenize_ms,
             model_calls: calls.len() as u64,
             prompt_tokens: calls.iter().map(|c| c.prompt_tokens).sum(),
             completion_tokens: calls.iter().map(|c| c.completion_tokens).sum(),
@@ -255,26 +295,46 @@ mod tests {
 
     #[test]
     fn since_and_start_conflict() {
-        let f = FilterSpec { since: Some("1h".into()), start: Some(Utc::now()), ..Default::default() };
+        let f = FilterSpec {
+            since: Some("1h".into()),
+            start: Some(Utc::now()),
+            ..Default::default()
+        };
         assert!(f.to_filter(Utc::now()).is_err());
     }
 
     #[test]
     fn since_sets_the_window_start() {
         let now = Utc::now();
-        let f = FilterSpec { since: Some("90m".into()), ..Default::default() }.to_filter(now).unwrap_or_default();
+        let f = FilterSpec {
+            since: Some("90m".into()),
+            ..Default::default()
+        }
+        .to_filter(now)
+        .unwrap_or_default();
         assert_eq!(f.start, Some(now - chrono::Duration::minutes(90)));
     }
 
     #[test]
     fn bad_since_is_explained() {
-        let err = FilterSpec { since: Some("yesterday".into()), ..Default::default() }.to_filter(Utc::now()).err().unwrap_or_default();
+        let err = FilterSpec {
+            since: Some("yesterday".into()),
+            ..Default::default()
+        }
+        .to_filter(Utc::now())
+        .err()
+        .unwrap_or_default();
         assert!(err.contains("15m"), "{err}");
     }
 
     #[test]
     fn default_is_the_error_filter() {
-        let f = FilterSpec::default().to_filter(Utc::now()).unwrap_or_default();
-        assert_eq!(f.pattern.map(|p| p.as_str().to_string()).as_deref(), Some(loglens_tools::logs::DEFAULT_ERROR_FILTER));
+        let f = FilterSpec::default()
+            .to_filter(Utc::now())
+            .unwrap_or_default();
+        assert_eq!(
+            f.pattern.map(|p| p.as_str().to_string()).as_deref(),
+            Some(loglens_tools::logs::DEFAULT_ERROR_FILTER)
+        );
     }
 }

@@ -28,7 +28,13 @@ pub struct GlobalArgs {
 
     /// Log files or directories to read (JSON lines, `kubectl logs` output, Loki exports).
     /// Repeat the flag or separate with commas.
-    #[arg(long, global = true, env = "LOGLENS_LOGS", value_name = "PATH", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_LOGS",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
     pub logs: Vec<PathBuf>,
 
     /// Base URL of the OpenAI-compatible model server (llama.cpp's llama-server).
@@ -40,11 +46,22 @@ pub struct GlobalArgs {
     pub model: Option<String>,
 
     /// Bearer token for the model server, if it wants one.
-    #[arg(long, global = true, env = "LOGLENS_MODEL_API_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_MODEL_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     pub model_api_key: Option<String>,
 
     /// Seconds one model call may take before it is abandoned.
-    #[arg(long, global = true, env = "LOGLENS_MODEL_TIMEOUT", value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_MODEL_TIMEOUT",
+        value_name = "SECS"
+    )]
     pub model_timeout: Option<u64>,
 
     /// The model's context window in tokens (must match llama-server's -c).
@@ -53,7 +70,13 @@ pub struct GlobalArgs {
 
     /// Where analyses are stored: sqlite://PATH (default .loglens/loglens.db) or
     /// postgres://USER:PASS@HOST/DB.
-    #[arg(long, global = true, env = "LOGLENS_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Format of loglens's own diagnostic logs on stderr (levels from RUST_LOG).
@@ -76,7 +99,7 @@ pub enum Command {
     /// Ask a question about the logs and print the answer with its evidence.
     ///
     /// Example: loglens ask "why is checkout failing?" --logs ./logs --namespace shop
-    Ask(AskArgs),
+    Ask(Box<AskArgs>),
     /// Serve the HTTP API: POST /v1/analyze, POST /v1/analyze/stream (SSE),
     /// GET /v1/analyses/{id}, GET /healthz, GET /readyz.
     Serve(ServeArgs),

@@ -24,7 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
-        Command::Ask(args) => ask(&config, args).await,
+        Command::Ask(args) => ask(&config, *args).await,
         Command::Serve(_) => {
             let service = build_service(&config).await?;
             serve(AppState { service }, config.listen).await?;
@@ -36,9 +36,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Builds the analysis service from the configuration: log source, model client, store.
 pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
     if config.log_paths.is_empty() {
-        bail!("no logs given: pass --logs PATH (or set LOGLENS_LOGS, or [logs] paths in loglens.toml)");
+        bail!(
+            "no logs given: pass --logs PATH (or set LOGLENS_LOGS, or [logs] paths in loglens.toml)"
+        );
     }
-    let source = FileLogSource::new(config.log_paths.clone()).with_max_line_bytes(config.max_line_bytes);
+    let source =
+        FileLogSource::new(config.log_paths.clone()).with_max_line_bytes(config.max_line_bytes);
     source.files().context("checking --logs")?;
     let llm = LlmClient::new(config.llm.clone())?;
     let analyzer = BaselineAnalyzer::new(Arc::new(source), llm, config.analyzer.clone());
@@ -64,7 +67,10 @@ impl From<FilterArgs> for FilterSpec {
 }
 
 async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
-    for (name, value) in [("--start", &args.filters.start), ("--end", &args.filters.end)] {
+    for (name, value) in [
+        ("--start", &args.filters.start),
+        ("--end", &args.filters.end),
+    ] {
         if let Some(v) = value
             && loglens_tools::logs::parse_timestamp(v).is_none()
         {
@@ -72,7 +78,13 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let service = build_service(config).await?;
-    let question = Question { id: new_id(), text: args.question, filters: args.filters.into(), limit: args.limit, channel: "cli" };
+    let question = Question {
+        id: new_id(),
+        text: args.question,
+        filters: args.filters.into(),
+        limit: args.limit,
+        channel: "cli",
+    };
 
     let bar = progress_bar();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
@@ -83,7 +95,10 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
             while let Some(p) = rx.recv().await {
                 match p {
                     Progress::Retrieved { lines, matched } => {
-                        bar.set_message(format!("{} of {matched} matching lines sent; waiting for the model", lines.len()));
+                        bar.set_message(format!(
+                            "{} of {matched} matching lines sent; waiting for the model",
+                            lines.len()
+                        ));
                     }
                     Progress::Delta(d) => {
                         written += d.len();
@@ -106,7 +121,10 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(failure) => {
-            let stored = failure.stored_id.map(|id| format!(" (recorded as analysis {id})")).unwrap_or_default();
+            let stored = failure
+                .stored_id
+                .map(|id| format!(" (recorded as analysis {id})"))
+                .unwrap_or_default();
             bail!("{}{stored}", failure.error)
         }
     }

@@ -122,16 +122,34 @@ impl Config {
         };
         let llm_default = LlmConfig::default();
         let llm = LlmConfig {
-            base_url: args.model_url.clone().or(file.model.url).unwrap_or_else(|| DEFAULT_MODEL_URL.into()),
-            model: args.model.clone().or(file.model.name).unwrap_or(llm_default.model),
+            base_url: args
+                .model_url
+                .clone()
+                .or(file.model.url)
+                .unwrap_or_else(|| DEFAULT_MODEL_URL.into()),
+            model: args
+                .model
+                .clone()
+                .or(file.model.name)
+                .unwrap_or(llm_default.model),
             api_key: args.model_api_key.clone(),
-            request_timeout: Duration::from_secs(args.model_timeout.or(file.model.timeout_secs).unwrap_or(120)),
+            request_timeout: Duration::from_secs(
+                args.model_timeout
+                    .or(file.model.timeout_secs)
+                    .unwrap_or(120),
+            ),
             connect_timeout: llm_default.connect_timeout,
-            max_tokens: file.model.max_output_tokens.unwrap_or(llm_default.max_tokens),
+            max_tokens: file
+                .model
+                .max_output_tokens
+                .unwrap_or(llm_default.max_tokens),
             temperature: file.model.temperature.unwrap_or(llm_default.temperature),
         };
         let analyzer = BaselineConfig {
-            context_tokens: args.context_tokens.or(file.model.context_tokens).unwrap_or(4096),
+            context_tokens: args
+                .context_tokens
+                .or(file.model.context_tokens)
+                .unwrap_or(4096),
             ..BaselineConfig::default()
         };
         if analyzer.context_tokens < llm.max_tokens as usize + 512 {
@@ -141,7 +159,11 @@ impl Config {
                 llm.max_tokens
             );
         }
-        let log_paths = if args.logs.is_empty() { file.logs.paths } else { args.logs.clone() };
+        let log_paths = if args.logs.is_empty() {
+            file.logs.paths
+        } else {
+            args.logs.clone()
+        };
         let listen = match listen.or(file.server.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -149,16 +171,24 @@ impl Config {
         Ok(Self {
             llm,
             analyzer,
-            database_url: args.database_url.clone().or(file.database.url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url: args
+                .database_url
+                .clone()
+                .or(file.database.url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             log_paths,
-            max_line_bytes: file.logs.max_line_bytes.unwrap_or(loglens_tools::logs::DEFAULT_MAX_LINE_BYTES),
+            max_line_bytes: file
+                .logs
+                .max_line_bytes
+                .unwrap_or(loglens_tools::logs::DEFAULT_MAX_LINE_BYTES),
             listen,
         })
     }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
 }
 
@@ -168,7 +198,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_in_the_file_are_errors() {
-        let err = toml::from_str::<FileConfig>("[model]\nurll = \"x\"\n").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = toml::from_str::<FileConfig>("[model]\nurll = \"x\"\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("urll"), "{err}");
     }
 
@@ -176,7 +209,11 @@ mod tests {
     fn file_values_apply_and_flags_win() {
         let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[logs]\npaths = [\"a\"]\n").unwrap_or_default();
+        std::fs::write(
+            &path,
+            "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[logs]\npaths = [\"a\"]\n",
+        )
+        .unwrap_or_default();
         let mut args = GlobalArgs {
             config: Some(path),
             logs: vec![],

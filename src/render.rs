@@ -11,17 +11,36 @@ pub fn record(r: &AnalysisRecord) -> String {
         return s;
     };
     let _ = writeln!(s, "Root cause:  {}", f.root_cause);
-    let _ = writeln!(s, "Severity:    {}    Component: {}    Confidence: {:.0}%", f.severity, f.component, f.confidence * 100.0);
+    let _ = writeln!(
+        s,
+        "Severity:    {}    Component: {}    Confidence: {:.0}%",
+        f.severity,
+        f.component,
+        f.confidence * 100.0
+    );
     let _ = writeln!(s, "Signature:   {}", f.error_signature);
     let _ = writeln!(s, "Summary:     {}", f.summary);
     let _ = writeln!(s, "Action:      {}", f.action);
     let _ = writeln!(s, "Evidence:");
     for l in &f.evidence {
-        let time = l.timestamp.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
-        let stream = ["pod", "container", "app"].iter().find_map(|k| l.labels.get(*k)).map_or("", String::as_str);
+        let time = l
+            .timestamp
+            .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let stream = ["pod", "container", "app"]
+            .iter()
+            .find_map(|k| l.labels.get(*k))
+            .map_or("", String::as_str);
         let text: String = l.text.chars().take(240).collect();
-        let more = if l.text.chars().count() > 240 { "…" } else { "" };
-        let _ = writeln!(s, "  [{}] {}:{}  {}  {}", l.n, l.source, l.line_no, time, stream);
+        let more = if l.text.chars().count() > 240 {
+            "…"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  [{}] {}:{}  {}  {}",
+            l.n, l.source, l.line_no, time, stream
+        );
         let _ = writeln!(s, "      {text}{more}");
     }
     let _ = writeln!(

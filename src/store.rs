@@ -44,7 +44,7 @@ pub struct AnalysisRecord {
     pub error: Option<String>,
     /// Wall time of the analysis, ms.
     pub latency_ms: f64,
-    /// Wall time inside model HTTP calls, ms.
+    /// Wall time inside model server calls (tokenizer and completions), ms.
     pub model_ms: f64,
     /// Number of model calls.
     pub model_calls: u64,
@@ -121,7 +121,10 @@ impl Store {
 
     /// Checks the database answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.context("database ping")?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .context("database ping")?;
         Ok(())
     }
 
@@ -204,14 +207,23 @@ fn from_row(r: &AnyRow) -> anyhow::Result<AnalysisRecord> {
 
 /// Adds `mode=rwc` (create if missing) to a SQLite URL and creates the file's folder.
 fn sqlite_url(url: &str) -> anyhow::Result<String> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (file, query) = path.split_once('?').unwrap_or((path, ""));
     if file != ":memory:"
         && let Some(parent) = Path::new(file).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let query = if query.contains("mode=") { query.to_string() } else if query.is_empty() { "mode=rwc".into() } else { format!("{query}&mode=rwc") };
+    let query = if query.contains("mode=") {
+        query.to_string()
+    } else if query.is_empty() {
+        "mode=rwc".into()
+    } else {
+        format!("{query}&mode=rwc")
+    };
     Ok(format!("sqlite://{file}?{query}"))
 }

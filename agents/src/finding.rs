@@ -77,8 +77,11 @@ pub struct ModelFinding {
 /// The schema sent to the model for a prompt holding `lines` numbered log lines: evidence
 /// items are integers from 1 to `lines`.
 pub fn finding_schema(lines: usize) -> Value {
-    let settings = schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true);
-    let schema = settings.into_generator().into_root_schema_for::<ModelFinding>();
+    let settings =
+        schemars::generate::SchemaSettings::draft07().with(|s| s.inline_subschemas = true);
+    let schema = settings
+        .into_generator()
+        .into_root_schema_for::<ModelFinding>();
     let mut v = schema.to_value();
     if let Some(obj) = v.as_object_mut() {
         obj.remove("$schema");
@@ -181,9 +184,15 @@ mod tests {
         assert_eq!(s["properties"]["evidence"]["maxItems"], 5);
         assert_eq!(s["properties"]["root_cause"]["maxLength"], 200);
         assert_eq!(s["additionalProperties"], false);
-        let required: Vec<&str> = s["required"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let required: Vec<&str> = s["required"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         assert_eq!(required.len(), 8);
-        assert!(!s.to_string().contains("$ref"), "inlined for llama.cpp's grammar converter");
+        assert!(
+            !s.to_string().contains("$ref"),
+            "inlined for llama.cpp's grammar converter"
+        );
     }
 
     #[test]
@@ -206,7 +215,15 @@ mod tests {
     #[test]
     fn resolve_maps_numbers_to_lines_and_drops_bad_ones() {
         let sent: Vec<LineRef> = (1..=3)
-            .map(|n| LineRef { n, source: "f".into(), line_no: n as u64 * 10, timestamp: None, labels: BTreeMap::new(), text: format!("l{n}"), similar: 0 })
+            .map(|n| LineRef {
+                n,
+                source: "f".into(),
+                line_no: n as u64 * 10,
+                timestamp: None,
+                labels: BTreeMap::new(),
+                text: format!("l{n}"),
+                similar: 0,
+            })
             .collect();
         let m = ModelFinding {
             evidence: vec![3, 1, 3, 9],

@@ -26,7 +26,8 @@ pub const EXTRACT: Prompt = Prompt {
 /// they are and never scanned again, so a log line cannot inject a placeholder. Unknown
 /// placeholders are left as they are.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + vars.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(template.len() + vars.iter().map(|(_, v)| v.len()).sum::<usize>());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
@@ -56,7 +57,10 @@ mod tests {
 
     #[test]
     fn renders_in_one_pass() {
-        let got = render("Q: {{question}} L: {{lines}} {{unknown}}", &[("question", "why {{lines}}?"), ("lines", "x")]);
+        let got = render(
+            "Q: {{question}} L: {{lines}} {{unknown}}",
+            &[("question", "why {{lines}}?"), ("lines", "x")],
+        );
         assert_eq!(got, "Q: why {{lines}}? L: x {{unknown}}");
     }
 

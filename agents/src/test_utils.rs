@@ -43,10 +43,16 @@ impl FakeModelServer {
     /// Starts the server.
     pub async fn start(replies: Vec<FakeReply>) -> std::io::Result<Self> {
         let calls = Arc::new(AtomicUsize::new(0));
-        let state = FakeState { replies: Arc::new(replies), calls: calls.clone() };
+        let state = FakeState {
+            replies: Arc::new(replies),
+            calls: calls.clone(),
+        };
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
-            .route("/v1/models", get(|| async { axum::Json(json!({"object":"list","data":[{"id":"fake"}]})) }))
+            .route(
+                "/v1/models",
+                get(|| async { axum::Json(json!({"object":"list","data":[{"id":"fake"}]})) }),
+            )
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -70,11 +76,20 @@ impl Drop for FakeModelServer {
 
 async fn chat(State(s): State<FakeState>) -> Response {
     let i = s.calls.fetch_add(1, Ordering::SeqCst);
-    let reply = s.replies.get(i).or(s.replies.last()).cloned().unwrap_or(FakeReply::Status(500));
+    let reply = s
+        .replies
+        .get(i)
+        .or(s.replies.last())
+        .cloned()
+        .unwrap_or(FakeReply::Status(500));
     match reply {
         FakeReply::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (status, axum::Json(json!({"error":{"code":code,"message":"scripted failure"}}))).into_response()
+            (
+                status,
+                axum::Json(json!({"error":{"code":code,"message":"scripted failure"}})),
+            )
+                .into_response()
         }
         FakeReply::Hang(d) => {
             tokio::time::sleep(d).await;

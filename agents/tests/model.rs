@@ -22,7 +22,12 @@ fn model_url() -> String {
 }
 
 fn client(url: &str, timeout: Duration) -> LlmClient {
-    LlmClient::new(LlmConfig { base_url: url.into(), request_timeout: timeout, ..LlmConfig::default() }).unwrap()
+    LlmClient::new(LlmConfig {
+        base_url: url.into(),
+        request_timeout: timeout,
+        ..LlmConfig::default()
+    })
+    .unwrap()
 }
 
 const INCIDENT: &str = r#"{"timestamp":"2025-03-01T10:00:00Z","labels":{"namespace":"shop","pod":"payments-7c9d-x1","container":"payments"},"line":"starting payments service v2.3.1"}
@@ -43,25 +48,47 @@ fn incident_source(dir: &tempfile::TempDir) -> FileLogSource {
 async fn real_server_extraction_cites_lines_that_were_sent() {
     let dir = tempfile::tempdir().unwrap();
     let llm = client(&model_url(), Duration::from_secs(600));
-    let analyzer = BaselineAnalyzer::new(Arc::new(incident_source(&dir)), llm, BaselineConfig::default());
+    let analyzer = BaselineAnalyzer::new(
+        Arc::new(incident_source(&dir)),
+        llm,
+        BaselineConfig::default(),
+    );
     let question = "Why are checkout orders failing?";
-    let retrieval = analyzer.retrieve(question, &LogFilter::errors(), 15).await.unwrap();
-    assert_eq!(retrieval.matched, 4, "the error filter keeps the four failure lines");
+    let retrieval = analyzer
+        .retrieve(question, &LogFilter::errors(), 15)
+        .await
+        .unwrap();
+    assert_eq!(
+        retrieval.matched, 4,
+        "the error filter keeps the four failure lines"
+    );
     assert_eq!(retrieval.lines.len(), 4);
-    assert!(retrieval.prompt_tokens.is_some(), "llama-server counts the prompt's tokens");
+    assert!(
+        retrieval.prompt_tokens.is_some(),
+        "llama-server counts the prompt's tokens"
+    );
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let extraction = analyzer.extract(question, &retrieval, Some(&tx)).await.unwrap();
+    let extraction = analyzer
+        .extract(question, &retrieval, Some(&tx))
+        .await
+        .unwrap();
     drop(tx);
     let mut streamed = String::new();
     while let Some(d) = rx.recv().await {
         streamed.push_str(&d);
     }
-    assert_eq!(streamed, extraction.raw, "the streamed tokens are the reply");
+    assert_eq!(
+        streamed, extraction.raw,
+        "the streamed tokens are the reply"
+    );
 
     // The reply parses and validates against the schema it was given.
     let raw: Value = serde_json::from_str(&extraction.raw).unwrap();
-    assert!(jsonschema::is_valid(&finding_schema(retrieval.lines.len()), &raw));
+    assert!(jsonschema::is_valid(
+        &finding_schema(retrieval.lines.len()),
+        &raw
+    ));
 
     // Its evidence points at lines that were sent, exactly as they were sent.
     let f = &extraction.finding;
@@ -74,8 +101,14 @@ async fn real_server_extraction_cites_lines_that_were_sent() {
 
     // Timings were recorded.
     let call = &extraction.calls[0];
-    assert!(call.prompt_tokens > 0 && call.completion_tokens > 0, "{call:?}");
-    assert!(call.tokens_per_second > 0.0 && call.generation_ms > 0.0 && call.http_ms > 0.0, "{call:?}");
+    assert!(
+        call.prompt_tokens > 0 && call.completion_tokens > 0,
+        "{call:?}"
+    );
+    assert!(
+        call.tokens_per_second > 0.0 && call.generation_ms > 0.0 && call.http_ms > 0.0,
+        "{call:?}"
+    );
     assert_eq!(extraction.prompt_version, "extract/v1");
 }
 
@@ -84,7 +117,10 @@ async fn real_server_is_ready_and_counts_tokens() {
     let llm = client(&model_url(), Duration::from_secs(60));
     let ids = llm.ready().await.unwrap();
     assert!(!ids.is_empty());
-    let n = llm.count_tokens("connection refused to redis-cart:6379").await.unwrap();
+    let n = llm
+        .count_tokens("connection refused to redis-cart:6379")
+        .await
+        .unwrap();
     assert!(n > 3 && n < 40, "{n}");
 }
 
@@ -94,11 +130,20 @@ fn schema() -> Value {
 
 #[tokio::test]
 async fn fault_invalid_json_twice_is_a_clear_error() {
-    let server = FakeModelServer::start(vec![FakeReply::Text("not json at all".into())]).await.unwrap();
+    let server = FakeModelServer::start(vec![FakeReply::Text("not json at all".into())])
+        .await
+        .unwrap();
     let llm = client(&server.url, Duration::from_secs(10));
-    let err = llm.complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None).await.unwrap_err();
+    let err = llm
+        .complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None)
+        .await
+        .unwrap_err();
     match err {
-        LlmError::InvalidOutput { attempts, reason, last_reply } => {
+        LlmError::InvalidOutput {
+            attempts,
+            reason,
+            last_reply,
+        } => {
             assert_eq!(attempts, 2);
             assert!(reason.contains("not valid JSON"), "{reason}");
             assert_eq!(last_reply, "not json at all");
@@ -117,29 +162,50 @@ async fn fault_invalid_then_valid_is_retried_once() {
     .await
     .unwrap();
     let llm = client(&server.url, Duration::from_secs(10));
-    let reply = llm.complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None).await.unwrap();
+    let reply = llm
+        .complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None)
+        .await
+        .unwrap();
     assert_eq!(reply.value["answer"], "short");
     assert_eq!(reply.calls.len(), 2);
-    assert_eq!(reply.calls[1].tokens_per_second, 500.0, "timings read from the stream");
+    assert_eq!(
+        reply.calls[1].tokens_per_second, 500.0,
+        "timings read from the stream"
+    );
 }
 
 #[tokio::test]
 async fn fault_server_error_and_loading_are_told_apart() {
-    let server = FakeModelServer::start(vec![FakeReply::Status(500)]).await.unwrap();
-    let err = client(&server.url, Duration::from_secs(10)).complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None).await.unwrap_err();
+    let server = FakeModelServer::start(vec![FakeReply::Status(500)])
+        .await
+        .unwrap();
+    let err = client(&server.url, Duration::from_secs(10))
+        .complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LlmError::Http { status: 500, .. }), "{err:?}");
 
-    let server = FakeModelServer::start(vec![FakeReply::Status(503)]).await.unwrap();
-    let err = client(&server.url, Duration::from_secs(10)).complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None).await.unwrap_err();
+    let server = FakeModelServer::start(vec![FakeReply::Status(503)])
+        .await
+        .unwrap();
+    let err = client(&server.url, Duration::from_secs(10))
+        .complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LlmError::Unavailable { .. }), "{err:?}");
     assert!(err.retryable());
 }
 
 #[tokio::test]
 async fn fault_hung_server_times_out() {
-    let server = FakeModelServer::start(vec![FakeReply::Hang(Duration::from_secs(10))]).await.unwrap();
+    let server = FakeModelServer::start(vec![FakeReply::Hang(Duration::from_secs(10))])
+        .await
+        .unwrap();
     let llm = client(&server.url, Duration::from_millis(300));
-    let err = llm.complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None).await.unwrap_err();
+    let err = llm
+        .complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LlmError::Timeout(_)), "{err:?}");
 }
 

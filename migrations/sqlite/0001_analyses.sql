@@ -13,7 +13,7 @@ CREATE TABLE analyses (
     status            TEXT NOT NULL,             -- ok | no_logs | model_unavailable | model_invalid_output | ...
     error             TEXT,                      -- message when status <> 'ok'
     latency_ms        DOUBLE PRECISION NOT NULL, -- wall time of the whole analysis
-    model_ms          DOUBLE PRECISION NOT NULL, -- wall time spent in model HTTP calls
+    model_ms          DOUBLE PRECISION NOT NULL, -- wall time spent in calls to the model server (completions, tokenizer)
     model_calls       BIGINT NOT NULL,
     prompt_tokens     BIGINT NOT NULL,
     completion_tokens BIGINT NOT NULL,

@@ -26,18 +26,33 @@ pub struct ApiError {
 impl ApiError {
     /// A 422 for a request that parsed but makes no sense.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_request", message: message.into(), analysis_id: None }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_request",
+            message: message.into(),
+            analysis_id: None,
+        }
     }
 
     /// A 404.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into(), analysis_id: None }
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+            analysis_id: None,
+        }
     }
 
     /// A 500 that hides its cause from the client and logs it.
     pub fn internal(e: anyhow::Error) -> Self {
         tracing::error!(error = %format!("{e:#}"), "internal error");
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "internal error".into(), analysis_id: None }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "internal error".into(),
+            analysis_id: None,
+        }
     }
 
     /// The status for an analysis error code.
@@ -74,7 +89,12 @@ impl From<Failure> for ApiError {
         } else {
             f.error.to_string()
         };
-        Self { status, code, message, analysis_id: f.stored_id }
+        Self {
+            status,
+            code,
+            message,
+            analysis_id: f.stored_id,
+        }
     }
 }
 
@@ -82,12 +102,23 @@ impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let (status, code) = match &r {
             JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
-            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-            JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            JsonRejection::JsonDataError(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
             _ => (r.status(), "bad_request"),
         };
-        Self { status, code, message: r.body_text(), analysis_id: None }
+        Self {
+            status,
+            code,
+            message: r.body_text(),
+            analysis_id: None,
+        }
     }
 }
 

@@ -8,20 +8,36 @@ use tower::ServiceExt;
 
 use crate::support::{INCIDENT, app_state, dead_url, model_url, write_logs};
 
-async fn send(router: axum::Router, method: &str, uri: &str, body: Body, content_type: Option<&str>) -> (StatusCode, Vec<u8>) {
+async fn send(
+    router: axum::Router,
+    method: &str,
+    uri: &str,
+    body: Body,
+    content_type: Option<&str>,
+) -> (StatusCode, Vec<u8>) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(ct) = content_type {
         req = req.header("content-type", ct);
     }
     let resp = router.oneshot(req.body(body).unwrap()).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, bytes.to_vec())
 }
 
 async fn post_json(router: axum::Router, uri: &str, body: &str) -> (StatusCode, Value) {
-    let (status, bytes) = send(router, "POST", uri, Body::from(body.to_string()), Some("application/json")).await;
-    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
+    let (status, bytes) = send(
+        router,
+        "POST",
+        uri,
+        Body::from(body.to_string()),
+        Some("application/json"),
+    )
+    .await;
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&bytes) }));
     (status, v)
 }
 
@@ -43,7 +59,11 @@ fn parse_sse(body: &str) -> Vec<(String, Value)> {
             }
         }
         let name = name.unwrap_or_else(|| panic!("SSE block without an event name: {block:?}"));
-        events.push((name, serde_json::from_str(&data).unwrap_or_else(|e| panic!("data is not JSON ({e}): {data}"))));
+        events.push((
+            name,
+            serde_json::from_str(&data)
+                .unwrap_or_else(|e| panic!("data is not JSON ({e}): {data}")),
+        ));
     }
     events
 }
@@ -55,7 +75,12 @@ async fn analyze_answers_with_cited_evidence_and_stores_it() {
     let state = app_state(dir.path(), logs, &model_url()).await;
     let router = app(state.clone());
 
-    let (status, body) = post_json(router.clone(), "/v1/analyze", r#"{"query":"why are orders failing?","namespace":"shop","limit":10}"#).await;
+    let (status, body) = post_json(
+        router.clone(),
+        "/v1/analyze",
+        r#"{"query":"why are orders failing?","namespace":"shop","limit":10}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "ok");
     assert_eq!(body["matched_lines"], 3);
@@ -65,15 +90,28 @@ async fn analyze_answers_with_cited_evidence_and_stores_it() {
     let evidence = body["finding"]["evidence"].as_array().unwrap();
     assert!(!evidence.is_empty());
     for e in evidence {
-        assert!(retrieved.contains(e), "evidence {e} was not among the lines sent");
+        assert!(
+            retrieved.contains(e),
+            "evidence {e} was not among the lines sent"
+        );
     }
-    assert!(["INFO", "WARN", "ERROR", "CRITICAL"].contains(&body["finding"]["severity"].as_str().unwrap()));
+    assert!(
+        ["INFO", "WARN", "ERROR", "CRITICAL"]
+            .contains(&body["finding"]["severity"].as_str().unwrap())
+    );
     assert!(body["model_calls"].as_u64().unwrap() >= 1);
     assert!(body["tokens_per_second"].as_f64().unwrap() > 0.0);
 
     // It was stored, whole.
     let id = body["id"].as_str().unwrap();
-    let (status, stored) = send(router, "GET", &format!("/v1/analyses/{id}"), Body::empty(), None).await;
+    let (status, stored) = send(
+        router,
+        "GET",
+        &format!("/v1/analyses/{id}"),
+        Body::empty(),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let stored: Value = serde_json::from_slice(&stored).unwrap();
     assert_eq!(stored["finding"], body["finding"]);
@@ -87,22 +125,39 @@ async fn stream_sends_framed_events_in_order() {
     let router = app(app_state(dir.path(), logs, &model_url()).await);
 
     let req = r#"{"query":"what is failing in payments?","pod":"payments","limit":5}"#;
-    let (status, bytes) = send(router, "POST", "/v1/analyze/stream", Body::from(req), Some("application/json")).await;
+    let (status, bytes) = send(
+        router,
+        "POST",
+        "/v1/analyze/stream",
+        Body::from(req),
+        Some("application/json"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let events = parse_sse(&String::from_utf8(bytes).unwrap());
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"started"));
     assert_eq!(names.get(1), Some(&"retrieved"));
     assert_eq!(&names[names.len() - 2..], ["result", "done"], "{names:?}");
-    assert!(names[2..names.len() - 2].iter().all(|n| *n == "delta") && names.len() > 4, "{names:?}");
+    assert!(
+        names[2..names.len() - 2].iter().all(|n| *n == "delta") && names.len() > 4,
+        "{names:?}"
+    );
 
     let id = &events[0].1["id"];
     let (_, retrieved) = &events[1];
-    assert_eq!(retrieved["matched"], 2, "pod=payments matches the payments workload's two errors");
+    assert_eq!(
+        retrieved["matched"], 2,
+        "pod=payments matches the payments workload's two errors"
+    );
     let (_, result) = &events[events.len() - 2];
     assert_eq!(&result["id"], id);
     // The deltas are the model's JSON, token by token.
-    let streamed: String = events.iter().filter(|(n, _)| n == "delta").map(|(_, d)| d["text"].as_str().unwrap()).collect();
+    let streamed: String = events
+        .iter()
+        .filter(|(n, _)| n == "delta")
+        .map(|(_, d)| d["text"].as_str().unwrap())
+        .collect();
     let finding: Value = serde_json::from_str(&streamed).unwrap();
     assert_eq!(finding["severity"], result["finding"]["severity"]);
 }
@@ -110,16 +165,34 @@ async fn stream_sends_framed_events_in_order() {
 #[tokio::test]
 async fn a_20_mb_line_is_clipped_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
-    let huge = format!("{{\"labels\":{{\"pod\":\"api-1\"}},\"line\":\"ERROR payload dump {}\"}}\n", "A".repeat(20 * 1024 * 1024));
-    let logs = write_logs(dir.path(), "huge.jsonl", &(huge + "ERROR database connection refused\n"));
+    let huge = format!(
+        "{{\"labels\":{{\"pod\":\"api-1\"}},\"line\":\"ERROR payload dump {}\"}}\n",
+        "A".repeat(20 * 1024 * 1024)
+    );
+    let logs = write_logs(
+        dir.path(),
+        "huge.jsonl",
+        &(huge + "ERROR database connection refused\n"),
+    );
     let router = app(app_state(dir.path(), logs, &model_url()).await);
-    let (status, body) = post_json(router, "/v1/analyze", r#"{"query":"what failed?","limit":2}"#).await;
+    let (status, body) = post_json(
+        router,
+        "/v1/analyze",
+        r#"{"query":"what failed?","limit":2}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let lines = body["retrieved"].as_array().unwrap();
     assert_eq!(lines.len(), 2);
     let huge_line = lines.iter().find(|l| l["line_no"] == 1).unwrap();
-    assert!(huge_line["text"].as_str().unwrap().len() < 2000, "clipped for the prompt");
-    assert!(huge_line["text"].as_str().unwrap().contains("…[+"), "says it was clipped");
+    assert!(
+        huge_line["text"].as_str().unwrap().len() < 2000,
+        "clipped for the prompt"
+    );
+    assert!(
+        huge_line["text"].as_str().unwrap().contains("…[+"),
+        "says it was clipped"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +203,12 @@ async fn model_down_is_503_with_one_complete_failed_record() {
     let (status, body) = post_json(app(state.clone()), "/v1/analyze", r#"{"query":"why?"}"#).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "model_unavailable");
-    assert!(body["error"]["message"].as_str().unwrap().contains("unavailable"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unavailable")
+    );
 
     let stored = state.service.store().recent(10).await.unwrap();
     assert_eq!(stored.len(), 1, "exactly one record");
@@ -151,14 +229,21 @@ async fn model_down_is_503_with_one_complete_failed_record() {
 
 #[tokio::test]
 async fn model_invalid_json_twice_is_502_and_recorded() {
-    let fake = FakeModelServer::start(vec![FakeReply::Text("{\"evidence\": [1], oops".into())]).await.unwrap();
+    let fake = FakeModelServer::start(vec![FakeReply::Text("{\"evidence\": [1], oops".into())])
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let state = app_state(dir.path(), logs, &fake.url).await;
     let (status, body) = post_json(app(state.clone()), "/v1/analyze", r#"{"query":"why?"}"#).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(body["error"]["code"], "model_invalid_output");
-    assert!(body["error"]["message"].as_str().unwrap().contains("2 times"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 times")
+    );
     assert_eq!(fake.calls(), 2);
     let stored = state.service.store().recent(10).await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -170,7 +255,14 @@ async fn stream_reports_model_failure_as_an_error_event() {
     let dir = tempfile::tempdir().unwrap();
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let router = app(app_state(dir.path(), logs, &dead_url()).await);
-    let (status, bytes) = send(router, "POST", "/v1/analyze/stream", Body::from(r#"{"query":"why?"}"#), Some("application/json")).await;
+    let (status, bytes) = send(
+        router,
+        "POST",
+        "/v1/analyze/stream",
+        Body::from(r#"{"query":"why?"}"#),
+        Some("application/json"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let events = parse_sse(&String::from_utf8(bytes).unwrap());
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
@@ -186,13 +278,55 @@ async fn bad_input_gets_clear_errors() {
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let state = app_state(dir.path(), logs, &dead_url()).await;
     let cases: &[(&str, &str, StatusCode, &str, &str)] = &[
-        ("malformed JSON", r#"{"query": "why?""#, StatusCode::BAD_REQUEST, "invalid_json", ""),
-        ("unknown field", r#"{"query":"why?","namspace":"shop"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "namspace"),
-        ("missing query", r#"{"namespace":"shop"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "query"),
-        ("empty query", r#"{"query":"  "}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "query"),
-        ("limit zero", r#"{"query":"why?","limit":0}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "limit"),
-        ("limit too big", r#"{"query":"why?","limit":1000000}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "200"),
-        ("negative limit", r#"{"query":"why?","limit":-1}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "limit"),
+        (
+            "malformed JSON",
+            r#"{"query": "why?""#,
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "",
+        ),
+        (
+            "unknown field",
+            r#"{"query":"why?","namspace":"shop"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "namspace",
+        ),
+        (
+            "missing query",
+            r#"{"namespace":"shop"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "query",
+        ),
+        (
+            "empty query",
+            r#"{"query":"  "}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "query",
+        ),
+        (
+            "limit zero",
+            r#"{"query":"why?","limit":0}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "limit",
+        ),
+        (
+            "limit too big",
+            r#"{"query":"why?","limit":1000000}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "200",
+        ),
+        (
+            "negative limit",
+            r#"{"query":"why?","limit":-1}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "limit",
+        ),
         (
             "end before start",
             r#"{"query":"why?","start":"2025-03-01T11:00:00Z","end":"2025-03-01T10:00:00Z"}"#,
@@ -200,27 +334,71 @@ async fn bad_input_gets_clear_errors() {
             "invalid_request",
             "after start",
         ),
-        ("bad time", r#"{"query":"why?","start":"yesterday"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "start"),
-        ("since and start", r#"{"query":"why?","since":"1h","start":"2025-03-01T10:00:00Z"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "since"),
-        ("bad since", r#"{"query":"why?","since":"a while"}"#, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "15m"),
-        ("nothing matches", r#"{"query":"why?","namespace":"nope"}"#, StatusCode::UNPROCESSABLE_ENTITY, "no_logs", "namespace=nope"),
+        (
+            "bad time",
+            r#"{"query":"why?","start":"yesterday"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "start",
+        ),
+        (
+            "since and start",
+            r#"{"query":"why?","since":"1h","start":"2025-03-01T10:00:00Z"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "since",
+        ),
+        (
+            "bad since",
+            r#"{"query":"why?","since":"a while"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "15m",
+        ),
+        (
+            "nothing matches",
+            r#"{"query":"why?","namespace":"nope"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_logs",
+            "namespace=nope",
+        ),
     ];
     for (name, body, want_status, want_code, want_text) in cases {
         for uri in ["/v1/analyze", "/v1/analyze/stream"] {
             if uri == "/v1/analyze/stream" && *want_code == "no_logs" {
                 // Known only once the analysis runs: the stream has started and says so in
                 // an error event.
-                let (status, bytes) = send(app(state.clone()), "POST", uri, Body::from(body.to_string()), Some("application/json")).await;
+                let (status, bytes) = send(
+                    app(state.clone()),
+                    "POST",
+                    uri,
+                    Body::from(body.to_string()),
+                    Some("application/json"),
+                )
+                .await;
                 assert_eq!(status, StatusCode::OK);
                 let events = parse_sse(&String::from_utf8(bytes).unwrap());
-                let error = events.iter().find(|(n, _)| n == "error").map(|(_, d)| d.clone()).unwrap();
-                assert_eq!((error["status"].as_u64(), error["error"]["code"].as_str()), (Some(422), Some("no_logs")));
+                let error = events
+                    .iter()
+                    .find(|(n, _)| n == "error")
+                    .map(|(_, d)| d.clone())
+                    .unwrap();
+                assert_eq!(
+                    (error["status"].as_u64(), error["error"]["code"].as_str()),
+                    (Some(422), Some("no_logs"))
+                );
                 continue;
             }
             let (status, got) = post_json(app(state.clone()), uri, body).await;
             assert_eq!(status, *want_status, "{name} on {uri}: {got}");
             assert_eq!(got["error"]["code"], *want_code, "{name} on {uri}: {got}");
-            assert!(got["error"]["message"].as_str().unwrap().contains(want_text), "{name} on {uri}: {got}");
+            assert!(
+                got["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(want_text),
+                "{name} on {uri}: {got}"
+            );
         }
     }
     // Only the "nothing matches" analysis ran (once per endpoint); nothing else was stored.
@@ -234,8 +412,20 @@ async fn wrong_content_type_and_huge_bodies_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let state = app_state(dir.path(), logs, &dead_url()).await;
-    let (status, body) = send(app(state.clone()), "POST", "/v1/analyze", Body::from(r#"{"query":"why?"}"#), Some("text/plain")).await;
-    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = send(
+        app(state.clone()),
+        "POST",
+        "/v1/analyze",
+        Body::from(r#"{"query":"why?"}"#),
+        Some("text/plain"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
 
     let huge = format!(r#"{{"query":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
     let (status, body) = post_json(app(state), "/v1/analyze", &huge).await;
@@ -251,7 +441,13 @@ async fn empty_log_file_is_a_clear_no_logs_error() {
     let (status, body) = post_json(router, "/v1/analyze", r#"{"query":"why?"}"#).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "no_logs");
-    assert!(body["error"]["message"].as_str().unwrap().contains("empty.log"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("empty.log"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -260,7 +456,10 @@ async fn health_and_readiness_with_a_real_model() {
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let state = app_state(dir.path(), logs, &model_url()).await;
     let (status, body) = send(app(state.clone()), "GET", "/healthz", Body::empty(), None).await;
-    assert_eq!((status, body), (StatusCode::OK, br#"{"status":"ok"}"#.to_vec()));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+    );
     let (status, body) = send(app(state.clone()), "GET", "/readyz", Body::empty(), None).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let (status, _) = send(app(state), "GET", "/v1/analyses/nope", Body::empty(), None).await;

@@ -61,7 +61,9 @@ async fn round_trip(url: &str) {
 
     let mut want = ok.clone();
     // Stored with microsecond precision.
-    want.created_at = Utc.timestamp_micros(ok.created_at.timestamp_micros()).unwrap();
+    want.created_at = Utc
+        .timestamp_micros(ok.created_at.timestamp_micros())
+        .unwrap();
     assert_eq!(store.get(&ok.id).await.unwrap(), Some(want));
     let got = store.get(&failed.id).await.unwrap().unwrap();
     assert_eq!(got.finding, None);
@@ -77,7 +79,11 @@ async fn round_trip(url: &str) {
 #[tokio::test]
 async fn sqlite_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    round_trip(&format!("sqlite://{}", dir.path().join("nested/dir/loglens.db").display())).await;
+    round_trip(&format!(
+        "sqlite://{}",
+        dir.path().join("nested/dir/loglens.db").display()
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -88,5 +94,8 @@ async fn postgres_round_trip() {
 #[tokio::test]
 async fn unknown_database_scheme_is_a_clear_error() {
     let err = Store::connect("mysql://x").await.unwrap_err().to_string();
-    assert!(err.contains("sqlite://") && err.contains("postgres://"), "{err}");
+    assert!(
+        err.contains("sqlite://") && err.contains("postgres://"),
+        "{err}"
+    );
 }

@@ -51,7 +51,15 @@ pub async fn app_state(dir: &Path, logs: PathBuf, model_url: &str) -> AppState {
         ..LlmConfig::default()
     })
     .unwrap();
-    let analyzer = BaselineAnalyzer::new(Arc::new(FileLogSource::new(vec![logs])), llm, BaselineConfig::default());
-    let store = Store::connect(&format!("sqlite://{}", dir.join("loglens.db").display())).await.unwrap();
-    AppState { service: AnalysisService::new(analyzer, store) }
+    let analyzer = BaselineAnalyzer::new(
+        Arc::new(FileLogSource::new(vec![logs])),
+        llm,
+        BaselineConfig::default(),
+    );
+    let store = Store::connect(&format!("sqlite://{}", dir.join("loglens.db").display()))
+        .await
+        .unwrap();
+    AppState {
+        service: AnalysisService::new(analyzer, store),
+    }
 }

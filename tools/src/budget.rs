@@ -65,7 +65,9 @@ pub fn select_recent(lines: &[LogLine], budget: &Budget) -> Vec<Selected> {
         let mut text = clip(&redact(&line.text), budget.max_line_chars);
         let mut cost = estimate_tokens(&text) + LINE_OVERHEAD_TOKENS;
         if used + cost > budget.max_tokens {
-            let room = budget.max_tokens.saturating_sub(used + LINE_OVERHEAD_TOKENS);
+            let room = budget
+                .max_tokens
+                .saturating_sub(used + LINE_OVERHEAD_TOKENS);
             if !chosen.is_empty() || room < 16 {
                 break;
             }
@@ -75,7 +77,11 @@ pub fn select_recent(lines: &[LogLine], budget: &Budget) -> Vec<Selected> {
         }
         used += cost;
         seen.insert(key, chosen.len());
-        chosen.push(Selected { line: line.clone(), text, similar: 0 });
+        chosen.push(Selected {
+            line: line.clone(),
+            text,
+            similar: 0,
+        });
     }
     chosen.reverse();
     chosen
@@ -132,17 +138,44 @@ mod tests {
 
     #[test]
     fn keeps_most_recent_in_time_order() {
-        let lines: Vec<_> = (1..=10).map(|i| line(i, &format!("event {} kind {}", i, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"][i as usize - 1]))).collect();
-        let got = select_recent(&lines, &Budget { max_lines: 3, max_tokens: 10_000, max_line_chars: 500 });
+        let lines: Vec<_> = (1..=10)
+            .map(|i| {
+                line(
+                    i,
+                    &format!(
+                        "event {} kind {}",
+                        i,
+                        ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"][i as usize - 1]
+                    ),
+                )
+            })
+            .collect();
+        let got = select_recent(
+            &lines,
+            &Budget {
+                max_lines: 3,
+                max_tokens: 10_000,
+                max_line_chars: 500,
+            },
+        );
         let nos: Vec<u64> = got.iter().map(|s| s.line.line_no).collect();
         assert_eq!(nos, vec![8, 9, 10]);
     }
 
     #[test]
     fn collapses_repeats_of_one_message() {
-        let mut lines: Vec<_> = (1..=50).map(|i| line(i, &format!("timeout after {i}ms to 10.0.0.{i}"))).collect();
+        let mut lines: Vec<_> = (1..=50)
+            .map(|i| line(i, &format!("timeout after {i}ms to 10.0.0.{i}")))
+            .collect();
         lines.push(line(51, "disk full"));
-        let got = select_recent(&lines, &Budget { max_lines: 15, max_tokens: 10_000, max_line_chars: 500 });
+        let got = select_recent(
+            &lines,
+            &Budget {
+                max_lines: 15,
+                max_tokens: 10_000,
+                max_line_chars: 500,
+            },
+        );
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].similar, 49);
         assert_eq!(got[1].text, "disk full");
@@ -150,16 +183,31 @@ mod tests {
 
     #[test]
     fn ids_with_letters_and_digits_do_not_split_a_message() {
-        assert_eq!(message_shape("GET /product/2ZYFJ3GM2N failed"), message_shape("GET /product/66VCHSJNUP failed"));
-        assert_ne!(message_shape("GET /cart failed"), message_shape("GET /checkout failed"));
+        assert_eq!(
+            message_shape("GET /product/2ZYFJ3GM2N failed"),
+            message_shape("GET /product/66VCHSJNUP failed")
+        );
+        assert_ne!(
+            message_shape("GET /cart failed"),
+            message_shape("GET /checkout failed")
+        );
     }
 
     #[test]
     fn respects_token_budget_with_whole_lines() {
-        let lines: Vec<_> = (1..=100).map(|i| line(i, &format!("{i} {}", "word ".repeat(20 + i as usize)))).collect();
-        let budget = Budget { max_lines: 200, max_tokens: 400, max_line_chars: 10_000 };
+        let lines: Vec<_> = (1..=100)
+            .map(|i| line(i, &format!("{i} {}", "word ".repeat(20 + i as usize))))
+            .collect();
+        let budget = Budget {
+            max_lines: 200,
+            max_tokens: 400,
+            max_line_chars: 10_000,
+        };
         let got = select_recent(&lines, &budget);
-        let used: usize = got.iter().map(|s| estimate_tokens(&s.text) + LINE_OVERHEAD_TOKENS).sum();
+        let used: usize = got
+            .iter()
+            .map(|s| estimate_tokens(&s.text) + LINE_OVERHEAD_TOKENS)
+            .sum();
         assert!(used <= 400, "used {used}");
         assert!(!got.is_empty());
         assert!(got.iter().all(|s| s.text == s.line.text), "lines are whole");
@@ -168,7 +216,14 @@ mod tests {
     #[test]
     fn a_huge_newest_line_is_clipped_not_dropped() {
         let lines = vec![line(1, &"x".repeat(20_000_000))];
-        let got = select_recent(&lines, &Budget { max_lines: 15, max_tokens: 2000, max_line_chars: 600 });
+        let got = select_recent(
+            &lines,
+            &Budget {
+                max_lines: 15,
+                max_tokens: 2000,
+                max_line_chars: 600,
+            },
+        );
         assert_eq!(got.len(), 1);
         assert!(got[0].text.len() < 1000);
         assert!(got[0].text.contains("…[+"));
@@ -177,7 +232,14 @@ mod tests {
     #[test]
     fn secrets_are_masked_before_selection() {
         let lines = vec![line(1, "login failed password=hunter2")];
-        let got = select_recent(&lines, &Budget { max_lines: 15, max_tokens: 2000, max_line_chars: 600 });
+        let got = select_recent(
+            &lines,
+            &Budget {
+                max_lines: 15,
+                max_tokens: 2000,
+                max_line_chars: 600,
+            },
+        );
         assert!(!got[0].text.contains("hunter2"));
     }
 }

@@ -14,14 +14,31 @@ fn re(pattern: &str) -> Regex {
 
 static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     vec![
-        (re(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]*(-----END [A-Z ]*PRIVATE KEY-----)?"), "[REDACTED_PRIVATE_KEY]"),
-        (re(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), "[REDACTED_JWT]"),
-        (re(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/-]{8,}=*"), "$1 [REDACTED]"),
-        (re(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED_AWS_KEY]"),
-        (re(r"\b(sk|xox[abpr]|ghp|gho|glpat)-[A-Za-z0-9-]{10,}"), "[REDACTED_TOKEN]"),
-        (re(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"), "${1}[REDACTED]@"),
         (
-            re(r#"(?i)\b((?:[a-z_.-]*)(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key))(\\?["']?\s*[:=]\s*\\?["']?)([^\s"'\\,;&}]+)"#),
+            re(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]*(-----END [A-Z ]*PRIVATE KEY-----)?"),
+            "[REDACTED_PRIVATE_KEY]",
+        ),
+        (
+            re(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"),
+            "[REDACTED_JWT]",
+        ),
+        (
+            re(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/-]{8,}=*"),
+            "$1 [REDACTED]",
+        ),
+        (re(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED_AWS_KEY]"),
+        (
+            re(r"\b(sk|xox[abpr]|ghp|gho|glpat)-[A-Za-z0-9-]{10,}"),
+            "[REDACTED_TOKEN]",
+        ),
+        (
+            re(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@"),
+            "${1}[REDACTED]@",
+        ),
+        (
+            re(
+                r#"(?i)\b((?:[a-z_.-]*)(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key))(\\?["']?\s*[:=]\s*\\?["']?)([^\s"'\\,;&}]+)"#,
+            ),
             "$1$2[REDACTED]",
         ),
     ]
@@ -46,11 +63,26 @@ mod tests {
     fn masks_common_secrets() {
         let cases = [
             ("password=hunter2 user=bob", "password=[REDACTED] user=bob"),
-            (r#"{"db_password": "s3cr3t!"}"#, r#"{"db_password": "[REDACTED]"}"#),
-            ("Authorization: Bearer abcdefghijklmnop.qrs", "Authorization: Bearer [REDACTED]"),
-            ("connecting to postgres://app:pa55w0rd@db:5432/app", "connecting to postgres://app:[REDACTED]@db:5432/app"),
-            ("key AKIAIOSFODNN7EXAMPLE used", "key [REDACTED_AWS_KEY] used"),
-            ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abc", "jwt [REDACTED_JWT]"),
+            (
+                r#"{"db_password": "s3cr3t!"}"#,
+                r#"{"db_password": "[REDACTED]"}"#,
+            ),
+            (
+                "Authorization: Bearer abcdefghijklmnop.qrs",
+                "Authorization: Bearer [REDACTED]",
+            ),
+            (
+                "connecting to postgres://app:pa55w0rd@db:5432/app",
+                "connecting to postgres://app:[REDACTED]@db:5432/app",
+            ),
+            (
+                "key AKIAIOSFODNN7EXAMPLE used",
+                "key [REDACTED_AWS_KEY] used",
+            ),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abc",
+                "jwt [REDACTED_JWT]",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "input: {input}");

@@ -56,11 +56,17 @@ pub struct ChatMessage {
 impl ChatMessage {
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: "system".into(), content: content.into() }
+        Self {
+            role: "system".into(),
+            content: content.into(),
+        }
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: "user".into(), content: content.into() }
+        Self {
+            role: "user".into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -109,8 +115,10 @@ impl LlmClient {
     pub fn new(cfg: LlmConfig) -> Result<Self, LlmError> {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(key) = &cfg.api_key {
-            let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|e| LlmError::Config(format!("api key is not a valid header value: {e}")))?;
+            let value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).map_err(|e| {
+                    LlmError::Config(format!("api key is not a valid header value: {e}"))
+                })?;
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
         let http = reqwest::Client::builder()
@@ -121,9 +129,14 @@ impl LlmClient {
             .map_err(|e| LlmError::Config(e.to_string()))?;
         let base_url = cfg.base_url.trim_end_matches('/').to_string();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(LlmError::Config(format!("model URL {base_url:?} must start with http:// or https://")));
+            return Err(LlmError::Config(format!(
+                "model URL {base_url:?} must start with http:// or https://"
+            )));
         }
-        Ok(Self { http, cfg: LlmConfig { base_url, ..cfg } })
+        Ok(Self {
+            http,
+            cfg: LlmConfig { base_url, ..cfg },
+        })
     }
 
     /// The configuration in use.
@@ -139,7 +152,10 @@ impl LlmClient {
         if e.is_timeout() {
             LlmError::Timeout(self.cfg.request_timeout)
         } else if e.is_connect() || e.is_request() {
-            LlmError::Unavailable { url: self.cfg.base_url.clone(), reason: root_cause(&e) }
+            LlmError::Unavailable {
+                url: self.cfg.base_url.clone(),
+                reason: root_cause(&e),
+            }
         } else {
             LlmError::Protocol(root_cause(&e))
         }
@@ -150,10 +166,17 @@ impl LlmClient {
         let body = resp.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&body)
             .ok()
-            .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| body.chars().take(MAX_ERROR_BODY).collect());
         if status == 503 {
-            return LlmError::Unavailable { url: self.cfg.base_url.clone(), reason: message };
+            return LlmError::Unavailable {
+                url: self.cfg.base_url.clone(),
+                reason: message,
+            };
         }
         if status == 400 && message.contains("context") {
             return LlmError::ContextExceeded(message);
@@ -163,17 +186,32 @@ impl LlmClient {
 
     /// Checks the server is up and has a model loaded; returns the model ids it serves.
     pub async fn ready(&self) -> Result<Vec<String>, LlmError> {
-        let resp = self.http.get(self.url("/v1/models")).send().await.map_err(|e| self.map_send_error(e))?;
+        let resp = self
+            .http
+            .get(self.url("/v1/models"))
+            .send()
+            .await
+            .map_err(|e| self.map_send_error(e))?;
         if !resp.status().is_success() {
             return Err(self.error_from_response(resp).await);
         }
-        let v: Value = resp.json().await.map_err(|e| LlmError::Protocol(e.to_string()))?;
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| LlmError::Protocol(e.to_string()))?;
         let ids: Vec<String> = v["data"]
             .as_array()
-            .map(|a| a.iter().filter_map(|m| m["id"].as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m["id"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         if ids.is_empty() {
-            return Err(LlmError::Unavailable { url: self.cfg.base_url.clone(), reason: "no model loaded".into() });
+            return Err(LlmError::Unavailable {
+                url: self.cfg.base_url.clone(),
+                reason: "no model loaded".into(),
+            });
         }
         Ok(ids)
     }
@@ -181,7 +219,13 @@ impl LlmClient {
     /// Counts the tokens of `text` with the server's own tokenizer (llama.cpp's
     /// `/tokenize`). `None` when the server has no such endpoint.
     pub async fn count_tokens(&self, text: &str) -> Option<usize> {
-        let resp = self.http.post(self.url("/tokenize")).json(&json!({ "content": text })).send().await.ok()?;
+        let resp = self
+            .http
+            .post(self.url("/tokenize"))
+            .json(&json!({ "content": text }))
+            .send()
+            .await
+            .ok()?;
         if !resp.status().is_success() {
             return None;
         }
@@ -200,20 +244,27 @@ impl LlmClient {
         schema: &Value,
         deltas: Option<&UnboundedSender<String>>,
     ) -> Result<JsonReply<T>, LlmError> {
-        let validator = jsonschema::validator_for(schema)
-            .map_err(|e| LlmError::Config(format!("schema {schema_name} is not a valid JSON Schema: {e}")))?;
+        let validator = jsonschema::validator_for(schema).map_err(|e| {
+            LlmError::Config(format!(
+                "schema {schema_name} is not a valid JSON Schema: {e}"
+            ))
+        })?;
         let mut conversation = messages.to_vec();
         let mut calls = Vec::new();
         let mut last = (String::new(), String::new());
         for attempt in 1..=2u32 {
-            let (raw, call) = self.stream_once(&conversation, schema_name, schema, deltas).await?;
+            let (raw, call) = self
+                .stream_once(&conversation, schema_name, schema, deltas)
+                .await?;
             let cut_off = call.finish_reason.as_deref() == Some("length");
             calls.push(call);
             match check::<T>(&validator, &raw) {
                 Ok(value) => return Ok(JsonReply { value, raw, calls }),
                 Err(mut reason) => {
                     if cut_off {
-                        reason = format!("the reply was cut off at the token limit ({reason}); write shorter strings");
+                        reason = format!(
+                            "the reply was cut off at the token limit ({reason}); write shorter strings"
+                        );
                     }
                     tracing::warn!(attempt, %reason, "model reply rejected");
                     if attempt == 1 {
@@ -225,7 +276,11 @@ impl LlmClient {
                 }
             }
         }
-        Err(LlmError::InvalidOutput { attempts: 2, reason: last.0, last_reply: last.1.chars().take(500).collect() })
+        Err(LlmError::InvalidOutput {
+            attempts: 2,
+            reason: last.0,
+            last_reply: last.1.chars().take(500).collect(),
+        })
     }
 
     /// One streamed chat completion; returns the text and what the call cost.
@@ -269,18 +324,29 @@ impl LlmClient {
             for payload in lines.push(&chunk) {
                 match payload {
                     SsePayload::Done => done = true,
-                    SsePayload::Garbage(g) => return Err(LlmError::Protocol(format!("stream chunk is not JSON: {g}"))),
+                    SsePayload::Garbage(g) => {
+                        return Err(LlmError::Protocol(format!("stream chunk is not JSON: {g}")));
+                    }
                     SsePayload::Json(v) => {
                         if let Some(msg) = v.pointer("/error/message").and_then(Value::as_str) {
-                            return Err(LlmError::Http { status: 500, message: msg.to_string() });
+                            return Err(LlmError::Http {
+                                status: 500,
+                                message: msg.to_string(),
+                            });
                         }
-                        if let Some(delta) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+                        if let Some(delta) = v
+                            .pointer("/choices/0/delta/content")
+                            .and_then(Value::as_str)
+                        {
                             text.push_str(delta);
                             if let Some(tx) = deltas {
                                 let _ = tx.send(delta.to_string());
                             }
                         }
-                        if let Some(reason) = v.pointer("/choices/0/finish_reason").and_then(Value::as_str) {
+                        if let Some(reason) = v
+                            .pointer("/choices/0/finish_reason")
+                            .and_then(Value::as_str)
+                        {
                             call.finish_reason = Some(reason.to_string());
                         }
                         read_usage(&v, &mut call);
@@ -292,7 +358,9 @@ impl LlmClient {
             }
         }
         if !done && call.finish_reason.is_none() {
-            return Err(LlmError::Protocol("stream ended before the reply was finished".into()));
+            return Err(LlmError::Protocol(
+                "stream ended before the reply was finished".into(),
+            ));
         }
         call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok((text, call))
@@ -303,12 +371,16 @@ impl LlmClient {
 fn read_usage(v: &Value, call: &mut ModelCall) {
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
         call.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(call.prompt_tokens);
-        call.completion_tokens = u["completion_tokens"].as_u64().unwrap_or(call.completion_tokens);
+        call.completion_tokens = u["completion_tokens"]
+            .as_u64()
+            .unwrap_or(call.completion_tokens);
     }
     if let Some(t) = v.get("timings").filter(|t| t.is_object()) {
         call.prompt_ms = t["prompt_ms"].as_f64().unwrap_or(call.prompt_ms);
         call.generation_ms = t["predicted_ms"].as_f64().unwrap_or(call.generation_ms);
-        call.tokens_per_second = t["predicted_per_second"].as_f64().unwrap_or(call.tokens_per_second);
+        call.tokens_per_second = t["predicted_per_second"]
+            .as_f64()
+            .unwrap_or(call.tokens_per_second);
         if let Some(n) = t["prompt_n"].as_u64() {
             // llama.cpp reports only the tokens it had to process (cache misses) here;
             // prefer usage's full count when both exist.
@@ -324,17 +396,25 @@ fn read_usage(v: &Value, call: &mut ModelCall) {
 
 /// Parses and validates a reply; the error text is written for the model to act on.
 fn check<T: DeserializeOwned>(validator: &jsonschema::Validator, raw: &str) -> Result<T, String> {
-    let value: Value = serde_json::from_str(raw.trim()).map_err(|e| format!("not valid JSON ({e})"))?;
+    let value: Value =
+        serde_json::from_str(raw.trim()).map_err(|e| format!("not valid JSON ({e})"))?;
     let problems: Vec<String> = validator
         .iter_errors(&value)
         .take(3)
         .map(|e| {
             let path = e.instance_path().to_string();
-            if path.is_empty() { e.to_string() } else { format!("{path}: {e}") }
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("{path}: {e}")
+            }
         })
         .collect();
     if !problems.is_empty() {
-        return Err(format!("does not match the schema: {}", problems.join("; ")));
+        return Err(format!(
+            "does not match the schema: {}",
+            problems.join("; ")
+        ));
     }
     serde_json::from_value(value).map_err(|e| format!("does not match the expected fields: {e}"))
 }
@@ -356,7 +436,9 @@ mod tests {
         let schema = json!({"type":"object","properties":{"a":{"type":"string","maxLength":3}},"required":["a"]});
         let v = jsonschema::validator_for(&schema).unwrap_or_else(|_| unreachable!());
         assert!(check::<Value>(&v, r#"{"a":"ok"}"#).is_ok());
-        let err = check::<Value>(&v, r#"{"a":"too long"}"#).err().unwrap_or_default();
+        let err = check::<Value>(&v, r#"{"a":"too long"}"#)
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("/a"), "{err}");
         let err = check::<Value>(&v, "{not json").err().unwrap_or_default();
         assert!(err.contains("not valid JSON"), "{err}");
@@ -364,7 +446,10 @@ mod tests {
 
     #[test]
     fn rejects_non_http_urls() {
-        let cfg = LlmConfig { base_url: "localhost:8080".into(), ..LlmConfig::default() };
+        let cfg = LlmConfig {
+            base_url: "localhost:8080".into(),
+            ..LlmConfig::default()
+        };
         assert!(matches!(LlmClient::new(cfg), Err(LlmError::Config(_))));
     }
 }

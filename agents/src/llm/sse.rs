@@ -28,7 +28,9 @@ impl SseLines {
             let line: Vec<u8> = self.buf.drain(..=i).collect();
             let line = String::from_utf8_lossy(&line);
             let line = line.trim_end_matches(['\n', '\r']);
-            let Some(data) = line.strip_prefix("data:") else { continue };
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            };
             let data = data.trim();
             if data == "[DONE]" {
                 out.push(SsePayload::Done);
@@ -52,7 +54,13 @@ mod tests {
         let mut s = SseLines::default();
         assert!(s.push(b"data: {\"a\":").is_empty());
         let got = s.push(b"1}\n\ndata: [DONE]\n");
-        assert_eq!(got, vec![SsePayload::Json(serde_json::json!({"a":1})), SsePayload::Done]);
+        assert_eq!(
+            got,
+            vec![
+                SsePayload::Json(serde_json::json!({"a":1})),
+                SsePayload::Done
+            ]
+        );
     }
 
     #[test]

@@ -69,10 +69,14 @@ pub struct AnalyzeRequest {
 impl AnalyzeRequest {
     /// Checks the request and turns it into a [`Question`].
     fn into_question(self, channel: &'static str) -> Result<Question, ApiError> {
-        let limit = self.limit.unwrap_or(loglens_agents::baseline::DEFAULT_LIMIT);
+        let limit = self
+            .limit
+            .unwrap_or(loglens_agents::baseline::DEFAULT_LIMIT);
         let max = loglens_agents::baseline::MAX_LIMIT;
         if !(1..=max).contains(&limit) {
-            return Err(ApiError::invalid(format!("limit must be between 1 and {max}, got {limit}")));
+            return Err(ApiError::invalid(format!(
+                "limit must be between 1 and {max}, got {limit}"
+            )));
         }
         if self.query.trim().is_empty() {
             return Err(ApiError::invalid("query must not be empty"));
@@ -88,11 +92,20 @@ impl AnalyzeRequest {
             ..FilterSpec::default()
         };
         filters.to_filter(Utc::now()).map_err(ApiError::invalid)?;
-        Ok(Question { id: new_id(), text: self.query, filters, limit, channel })
+        Ok(Question {
+            id: new_id(),
+            text: self.query,
+            filters,
+            limit,
+            channel,
+        })
     }
 }
 
-async fn analyze(State(state): State<AppState>, ApiJson(req): ApiJson<AnalyzeRequest>) -> Result<Json<AnalysisRecord>, ApiError> {
+async fn analyze(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<AnalyzeRequest>,
+) -> Result<Json<AnalysisRecord>, ApiError> {
     let q = req.into_question("http")?;
     let record = state.service.run(q, None).await?;
     Ok(Json(record))
@@ -120,7 +133,9 @@ async fn analyze_stream(
         let run = service.run(q, Some(ptx));
         tokio::pin!(run);
         let forward = |p: Progress| match p {
-            Progress::Retrieved { lines, matched } => send("retrieved", json!({ "matched": matched, "lines": lines })),
+            Progress::Retrieved { lines, matched } => {
+                send("retrieved", json!({ "matched": matched, "lines": lines }))
+            }
             Progress::Delta(text) => send("delta", json!({ "text": text })),
         };
         let result = loop {
@@ -147,8 +162,17 @@ async fn analyze_stream(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-async fn get_analysis(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AnalysisRecord>, ApiError> {
-    match state.service.store().get(&id).await.map_err(ApiError::internal)? {
+async fn get_analysis(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AnalysisRecord>, ApiError> {
+    match state
+        .service
+        .store()
+        .get(&id)
+        .await
+        .map_err(ApiError::internal)?
+    {
         Some(r) => Ok(Json(r)),
         None => Err(ApiError::not_found(format!("no analysis with id {id}"))),
     }

@@ -11,7 +11,9 @@ use crate::server::AppState;
 
 /// The health routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -33,6 +35,15 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
     };
     let ready = model.is_ok() && db.is_ok();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": { "model": model_check, "database": db_check } })))
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": { "model": model_check, "database": db_check } }),
+        ),
+    )
 }

@@ -32,7 +32,10 @@ pub struct FileLogSource {
 impl FileLogSource {
     /// A source over these files or directories (directories are read recursively).
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        Self { paths, max_line_bytes: DEFAULT_MAX_LINE_BYTES }
+        Self {
+            paths,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
     }
 
     /// Changes the per-line byte limit.
@@ -67,7 +70,9 @@ impl FileLogSource {
             }
         }
         // Stable: lines of unknown time first, then by time; ties keep file order.
-        all.sort_by(|(ia, a), (ib, b)| (a.timestamp, ia, a.line_no).cmp(&(b.timestamp, ib, b.line_no)));
+        all.sort_by(|(ia, a), (ib, b)| {
+            (a.timestamp, ia, a.line_no).cmp(&(b.timestamp, ib, b.line_no))
+        });
         Ok(all.into_iter().map(|(_, l)| l).collect())
     }
 }
@@ -89,17 +94,28 @@ impl LogSource for FileLogSource {
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {
-    let io_err = |source| ToolError::Io { path: dir.to_path_buf(), source };
+    let io_err = |source| ToolError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
         .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
             collect_dir(&p, out)?;
-        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| LOG_EXTENSIONS.contains(&e)) {
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| LOG_EXTENSIONS.contains(&e))
+        {
             out.push(p);
         }
     }
@@ -108,7 +124,11 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {
 
 /// Reads one line into `buf`, keeping at most `cap` bytes. Returns the number of bytes
 /// dropped, or `None` at end of input. Memory stays bounded whatever the line's length.
-fn read_capped_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, cap: usize) -> io::Result<Option<usize>> {
+fn read_capped_line<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<Option<usize>> {
     buf.clear();
     let mut dropped = 0;
     let mut read_any = false;
@@ -131,8 +151,15 @@ fn read_capped_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, cap: usize) -> io:
     }
 }
 
-fn scan_file(path: &Path, filter: &LogFilter, max_line_bytes: usize) -> Result<Vec<LogLine>, ToolError> {
-    let io_err = |source| ToolError::Io { path: path.to_path_buf(), source };
+fn scan_file(
+    path: &Path,
+    filter: &LogFilter,
+    max_line_bytes: usize,
+) -> Result<Vec<LogLine>, ToolError> {
+    let io_err = |source| ToolError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = File::open(path).map_err(io_err)?;
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let source = path.display().to_string();
@@ -145,12 +172,23 @@ fn scan_file(path: &Path, filter: &LogFilter, max_line_bytes: usize) -> Result<V
     if parse::looks_like_loki_export(head) {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes).map_err(io_err)?;
-        let parsed = parse::parse_loki_export(&bytes)
-            .map_err(|reason| ToolError::BadExport { path: path.to_path_buf(), reason })?;
+        let parsed = parse::parse_loki_export(&bytes).map_err(|reason| ToolError::BadExport {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         let mut out = Vec::new();
         let mut carry = Carry::default();
         for (i, p) in parsed.into_iter().enumerate() {
-            push_if_match(&mut out, &mut carry, filter, &source, i as u64 + 1, p, &base_labels, 0);
+            push_if_match(
+                &mut out,
+                &mut carry,
+                filter,
+                &source,
+                i as u64 + 1,
+                p,
+                &base_labels,
+                0,
+            );
         }
         return Ok(out);
     }
@@ -159,7 +197,9 @@ fn scan_file(path: &Path, filter: &LogFilter, max_line_bytes: usize) -> Result<V
     let mut carry = Carry::default();
     let mut buf = Vec::new();
     let mut line_no = 0u64;
-    while let Some(dropped) = read_capped_line(&mut reader, &mut buf, max_line_bytes).map_err(io_err)? {
+    while let Some(dropped) =
+        read_capped_line(&mut reader, &mut buf, max_line_bytes).map_err(io_err)?
+    {
         line_no += 1;
         let raw = String::from_utf8_lossy(&buf);
         let raw = raw.trim_end_matches('\r');
@@ -171,7 +211,16 @@ fn scan_file(path: &Path, filter: &LogFilter, max_line_bytes: usize) -> Result<V
         } else {
             parse::parse_plain_line(raw)
         };
-        push_if_match(&mut out, &mut carry, filter, &source, line_no, parsed, &base_labels, dropped);
+        push_if_match(
+            &mut out,
+            &mut carry,
+            filter,
+            &source,
+            line_no,
+            parsed,
+            &base_labels,
+            dropped,
+        );
     }
     Ok(out)
 }
@@ -195,8 +244,11 @@ fn push_if_match(
     for (k, v) in base_labels {
         labels.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    let stream_key: BTreeMap<String, String> =
-        labels.iter().filter(|(k, _)| k.as_str() != "stream").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let stream_key: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "stream")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let timestamp = match parsed.timestamp {
         Some(ts) => {
             carry.0.insert(stream_key, ts);
@@ -204,8 +256,18 @@ fn push_if_match(
         }
         None => carry.0.get(&stream_key).copied(),
     };
-    let line = LogLine { source: source.to_string(), line_no, timestamp, labels, text: parsed.text, truncated_bytes };
-    if filter.matches_labels(&line) && filter.matches_time(line.timestamp) && filter.matches_text(&line.text) {
+    let line = LogLine {
+        source: source.to_string(),
+        line_no,
+        timestamp,
+        labels,
+        text: parsed.text,
+        truncated_bytes,
+    };
+    if filter.matches_labels(&line)
+        && filter.matches_time(line.timestamp)
+        && filter.matches_text(&line.text)
+    {
         out.push(line);
     }
 }
@@ -220,9 +282,15 @@ mod tests {
         let data = format!("{}\nshort\n", "x".repeat(1000));
         let mut r = BufReader::with_capacity(64, Cursor::new(data));
         let mut buf = Vec::new();
-        assert_eq!(read_capped_line(&mut r, &mut buf, 100).ok().flatten(), Some(900));
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, 100).ok().flatten(),
+            Some(900)
+        );
         assert_eq!(buf.len(), 100);
-        assert_eq!(read_capped_line(&mut r, &mut buf, 100).ok().flatten(), Some(0));
+        assert_eq!(
+            read_capped_line(&mut r, &mut buf, 100).ok().flatten(),
+            Some(0)
+        );
         assert_eq!(buf, b"short");
         assert_eq!(read_capped_line(&mut r, &mut buf, 100).ok().flatten(), None);
     }
@@ -231,8 +299,18 @@ mod tests {
     fn last_line_without_newline_is_read() {
         let mut r = BufReader::new(Cursor::new("a\nb"));
         let mut buf = Vec::new();
-        assert!(read_capped_line(&mut r, &mut buf, 10).ok().flatten().is_some());
-        assert!(read_capped_line(&mut r, &mut buf, 10).ok().flatten().is_some());
+        assert!(
+            read_capped_line(&mut r, &mut buf, 10)
+                .ok()
+                .flatten()
+                .is_some()
+        );
+        assert!(
+            read_capped_line(&mut r, &mut buf, 10)
+                .ok()
+                .flatten()
+                .is_some()
+        );
         assert_eq!(buf, b"b");
     }
 }

@@ -76,11 +76,16 @@ impl LogFilter {
         };
         let pod_ok = match &self.pod {
             None => true,
-            Some(want) => line
-                .label("pod")
-                .is_some_and(|p| p == want || p.strip_prefix(want.as_str()).is_some_and(|rest| rest.starts_with('-'))),
+            Some(want) => line.label("pod").is_some_and(|p| {
+                p == want
+                    || p.strip_prefix(want.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            }),
         };
-        exact(&self.namespace, "namespace") && exact(&self.container, "container") && exact(&self.node, "node") && pod_ok
+        exact(&self.namespace, "namespace")
+            && exact(&self.container, "container")
+            && exact(&self.node, "node")
+            && pod_ok
     }
 
     /// Whether a time falls in the window. Lines of unknown time match only when there is
@@ -120,7 +125,11 @@ impl LogFilter {
         if let Some(p) = &self.pattern {
             parts.push(format!("pattern={}", p.as_str()));
         }
-        if parts.is_empty() { "no filters".to_string() } else { parts.join(", ") }
+        if parts.is_empty() {
+            "no filters".to_string()
+        } else {
+            parts.join(", ")
+        }
     }
 }
 
@@ -142,7 +151,10 @@ mod tests {
 
     #[test]
     fn pod_matches_exact_or_workload_prefix() {
-        let f = LogFilter { pod: Some("checkout".into()), ..Default::default() };
+        let f = LogFilter {
+            pod: Some("checkout".into()),
+            ..Default::default()
+        };
         assert!(f.matches_labels(&line("checkout")));
         assert!(f.matches_labels(&line("checkout-7d9f-abcde")));
         assert!(!f.matches_labels(&line("checkoutservice-1")));
@@ -152,7 +164,11 @@ mod tests {
     #[test]
     fn reversed_window_is_rejected() {
         let t = Utc::now();
-        let f = LogFilter { start: Some(t), end: Some(t - chrono::Duration::seconds(1)), ..Default::default() };
+        let f = LogFilter {
+            start: Some(t),
+            end: Some(t - chrono::Duration::seconds(1)),
+            ..Default::default()
+        };
         assert!(f.validate().is_err());
     }
 

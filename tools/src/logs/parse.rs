@@ -13,10 +13,19 @@ use serde_json::{Map, Value};
 /// are not labels loglens knows.
 pub fn canonical_label(key: &str) -> Option<&'static str> {
     Some(match key {
-        "namespace" | "namespace_name" | "k8s_namespace_name" | "kubernetes_namespace_name" | "k8s.namespace.name" => "namespace",
+        "namespace"
+        | "namespace_name"
+        | "k8s_namespace_name"
+        | "kubernetes_namespace_name"
+        | "k8s.namespace.name" => "namespace",
         "pod" | "pod_name" | "k8s_pod_name" | "kubernetes_pod_name" | "k8s.pod.name" => "pod",
-        "container" | "container_name" | "k8s_container_name" | "kubernetes_container_name" | "k8s.container.name" => "container",
-        "node" | "node_name" | "nodename" | "k8s_node_name" | "kubernetes_host" | "host" | "k8s.node.name" => "node",
+        "container"
+        | "container_name"
+        | "k8s_container_name"
+        | "kubernetes_container_name"
+        | "k8s.container.name" => "container",
+        "node" | "node_name" | "nodename" | "k8s_node_name" | "kubernetes_host" | "host"
+        | "k8s.node.name" => "node",
         "app" | "app_kubernetes_io_name" | "service_name" | "service.name" | "job" => "app",
         "level" | "severity" | "detected_level" | "lvl" => "level",
         "stream" => "stream",
@@ -65,7 +74,8 @@ fn value_timestamp(v: &Value) -> Option<DateTime<Utc>> {
                 epoch(i)
             } else {
                 let f = n.as_f64()?;
-                Utc.timestamp_opt(f.trunc() as i64, ((f.fract()) * 1e9) as u32).single()
+                Utc.timestamp_opt(f.trunc() as i64, ((f.fract()) * 1e9) as u32)
+                    .single()
             }
         }
         _ => None,
@@ -82,7 +92,9 @@ pub(crate) struct Parsed {
 
 /// Adds `key=value` under its canonical name (and keeps the first value seen).
 fn put_label(labels: &mut BTreeMap<String, String>, key: &str, value: &Value) {
-    let Some(canon) = canonical_label(key) else { return };
+    let Some(canon) = canonical_label(key) else {
+        return;
+    };
     let value = match value {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -104,8 +116,13 @@ const TEXT_KEYS: [&str; 2] = ["line", "log"];
 pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
     let obj: Map<String, Value> = serde_json::from_str(raw).ok()?;
     let mut labels = BTreeMap::new();
-    let timestamp = TIME_KEYS.iter().find_map(|k| obj.get(*k)).and_then(value_timestamp);
-    let envelope_text = TEXT_KEYS.iter().find_map(|k| obj.get(*k).and_then(Value::as_str));
+    let timestamp = TIME_KEYS
+        .iter()
+        .find_map(|k| obj.get(*k))
+        .and_then(value_timestamp);
+    let envelope_text = TEXT_KEYS
+        .iter()
+        .find_map(|k| obj.get(*k).and_then(Value::as_str));
     if let Some(text) = envelope_text {
         for key in ["labels", "stream", "kubernetes"] {
             if let Some(Value::Object(m)) = obj.get(key) {
@@ -119,7 +136,11 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
                 put_label(&mut labels, k, v);
             }
         }
-        return Some(Parsed { text: text.trim_end_matches(['\n', '\r']).to_string(), timestamp, labels });
+        return Some(Parsed {
+            text: text.trim_end_matches(['\n', '\r']).to_string(),
+            timestamp,
+            labels,
+        });
     }
     for (k, v) in &obj {
         // An app's "level" stays in the text; it is not a stream label.
@@ -127,7 +148,11 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
             put_label(&mut labels, k, v);
         }
     }
-    Some(Parsed { text: raw.to_string(), timestamp, labels })
+    Some(Parsed {
+        text: raw.to_string(),
+        timestamp,
+        labels,
+    })
 }
 
 /// Parses one plain line: `kubectl logs` output (optionally `--timestamps`, which puts an
@@ -141,13 +166,27 @@ pub(crate) fn parse_plain_line(raw: &str) -> Parsed {
     {
         // CRI: "2024-01-01T00:00:00.000Z stdout F message"
         let mut parts = rest.splitn(3, ' ');
-        if let (Some(stream @ ("stdout" | "stderr")), Some("F" | "P"), Some(text)) = (parts.next(), parts.next(), parts.next()) {
+        if let (Some(stream @ ("stdout" | "stderr")), Some("F" | "P"), Some(text)) =
+            (parts.next(), parts.next(), parts.next())
+        {
             labels.insert("stream".to_string(), stream.to_string());
-            return Parsed { text: text.to_string(), timestamp: Some(ts), labels };
+            return Parsed {
+                text: text.to_string(),
+                timestamp: Some(ts),
+                labels,
+            };
         }
-        return Parsed { text: rest.to_string(), timestamp: Some(ts), labels };
+        return Parsed {
+            text: rest.to_string(),
+            timestamp: Some(ts),
+            labels,
+        };
     }
-    Parsed { text: raw.to_string(), timestamp: None, labels }
+    Parsed {
+        text: raw.to_string(),
+        timestamp: None,
+        labels,
+    }
 }
 
 /// Labels implied by the kubelet's log paths:
@@ -165,7 +204,7 @@ pub(crate) fn labels_from_path(path: &Path) -> BTreeMap<String, String> {
             labels.insert("pod".into(), pod_dir[1].to_string());
             labels.insert("container".into(), parts[i + 2].to_string());
         }
-    } else if parts.iter().any(|p| *p == "containers")
+    } else if parts.contains(&"containers")
         && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
     {
         let f: Vec<&str> = stem.splitn(3, '_').collect();
@@ -208,7 +247,10 @@ pub(crate) fn parse_loki_export(bytes: &[u8]) -> Result<Vec<Parsed>, String> {
         return Err(format!("status is {status:?}, not \"success\""));
     }
     if resp.data.result_type != "streams" {
-        return Err(format!("resultType is {:?}; only log queries (\"streams\") hold lines", resp.data.result_type));
+        return Err(format!(
+            "resultType is {:?}; only log queries (\"streams\") hold lines",
+            resp.data.result_type
+        ));
     }
     let mut out = Vec::new();
     for s in resp.data.result {
@@ -221,7 +263,11 @@ pub(crate) fn parse_loki_export(bytes: &[u8]) -> Result<Vec<Parsed>, String> {
             let Some(text) = entry.get(1).and_then(Value::as_str) else {
                 return Err("a value is not a [timestamp, line] pair".into());
             };
-            out.push(Parsed { text: text.to_string(), timestamp: ts, labels: labels.clone() });
+            out.push(Parsed {
+                text: text.to_string(),
+                timestamp: ts,
+                labels: labels.clone(),
+            });
         }
     }
     Ok(out)
@@ -231,7 +277,9 @@ pub(crate) fn parse_loki_export(bytes: &[u8]) -> Result<Vec<Parsed>, String> {
 pub(crate) fn looks_like_loki_export(head: &[u8]) -> bool {
     let head = String::from_utf8_lossy(head);
     let t = head.trim_start();
-    t.starts_with('{') && t.contains("\"data\"") && (t.contains("\"resultType\"") || t.contains("\"status\""))
+    t.starts_with('{')
+        && t.contains("\"data\"")
+        && (t.contains("\"resultType\"") || t.contains("\"status\""))
         && !t.lines().next().is_some_and(|l| l.contains("\"line\""))
 }
 
@@ -243,7 +291,10 @@ mod tests {
     fn kubectl_timestamps_prefix_is_parsed() {
         let p = parse_plain_line("2025-11-11T14:43:04.731512607Z Starting server on :8080");
         assert_eq!(p.text, "Starting server on :8080");
-        assert_eq!(p.timestamp.map(|t| t.timestamp_subsec_nanos()), Some(731_512_607));
+        assert_eq!(
+            p.timestamp.map(|t| t.timestamp_subsec_nanos()),
+            Some(731_512_607)
+        );
     }
 
     #[test]
@@ -262,7 +313,9 @@ mod tests {
 
     #[test]
     fn envelope_json_line_uses_line_and_labels() {
-        let p = parse_json_line(r#"{"timestamp":"2025-01-01T00:00:00Z","labels":{"pod_name":"a-1","namespace":"ns"},"line":"boom"}"#);
+        let p = parse_json_line(
+            r#"{"timestamp":"2025-01-01T00:00:00Z","labels":{"pod_name":"a-1","namespace":"ns"},"line":"boom"}"#,
+        );
         let p = p.unwrap_or_else(|| unreachable!());
         assert_eq!(p.text, "boom");
         assert_eq!(p.labels.get("pod").map(String::as_str), Some("a-1"));
@@ -291,7 +344,9 @@ mod tests {
 
     #[test]
     fn kubelet_paths_give_labels() {
-        let l = labels_from_path(Path::new("/var/log/pods/shop_checkout-6d4f_0a1b/server/0.log"));
+        let l = labels_from_path(Path::new(
+            "/var/log/pods/shop_checkout-6d4f_0a1b/server/0.log",
+        ));
         assert_eq!(l.get("namespace").map(String::as_str), Some("shop"));
         assert_eq!(l.get("pod").map(String::as_str), Some("checkout-6d4f"));
         assert_eq!(l.get("container").map(String::as_str), Some("server"));
