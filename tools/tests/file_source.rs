@@ -2,10 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use loglens_tools::ToolError;
-use loglens_tools::logs::{FileLogSource, LogFilter, LogSource};
+use loglens_tools::logs::{FileLogSource, LogFilter, LogSource, logql};
 
 fn write(dir: &Path, rel: &str, content: &[u8]) {
     let p = dir.join(rel);
@@ -161,6 +162,47 @@ async fn filters_by_labels_time_and_text() {
             "\tat db.Pool.get(Pool.java:42)",
             "ERROR payment call failed: 503"
         ]
+    );
+}
+
+#[tokio::test]
+async fn evaluates_logql_over_files() {
+    let dir = incident_dir();
+    let source = FileLogSource::new(vec![dir.path().to_path_buf()]);
+    let query = logql::parse(r#"{namespace="shop", pod=~"(checkout|payments)-.*"} |~ "(?i)error|exception" != "started" | line_format "{{.pod}}: {{__line__}}""#).unwrap();
+    let filter = LogFilter {
+        logql: Some(Arc::new(query)),
+        ..LogFilter::default()
+    };
+    let texts: Vec<String> = source
+        .query(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            "payments-7c9d-x1: Exception in thread main: pool exhausted",
+            "checkout-6d4f-abc12: ERROR payment call failed: 503"
+        ]
+    );
+
+    let query =
+        logql::parse(r#"{namespace="ops"} | json | level="error" | line_format "{{.msg}}""#)
+            .unwrap();
+    let filter = LogFilter {
+        logql: Some(Arc::new(query)),
+        ..LogFilter::default()
+    };
+    let lines = source.query(&filter).await.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].text, "panic: nil map");
+    assert_eq!(
+        lines[0].label("namespace_extracted"),
+        Some("ops"),
+        "json's namespace clashes with the stream label"
     );
 }
 

@@ -268,7 +268,10 @@ fn push_if_match(
         && filter.matches_time(line.timestamp)
         && filter.matches_text(&line.text)
     {
-        out.push(line);
+        match &filter.logql {
+            None => out.push(line),
+            Some(q) => out.extend(q.apply(&line)),
+        }
     }
 }
 

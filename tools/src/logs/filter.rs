@@ -1,8 +1,11 @@
 //! [`LogFilter`]: which lines a question is about.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use regex::Regex;
 
 use super::LogLine;
+use super::logql::LogQuery;
 use crate::ToolError;
 
 /// The error filter the earlier Python service applied by default: lines that look like
@@ -26,6 +29,9 @@ pub struct LogFilter {
     pub end: Option<DateTime<Utc>>,
     /// Lines must match this regex (the default error filter, a user's pattern, or none).
     pub pattern: Option<Regex>,
+    /// A LogQL log query, applied after the conditions above; it may add extracted labels
+    /// and rewrite the line (`line_format`).
+    pub logql: Option<Arc<LogQuery>>,
 }
 
 impl LogFilter {
@@ -124,6 +130,9 @@ impl LogFilter {
         }
         if let Some(p) = &self.pattern {
             parts.push(format!("pattern={}", p.as_str()));
+        }
+        if self.logql.is_some() {
+            parts.push("logql query".to_string());
         }
         if parts.is_empty() {
             "no filters".to_string()

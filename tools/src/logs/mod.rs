@@ -14,6 +14,7 @@ use crate::ToolError;
 
 mod file;
 mod filter;
+pub mod logql;
 mod parse;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};

@@ -1,0 +1,358 @@
+//! Evaluating a [`LogQuery`] on [`LogLine`]s, as Loki does.
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{CmpOp, LabelPredicate, LineOp, LogQuery, MatchOp, Matcher, Stage};
+use crate::logs::LogLine;
+
+impl LogQuery {
+    /// Whether a stream with these labels is selected (a missing label counts as "").
+    pub fn matches_stream(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.selector
+            .iter()
+            .all(|m| m.matches(labels.get(&m.name).map_or("", String::as_str)))
+    }
+
+    /// Runs the query on one line: `None` if it is filtered out, else the line with its
+    /// extracted labels added and `line_format` applied.
+    pub fn apply(&self, line: &LogLine) -> Option<LogLine> {
+        if !self.matches_stream(&line.labels) {
+            return None;
+        }
+        let mut text = line.text.clone();
+        let mut labels = line.labels.clone();
+        for stage in &self.pipeline {
+            match stage {
+                Stage::Line { op, value, regex } => {
+                    let hit = match (op, regex) {
+                        (LineOp::Contains, _) => text.contains(value.as_str()),
+                        (LineOp::NotContains, _) => !text.contains(value.as_str()),
+                        (LineOp::Matches, Some(r)) => r.is_match(&text),
+                        (LineOp::NotMatches, Some(r)) => !r.is_match(&text),
+                        (_, None) => false,
+                    };
+                    if !hit {
+                        return None;
+                    }
+                }
+                Stage::Json => extract_json(&text, &line.labels, &mut labels),
+                Stage::Logfmt => extract_logfmt(&text, &line.labels, &mut labels),
+                Stage::Labels(preds) => {
+                    if !preds.iter().all(|p| p.holds(&labels)) {
+                        return None;
+                    }
+                }
+                Stage::LineFormat(template) => text = render_template(template, &labels, &text),
+            }
+        }
+        Some(LogLine {
+            text,
+            labels,
+            ..line.clone()
+        })
+    }
+}
+
+impl Matcher {
+    fn matches(&self, value: &str) -> bool {
+        match (self.op, &self.regex) {
+            (MatchOp::Eq, _) => value == self.value,
+            (MatchOp::Ne, _) => value != self.value,
+            (MatchOp::Re, Some(r)) => r.is_match(value),
+            (MatchOp::Nre, Some(r)) => !r.is_match(value),
+            _ => false,
+        }
+    }
+}
+
+impl LabelPredicate {
+    fn holds(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            LabelPredicate::Str {
+                name,
+                op,
+                value,
+                regex,
+            } => {
+                let v = labels.get(name).map_or("", String::as_str);
+                match (op, regex) {
+                    (MatchOp::Eq, _) => v == value,
+                    (MatchOp::Ne, _) => v != value,
+                    (MatchOp::Re, Some(r)) => r.is_match(v),
+                    (MatchOp::Nre, Some(r)) => !r.is_match(v),
+                    _ => false,
+                }
+            }
+            // A value that is not a number fails the comparison (Loki marks such lines with
+            // __error__ and drops them from the filter's result the same way).
+            LabelPredicate::Num {
+                name,
+                op,
+                negate,
+                value,
+            } => {
+                let Some(v) = labels.get(name).and_then(|v| v.trim().parse::<f64>().ok()) else {
+                    return false;
+                };
+                match op {
+                    Some(CmpOp::Gt) => v > *value,
+                    Some(CmpOp::Ge) => v >= *value,
+                    Some(CmpOp::Lt) => v < *value,
+                    Some(CmpOp::Le) => v <= *value,
+                    None => (v == *value) != *negate,
+                }
+            }
+        }
+    }
+}
+
+/// Loki's label name rules: characters other than `[A-Za-z0-9_]` become `_`.
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
+/// Adds an extracted label; one that clashes with a stream label gets `_extracted`.
+fn put(
+    stream: &BTreeMap<String, String>,
+    labels: &mut BTreeMap<String, String>,
+    name: String,
+    value: String,
+) {
+    let name = if stream.contains_key(&name) {
+        format!("{name}_extracted")
+    } else {
+        name
+    };
+    labels.insert(name, value);
+}
+
+fn extract_json(
+    text: &str,
+    stream: &BTreeMap<String, String>,
+    labels: &mut BTreeMap<String, String>,
+) {
+    let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text) else {
+        labels.insert("__error__".into(), "JSONParserErr".into());
+        return;
+    };
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        sanitize(k)
+                    } else {
+                        format!("{prefix}_{}", sanitize(k))
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            Value::Number(n) => out.push((prefix.to_string(), n.to_string())),
+            Value::Bool(b) => out.push((prefix.to_string(), b.to_string())),
+            Value::Null | Value::Array(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &Value::Object(obj), &mut out);
+    for (k, v) in out {
+        put(stream, labels, k, v);
+    }
+}
+
+fn extract_logfmt(
+    text: &str,
+    stream: &BTreeMap<String, String>,
+    labels: &mut BTreeMap<String, String>,
+) {
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return;
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'=') {
+            chars.next();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                let mut closed = false;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some(e) = chars.next() {
+                                value.push(match e {
+                                    'n' => '\n',
+                                    't' => '\t',
+                                    other => other,
+                                });
+                            }
+                        }
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        c => value.push(c),
+                    }
+                }
+                if !closed {
+                    labels.insert("__error__".into(), "LogfmtParserErr".into());
+                    return;
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() {
+                        break;
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+            }
+        }
+        if !key.is_empty() {
+            put(stream, labels, sanitize(&key), value);
+        }
+    }
+}
+
+/// Fills `{{.label}}` and `{{__line__}}` (the only template actions supported; others are
+/// refused when the query is parsed).
+fn render_template(template: &str, labels: &BTreeMap<String, String>, line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let action = rest[start + 2..start + end].trim();
+        if action == "__line__" {
+            out.push_str(line);
+        } else if let Some(name) = action.strip_prefix('.') {
+            out.push_str(labels.get(name).map_or("", String::as_str));
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    fn line(labels: &[(&str, &str)], text: &str) -> LogLine {
+        LogLine {
+            source: "t".into(),
+            line_no: 1,
+            timestamp: None,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            text: text.into(),
+            truncated_bytes: 0,
+        }
+    }
+
+    fn run(q: &str, l: &LogLine) -> Option<LogLine> {
+        parse(q).unwrap_or_else(|e| unreachable!("{e}")).apply(l)
+    }
+
+    #[test]
+    fn selector_and_line_filters() {
+        let l = line(
+            &[("namespace", "shop"), ("pod", "checkout-1")],
+            "ERROR timeout calling payments",
+        );
+        assert!(run(r#"{namespace="shop"} |= "timeout""#, &l).is_some());
+        assert!(run(r#"{namespace="shop"} != "timeout""#, &l).is_none());
+        assert!(run(r#"{pod=~"checkout-.*"} |~ "time(d)?out""#, &l).is_some());
+        assert!(
+            run(r#"{pod=~"checkout"}"#, &l).is_none(),
+            "selector regexes are anchored"
+        );
+        assert!(run(r#"{namespace!="shop"}"#, &l).is_none());
+        assert!(
+            run(r#"{namespace="shop", missing=""}"#, &l).is_some(),
+            "a missing label equals \"\""
+        );
+    }
+
+    #[test]
+    fn json_extracts_nested_keys_and_filters() {
+        let l = line(
+            &[("app", "api"), ("level", "x")],
+            r#"{"level":"error","status":503,"req":{"path":"/cart","took.ms":812}}"#,
+        );
+        let got = run(
+            r#"{app="api"} | json | status >= 500 and req_took_ms > 800"#,
+            &l,
+        )
+        .unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            got.labels.get("req_path").map(String::as_str),
+            Some("/cart")
+        );
+        assert_eq!(
+            got.labels.get("level_extracted").map(String::as_str),
+            Some("error"),
+            "clash gets _extracted"
+        );
+        assert!(run(r#"{app="api"} | json | status < 500"#, &l).is_none());
+        assert!(run(r#"{app="api"} | json | req_path=~"/c.*""#, &l).is_some());
+    }
+
+    #[test]
+    fn json_on_plain_text_sets_error_label() {
+        let l = line(&[("app", "api")], "not json");
+        assert!(run(r#"{app="api"} | json | __error__="""#, &l).is_none());
+        assert!(run(r#"{app="api"} | json | __error__="JSONParserErr""#, &l).is_some());
+    }
+
+    #[test]
+    fn logfmt_and_line_format() {
+        let l = line(
+            &[("app", "api")],
+            r#"level=warn msg="slow query \"cart\"" duration_ms=950 retry"#,
+        );
+        let got = run(r#"{app="api"} | logfmt | duration_ms > 900 | line_format "{{.level}}: {{ .msg }} ({{.duration_ms}}ms)""#, &l)
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!(got.text, r#"warn: slow query "cart" (950ms)"#);
+        assert_eq!(got.labels.get("retry").map(String::as_str), Some(""));
+    }
+
+    #[test]
+    fn numeric_filter_on_non_number_fails() {
+        let l = line(&[("app", "api")], r#"{"status":"oops"}"#);
+        assert!(run(r#"{app="api"} | json | status > 1"#, &l).is_none());
+        assert!(run(r#"{app="api"} | json | status != 5"#, &l).is_none());
+    }
+}
