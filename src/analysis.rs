@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use loglens_agents::llm::ReplyEvent;
 use loglens_agents::{AnalyzeError, BaselineAnalyzer, Extraction, LineRef, Retrieval};
 use loglens_tools::logs::LogFilter;
 use serde::{Deserialize, Serialize};
@@ -108,8 +109,8 @@ pub enum Progress {
         /// Lines that matched before the budget.
         matched: usize,
     },
-    /// The model wrote some text.
-    Delta(String),
+    /// The model wrote some text, or its reply was rejected and it is asked again.
+    Reply(ReplyEvent),
 }
 
 /// A failed analysis: why, and whether it was stored.
@@ -184,11 +185,11 @@ impl AnalysisService {
 
         let (delta_tx, forward) = match &progress {
             Some(tx) => {
-                let (dtx, mut drx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let (dtx, mut drx) = tokio::sync::mpsc::unbounded_channel::<ReplyEvent>();
                 let tx = tx.clone();
                 let forward = tokio::spawn(async move {
                     while let Some(d) = drx.recv().await {
-                        let _ = tx.send(Progress::Delta(d));
+                        let _ = tx.send(Progress::Reply(d));
                     }
                 });
                 (Some(dtx), Some(forward))

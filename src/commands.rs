@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use loglens_agents::BaselineAnalyzer;
 use loglens_agents::llm::LlmClient;
+use loglens_agents::llm::ReplyEvent;
 use loglens_tools::logs::FileLogSource;
 
 use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
@@ -100,9 +101,13 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
                             lines.len()
                         ));
                     }
-                    Progress::Delta(d) => {
+                    Progress::Reply(ReplyEvent::Token(d)) => {
                         written += d.len();
                         bar.set_message(format!("model is writing the answer ({written} chars)"));
+                    }
+                    Progress::Reply(ReplyEvent::Rejected(reason)) => {
+                        written = 0;
+                        bar.println(format!("model reply rejected ({reason}); asking once more"));
                     }
                 }
             }

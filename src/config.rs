@@ -7,7 +7,7 @@
 //! name = "default"
 //! timeout_secs = 120
 //! context_tokens = 4096
-//! max_output_tokens = 768
+//! max_output_tokens = 1024
 //! temperature = 0.1
 //!
 //! [database]

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::AnalyzeError;
 use crate::finding::{Finding, LineRef, ModelFinding, finding_schema};
-use crate::llm::{ChatMessage, LlmClient, ModelCall};
+use crate::llm::{ChatMessage, LlmClient, ModelCall, ReplyEvent};
 use crate::prompts::{EXTRACT, render};
 
 /// Lines sent by default.
@@ -207,13 +207,13 @@ impl BaselineAnalyzer {
         vec![ChatMessage::system(EXTRACT.system), ChatMessage::user(user)]
     }
 
-    /// Step 2: ask the model. Tokens stream to `deltas` when given.
+    /// Step 2: ask the model. The reply streams to `deltas` when given.
     #[tracing::instrument(name = "extract", skip_all, fields(lines = retrieval.lines.len()))]
     pub async fn extract(
         &self,
         question: &str,
         retrieval: &Retrieval,
-        deltas: Option<&UnboundedSender<String>>,
+        deltas: Option<&UnboundedSender<ReplyEvent>>,
     ) -> Result<Extraction, AnalyzeError> {
         let messages = self.messages(question, &retrieval.lines);
         let schema = finding_schema(retrieval.lines.len());

@@ -5,8 +5,9 @@
 //! a grammar). Two types live here:
 //! - [`ModelFinding`], what the model writes. Its evidence is a list of line numbers from
 //!   the prompt, bounded by how many lines were sent, so the model cannot cite a line that
-//!   does not exist. Every string has a `maxLength`, so a small model cannot run on until
-//!   the token limit cuts its JSON in half.
+//!   does not exist. Every string has a `maxLength` (884 characters in all), and the reply's
+//!   token limit (1024) is above that sum, so a small model cannot run on until the limit
+//!   cuts its JSON in half.
 //! - [`Finding`], what loglens returns: the same fields, with each evidence number
 //!   resolved to the exact log line (source, line number, time, text).
 use std::collections::BTreeMap;
@@ -53,7 +54,7 @@ pub struct ModelFinding {
     #[schemars(length(min = 1, max = 8))]
     pub evidence: Vec<u32>,
     /// The failing message with ids and numbers left out, e.g. "connection refused to redis".
-    #[schemars(length(min = 1, max = 160))]
+    #[schemars(length(min = 1, max = 120))]
     pub error_signature: String,
     /// The service, pod or part of the system at fault.
     #[schemars(length(min = 1, max = 64))]
@@ -64,10 +65,10 @@ pub struct ModelFinding {
     /// How bad it is.
     pub severity: Severity,
     /// What is going on, in two or three sentences.
-    #[schemars(length(min = 1, max = 400))]
+    #[schemars(length(min = 1, max = 300))]
     pub summary: String,
     /// What to do next.
-    #[schemars(length(min = 1, max = 300))]
+    #[schemars(length(min = 1, max = 200))]
     pub action: String,
     /// How sure, 0 to 100.
     #[schemars(range(min = 0, max = 100))]
@@ -183,6 +184,14 @@ mod tests {
         assert_eq!(s["properties"]["evidence"]["items"]["maximum"], 5);
         assert_eq!(s["properties"]["evidence"]["maxItems"], 5);
         assert_eq!(s["properties"]["root_cause"]["maxLength"], 200);
+        let total: u64 = s["properties"]
+            .as_object()
+            .map(|p| p.values().filter_map(|v| v["maxLength"].as_u64()).sum())
+            .unwrap_or(0);
+        assert!(
+            total + 140 <= u64::from(crate::llm::LlmConfig::default().max_tokens),
+            "the default reply budget must cover every string at its longest ({total} chars)"
+        );
         assert_eq!(s["additionalProperties"], false);
         let required: Vec<&str> = s["required"]
             .as_array()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use loglens_agents::finding::finding_schema;
-use loglens_agents::llm::{ChatMessage, LlmClient, LlmConfig, LlmError};
+use loglens_agents::llm::{ChatMessage, LlmClient, LlmConfig, LlmError, ReplyEvent};
 use loglens_agents::test_utils::{FakeModelServer, FakeReply};
 use loglens_agents::{BaselineAnalyzer, BaselineConfig};
 use loglens_tools::logs::{FileLogSource, LogFilter};
@@ -74,13 +74,27 @@ async fn real_server_extraction_cites_lines_that_were_sent() {
         .await
         .unwrap();
     drop(tx);
-    let mut streamed = String::new();
-    while let Some(d) = rx.recv().await {
-        streamed.push_str(&d);
+    // The tiny model sometimes runs out of tokens and is asked again: the stream says so,
+    // and the text after the last rejection is the accepted reply.
+    let (mut streamed, mut rejections) = (String::new(), 0);
+    while let Some(event) = rx.recv().await {
+        match event {
+            ReplyEvent::Token(t) => streamed.push_str(&t),
+            ReplyEvent::Rejected(reason) => {
+                assert!(!reason.is_empty());
+                rejections += 1;
+                streamed.clear();
+            }
+        }
     }
     assert_eq!(
         streamed, extraction.raw,
         "the streamed tokens are the reply"
+    );
+    assert_eq!(
+        rejections + 1,
+        extraction.calls.len(),
+        "one rejection per retry"
     );
 
     // The reply parses and validates against the schema it was given.
@@ -162,12 +176,39 @@ async fn fault_invalid_then_valid_is_retried_once() {
     .await
     .unwrap();
     let llm = client(&server.url, Duration::from_secs(10));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let reply = llm
-        .complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), None)
+        .complete_json::<Value>(&[ChatMessage::user("hi")], "t", &schema(), Some(&tx))
         .await
         .unwrap();
+    drop(tx);
     assert_eq!(reply.value["answer"], "short");
     assert_eq!(reply.calls.len(), 2);
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    let rejected: Vec<&ReplyEvent> = events
+        .iter()
+        .filter(|e| matches!(e, ReplyEvent::Rejected(_)))
+        .collect();
+    assert_eq!(rejected.len(), 1, "{events:?}");
+    let ReplyEvent::Rejected(reason) = rejected[0] else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains("/answer"),
+        "the reason names the bad field: {reason}"
+    );
+    let after: String = events
+        .iter()
+        .skip_while(|e| !matches!(e, ReplyEvent::Rejected(_)))
+        .filter_map(|e| match e {
+            ReplyEvent::Token(t) => Some(t.as_str()),
+            ReplyEvent::Rejected(_) => None,
+        })
+        .collect();
+    assert_eq!(after, reply.raw);
     assert_eq!(
         reply.calls[1].tokens_per_second, 500.0,
         "timings read from the stream"

@@ -38,10 +38,23 @@ impl Default for LlmConfig {
             api_key: None,
             request_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(5),
-            max_tokens: 768,
+            // Above the sum of the extraction schema's maxLengths (884 characters, which a
+            // degenerate model can spend one token each on) plus JSON punctuation, so a
+            // reply is never cut off mid-string.
+            max_tokens: 1024,
             temperature: 0.1,
         }
     }
+}
+
+/// What a streaming caller receives while the model writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyEvent {
+    /// More text of the current reply.
+    Token(String),
+    /// The reply so far was rejected (why is given) and the model is asked again: discard
+    /// the text received since the start or the last `Rejected`.
+    Rejected(String),
 }
 
 /// One chat message.
@@ -236,13 +249,14 @@ impl LlmClient {
     /// Asks for a reply that matches `schema`, validates it, and deserializes it into `T`.
     /// An invalid first reply is retried once with the validation error appended to the
     /// conversation; a second invalid reply is [`LlmError::InvalidOutput`]. Tokens are sent
-    /// to `deltas` as they arrive, when given.
+    /// to `deltas` as they arrive, when given, with a [`ReplyEvent::Rejected`] between
+    /// a rejected reply and its retry.
     pub async fn complete_json<T: DeserializeOwned>(
         &self,
         messages: &[ChatMessage],
         schema_name: &str,
         schema: &Value,
-        deltas: Option<&UnboundedSender<String>>,
+        deltas: Option<&UnboundedSender<ReplyEvent>>,
     ) -> Result<JsonReply<T>, LlmError> {
         let validator = jsonschema::validator_for(schema).map_err(|e| {
             LlmError::Config(format!(
@@ -268,6 +282,9 @@ impl LlmClient {
                     }
                     tracing::warn!(attempt, %reason, "model reply rejected");
                     if attempt == 1 {
+                        if let Some(tx) = deltas {
+                            let _ = tx.send(ReplyEvent::Rejected(reason.clone()));
+                        }
                         conversation.push(ChatMessage::user(format!(
                             "Your previous reply was rejected: {reason}. Reply again with one JSON object that matches the schema exactly."
                         )));
@@ -289,7 +306,7 @@ impl LlmClient {
         messages: &[ChatMessage],
         schema_name: &str,
         schema: &Value,
-        deltas: Option<&UnboundedSender<String>>,
+        deltas: Option<&UnboundedSender<ReplyEvent>>,
     ) -> Result<(String, ModelCall), LlmError> {
         let body = json!({
             "model": self.cfg.model,
@@ -340,7 +357,7 @@ impl LlmClient {
                         {
                             text.push_str(delta);
                             if let Some(tx) = deltas {
-                                let _ = tx.send(delta.to_string());
+                                let _ = tx.send(ReplyEvent::Token(delta.to_string()));
                             }
                         }
                         if let Some(reason) = v

@@ -19,5 +19,5 @@ mod client;
 mod error;
 mod sse;
 
-pub use client::{ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall};
+pub use client::{ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent};
 pub use error::LlmError;

@@ -20,6 +20,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use crate::analysis::{FilterSpec, Progress, Question, new_id};
 use crate::server::{ApiError, AppState};
 use crate::store::AnalysisRecord;
+use loglens_agents::llm::ReplyEvent;
 
 /// The analysis routes.
 pub fn router() -> Router<AppState> {
@@ -112,8 +113,9 @@ async fn analyze(
 }
 
 /// Streams the analysis as server-sent events:
-/// `started` `{id}` → `retrieved` `{matched, lines}` → `delta` `{text}` (model tokens, many)
-/// → `result` (the stored record, as `/v1/analyze` returns it) or `error`
+/// `started` `{id}` → `retrieved` `{matched, lines}` → `delta` `{text}` (model tokens, many;
+/// a `reply_rejected` `{reason}` means the reply so far failed validation and the model is
+/// asked once more: drop the text received so far) → `result` (the stored record, as `/v1/analyze` returns it) or `error`
 /// (`{error: {code, message, analysis_id}, status}`) → `done`.
 /// Bad requests are answered with a plain JSON error before the stream starts. If the
 /// client goes away, the analysis still finishes and is stored.
@@ -136,7 +138,10 @@ async fn analyze_stream(
             Progress::Retrieved { lines, matched } => {
                 send("retrieved", json!({ "matched": matched, "lines": lines }))
             }
-            Progress::Delta(text) => send("delta", json!({ "text": text })),
+            Progress::Reply(ReplyEvent::Token(text)) => send("delta", json!({ "text": text })),
+            Progress::Reply(ReplyEvent::Rejected(reason)) => {
+                send("reply_rejected", json!({ "reason": reason }))
+            }
         };
         let result = loop {
             tokio::select! {
