@@ -4,18 +4,21 @@
 #   1. llama-server + SmolLM2-135M (scripts/install-model.sh; the server build is cached
 #      in ~/.cache/loglens after the first run), started on 127.0.0.1:18089;
 #   2. a private PostgreSQL on 127.0.0.1:55432 (scripts/postgres.sh);
-#   3. cargo test over the whole workspace, with the servers' URLs in
-#      LOGLENS_TEST_MODEL_URL and LOGLENS_TEST_DATABASE_URL.
+#   3. a Loki-API server (qryn on chDB) on 127.0.0.1:13100 (scripts/loki-server.sh);
+#   4. cargo test over the whole workspace, with the servers' URLs in
+#      LOGLENS_TEST_MODEL_URL, LOGLENS_TEST_DATABASE_URL and LOGLENS_TEST_LOKI_URL.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p loglens-tools).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 MODEL_PORT="${LOGLENS_TEST_MODEL_PORT:-18089}"
 PG_PORT="${LOGLENS_TEST_PG_PORT:-55432}"
+LOKI_PORT="${LOGLENS_TEST_LOKI_PORT:-13100}"
 
 cleanup() {
   scripts/llama-server.sh stop "$MODEL_PORT" || true
   scripts/postgres.sh stop "$PG_PORT" || true
+  scripts/loki-server.sh stop "$LOKI_PORT" || true
 }
 trap cleanup EXIT
 
@@ -23,5 +26,7 @@ scripts/llama-server.sh start "$MODEL_PORT"
 LOGLENS_TEST_DATABASE_URL="$(scripts/postgres.sh start "$PG_PORT")"
 export LOGLENS_TEST_DATABASE_URL
 export LOGLENS_TEST_MODEL_URL="http://127.0.0.1:$MODEL_PORT"
+LOGLENS_TEST_LOKI_URL="$(scripts/loki-server.sh start "$LOKI_PORT")"
+export LOGLENS_TEST_LOKI_URL
 
 cargo test --workspace "$@"

@@ -27,6 +27,9 @@ pub enum ToolError {
         /// What was wrong.
         reason: String,
     },
+    /// Loki failed or refused the query.
+    #[error(transparent)]
+    Loki(#[from] crate::logs::loki::LokiError),
     /// A background task failed (panicked or was cancelled).
     #[error("log scan task failed: {0}")]
     Task(String),
@@ -35,6 +38,10 @@ pub enum ToolError {
 impl ToolError {
     /// Whether retrying the same call could succeed (transient backend trouble).
     pub fn retryable(&self) -> bool {
-        matches!(self, ToolError::Task(_))
+        match self {
+            ToolError::Task(_) => true,
+            ToolError::Loki(e) => e.retryable(),
+            _ => false,
+        }
     }
 }

@@ -15,6 +15,7 @@ use crate::ToolError;
 mod file;
 mod filter;
 pub mod logql;
+pub mod loki;
 mod parse;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
@@ -26,7 +27,8 @@ pub use parse::{canonical_label, parse_timestamp};
 pub struct LogLine {
     /// Where the line came from: a file path, or a Loki stream.
     pub source: String,
-    /// 1-based position of the line in its source (file line number, or entry index).
+    /// Where in its source the line is: the 1-based line number in a file or export;
+    /// for Loki, the entry's timestamp in nanoseconds (which, with the stream, identifies it).
     pub line_no: u64,
     /// When the line was written, if known. Lines without their own time inherit the time
     /// of the previous line of the same stream (a stack trace's continuation lines).

@@ -24,6 +24,8 @@ use regex::Regex;
 /// A parsed log query.
 #[derive(Debug, Clone)]
 pub struct LogQuery {
+    /// The query as written (what is sent to Loki).
+    pub text: String,
     /// The stream selector's matchers.
     pub selector: Vec<Matcher>,
     /// The pipeline stages, in order.

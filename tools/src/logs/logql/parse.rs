@@ -44,7 +44,11 @@ pub fn parse(query: &str) -> Result<LogQuery, LogqlError> {
         };
         pipeline.push(stage);
     }
-    Ok(LogQuery { selector, pipeline })
+    Ok(LogQuery {
+        text: query.trim().to_string(),
+        selector,
+        pipeline,
+    })
 }
 
 struct Parser<'a> {

@@ -1,0 +1,248 @@
+//! [`LokiLogSource`]: the [`LogSource`] over Loki.
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use super::{Direction, LokiClient};
+use crate::ToolError;
+use crate::logs::{LogFilter, LogLine, LogSource, canonical_label};
+
+/// Reads logs from Loki.
+#[derive(Debug, Clone)]
+pub struct LokiLogSource {
+    client: LokiClient,
+    default_window: Duration,
+    max_lines: usize,
+}
+
+impl LokiLogSource {
+    /// A source over `client`. Without a time window a query covers the last 24 hours and
+    /// returns at most 5,000 lines (the most recent).
+    pub fn new(client: LokiClient) -> Self {
+        Self {
+            client,
+            default_window: Duration::hours(24),
+            max_lines: 5000,
+        }
+    }
+
+    /// Changes how far back a query without a window looks.
+    pub fn with_default_window(mut self, window: Duration) -> Self {
+        self.default_window = window;
+        self
+    }
+
+    /// Changes the most lines one query returns.
+    pub fn with_max_lines(mut self, n: usize) -> Self {
+        self.max_lines = n.max(1);
+        self
+    }
+
+    /// The client.
+    pub fn client(&self) -> &LokiClient {
+        &self.client
+    }
+
+    /// The LogQL query for a filter, given the label names Loki has. `None` when Loki has
+    /// no labels at all in the window (nothing to find).
+    pub fn build_query(
+        &self,
+        filter: &LogFilter,
+        label_names: &[String],
+    ) -> Result<Option<String>, ToolError> {
+        let actual = |canon: &str| {
+            label_names
+                .iter()
+                .find(|n| canonical_label(n) == Some(canon))
+                .cloned()
+        };
+        let mut matchers = Vec::new();
+        for (canon, value) in [
+            ("namespace", &filter.namespace),
+            ("pod", &filter.pod),
+            ("container", &filter.container),
+            ("node", &filter.node),
+        ] {
+            let Some(value) = value else { continue };
+            let Some(name) = actual(canon) else {
+                if label_names.is_empty() {
+                    return Ok(None);
+                }
+                return Err(ToolError::InvalidFilter(format!(
+                    "Loki has no {canon} label in this time range (its labels: {})",
+                    label_names.join(", ")
+                )));
+            };
+            matchers.push(if canon == "pod" {
+                // Explicit anchors: Loki anchors selector regexes itself, but not every
+                // implementation of its API does (qryn matches unanchored).
+                format!(
+                    "{name}=~{}",
+                    quote(&format!("^{}(-.*)?$", regex::escape(value)))
+                )
+            } else {
+                format!("{name}={}", quote(value))
+            });
+        }
+        let mut query = match &filter.logql {
+            Some(q) if matchers.is_empty() => q.text.clone(),
+            Some(_) => {
+                return Err(ToolError::InvalidFilter(
+                    "give either a LogQL query or label filters (namespace, pod, container, node), not both".into(),
+                ));
+            }
+            None => {
+                if matchers.is_empty() {
+                    // Every stream: Loki needs one matcher that cannot match empty.
+                    let Some(name) = actual("namespace").or_else(|| label_names.first().cloned())
+                    else {
+                        return Ok(None);
+                    };
+                    matchers.push(format!("{name}=~\".+\""));
+                }
+                format!("{{{}}}", matchers.join(", "))
+            }
+        };
+        if let Some(p) = &filter.pattern {
+            query.push_str(&format!(" |~ {}", quote(p.as_str())));
+        }
+        Ok(Some(query))
+    }
+
+    fn window(&self, filter: &LogFilter) -> (DateTime<Utc>, DateTime<Utc>) {
+        let end = filter.end.unwrap_or_else(Utc::now);
+        let start = filter.start.unwrap_or(end - self.default_window);
+        (start, end)
+    }
+}
+
+/// A LogQL string literal.
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[async_trait]
+impl LogSource for LokiLogSource {
+    fn describe(&self) -> String {
+        format!("Loki at {}", self.client.url())
+    }
+
+    async fn query(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError> {
+        filter.validate()?;
+        let (start, end) = self.window(filter);
+        let names = self.client.labels(start, end).await?;
+        let Some(query) = self.build_query(filter, &names)? else {
+            return Ok(Vec::new());
+        };
+        tracing::debug!(%query, "querying Loki");
+        let streams = self
+            .client
+            .query_range(&query, start, end, self.max_lines, Direction::Backward)
+            .await?;
+        let mut lines = Vec::new();
+        for s in streams {
+            let mut labels = BTreeMap::new();
+            for (k, v) in &s.labels {
+                let key = canonical_label(k)
+                    .filter(|c| !s.labels.contains_key(*c))
+                    .unwrap_or(k);
+                labels.insert(key.to_string(), v.clone());
+            }
+            let source = format!(
+                "loki {{{}}}",
+                s.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", quote(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for (ts, text) in s.entries {
+                lines.push(LogLine {
+                    source: source.clone(),
+                    line_no: u64::try_from(ts).unwrap_or(0),
+                    timestamp: Some(Utc.timestamp_nanos(ts)),
+                    labels: labels.clone(),
+                    text,
+                    truncated_bytes: 0,
+                });
+            }
+        }
+        lines.sort_by(|a, b| (a.timestamp, &a.source).cmp(&(b.timestamp, &b.source)));
+        Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::loki::LokiConfig;
+
+    fn source() -> LokiLogSource {
+        LokiLogSource::new(
+            LokiClient::new(LokiConfig::default()).unwrap_or_else(|e| unreachable!("{e}")),
+        )
+    }
+
+    #[test]
+    fn builds_selectors_with_the_servers_own_label_names() {
+        let names = vec![
+            "namespace".to_string(),
+            "pod_name".to_string(),
+            "container".to_string(),
+        ];
+        let f = LogFilter {
+            namespace: Some("shop".into()),
+            pod: Some("check.out".into()),
+            ..LogFilter::errors()
+        };
+        let q = source()
+            .build_query(&f, &names)
+            .unwrap_or_default()
+            .unwrap_or_default();
+        assert_eq!(
+            q,
+            r#"{namespace="shop", pod_name=~"^check\\.out(-.*)?$"} |~ "(?i)(error|warn|failed|exception|panic|fatal)""#
+        );
+    }
+
+    #[test]
+    fn missing_labels_and_empty_stores_are_told_apart() {
+        let f = LogFilter {
+            node: Some("n1".into()),
+            ..LogFilter::default()
+        };
+        let err = source()
+            .build_query(&f, &["namespace".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no node label") && err.contains("namespace"),
+            "{err}"
+        );
+        assert!(source().build_query(&f, &[]).unwrap_or_default().is_none());
+    }
+
+    #[test]
+    fn no_filters_select_every_stream() {
+        let q = source()
+            .build_query(
+                &LogFilter::default(),
+                &["app".to_string(), "namespace".to_string()],
+            )
+            .unwrap_or_default();
+        assert_eq!(q.as_deref(), Some(r#"{namespace=~".+"}"#));
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let f = LogFilter {
+            namespace: Some("a\"b".into()),
+            ..LogFilter::default()
+        };
+        let q = source()
+            .build_query(&f, &["namespace".to_string()])
+            .unwrap_or_default();
+        assert_eq!(q.as_deref(), Some(r#"{namespace="a\"b"}"#));
+    }
+}
