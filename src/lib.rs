@@ -11,6 +11,8 @@
 //! - [`render`]: the human-readable answer.
 //! - [`commands`]: what each subcommand does.
 //! - [`telemetry`]: loglens's own diagnostic logs.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod analysis;
 pub mod cli;
 pub mod commands;

@@ -10,6 +10,7 @@
 //!   lines, repeated messages collapsed).
 //! - [`redact`]: masks secrets in log text before it reaches a prompt or the database.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod budget;
 pub mod error;
