@@ -26,8 +26,13 @@ install() {
   if [ ! -f "$DIR/node/node_modules/qryn/qryn_node.js" ]; then
     echo "installing qryn@$QRYN_VERSION (npm)" >&2
     mkdir -p "$DIR/node"
-    (cd "$DIR/node" && npm install --silent --no-audit --no-fund "qryn@$QRYN_VERSION" >/dev/null 2>&1 \
-      && npx --yes patch-package --patch-dir node_modules/qryn/patches >/dev/null)
+    # Its own package.json, or npm walks up and installs into whatever project it finds.
+    echo '{"name":"loglens-test-loki","private":true}' >"$DIR/node/package.json"
+    npm install --prefix "$DIR/node" --no-audit --no-fund --loglevel=error "qryn@$QRYN_VERSION" >"$DIR/npm.log" 2>&1 \
+      || { echo "error: npm install qryn failed; see $DIR/npm.log" >&2; tail -n 20 "$DIR/npm.log" >&2; exit 1; }
+    # npm 11 skips install scripts; qryn's postinstall applies its patches with patch-package.
+    (cd "$DIR/node" && npx --yes patch-package --patch-dir node_modules/qryn/patches >>"$DIR/npm.log" 2>&1) \
+      || { echo "error: patching qryn failed; see $DIR/npm.log" >&2; tail -n 20 "$DIR/npm.log" >&2; exit 1; }
   fi
 }
 

@@ -19,6 +19,10 @@ pub enum ToolError {
     /// A filter was invalid (bad regex, end before start, ...). The text says what to fix.
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
+    /// A query (LogQL, or a tool's arguments) is not valid or not allowed. The text is
+    /// written for whoever wrote the query, a model included, to fix it.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// A file claimed to be a Loki export but could not be parsed as one.
     #[error("{path} is not a valid Loki query_range export: {reason}")]
     BadExport {

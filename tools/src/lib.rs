@@ -9,12 +9,15 @@
 //! - [`budget`]: picks the lines that fit a model's context (most recent first, whole
 //!   lines, repeated messages collapsed).
 //! - [`redact`]: masks secrets in log text before it reaches a prompt or the database.
+//! - [`tool`]: the typed-tool interface agents call; [`query_logs`] is the LogQL tool.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod budget;
 pub mod error;
 pub mod logs;
+pub mod query_logs;
 pub mod redact;
+pub mod tool;
 
 pub use error::ToolError;

@@ -91,6 +91,24 @@ impl LogSource for FileLogSource {
             .await
             .map_err(|e| ToolError::Task(e.to_string()))?
     }
+
+    async fn label_names(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<String>, ToolError> {
+        let filter = LogFilter {
+            start: Some(start),
+            end: Some(end),
+            ..LogFilter::default()
+        };
+        let lines = self.query(&filter).await?;
+        let names: std::collections::BTreeSet<String> = lines
+            .into_iter()
+            .flat_map(|l| l.labels.into_keys())
+            .collect();
+        Ok(names.into_iter().collect())
+    }
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {

@@ -71,4 +71,12 @@ pub trait LogSource: Send + Sync {
     /// The lines that match `filter`, oldest first. Lines of unknown time come before all
     /// timed lines, in the order they were read.
     async fn query(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError>;
+
+    /// The label names present between `start` and `end` (discovered from the data, so a
+    /// query can be checked against what really exists).
+    async fn label_names(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<String>, ToolError>;
 }

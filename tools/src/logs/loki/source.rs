@@ -128,6 +128,14 @@ impl LogSource for LokiLogSource {
         format!("Loki at {}", self.client.url())
     }
 
+    async fn label_names(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<String>, ToolError> {
+        Ok(self.client.labels(start, end).await?)
+    }
+
     async fn query(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError> {
         filter.validate()?;
         let (start, end) = self.window(filter);
