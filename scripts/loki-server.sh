@@ -28,9 +28,10 @@ install() {
     mkdir -p "$DIR/node"
     # Its own package.json, or npm walks up and installs into whatever project it finds.
     echo '{"name":"loglens-test-loki","private":true}' >"$DIR/node/package.json"
-    npm install --prefix "$DIR/node" --no-audit --no-fund --loglevel=error "qryn@$QRYN_VERSION" >"$DIR/npm.log" 2>&1 \
+    npm install --prefix "$DIR/node" --ignore-scripts --no-audit --no-fund --loglevel=error "qryn@$QRYN_VERSION" >"$DIR/npm.log" 2>&1 \
       || { echo "error: npm install qryn failed; see $DIR/npm.log" >&2; tail -n 20 "$DIR/npm.log" >&2; exit 1; }
-    # npm 11 skips install scripts; qryn's postinstall applies its patches with patch-package.
+    # Install scripts are skipped (npm 11 skips them by default, but not under CI=true);
+    # qryn's own postinstall only applies its patches, which we do here.
     (cd "$DIR/node" && npx --yes patch-package --patch-dir node_modules/qryn/patches >>"$DIR/npm.log" 2>&1) \
       || { echo "error: patching qryn failed; see $DIR/npm.log" >&2; tail -n 20 "$DIR/npm.log" >&2; exit 1; }
   fi
@@ -46,9 +47,13 @@ case "$CMD" in
     nohup "$DIR/venv/bin/python" "$ROOT/scripts/loki/chdb_http.py" "$CH_PORT" "$RUN/chdb" >"$RUN/chdb.log" 2>&1 &
     echo $! >"$RUN/chdb.pid"
     for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$CH_PORT/ping" >/dev/null 2>&1 && break; sleep 0.5; done
-    (cd "$DIR/node" && CLICKHOUSE_SERVER=127.0.0.1 CLICKHOUSE_PORT="$CH_PORT" CLICKHOUSE_DB=loki \
-      PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL=error \
-      nohup node node_modules/qryn/qryn_node.js >"$RUN/qryn.log" 2>&1 & echo $! >"$RUN/qryn.pid")
+    # SAMPLES_DAYS/LABELS_DAYS: qryn's retention (default 7 days) silently drops older
+    # entries; tests push recorded incidents with their original, older timestamps.
+    # exec: the recorded pid is node's own, so `stop` can end it.
+    (cd "$DIR/node" && exec env CLICKHOUSE_SERVER=127.0.0.1 CLICKHOUSE_PORT="$CH_PORT" CLICKHOUSE_DB=loki \
+      PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL=error SAMPLES_DAYS=3650 LABELS_DAYS=3650 \
+      node node_modules/qryn/qryn_node.js) >"$RUN/qryn.log" 2>&1 &
+    echo $! >"$RUN/qryn.pid"
     for _ in $(seq 1 120); do
       if ready; then echo "http://127.0.0.1:$PORT"; exit 0; fi
       sleep 0.5

@@ -100,6 +100,11 @@ pub enum Command {
     ///
     /// Example: loglens ask "why is checkout failing?" --logs ./logs --namespace shop
     Ask(Box<AskArgs>),
+    /// Push local log files (--logs) to Loki, in batches, with their labels. Resumable: a
+    /// run that fails part-way continues where it stopped when run again.
+    ///
+    /// Example: loglens ingest --logs ./logs --loki-url http://loki:3100 --label cluster=homelab
+    Ingest(IngestArgs),
     /// Serve the HTTP API: POST /v1/analyze, POST /v1/analyze/stream (SSE),
     /// GET /v1/analyses/{id}, GET /healthz, GET /readyz.
     Serve(ServeArgs),
@@ -152,6 +157,44 @@ pub struct AskArgs {
     /// Print the whole result as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `loglens ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Loki's base URL.
+    #[arg(long, env = "LOGLENS_LOKI_URL", value_name = "URL")]
+    pub loki_url: String,
+    /// Loki tenant (sent as X-Scope-OrgID).
+    #[arg(long, env = "LOGLENS_LOKI_TENANT")]
+    pub tenant: Option<String>,
+    /// Bearer token for Loki.
+    #[arg(
+        long,
+        env = "LOGLENS_LOKI_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "loki_user"
+    )]
+    pub loki_token: Option<String>,
+    /// Basic-auth user for Loki (password from --loki-password / LOGLENS_LOKI_PASSWORD).
+    #[arg(long, env = "LOGLENS_LOKI_USER", requires = "loki_password")]
+    pub loki_user: Option<String>,
+    /// Basic-auth password for Loki.
+    #[arg(long, env = "LOGLENS_LOKI_PASSWORD", hide_env_values = true)]
+    pub loki_password: Option<String>,
+    /// A label added to every stream, as name=value (repeatable).
+    #[arg(long = "label", value_name = "NAME=VALUE")]
+    pub labels: Vec<String>,
+    /// Lines per push request.
+    #[arg(long, default_value_t = loglens_tools::logs::ingest::DEFAULT_BATCH_LINES)]
+    pub batch_lines: usize,
+    /// Where progress is recorded so a failed run can resume.
+    #[arg(
+        long,
+        default_value = ".loglens/ingest-checkpoint.json",
+        value_name = "FILE"
+    )]
+    pub checkpoint: std::path::PathBuf,
 }
 
 /// `loglens serve`.

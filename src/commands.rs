@@ -12,20 +12,23 @@ use loglens_agents::llm::ReplyEvent;
 use loglens_tools::logs::FileLogSource;
 
 use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
-use crate::cli::{AskArgs, Cli, Command, FilterArgs};
+use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
 use crate::config::Config;
 use crate::server::{AppState, serve};
 use crate::store::Store;
+use loglens_tools::logs::ingest::Ingest;
+use loglens_tools::logs::loki::{LokiAuth, LokiClient, LokiConfig};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let listen = match &cli.command {
         Command::Serve(a) => a.listen,
-        Command::Ask(_) => None,
+        Command::Ask(_) | Command::Ingest(_) => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
         Command::Ask(args) => ask(&config, *args).await,
+        Command::Ingest(args) => ingest(&config, args).await,
         Command::Serve(_) => {
             let service = build_service(&config).await?;
             serve(AppState { service }, config.listen).await?;
@@ -133,6 +136,56 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
             bail!("{}{stored}", failure.error)
         }
     }
+}
+
+async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
+    if config.log_paths.is_empty() {
+        bail!("no logs given: pass --logs PATH (or set LOGLENS_LOKI_URL and LOGLENS_LOGS)");
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &args.labels {
+        let Some((k, v)) = l.split_once('=') else {
+            bail!("--label {l:?} is not NAME=VALUE")
+        };
+        labels.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let auth = match (args.loki_token, args.loki_user, args.loki_password) {
+        (Some(t), _, _) => LokiAuth::Bearer(t),
+        (None, Some(user), Some(password)) => LokiAuth::Basic { user, password },
+        _ => LokiAuth::None,
+    };
+    let client = LokiClient::new(LokiConfig {
+        url: args.loki_url,
+        tenant: args.tenant.clone(),
+        auth,
+        ..LokiConfig::default()
+    })?;
+    let ingest = Ingest::new(client, args.tenant, args.checkpoint)
+        .with_batch_lines(args.batch_lines)
+        .with_labels(labels);
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} lines pushed {elapsed} (eta {eta})")
+    {
+        bar.set_style(style);
+    }
+    let report = ingest
+        .run(&config.log_paths, |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .await;
+    bar.finish_and_clear();
+    let report = report?;
+    println!(
+        "{} lines pushed in {} batches from {} files ({} already pushed by earlier runs)",
+        report.pushed, report.batches, report.files, report.already_pushed
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A spinner on stderr when it is a terminal; hidden otherwise (pipes, CI).

@@ -130,3 +130,85 @@ fn ask_without_logs_or_model_fails_clearly() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("does/not/exist"));
 }
+
+#[test]
+fn ingest_pushes_the_incident_to_loki_once() {
+    let loki = std::env::var("LOGLENS_TEST_LOKI_URL").unwrap_or_else(|_| {
+        panic!("LOGLENS_TEST_LOKI_URL is not set: run the tests with scripts/test.sh")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("cp.json");
+    let run = format!("r{}", std::process::id());
+    let ingest = || {
+        loglens()
+            .args([
+                "ingest",
+                "--logs",
+                "examples/cart-redis-incident",
+                "--loki-url",
+                &loki,
+                "--label",
+                &format!("run={run}"),
+            ])
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .output()
+            .unwrap()
+    };
+    let out = ingest();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = std::fs::read_to_string("examples/cart-redis-incident/logs.jsonl")
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{lines} lines pushed")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = ingest();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!(
+        "0 lines pushed in 0 batches from 1 files ({lines} already pushed"
+    )));
+
+    // Every line is in Loki once, with its labels.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client =
+        loglens_tools::logs::loki::LokiClient::new(loglens_tools::logs::loki::LokiConfig {
+            url: loki,
+            ..Default::default()
+        })
+        .unwrap();
+    let (start, end) = (
+        chrono::Utc::now() - chrono::Duration::days(3650),
+        chrono::Utc::now() + chrono::Duration::days(1),
+    );
+    let mut count = 0;
+    for _ in 0..50 {
+        let streams = rt
+            .block_on(client.query_range(
+                &format!("{{run=\"{run}\"}}"),
+                start,
+                end,
+                5000,
+                loglens_tools::logs::loki::Direction::Forward,
+            ))
+            .unwrap();
+        count = streams.iter().map(|s| s.entries.len()).sum::<usize>();
+        if count == lines {
+            assert!(
+                streams
+                    .iter()
+                    .all(|s| s.labels.get("namespace").map(String::as_str) == Some("boutique"))
+            );
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(count, lines);
+}

@@ -305,13 +305,23 @@ async fn label_names_are_discovered_not_guessed() {
     let c = client(&loki_url());
     let ns = unique_ns("disc");
     let t = Utc::now().timestamp_nanos_opt().unwrap() - 5_000_000_000;
-    c.push(&[LokiStream {
-        labels: labels(&[("k8s_namespace_name", &ns), ("pod_name", "web-6f-x")]),
-        entries: vec![(t, "error: boom".into())],
-    }])
+    // Two shippers, two conventions, one store: a stream labelled the other way must not
+    // make the discovery pick the wrong name.
+    let other = format!("{ns}x");
+    c.push(&[
+        LokiStream {
+            labels: labels(&[("k8s_namespace_name", &ns), ("pod_name", "web-6f-x")]),
+            entries: vec![(t, "error: boom".into())],
+        },
+        LokiStream {
+            labels: labels(&[("namespace", &other), ("pod", "web-1")]),
+            entries: vec![(t, "error: other".into())],
+        },
+    ])
     .await
     .unwrap();
     wait_for(&c, &format!("{{k8s_namespace_name=\"{ns}\"}}"), 1).await;
+    wait_for(&c, &format!("{{namespace=\"{other}\"}}"), 1).await;
     let source = LokiLogSource::new(c);
     let lines = source
         .query(&LogFilter {
@@ -416,4 +426,92 @@ async fn fault_timeouts_and_dead_servers() {
         .await
         .unwrap_err();
     assert!(matches!(err, LokiError::Unavailable { .. }), "{err:?}");
+}
+
+/// A push endpoint that fails the pushes numbered in `fail` (0-based) with a 500 and
+/// records the entries of every push it accepts.
+async fn recording_push_server(
+    fail: Vec<usize>,
+) -> (String, Arc<std::sync::Mutex<Vec<(String, String, String)>>>) {
+    use axum::http::StatusCode;
+    let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let store = accepted.clone();
+    let app = axum::Router::new().route(
+        "/loki/api/v1/push",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let store = store.clone();
+            let calls = calls.clone();
+            let fail = fail.clone();
+            async move {
+                let i = calls.fetch_add(1, Ordering::SeqCst);
+                if fail.contains(&i) {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                for s in body["streams"].as_array().unwrap() {
+                    for v in s["values"].as_array().unwrap() {
+                        store.lock().unwrap().push((
+                            s["stream"].to_string(),
+                            v[0].as_str().unwrap().to_string(),
+                            v[1].as_str().unwrap().to_string(),
+                        ));
+                    }
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn fault_ingest_resumes_after_a_failed_push_without_duplicates() {
+    use loglens_tools::logs::ingest::{Ingest, IngestError};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    // 25 lines, no timestamps, many identical: the hardest case for de-duplication.
+    let text: String = (0..25)
+        .map(|i| {
+            if i % 3 == 0 {
+                "ERROR same message\n".to_string()
+            } else {
+                format!("line {i}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&log, text).unwrap();
+    let checkpoint = dir.path().join("cp.json");
+
+    // Batches of 10: the second batch's push fails on every retry (calls 1-4).
+    let (url, accepted) = recording_push_server(vec![1, 2, 3, 4]).await;
+    let ingest =
+        |url: &str| Ingest::new(client(url), None, checkpoint.clone()).with_batch_lines(10);
+    let err = ingest(&url)
+        .run(&[log.clone()], |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, IngestError::Push { pushed: 10, .. }), "{err}");
+    assert_eq!(accepted.lock().unwrap().len(), 10);
+
+    // Run again: it continues after the first batch.
+    let report = ingest(&url).run(&[log.clone()], |_, _| {}).await.unwrap();
+    assert_eq!(
+        (report.pushed, report.already_pushed, report.batches),
+        (15, 10, 2)
+    );
+    let got = accepted.lock().unwrap().clone();
+    assert_eq!(got.len(), 25, "every line exactly once");
+    let unique: std::collections::BTreeSet<_> = got.iter().collect();
+    assert_eq!(
+        unique.len(),
+        25,
+        "no two entries collide in Loki's (stream, time, line) identity"
+    );
+
+    // A third run has nothing to do.
+    let report = ingest(&url).run(&[log], |_, _| {}).await.unwrap();
+    assert_eq!((report.pushed, report.already_pushed), (0, 25));
 }

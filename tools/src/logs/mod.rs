@@ -14,6 +14,7 @@ use crate::ToolError;
 
 mod file;
 mod filter;
+pub mod ingest;
 pub mod logql;
 pub mod loki;
 mod parse;

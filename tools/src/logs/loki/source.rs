@@ -45,17 +45,23 @@ impl LokiLogSource {
     }
 
     /// The LogQL query for a filter, given the label names Loki has. `None` when Loki has
-    /// no labels at all in the window (nothing to find).
+    /// no labels at all in the window (nothing to find). Where several of Loki's labels
+    /// mean the same thing (`namespace` and `k8s_namespace_name`), `chosen` says which one
+    /// holds the filter's value (see [`LokiLogSource::resolve_labels`]); otherwise the first
+    /// is used.
     pub fn build_query(
         &self,
         filter: &LogFilter,
         label_names: &[String],
+        chosen: &BTreeMap<String, String>,
     ) -> Result<Option<String>, ToolError> {
         let actual = |canon: &str| {
-            label_names
-                .iter()
-                .find(|n| canonical_label(n) == Some(canon))
-                .cloned()
+            chosen.get(canon).cloned().or_else(|| {
+                label_names
+                    .iter()
+                    .find(|n| canonical_label(n) == Some(canon))
+                    .cloned()
+            })
         };
         let mut matchers = Vec::new();
         for (canon, value) in [
@@ -110,6 +116,54 @@ impl LokiLogSource {
         Ok(Some(query))
     }
 
+    /// For each filtered label with more than one candidate name in Loki, the name whose
+    /// values include the filter's value. `None` when no candidate has it: nothing matches.
+    async fn resolve_labels(
+        &self,
+        filter: &LogFilter,
+        names: &[String],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Option<BTreeMap<String, String>>, ToolError> {
+        let mut chosen = BTreeMap::new();
+        for (canon, value) in [
+            ("namespace", &filter.namespace),
+            ("pod", &filter.pod),
+            ("container", &filter.container),
+            ("node", &filter.node),
+        ] {
+            let Some(value) = value else { continue };
+            let candidates: Vec<&String> = names
+                .iter()
+                .filter(|n| canonical_label(n) == Some(canon))
+                .collect();
+            if candidates.len() < 2 {
+                continue;
+            }
+            let mut found = None;
+            for name in candidates {
+                let values = self.client.label_values(name, start, end).await?;
+                let hit = values.iter().any(|v| {
+                    v == value
+                        || (canon == "pod"
+                            && v.strip_prefix(value.as_str())
+                                .is_some_and(|rest| rest.starts_with('-')))
+                });
+                if hit {
+                    found = Some(name.clone());
+                    break;
+                }
+            }
+            match found {
+                Some(name) => {
+                    chosen.insert(canon.to_string(), name);
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(chosen))
+    }
+
     fn window(&self, filter: &LogFilter) -> (DateTime<Utc>, DateTime<Utc>) {
         let end = filter.end.unwrap_or_else(Utc::now);
         let start = filter.start.unwrap_or(end - self.default_window);
@@ -140,7 +194,10 @@ impl LogSource for LokiLogSource {
         filter.validate()?;
         let (start, end) = self.window(filter);
         let names = self.client.labels(start, end).await?;
-        let Some(query) = self.build_query(filter, &names)? else {
+        let Some(chosen) = self.resolve_labels(filter, &names, start, end).await? else {
+            return Ok(Vec::new());
+        };
+        let Some(query) = self.build_query(filter, &names, &chosen)? else {
             return Ok(Vec::new());
         };
         tracing::debug!(%query, "querying Loki");
@@ -205,7 +262,7 @@ mod tests {
             ..LogFilter::errors()
         };
         let q = source()
-            .build_query(&f, &names)
+            .build_query(&f, &names, &BTreeMap::new())
             .unwrap_or_default()
             .unwrap_or_default();
         assert_eq!(
@@ -221,14 +278,19 @@ mod tests {
             ..LogFilter::default()
         };
         let err = source()
-            .build_query(&f, &["namespace".to_string()])
+            .build_query(&f, &["namespace".to_string()], &BTreeMap::new())
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("no node label") && err.contains("namespace"),
             "{err}"
         );
-        assert!(source().build_query(&f, &[]).unwrap_or_default().is_none());
+        assert!(
+            source()
+                .build_query(&f, &[], &BTreeMap::new())
+                .unwrap_or_default()
+                .is_none()
+        );
     }
 
     #[test]
@@ -237,6 +299,7 @@ mod tests {
             .build_query(
                 &LogFilter::default(),
                 &["app".to_string(), "namespace".to_string()],
+                &BTreeMap::new(),
             )
             .unwrap_or_default();
         assert_eq!(q.as_deref(), Some(r#"{namespace=~".+"}"#));
@@ -249,7 +312,7 @@ mod tests {
             ..LogFilter::default()
         };
         let q = source()
-            .build_query(&f, &["namespace".to_string()])
+            .build_query(&f, &["namespace".to_string()], &BTreeMap::new())
             .unwrap_or_default();
         assert_eq!(q.as_deref(), Some(r#"{namespace="a\"b"}"#));
     }
