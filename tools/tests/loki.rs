@@ -490,14 +490,17 @@ async fn fault_ingest_resumes_after_a_failed_push_without_duplicates() {
     let ingest =
         |url: &str| Ingest::new(client(url), None, checkpoint.clone()).with_batch_lines(10);
     let err = ingest(&url)
-        .run(&[log.clone()], |_, _| {})
+        .run(std::slice::from_ref(&log), |_, _| {})
         .await
         .unwrap_err();
     assert!(matches!(err, IngestError::Push { pushed: 10, .. }), "{err}");
     assert_eq!(accepted.lock().unwrap().len(), 10);
 
     // Run again: it continues after the first batch.
-    let report = ingest(&url).run(&[log.clone()], |_, _| {}).await.unwrap();
+    let report = ingest(&url)
+        .run(std::slice::from_ref(&log), |_, _| {})
+        .await
+        .unwrap();
     assert_eq!(
         (report.pushed, report.already_pushed, report.batches),
         (15, 10, 2)

@@ -80,16 +80,7 @@ impl LokiLogSource {
                     label_names.join(", ")
                 )));
             };
-            matchers.push(if canon == "pod" {
-                // Explicit anchors: Loki anchors selector regexes itself, but not every
-                // implementation of its API does (qryn matches unanchored).
-                format!(
-                    "{name}=~{}",
-                    quote(&format!("^{}(-.*)?$", regex::escape(value)))
-                )
-            } else {
-                format!("{name}={}", quote(value))
-            });
+            matchers.push(matcher(&name, canon, value));
         }
         let mut query = match &filter.logql {
             Some(q) if matchers.is_empty() => q.text.clone(),
@@ -116,8 +107,9 @@ impl LokiLogSource {
         Ok(Some(query))
     }
 
-    /// For each filtered label with more than one candidate name in Loki, the name whose
-    /// values include the filter's value. `None` when no candidate has it: nothing matches.
+    /// For each filtered label with more than one candidate name in Loki, the name that
+    /// selects streams together with the labels chosen before it (asked of Loki's `series`
+    /// API). `None` when no candidate does: nothing matches.
     async fn resolve_labels(
         &self,
         filter: &LogFilter,
@@ -126,6 +118,7 @@ impl LokiLogSource {
         end: DateTime<Utc>,
     ) -> Result<Option<BTreeMap<String, String>>, ToolError> {
         let mut chosen = BTreeMap::new();
+        let mut so_far: Vec<String> = Vec::new();
         for (canon, value) in [
             ("namespace", &filter.namespace),
             ("pod", &filter.pod),
@@ -137,29 +130,34 @@ impl LokiLogSource {
                 .iter()
                 .filter(|n| canonical_label(n) == Some(canon))
                 .collect();
-            if candidates.len() < 2 {
-                continue;
-            }
-            let mut found = None;
-            for name in candidates {
-                let values = self.client.label_values(name, start, end).await?;
-                let hit = values.iter().any(|v| {
-                    v == value
-                        || (canon == "pod"
-                            && v.strip_prefix(value.as_str())
-                                .is_some_and(|rest| rest.starts_with('-')))
-                });
-                if hit {
-                    found = Some(name.clone());
-                    break;
+            let found = match candidates.as_slice() {
+                [] => continue,
+                [only] => Some((*only).clone()),
+                many => {
+                    let mut found = None;
+                    for name in many {
+                        let selector = format!(
+                            "{{{}}}",
+                            [so_far.clone(), vec![matcher(name, canon, value)]]
+                                .concat()
+                                .join(", ")
+                        );
+                        if !self
+                            .client
+                            .series(&[&selector], start, end)
+                            .await?
+                            .is_empty()
+                        {
+                            found = Some((*name).clone());
+                            break;
+                        }
+                    }
+                    found
                 }
-            }
-            match found {
-                Some(name) => {
-                    chosen.insert(canon.to_string(), name);
-                }
-                None => return Ok(None),
-            }
+            };
+            let Some(name) = found else { return Ok(None) };
+            so_far.push(matcher(&name, canon, value));
+            chosen.insert(canon.to_string(), name);
         }
         Ok(Some(chosen))
     }
@@ -168,6 +166,21 @@ impl LokiLogSource {
         let end = filter.end.unwrap_or_else(Utc::now);
         let start = filter.start.unwrap_or(end - self.default_window);
         (start, end)
+    }
+}
+
+/// The selector matcher for a filter value: exact, or for a pod its workload as well
+/// (`checkout` selects `checkout-7d9f-x1`).
+fn matcher(name: &str, canon: &str, value: &str) -> String {
+    if canon == "pod" {
+        // Explicit anchors: Loki anchors selector regexes itself, but not every
+        // implementation of its API does (qryn matches unanchored).
+        format!(
+            "{name}=~{}",
+            quote(&format!("^{}(-.*)?$", regex::escape(value)))
+        )
+    } else {
+        format!("{name}={}", quote(value))
     }
 }
 
