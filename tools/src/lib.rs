@@ -6,15 +6,19 @@
 //! - [`logs`]: the [`logs::LogSource`] trait, the [`logs::LogLine`] record every source
 //!   returns, the [`logs::LogFilter`] every source understands, and the embedded default
 //!   backend, [`logs::FileLogSource`] (JSON lines, `kubectl logs` output, Loki exports).
+//! - [`k8s`]: Kubernetes events from kubectl output files or from Loki (`EventSource`).
 //! - [`budget`]: picks the lines that fit a model's context (most recent first, whole
 //!   lines, repeated messages collapsed).
 //! - [`redact`]: masks secrets in log text before it reaches a prompt or the database.
-//! - [`tool`]: the typed-tool interface agents call; [`query_logs`] is the LogQL tool.
+//! - [`tool`]: the typed-tool interface agents call; [`query_logs`] (LogQL) and
+//!   [`k8s_events`] are the tools so far.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod budget;
 pub mod error;
+pub mod k8s;
+pub mod k8s_events;
 pub mod logs;
 pub mod query_logs;
 pub mod redact;

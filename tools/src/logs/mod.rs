@@ -15,6 +15,7 @@ use crate::ToolError;
 mod file;
 mod filter;
 pub mod ingest;
+pub mod logfmt;
 pub mod logql;
 pub mod loki;
 mod parse;

@@ -180,62 +180,14 @@ fn extract_logfmt(
     stream: &BTreeMap<String, String>,
     labels: &mut BTreeMap<String, String>,
 ) {
-    let mut chars = text.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return;
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'=') {
-            chars.next();
-            if chars.peek() == Some(&'"') {
-                chars.next();
-                let mut closed = false;
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some(e) = chars.next() {
-                                value.push(match e {
-                                    'n' => '\n',
-                                    't' => '\t',
-                                    other => other,
-                                });
-                            }
-                        }
-                        '"' => {
-                            closed = true;
-                            break;
-                        }
-                        c => value.push(c),
-                    }
-                }
-                if !closed {
-                    labels.insert("__error__".into(), "LogfmtParserErr".into());
-                    return;
-                }
-            } else {
-                while let Some(&c) = chars.peek() {
-                    if c.is_whitespace() {
-                        break;
-                    }
-                    value.push(c);
-                    chars.next();
-                }
+    match crate::logs::logfmt::parse(text) {
+        Ok(pairs) => {
+            for (k, v) in pairs {
+                put(stream, labels, sanitize(&k), v);
             }
         }
-        if !key.is_empty() {
-            put(stream, labels, sanitize(&key), value);
+        Err(()) => {
+            labels.insert("__error__".into(), "LogfmtParserErr".into());
         }
     }
 }

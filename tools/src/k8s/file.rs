@@ -1,0 +1,157 @@
+//! [`FileEventSource`]: events from saved kubectl output.
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::parse::{parse_describe_events, parse_event_list_json, parse_event_table};
+use super::{EventFilter, EventSource, K8sEvent, fold, rank};
+use crate::ToolError;
+
+/// Reads events from files: `kubectl get events -o json`, the `kubectl get events [-A]`
+/// table, `kubectl describe` output, or a Cloud-OpsBench `k8s_states.json` (kubectl
+/// commands mapped to their output). Directories are read recursively.
+#[derive(Debug, Clone)]
+pub struct FileEventSource {
+    paths: Vec<PathBuf>,
+}
+
+impl FileEventSource {
+    /// A source over these files or directories.
+    pub fn new(paths: Vec<PathBuf>) -> Self {
+        Self { paths }
+    }
+
+    fn read_all(&self) -> Result<Vec<K8sEvent>, ToolError> {
+        let mut files = Vec::new();
+        for p in &self.paths {
+            collect(p, &mut files)?;
+        }
+        let mut out = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|source| ToolError::Io {
+                path: f.clone(),
+                source,
+            })?;
+            out.extend(parse_file(&text));
+        }
+        Ok(fold(out))
+    }
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {
+    if !p.exists() {
+        return Err(ToolError::NotFound(p.to_path_buf()));
+    }
+    if p.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(|source| ToolError::Io {
+                path: p.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            if e.is_dir()
+                || e.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| ["json", "txt", "log", "out"].contains(&x))
+            {
+                collect(&e, out)?;
+            }
+        }
+    } else {
+        out.push(p.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Events in one file's text, whichever of the supported shapes it has.
+fn parse_file(text: &str) -> Vec<K8sEvent> {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        if let Value::Object(map) = &v
+            && map.keys().any(|k| k.starts_with("kubectl "))
+        {
+            return map
+                .iter()
+                .flat_map(|(cmd, out)| parse_command(cmd, out))
+                .collect();
+        }
+        return parse_event_list_json(&v);
+    }
+    parse_text(text, None, "Pod")
+}
+
+/// One kubectl command and its recorded output.
+fn parse_command(cmd: &str, out: &Value) -> Vec<K8sEvent> {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let namespace = words
+        .iter()
+        .position(|w| *w == "-n" || *w == "--namespace")
+        .and_then(|i| words.get(i + 1))
+        .copied();
+    match out {
+        Value::String(text) if cmd.contains("get events") || cmd.contains("describe") => {
+            let kind = words
+                .iter()
+                .position(|w| *w == "describe")
+                .and_then(|i| words.get(i + 1))
+                .map_or("Pod", |k| match k.trim_end_matches('s') {
+                    "pod" | "po" => "Pod",
+                    "node" | "no" => "Node",
+                    "deployment" | "deploy" => "Deployment",
+                    "job" => "Job",
+                    "pvc" | "persistentvolumeclaim" => "PersistentVolumeClaim",
+                    _ => "Pod",
+                });
+            if let Ok(v) = serde_json::from_str::<Value>(text) {
+                return parse_event_list_json(&v);
+            }
+            parse_text(text, namespace, kind)
+        }
+        Value::Object(_) | Value::Array(_) if cmd.contains("get events") => {
+            parse_event_list_json(out)
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn parse_text(text: &str, namespace: Option<&str>, kind: &str) -> Vec<K8sEvent> {
+    let first = text.lines().next().unwrap_or("");
+    if first.contains("LAST SEEN") && first.contains("REASON") {
+        return parse_event_table(text, namespace);
+    }
+    // One or more `kubectl describe` outputs (multiple objects are separated by blank
+    // lines followed by a new `Name:`).
+    let mut out = Vec::new();
+    let mut chunk = String::new();
+    for line in text.lines() {
+        if line.starts_with("Name:") && !chunk.is_empty() {
+            out.extend(parse_describe_events(&chunk, kind));
+            chunk.clear();
+        }
+        chunk.push_str(line);
+        chunk.push('\n');
+    }
+    out.extend(parse_describe_events(&chunk, kind));
+    out
+}
+
+#[async_trait]
+impl EventSource for FileEventSource {
+    fn describe(&self) -> String {
+        let names: Vec<String> = self.paths.iter().map(|p| p.display().to_string()).collect();
+        format!("Kubernetes events from files: {}", names.join(", "))
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<K8sEvent>, ToolError> {
+        let this = self.clone();
+        let mut events = tokio::task::spawn_blocking(move || this.read_all())
+            .await
+            .map_err(|e| ToolError::Task(e.to_string()))??;
+        events.retain(|e| filter.matches(e));
+        rank(&mut events);
+        Ok(events)
+    }
+}

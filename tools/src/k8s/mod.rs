@@ -1,0 +1,140 @@
+//! Kubernetes events: what the cluster itself says happened (OOMKilled, BackOff,
+//! FailedScheduling, Unhealthy, FailedMount, ...), often the root cause that application
+//! logs only show the symptoms of.
+//!
+//! One trait, [`EventSource`], with backends:
+//! - [`FileEventSource`]: `kubectl get events -o json`, the `kubectl get events` table,
+//!   the `Events:` sections of `kubectl describe`, and Cloud-OpsBench's `k8s_states.json`
+//!   (kubectl outputs keyed by command);
+//! - [`LokiEventSource`]: events that Grafana Alloy's `loki.source.kubernetes_events`
+//!   ships to Loki (logfmt or JSON lines).
+//!
+//! The Kubernetes API backend (kube-rs) is not built yet: no API server installs on these
+//! machines to test it against.
+mod file;
+mod loki;
+mod parse;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use file::FileEventSource;
+pub use loki::LokiEventSource;
+pub use parse::{parse_describe_events, parse_event_list_json, parse_event_table};
+
+use crate::ToolError;
+
+/// One Kubernetes event (repeats folded into `count`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct K8sEvent {
+    /// Namespace of the involved object, when known.
+    pub namespace: Option<String>,
+    /// Kind of the involved object (`Pod`, `ReplicaSet`, `Node`, ...).
+    pub kind: String,
+    /// Name of the involved object.
+    pub name: String,
+    /// `Normal` or `Warning`.
+    pub event_type: String,
+    /// Machine-readable reason (`BackOff`, `OOMKilling`, `FailedScheduling`).
+    pub reason: String,
+    /// The message.
+    pub message: String,
+    /// How many times it happened.
+    pub count: u32,
+    /// When it was last seen, when the source has a time (the tables say only "5m ago").
+    pub last_seen: Option<DateTime<Utc>>,
+    /// The age as the source wrote it (`46m`, `4s (x3 over 30s)`), when it has no time.
+    pub age: Option<String>,
+    /// Which component reported it (`kubelet`, `default-scheduler`).
+    pub source: Option<String>,
+}
+
+impl K8sEvent {
+    /// Whether it is a warning.
+    pub fn is_warning(&self) -> bool {
+        self.event_type.eq_ignore_ascii_case("warning")
+    }
+}
+
+/// Which events to return.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only objects with this name, or whose name starts with it and a dash (a workload's
+    /// pods and replica sets).
+    pub object: Option<String>,
+    /// Only this kind (case-insensitive).
+    pub kind: Option<String>,
+    /// Only warnings.
+    pub warnings_only: bool,
+    /// Only events last seen at or after this time (events without a time are kept).
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl EventFilter {
+    /// Whether an event passes.
+    pub fn matches(&self, e: &K8sEvent) -> bool {
+        self.namespace
+            .as_ref()
+            .is_none_or(|n| e.namespace.as_deref() == Some(n.as_str()))
+            && self.object.as_ref().is_none_or(|o| {
+                e.name == *o
+                    || e.name
+                        .strip_prefix(o.as_str())
+                        .is_some_and(|r| r.starts_with('-'))
+            })
+            && self
+                .kind
+                .as_ref()
+                .is_none_or(|k| e.kind.eq_ignore_ascii_case(k))
+            && (!self.warnings_only || e.is_warning())
+            && self
+                .since
+                .is_none_or(|s| e.last_seen.is_none_or(|t| t >= s))
+    }
+}
+
+/// A place Kubernetes events can be read from.
+#[async_trait]
+pub trait EventSource: Send + Sync {
+    /// One line saying what it reads.
+    fn describe(&self) -> String;
+    /// The matching events, warnings first, then most repeated.
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<K8sEvent>, ToolError>;
+}
+
+/// Orders events for reading: warnings first, then the most repeated, then the latest.
+pub(crate) fn rank(events: &mut [K8sEvent]) {
+    events.sort_by(|a, b| {
+        b.is_warning()
+            .cmp(&a.is_warning())
+            .then(b.count.cmp(&a.count))
+            .then(b.last_seen.cmp(&a.last_seen))
+    });
+}
+
+/// Folds repeats of one event (same object, reason and message, seen in several sources
+/// or updates) into one, keeping the highest count and the latest time.
+pub(crate) fn fold(events: Vec<K8sEvent>) -> Vec<K8sEvent> {
+    let mut out: Vec<K8sEvent> = Vec::new();
+    for e in events {
+        match out.iter_mut().find(|o| {
+            o.namespace == e.namespace
+                && o.kind == e.kind
+                && o.name == e.name
+                && o.reason == e.reason
+                && o.message == e.message
+        }) {
+            Some(o) => {
+                o.count = o.count.max(e.count);
+                o.last_seen = o.last_seen.max(e.last_seen);
+                o.source = o.source.take().or(e.source);
+                o.age = o.age.take().or(e.age);
+            }
+            None => out.push(e),
+        }
+    }
+    out
+}
