@@ -139,7 +139,7 @@ pub fn parse_event_table(text: &str, namespace: Option<&str>) -> Vec<K8sEvent> {
     let next = |i: usize| cols[i + 1..].iter().flatten().next().copied();
     lines
         .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| {
+        .map(|l| {
             let object = cell(l, cols[4], next(4));
             let (kind, name) = object
                 .split_once('/')
@@ -147,7 +147,7 @@ pub fn parse_event_table(text: &str, namespace: Option<&str>) -> Vec<K8sEvent> {
                     (kind_of(k), n.to_string())
                 });
             let age = cell(l, cols[1], next(1));
-            Some(K8sEvent {
+            K8sEvent {
                 namespace: cols[0]
                     .map(|_| cell(l, cols[0], next(0)))
                     .or_else(|| namespace.map(str::to_string)),
@@ -160,7 +160,7 @@ pub fn parse_event_table(text: &str, namespace: Option<&str>) -> Vec<K8sEvent> {
                 last_seen: None,
                 age: Some(age).filter(|a| !a.is_empty()),
                 source: None,
-            })
+            }
         })
         .collect()
 }
