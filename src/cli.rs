@@ -188,6 +188,10 @@ pub struct IngestArgs {
     /// Lines per push request.
     #[arg(long, default_value_t = loglens_tools::logs::ingest::DEFAULT_BATCH_LINES)]
     pub batch_lines: usize,
+    /// Longest line pushed whole, in bytes (match Loki's max_line_size); longer lines are
+    /// cut and counted.
+    #[arg(long, default_value_t = loglens_tools::logs::ingest::DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
     /// Where progress is recorded so a failed run can resume.
     #[arg(
         long,

@@ -162,6 +162,7 @@ async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
     })?;
     let ingest = Ingest::new(client, args.tenant, args.checkpoint)
         .with_batch_lines(args.batch_lines)
+        .with_max_line_bytes(args.max_line_bytes)
         .with_labels(labels);
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(0)
@@ -185,6 +186,12 @@ async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
         "{} lines pushed in {} batches from {} files ({} already pushed by earlier runs)",
         report.pushed, report.batches, report.files, report.already_pushed
     );
+    if report.truncated > 0 {
+        eprintln!(
+            "warning: {} lines were longer than {} bytes and were cut to that length (see --max-line-bytes)",
+            report.truncated, args.max_line_bytes
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -518,3 +518,50 @@ async fn fault_ingest_resumes_after_a_failed_push_without_duplicates() {
     let report = ingest(&url).run(&[log], |_, _| {}).await.unwrap();
     assert_eq!((report.pushed, report.already_pushed), (0, 25));
 }
+
+#[tokio::test]
+async fn ingest_cuts_a_10_mb_line_and_keeps_non_utf8_lines() {
+    use loglens_tools::logs::ingest::{DEFAULT_MAX_LINE_BYTES, Ingest};
+    let c = client(&loki_url());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("big.log");
+    let mut content = b"2025-03-01T10:00:00Z ERROR dump: ".to_vec();
+    content.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    content.extend_from_slice(b"\n2025-03-01T10:00:01Z bytes \xff\xfe here\n");
+    std::fs::write(&log, content).unwrap();
+    let run = unique_ns("big");
+    let report = Ingest::new(c.clone(), None, dir.path().join("cp.json"))
+        .with_labels([("run".to_string(), run.clone())].into())
+        .run(std::slice::from_ref(&log), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((report.pushed, report.truncated), (2, 1));
+    let selector = format!("{{run=\"{run}\"}}");
+    let start = Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap();
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    for _ in 0..50 {
+        let streams = c
+            .query_range(
+                &selector,
+                start,
+                start + chrono::Duration::days(1),
+                10,
+                Direction::Forward,
+            )
+            .await
+            .unwrap();
+        lines = streams.into_iter().flat_map(|s| s.entries).collect();
+        if lines.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(lines.len(), 2);
+    lines.sort();
+    // The cap applies to the line as read, timestamp prefix included.
+    assert_eq!(
+        lines[0].1.len(),
+        DEFAULT_MAX_LINE_BYTES - "2025-03-01T10:00:00Z ".len()
+    );
+    assert_eq!(lines[1].1, "bytes \u{FFFD}\u{FFFD} here");
+}

@@ -26,6 +26,11 @@ use crate::logs::loki::LokiError;
 /// How many lines go into one push request (Loki's default limit is 4 MB a push).
 pub const DEFAULT_BATCH_LINES: usize = 1000;
 
+/// Longest line pushed whole: Loki's default `max_line_size` (256 KB). Longer lines are
+/// cut to this and counted in [`IngestReport::truncated`], rather than have Loki refuse
+/// the whole batch.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 256 * 1024;
+
 /// What an ingest run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IngestReport {
@@ -37,6 +42,8 @@ pub struct IngestReport {
     pub already_pushed: usize,
     /// Push requests made.
     pub batches: usize,
+    /// Lines longer than the line limit, pushed cut to it.
+    pub truncated: usize,
 }
 
 /// Why an ingest run stopped.
@@ -78,6 +85,7 @@ pub struct Ingest {
     tenant: Option<String>,
     checkpoint: PathBuf,
     batch_lines: usize,
+    max_line_bytes: usize,
     extra_labels: BTreeMap<String, String>,
 }
 
@@ -90,6 +98,7 @@ impl Ingest {
             tenant,
             checkpoint,
             batch_lines: DEFAULT_BATCH_LINES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             extra_labels: BTreeMap::new(),
         }
     }
@@ -97,6 +106,12 @@ impl Ingest {
     /// Lines per push.
     pub fn with_batch_lines(mut self, n: usize) -> Self {
         self.batch_lines = n.max(1);
+        self
+    }
+
+    /// Longest line pushed whole (set it to the Loki server's `max_line_size`).
+    pub fn with_max_line_bytes(mut self, n: usize) -> Self {
+        self.max_line_bytes = n;
         self
     }
 
@@ -129,7 +144,9 @@ impl Ingest {
         };
         let mut plan = Vec::new();
         for file in &files {
-            let lines = FileLogSource::new(vec![file.clone()]).scan(&LogFilter::default())?;
+            let lines = FileLogSource::new(vec![file.clone()])
+                .with_max_line_bytes(self.max_line_bytes)
+                .scan(&LogFilter::default())?;
             let key = self.key(file)?;
             let done = state.done.get(&key).copied().unwrap_or(0);
             let mut lines = lines;
@@ -157,6 +174,7 @@ impl Ingest {
                     })?;
                 report.batches += 1;
                 report.pushed += batch.len();
+                report.truncated += batch.iter().filter(|(_, l)| l.truncated_bytes > 0).count();
                 if let Some((_, last)) = batch.last() {
                     state.done.insert(key.clone(), last.line_no);
                 }
