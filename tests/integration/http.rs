@@ -58,6 +58,9 @@ fn parse_sse(body: &str) -> Vec<(String, Value)> {
                 panic!("unexpected SSE line {line:?} in block {block:?}");
             }
         }
+        if name.is_none() && data.is_empty() {
+            continue; // a block of keep-alive comments only (sent while the model is slow)
+        }
         let name = name.unwrap_or_else(|| panic!("SSE block without an event name: {block:?}"));
         events.push((
             name,
