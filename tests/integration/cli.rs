@@ -52,6 +52,9 @@ fn ask_answers_over_the_bundled_incident() {
             "--json",
             "--limit",
             "8",
+            // Other tests' model calls may be queued ahead of this one.
+            "--model-timeout",
+            "600",
         ])
         .args([
             "--logs",
