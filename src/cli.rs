@@ -79,6 +79,44 @@ pub struct GlobalArgs {
     )]
     pub database_url: Option<String>,
 
+    /// Grafana Loki's base URL: where `ask` and `serve` read logs when no --logs are given,
+    /// and where `ingest` pushes them.
+    #[arg(long, global = true, env = "LOGLENS_LOKI_URL", value_name = "URL")]
+    pub loki_url: Option<String>,
+
+    /// Loki tenant, sent as X-Scope-OrgID.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_LOKI_TENANT",
+        value_name = "TENANT"
+    )]
+    pub loki_tenant: Option<String>,
+
+    /// Bearer token for Loki.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_LOKI_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub loki_token: Option<String>,
+
+    /// Basic-auth user for Loki (with --loki-password / LOGLENS_LOKI_PASSWORD).
+    #[arg(long, global = true, env = "LOGLENS_LOKI_USER", value_name = "USER")]
+    pub loki_user: Option<String>,
+
+    /// Basic-auth password for Loki.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_LOKI_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub loki_password: Option<String>,
+
     /// Format of loglens's own diagnostic logs on stderr (levels from RUST_LOG).
     #[arg(long, global = true, env = "LOGLENS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -100,7 +138,8 @@ pub enum Command {
     ///
     /// Example: loglens ask "why is checkout failing?" --logs ./logs --namespace shop
     Ask(Box<AskArgs>),
-    /// Push local log files (--logs) to Loki, in batches, with their labels. Resumable: a
+    /// Push local log files (--logs) to Loki (--loki-url), in batches, with their labels.
+    /// Resumable: a
     /// run that fails part-way continues where it stopped when run again.
     ///
     /// Example: loglens ingest --logs ./logs --loki-url http://loki:3100 --label cluster=homelab
@@ -162,26 +201,6 @@ pub struct AskArgs {
 /// `loglens ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Loki's base URL.
-    #[arg(long, env = "LOGLENS_LOKI_URL", value_name = "URL")]
-    pub loki_url: String,
-    /// Loki tenant (sent as X-Scope-OrgID).
-    #[arg(long, env = "LOGLENS_LOKI_TENANT")]
-    pub tenant: Option<String>,
-    /// Bearer token for Loki.
-    #[arg(
-        long,
-        env = "LOGLENS_LOKI_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "loki_user"
-    )]
-    pub loki_token: Option<String>,
-    /// Basic-auth user for Loki (password from --loki-password / LOGLENS_LOKI_PASSWORD).
-    #[arg(long, env = "LOGLENS_LOKI_USER", requires = "loki_password")]
-    pub loki_user: Option<String>,
-    /// Basic-auth password for Loki.
-    #[arg(long, env = "LOGLENS_LOKI_PASSWORD", hide_env_values = true)]
-    pub loki_password: Option<String>,
     /// A label added to every stream, as name=value (repeatable).
     #[arg(long = "label", value_name = "NAME=VALUE")]
     pub labels: Vec<String>,

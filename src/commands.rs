@@ -16,8 +16,9 @@ use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
 use crate::config::Config;
 use crate::server::{AppState, serve};
 use crate::store::Store;
+use loglens_tools::logs::LogSource;
 use loglens_tools::logs::ingest::Ingest;
-use loglens_tools::logs::loki::{LokiAuth, LokiClient, LokiConfig};
+use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -39,18 +40,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Builds the analysis service from the configuration: log source, model client, store.
 pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
-    if config.log_paths.is_empty() {
-        bail!(
-            "no logs given: pass --logs PATH (or set LOGLENS_LOGS, or [logs] paths in loglens.toml)"
-        );
-    }
-    let source =
-        FileLogSource::new(config.log_paths.clone()).with_max_line_bytes(config.max_line_bytes);
-    source.files().context("checking --logs")?;
     let llm = LlmClient::new(config.llm.clone())?;
-    let analyzer = BaselineAnalyzer::new(Arc::new(source), llm, config.analyzer.clone());
+    let analyzer = BaselineAnalyzer::new(log_source(config)?, llm, config.analyzer.clone());
     let store = Store::connect(&config.database_url).await?;
     Ok(AnalysisService::new(analyzer, store))
+}
+
+/// Where logs are read from: the local files given with --logs when there are any (the
+/// embedded default), else Loki when it is configured.
+pub fn log_source(config: &Config) -> anyhow::Result<Arc<dyn LogSource>> {
+    if !config.log_paths.is_empty() {
+        let source =
+            FileLogSource::new(config.log_paths.clone()).with_max_line_bytes(config.max_line_bytes);
+        source.files().context("checking --logs")?;
+        return Ok(Arc::new(source));
+    }
+    if let Some(loki) = &config.loki {
+        return Ok(Arc::new(LokiLogSource::new(LokiClient::new(loki.clone())?)));
+    }
+    bail!(
+        "no logs given: pass --logs PATH for local files or --loki-url URL for Loki (or set LOGLENS_LOGS / LOGLENS_LOKI_URL, or loglens.toml)"
+    )
 }
 
 impl From<FilterArgs> for FilterSpec {
@@ -140,7 +150,7 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
 
 async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
     if config.log_paths.is_empty() {
-        bail!("no logs given: pass --logs PATH (or set LOGLENS_LOKI_URL and LOGLENS_LOGS)");
+        bail!("no logs given: pass --logs PATH (or set LOGLENS_LOGS)");
     }
     let mut labels = std::collections::BTreeMap::new();
     for l in &args.labels {
@@ -149,18 +159,14 @@ async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {
         };
         labels.insert(k.trim().to_string(), v.trim().to_string());
     }
-    let auth = match (args.loki_token, args.loki_user, args.loki_password) {
-        (Some(t), _, _) => LokiAuth::Bearer(t),
-        (None, Some(user), Some(password)) => LokiAuth::Basic { user, password },
-        _ => LokiAuth::None,
+    let Some(loki) = config.loki.clone() else {
+        bail!(
+            "no Loki to push to: pass --loki-url URL (or set LOGLENS_LOKI_URL, or [loki] url in loglens.toml)"
+        );
     };
-    let client = LokiClient::new(LokiConfig {
-        url: args.loki_url,
-        tenant: args.tenant.clone(),
-        auth,
-        ..LokiConfig::default()
-    })?;
-    let ingest = Ingest::new(client, args.tenant, args.checkpoint)
+    let tenant = loki.tenant.clone();
+    let client = LokiClient::new(loki)?;
+    let ingest = Ingest::new(client, tenant, args.checkpoint)
         .with_batch_lines(args.batch_lines)
         .with_max_line_bytes(args.max_line_bytes)
         .with_labels(labels);

@@ -18,6 +18,10 @@
 //!
 //! [server]
 //! listen = "127.0.0.1:3000"
+//!
+//! [loki]                          # read from Loki when no [logs] paths are given
+//! url = "http://loki.monitoring:3100"
+//! tenant = "homelab"
 //! ```
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +30,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use loglens_agents::BaselineConfig;
 use loglens_agents::llm::LlmConfig;
+use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
@@ -42,6 +47,21 @@ pub struct FileConfig {
     pub logs: LogsSection,
     /// The HTTP server.
     pub server: ServerSection,
+    /// Grafana Loki.
+    pub loki: LokiSection,
+}
+
+/// `[loki]`. Credentials come from the environment (LOGLENS_LOKI_TOKEN,
+/// LOGLENS_LOKI_PASSWORD), never from the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LokiSection {
+    /// Base URL.
+    pub url: Option<String>,
+    /// Tenant (X-Scope-OrgID).
+    pub tenant: Option<String>,
+    /// Basic-auth user.
+    pub user: Option<String>,
 }
 
 /// `[model]`.
@@ -103,6 +123,8 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// HTTP listen address.
     pub listen: SocketAddr,
+    /// Loki, when configured.
+    pub loki: Option<LokiConfig>,
 }
 
 /// Default storage: a SQLite file in `.loglens/` under the working directory.
@@ -168,7 +190,28 @@ impl Config {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
+        let loki = args.loki_url.clone().or(file.loki.url).map(|url| {
+            let auth = match (
+                &args.loki_token,
+                args.loki_user.clone().or(file.loki.user),
+                &args.loki_password,
+            ) {
+                (Some(t), _, _) => LokiAuth::Bearer(t.clone()),
+                (None, Some(user), Some(password)) => LokiAuth::Basic {
+                    user,
+                    password: password.clone(),
+                },
+                _ => LokiAuth::None,
+            };
+            LokiConfig {
+                url,
+                tenant: args.loki_tenant.clone().or(file.loki.tenant),
+                auth,
+                ..LokiConfig::default()
+            }
+        });
         Ok(Self {
+            loki,
             llm,
             analyzer,
             database_url: args
@@ -223,6 +266,11 @@ mod tests {
             model_timeout: None,
             context_tokens: None,
             database_url: None,
+            loki_url: None,
+            loki_tenant: None,
+            loki_token: None,
+            loki_user: None,
+            loki_password: None,
             log_format: crate::cli::LogFormat::Text,
         };
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));

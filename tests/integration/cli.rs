@@ -12,6 +12,7 @@ fn loglens() -> Command {
         "LOGLENS_LOGS",
         "LOGLENS_MODEL_URL",
         "LOGLENS_DATABASE_URL",
+        "LOGLENS_LOKI_URL",
         "LOGLENS_CONFIG",
     ] {
         c.env_remove(var);
@@ -135,7 +136,7 @@ fn ask_without_logs_or_model_fails_clearly() {
 }
 
 #[test]
-fn ingest_pushes_the_incident_to_loki_once() {
+fn ingest_pushes_the_incident_to_loki_once_and_ask_reads_it_back() {
     let loki = std::env::var("LOGLENS_TEST_LOKI_URL").unwrap_or_else(|_| {
         panic!("LOGLENS_TEST_LOKI_URL is not set: run the tests with scripts/test.sh")
     });
@@ -183,7 +184,7 @@ fn ingest_pushes_the_incident_to_loki_once() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client =
         loglens_tools::logs::loki::LokiClient::new(loglens_tools::logs::loki::LokiConfig {
-            url: loki,
+            url: loki.clone(),
             ..Default::default()
         })
         .unwrap();
@@ -214,4 +215,50 @@ fn ingest_pushes_the_incident_to_loki_once() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(count, lines);
+
+    // The production path: ask reads from Loki when no --logs are given.
+    let db = format!("sqlite://{}", dir.path().join("l.db").display());
+    let out = loglens()
+        .args([
+            "ask",
+            "What is failing in the frontend?",
+            "--json",
+            "--limit",
+            "6",
+            "--model-timeout",
+            "600",
+        ])
+        .args([
+            "--loki-url",
+            &loki,
+            "--model-url",
+            &model_url(),
+            "--database-url",
+            &db,
+        ])
+        .args([
+            "--namespace",
+            "boutique",
+            "--start",
+            "2025-11-11T14:00:00Z",
+            "--end",
+            "2025-11-11T15:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "ok");
+    let retrieved = v["retrieved"].as_array().unwrap();
+    assert!(!retrieved.is_empty() && retrieved.len() <= 6);
+    assert!(
+        retrieved
+            .iter()
+            .all(|l| l["source"].as_str().unwrap().starts_with("loki {")
+                && l["labels"]["namespace"] == "boutique")
+    );
 }
