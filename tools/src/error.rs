@@ -49,3 +49,13 @@ impl ToolError {
         }
     }
 }
+
+/// The innermost cause of an error ("Connection refused (os error 111)" rather than
+/// "error sending request for url ..."), for messages a person or a model reads.
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

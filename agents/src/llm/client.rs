@@ -167,10 +167,10 @@ impl LlmClient {
         } else if e.is_connect() || e.is_request() {
             LlmError::Unavailable {
                 url: self.cfg.base_url.clone(),
-                reason: root_cause(&e),
+                reason: loglens_tools::error::root_cause(&e),
             }
         } else {
-            LlmError::Protocol(root_cause(&e))
+            LlmError::Protocol(loglens_tools::error::root_cause(&e))
         }
     }
 
@@ -434,14 +434,6 @@ fn check<T: DeserializeOwned>(validator: &jsonschema::Validator, raw: &str) -> R
         ));
     }
     serde_json::from_value(value).map_err(|e| format!("does not match the expected fields: {e}"))
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 #[cfg(test)]

@@ -335,7 +335,7 @@ impl LokiClient {
                     }
                     return Err(LokiError::Unavailable {
                         url: self.cfg.url.clone(),
-                        reason: root_cause(&e),
+                        reason: crate::error::root_cause(&e),
                     });
                 }
             }
@@ -417,14 +417,6 @@ fn streams(v: &Value) -> Result<Vec<LokiStream>, LokiError> {
         out.push(LokiStream { labels, entries });
     }
     Ok(out)
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 #[cfg(test)]
