@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use loglens_tools::logs::loki::{
-    Direction, LokiClient, LokiConfig, LokiError, LokiLogSource, LokiStream,
+    Direction, LokiClient, LokiConfig, LokiError, LokiLogSource, LokiStream, PushFormat,
 };
 use loglens_tools::logs::{FileLogSource, LogFilter, LogLine, LogSource, logql};
 
@@ -24,6 +24,17 @@ fn client(url: &str) -> LokiClient {
     LokiClient::new(LokiConfig {
         url: url.into(),
         backoff: Duration::from_millis(20),
+        ..LokiConfig::default()
+    })
+    .unwrap()
+}
+
+/// A client that pushes JSON instead of protobuf.
+fn json_client(url: &str) -> LokiClient {
+    LokiClient::new(LokiConfig {
+        url: url.into(),
+        backoff: Duration::from_millis(20),
+        push_format: PushFormat::Json,
         ..LokiConfig::default()
     })
     .unwrap()
@@ -86,7 +97,9 @@ async fn every_client_call_round_trips() {
         labels: labels(&[("namespace", &ns), ("pod", "db-1"), ("container", "db")]),
         entries: vec![(t0 + 2_000_000_000, "FATAL: too many connections".into())],
     };
-    c.push(&[api, db]).await.unwrap();
+    // One stream as protobuf (the default), one as JSON: both encodings reach a real server.
+    c.push(&[api]).await.unwrap();
+    json_client(&loki_url()).push(&[db]).await.unwrap();
     let selector = format!("{{namespace=\"{ns}\"}}");
     wait_for(&c, &selector, 3).await;
     let (start, end) = (
@@ -488,7 +501,7 @@ async fn fault_ingest_resumes_after_a_failed_push_without_duplicates() {
     // Batches of 10: the second batch's push fails on every retry (calls 1-4).
     let (url, accepted) = recording_push_server(vec![1, 2, 3, 4]).await;
     let ingest =
-        |url: &str| Ingest::new(client(url), None, checkpoint.clone()).with_batch_lines(10);
+        |url: &str| Ingest::new(json_client(url), None, checkpoint.clone()).with_batch_lines(10);
     let err = ingest(&url)
         .run(std::slice::from_ref(&log), |_, _| {})
         .await

@@ -41,6 +41,18 @@ pub struct LokiConfig {
     pub max_retries: u32,
     /// First backoff; doubled each retry (a `Retry-After` header wins, up to 10 s).
     pub backoff: Duration,
+    /// How pushes are encoded.
+    pub push_format: PushFormat,
+}
+
+/// How `push` encodes its body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PushFormat {
+    /// Snappy-compressed protobuf, as Promtail and Alloy send (the default).
+    #[default]
+    Protobuf,
+    /// JSON, easy to read in a proxy's log.
+    Json,
 }
 
 impl Default for LokiConfig {
@@ -52,6 +64,7 @@ impl Default for LokiConfig {
             timeout: Duration::from_secs(30),
             max_retries: 3,
             backoff: Duration::from_millis(200),
+            push_format: PushFormat::default(),
         }
     }
 }
@@ -250,19 +263,34 @@ impl LokiClient {
         }
     }
 
-    /// Pushes lines (JSON push API). Entries of a stream must be in time order.
+    /// Pushes lines, protobuf or JSON as configured. Entries of a stream must be in time
+    /// order. The push is retried on 429 and 5xx like any call; Loki drops an entry it
+    /// already has (same stream, time and line), so a retried push does not double lines.
     pub async fn push(&self, streams: &[LokiStream]) -> Result<(), LokiError> {
-        let body = json!({
-            "streams": streams.iter().map(|s| json!({
-                "stream": s.labels,
-                "values": s.entries.iter().map(|(t, l)| json!([t.to_string(), l])).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>()
-        });
-        self.send(|| {
-            self.auth(self.http.post(format!("{}/loki/api/v1/push", self.cfg.url)))
-                .json(&body)
-        })
-        .await?;
+        let url = format!("{}/loki/api/v1/push", self.cfg.url);
+        match self.cfg.push_format {
+            PushFormat::Protobuf => {
+                let body = super::proto::encode(streams)
+                    .map_err(|e| LokiError::Protocol(format!("snappy: {e}")))?;
+                self.send(|| {
+                    self.auth(self.http.post(&url))
+                        .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
+                        .header(reqwest::header::CONTENT_ENCODING, "snappy")
+                        .body(body.clone())
+                })
+                .await?;
+            }
+            PushFormat::Json => {
+                let body = json!({
+                    "streams": streams.iter().map(|s| json!({
+                        "stream": s.labels,
+                        "values": s.entries.iter().map(|(t, l)| json!([t.to_string(), l])).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>()
+                });
+                self.send(|| self.auth(self.http.post(&url)).json(&body))
+                    .await?;
+            }
+        }
         Ok(())
     }
 

@@ -8,8 +8,11 @@
 //!   LogQL for a [`LogFilter`](super::LogFilter), and returns lines in time order.
 mod client;
 mod error;
+pub mod proto;
 mod source;
 
-pub use client::{Direction, LokiAuth, LokiClient, LokiConfig, LokiPattern, LokiStream};
+pub use client::{
+    Direction, LokiAuth, LokiClient, LokiConfig, LokiPattern, LokiStream, PushFormat,
+};
 pub use error::LokiError;
 pub use source::LokiLogSource;
