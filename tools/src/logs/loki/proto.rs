@@ -98,7 +98,7 @@ mod tests {
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
         let req = PushRequest::decode(raw.as_slice()).unwrap();
         assert_eq!(req.streams[0].labels, r#"{app="a\"b", namespace="shop"}"#);
-        let ts = req.streams[0].entries[0].timestamp.clone().unwrap();
+        let ts = req.streams[0].entries[0].timestamp.unwrap();
         assert_eq!((ts.seconds, ts.nanos), (1_700_000_000, 123_456_789));
         assert_eq!(req.streams[0].entries[0].line, "hello");
     }
