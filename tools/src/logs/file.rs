@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::parse::{self, Parsed};
+use super::prefilter;
 use super::{LogFilter, LogLine, LogSource};
 use crate::ToolError;
 
@@ -211,6 +212,17 @@ fn scan_file(
         return Ok(out);
     }
 
+    if let Some(needle) = required_literal(filter) {
+        drop(reader);
+        if let Some(out) =
+            prefilter::scan(path, filter, max_line_bytes, &needle, &source, &base_labels)?
+        {
+            return Ok(out);
+        }
+        // The fast path could not settle a line's inherited time: read it all.
+        reader = BufReader::with_capacity(64 * 1024, File::open(path).map_err(io_err)?);
+    }
+
     let mut out = Vec::new();
     let mut carry = Carry::default();
     let mut buf = Vec::new();
@@ -219,15 +231,8 @@ fn scan_file(
         read_capped_line(&mut reader, &mut buf, max_line_bytes).map_err(io_err)?
     {
         line_no += 1;
-        let raw = String::from_utf8_lossy(&buf);
-        let raw = raw.trim_end_matches('\r');
-        if raw.trim().is_empty() {
+        let Some(parsed) = parse_raw(&buf) else {
             continue;
-        }
-        let parsed = if raw.starts_with('{') {
-            parse::parse_json_line(raw).unwrap_or_else(|| parse::parse_plain_line(raw))
-        } else {
-            parse::parse_plain_line(raw)
         };
         push_if_match(
             &mut out,
@@ -241,6 +246,80 @@ fn scan_file(
         );
     }
     Ok(out)
+}
+
+/// One raw line as both scan paths read it: lossily decoded, `\r` trimmed, parsed as JSON
+/// when it looks like JSON and as plain text otherwise. `None` for a blank line.
+pub(super) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
+    let raw = String::from_utf8_lossy(bytes);
+    let raw = raw.trim_end_matches('\r');
+    if raw.trim().is_empty() {
+        return None;
+    }
+    Some(if raw.starts_with('{') {
+        parse::parse_json_line(raw).unwrap_or_else(|| parse::parse_plain_line(raw))
+    } else {
+        parse::parse_plain_line(raw)
+    })
+}
+
+/// The line's labels (its own, then the file's) and its stream key (the labels that
+/// identify its stream, for inheriting times).
+pub(super) fn labelled(
+    mut parsed: Parsed,
+    base_labels: &BTreeMap<String, String>,
+) -> (Parsed, BTreeMap<String, String>) {
+    for (k, v) in base_labels {
+        parsed.labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let stream_key = parsed
+        .labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "stream")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (parsed, stream_key)
+}
+
+/// Applies the filter (and its LogQL) to a finished line.
+pub(super) fn accept(out: &mut Vec<LogLine>, filter: &LogFilter, line: LogLine) {
+    if filter.matches_labels(&line)
+        && filter.matches_time(line.timestamp)
+        && filter.matches_text(&line.text)
+    {
+        match &filter.logql {
+            None => out.push(line),
+            Some(q) => out.extend(q.apply(&line)),
+        }
+    }
+}
+
+/// A literal every matching line must contain in its raw bytes: the longest `|= "..."`
+/// before any `line_format`, if it has only characters that no JSON encoder escapes
+/// (letters, digits, space and `_.:=-+,;@#%!?()[]{}*'`), so a JSON line cannot hide it.
+fn required_literal(filter: &LogFilter) -> Option<Vec<u8>> {
+    use super::logql::{LineOp, Stage};
+    let q = filter.logql.as_ref()?;
+    let mut best: Option<&str> = None;
+    for stage in &q.pipeline {
+        match stage {
+            Stage::LineFormat(_) => break,
+            Stage::Line {
+                op: LineOp::Contains,
+                value,
+                ..
+            } if !value.is_empty()
+                && value.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || b" _.:=-+,;@#%!?()[]{}*'".contains(&b)
+                })
+                && best.is_none_or(|b| value.len() > b.len()) =>
+            {
+                best = Some(value);
+            }
+            _ => {}
+        }
+    }
+    best.map(|b| b.as_bytes().to_vec())
 }
 
 /// The last time seen in each stream, so continuation lines inherit it.
@@ -258,15 +337,7 @@ fn push_if_match(
     base_labels: &BTreeMap<String, String>,
     truncated_bytes: usize,
 ) {
-    let mut labels = parsed.labels;
-    for (k, v) in base_labels {
-        labels.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    let stream_key: BTreeMap<String, String> = labels
-        .iter()
-        .filter(|(k, _)| k.as_str() != "stream")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let (parsed, stream_key) = labelled(parsed, base_labels);
     let timestamp = match parsed.timestamp {
         Some(ts) => {
             carry.0.insert(stream_key, ts);
@@ -278,19 +349,11 @@ fn push_if_match(
         source: source.to_string(),
         line_no,
         timestamp,
-        labels,
+        labels: parsed.labels,
         text: parsed.text,
         truncated_bytes,
     };
-    if filter.matches_labels(&line)
-        && filter.matches_time(line.timestamp)
-        && filter.matches_text(&line.text)
-    {
-        match &filter.logql {
-            None => out.push(line),
-            Some(q) => out.extend(q.apply(&line)),
-        }
-    }
+    accept(out, filter, line);
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod logfmt;
 pub mod logql;
 pub mod loki;
 mod parse;
+mod prefilter;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
 pub use filter::{DEFAULT_ERROR_FILTER, LogFilter};
