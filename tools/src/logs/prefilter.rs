@@ -76,7 +76,7 @@ pub(super) fn scan(
             let m = pos + found;
             let ls = memchr::memrchr(b'\n', &cur[..m]).map_or(0, |i| i + 1);
             let le = memchr::memchr(b'\n', &cur[m..]).map_or(cur.len(), |i| m + i);
-            line_no += memchr::memchr_iter(b'\n', &cur[counted_to..ls]).count() as u64;
+            line_no += newlines(&cur[counted_to..ls]);
             counted_to = ls;
             pos = le + 1;
             // The slow path keeps only the first `cap` bytes of a line; an occurrence that
@@ -115,10 +115,15 @@ pub(super) fn scan(
             }
         }
         lines_before_prev = lines_before_cur;
-        lines_before_cur += memchr::memchr_iter(b'\n', &cur).count() as u64;
+        lines_before_cur = line_no + newlines(&cur[counted_to..]);
         prev = cur;
     }
     Ok(Some(out))
+}
+
+/// Counts newlines (memchr counts with SIMD).
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 enum Lookup {
