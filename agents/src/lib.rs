@@ -9,6 +9,7 @@
 //!   answer ([`Finding`], with each evidence number resolved to the exact log line).
 //! - [`prompts`]: versioned prompt templates from `prompts/`.
 //! - [`baseline`]: the baseline analysis: most recent matching lines → one extraction.
+//! - [`evidence`]: deterministic candidate causes from known failure signatures.
 //!
 //! The router, specialists and consensus (issue 5) build on these same pieces.
 #![deny(missing_docs)]
@@ -16,6 +17,7 @@
 
 pub mod baseline;
 pub mod error;
+pub mod evidence;
 pub mod finding;
 pub mod llm;
 pub mod prompts;

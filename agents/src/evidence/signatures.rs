@@ -1,0 +1,343 @@
+//! Known failure signatures and their detector.
+//!
+//! A **signature** is a failure mode loglens knows how to recognise (OOMKilled, an image
+//! pull error, DNS failures, connection-pool exhaustion, ...), written as data in
+//! `agents/data/signatures.toml`: patterns for log lines and for Kubernetes events, a
+//! severity, a category and an action. [`SignatureLibrary::detect`] runs every signature
+//! over the retrieved lines and events and returns [`Candidate`]s, each with the exact
+//! lines and events that matched, ranked by severity and then by how much evidence there
+//! is. The agents put these candidates in front of the model (and into the schema's
+//! choices) instead of asking it to guess.
+use std::collections::BTreeMap;
+
+use loglens_tools::k8s::K8sEvent;
+use loglens_tools::logs::LogLine;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Severity;
+
+/// The built-in library, compiled into the binary.
+const BUILTIN: &str = include_str!("../../data/signatures.toml");
+
+/// Most evidence items kept per candidate (the rest are counted).
+const MAX_EVIDENCE: usize = 5;
+
+/// Which side of the system a failure belongs to (which specialist owns it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// Nodes, kubelet, scheduling, storage, networking plumbing.
+    Infra,
+    /// Application errors, dependencies, latency.
+    App,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    signature: Vec<SignatureDef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignatureDef {
+    id: String,
+    title: String,
+    severity: Severity,
+    category: Category,
+    action: String,
+    #[serde(default)]
+    log: Vec<String>,
+    #[serde(default)]
+    event_reasons: Vec<String>,
+    #[serde(default)]
+    event_messages: Vec<String>,
+}
+
+/// One known failure mode, compiled.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// Stable id (`oom_killed`).
+    pub id: String,
+    /// What it is, in a sentence.
+    pub title: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// Infra or app.
+    pub category: Category,
+    /// What to do.
+    pub action: String,
+    log: Vec<Regex>,
+    event_reasons: Vec<String>,
+    event_messages: Vec<Regex>,
+}
+
+impl Signature {
+    fn matches_line(&self, text: &str) -> bool {
+        self.log.iter().any(|r| r.is_match(text))
+    }
+
+    fn matches_event(&self, e: &K8sEvent) -> bool {
+        self.event_reasons
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&e.reason))
+            || self.event_messages.iter().any(|r| r.is_match(&e.message))
+    }
+}
+
+/// Why a signature library could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    /// The TOML is malformed or has unknown fields.
+    #[error("signature file: {0}")]
+    Parse(String),
+    /// A pattern is not a valid regex.
+    #[error("signature {id}: bad pattern {pattern:?}: {reason}")]
+    Pattern {
+        /// The signature.
+        id: String,
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        reason: String,
+    },
+    /// Two signatures share an id, or one has no patterns at all.
+    #[error("signature {0}: {1}")]
+    Invalid(String, String),
+}
+
+/// A candidate cause found in the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The signature's id.
+    pub signature: String,
+    /// Its title.
+    pub title: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Infra or app.
+    pub category: Category,
+    /// What to do.
+    pub action: String,
+    /// The component most of the evidence comes from (a pod's workload, a container).
+    pub component: Option<String>,
+    /// Indexes of matching log lines (at most 5, the first ones).
+    pub lines: Vec<usize>,
+    /// Indexes of matching events (at most 5, most repeated first).
+    pub events: Vec<usize>,
+    /// How much evidence in all: matching lines plus the events' repeat counts.
+    pub hits: u64,
+}
+
+/// The set of signatures the detector runs.
+#[derive(Debug, Clone)]
+pub struct SignatureLibrary {
+    signatures: Vec<Signature>,
+}
+
+impl SignatureLibrary {
+    /// The library in `agents/data/signatures.toml`.
+    pub fn builtin() -> Result<Self, SignatureError> {
+        Self::from_toml(BUILTIN)
+    }
+
+    /// A library from TOML text (the built-in file's format).
+    pub fn from_toml(text: &str) -> Result<Self, SignatureError> {
+        let file: File = toml::from_str(text).map_err(|e| SignatureError::Parse(e.to_string()))?;
+        let mut signatures: Vec<Signature> = Vec::with_capacity(file.signature.len());
+        for d in file.signature {
+            if signatures.iter().any(|s| s.id == d.id) {
+                return Err(SignatureError::Invalid(d.id, "the id is used twice".into()));
+            }
+            if d.log.is_empty() && d.event_reasons.is_empty() && d.event_messages.is_empty() {
+                return Err(SignatureError::Invalid(d.id, "it has no patterns".into()));
+            }
+            let compile = |patterns: &[String]| -> Result<Vec<Regex>, SignatureError> {
+                patterns
+                    .iter()
+                    .map(|p| {
+                        Regex::new(p).map_err(|e| SignatureError::Pattern {
+                            id: d.id.clone(),
+                            pattern: p.clone(),
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect()
+            };
+            signatures.push(Signature {
+                log: compile(&d.log)?,
+                event_messages: compile(&d.event_messages)?,
+                event_reasons: d.event_reasons,
+                id: d.id,
+                title: d.title,
+                severity: d.severity,
+                category: d.category,
+                action: d.action,
+            });
+        }
+        Ok(Self { signatures })
+    }
+
+    /// The signatures.
+    pub fn signatures(&self) -> &[Signature] {
+        &self.signatures
+    }
+
+    /// Runs every signature over the lines and events; returns the candidates with their
+    /// evidence, most severe first, then most evidence first.
+    pub fn detect(&self, lines: &[LogLine], events: &[K8sEvent]) -> Vec<Candidate> {
+        let mut out = Vec::new();
+        for sig in &self.signatures {
+            let line_hits: Vec<usize> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| sig.matches_line(&l.text))
+                .map(|(i, _)| i)
+                .collect();
+            let mut event_hits: Vec<usize> = events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| sig.matches_event(e))
+                .map(|(i, _)| i)
+                .collect();
+            if line_hits.is_empty() && event_hits.is_empty() {
+                continue;
+            }
+            event_hits.sort_by_key(|&i| std::cmp::Reverse(events[i].count));
+            let mut votes: BTreeMap<String, u64> = BTreeMap::new();
+            for &i in &line_hits {
+                *votes.entry(workload(lines[i].stream_name())).or_default() += 1;
+            }
+            for &i in &event_hits {
+                *votes.entry(workload(&events[i].name)).or_default() +=
+                    u64::from(events[i].count.max(1));
+            }
+            let component = votes
+                .into_iter()
+                .max_by_key(|(name, n)| (*n, std::cmp::Reverse(name.clone())))
+                .map(|(name, _)| name);
+            let hits = line_hits.len() as u64
+                + event_hits
+                    .iter()
+                    .map(|&i| u64::from(events[i].count.max(1)))
+                    .sum::<u64>();
+            out.push(Candidate {
+                signature: sig.id.clone(),
+                title: sig.title.clone(),
+                severity: sig.severity,
+                category: sig.category,
+                action: sig.action.clone(),
+                component,
+                lines: line_hits.into_iter().take(MAX_EVIDENCE).collect(),
+                events: event_hits.into_iter().take(MAX_EVIDENCE).collect(),
+                hits,
+            });
+        }
+        out.sort_by_key(|c| {
+            (
+                std::cmp::Reverse(rank(c.severity)),
+                std::cmp::Reverse(c.hits),
+            )
+        });
+        out
+    }
+}
+
+fn rank(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 0,
+        Severity::Warn => 1,
+        Severity::Error => 2,
+        Severity::Critical => 3,
+    }
+}
+
+/// A pod or replica set's workload name: `checkout-7d9f8c6b5-x2k4q` → `checkout`,
+/// `checkout-7d9f8c6b5` → `checkout`; other names are kept.
+pub fn workload(name: &str) -> String {
+    let parts: Vec<&str> = name.split('-').collect();
+    let is_hash = |s: &str| {
+        (5..=10).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && s.chars().any(|c| c.is_ascii_digit())
+    };
+    let is_suffix = |s: &str| {
+        s.len() == 5
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [head @ .., hash, suffix] if !head.is_empty() && is_hash(hash) && is_suffix(suffix) => {
+            head.join("-")
+        }
+        [head @ .., hash] if !head.is_empty() && is_hash(hash) => head.join("-"),
+        _ => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_library_loads_and_covers_the_known_failure_modes() {
+        let lib = SignatureLibrary::builtin().unwrap();
+        let ids: Vec<&str> = lib.signatures().iter().map(|s| s.id.as_str()).collect();
+        for want in [
+            "oom_killed",
+            "crash_loop_backoff",
+            "liveness_probe_failure",
+            "readiness_probe_failure",
+            "image_pull_error",
+            "dns_resolution_failure",
+            "connection_refused",
+            "connection_pool_exhausted",
+            "db_auth_failure",
+            "tls_certificate_error",
+            "disk_pressure",
+            "memory_pressure",
+            "pod_evicted",
+            "pvc_mount_failure",
+            "upstream_timeout",
+            "panic_or_uncaught_exception",
+            "rate_limited",
+        ] {
+            assert!(ids.contains(&want), "{want} missing");
+        }
+    }
+
+    #[test]
+    fn bad_libraries_are_refused_with_the_reason() {
+        let dup = "[[signature]]\nid='a'\ntitle='t'\nseverity='WARN'\ncategory='app'\naction='x'\nlog=['a']\n";
+        let err = SignatureLibrary::from_toml(&format!("{dup}{dup}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("used twice"), "{err}");
+        let bad = "[[signature]]\nid='a'\ntitle='t'\nseverity='WARN'\ncategory='app'\naction='x'\nlog=['(']\n";
+        assert!(
+            SignatureLibrary::from_toml(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("bad pattern")
+        );
+        let empty =
+            "[[signature]]\nid='a'\ntitle='t'\nseverity='WARN'\ncategory='app'\naction='x'\n";
+        assert!(
+            SignatureLibrary::from_toml(empty)
+                .unwrap_err()
+                .to_string()
+                .contains("no patterns")
+        );
+    }
+
+    #[test]
+    fn workload_names() {
+        assert_eq!(workload("adservice-84dbdf99d-2zdgh"), "adservice");
+        assert_eq!(workload("redis-cart-68db7b6f97-22p84"), "redis-cart");
+        assert_eq!(workload("cartservice-7f96948897"), "cartservice");
+        assert_eq!(workload("frontend"), "frontend");
+        assert_eq!(workload("db-0"), "db-0");
+    }
+}
