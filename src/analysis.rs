@@ -52,11 +52,9 @@ impl FilterSpec {
         }
         let start = match &self.since {
             Some(s) => {
-                let d = humantime::parse_duration(s.trim()).map_err(|e| {
-                    format!("since {s:?} is not a duration like 15m, 1h or 2h30m: {e}")
+                let d = loglens_tools::logs::parse_since(s).ok_or_else(|| {
+                    format!("since {s:?} is not a duration like 15m, 1h or 2h30m")
                 })?;
-                let d = chrono::Duration::from_std(d)
-                    .map_err(|_| format!("since {s:?} is too long"))?;
                 Some(now - d)
             }
             None => self.start,

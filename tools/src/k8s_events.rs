@@ -2,7 +2,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -85,14 +85,11 @@ impl Tool for K8sEvents {
         let since = match &args.since {
             None => None,
             Some(s) => {
-                let d = humantime::parse_duration(s.trim())
-                    .ok()
-                    .and_then(|d| Duration::from_std(d).ok())
-                    .ok_or_else(|| {
-                        ToolError::InvalidQuery(format!(
-                            "since {s:?} is not a duration such as 15m, 1h or 2d"
-                        ))
-                    })?;
+                let d = crate::logs::parse_since(s).ok_or_else(|| {
+                    ToolError::InvalidQuery(format!(
+                        "since {s:?} is not a duration such as 15m, 1h or 2d"
+                    ))
+                })?;
                 Some(Utc::now() - d)
             }
         };

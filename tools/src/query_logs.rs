@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ToolError;
 use crate::logs::logql::{self, QueryPolicy};
-use crate::logs::{LogFilter, LogSource, parse_timestamp};
+use crate::logs::{LogFilter, LogSource, parse_since, parse_timestamp};
 use crate::redact::redact;
 use crate::tool::Tool;
 
@@ -109,7 +109,7 @@ impl QueryLogs {
         let start = match (time("start", &args.start)?, &args.since) {
             (Some(s), _) => s,
             (None, Some(since)) => {
-                let d = humantime_like(since).ok_or_else(|| {
+                let d = parse_since(since).ok_or_else(|| {
                     ToolError::InvalidQuery(format!(
                         "since {since:?} is not a duration such as 15m, 1h or 2d"
                     ))
@@ -130,12 +130,6 @@ impl QueryLogs {
         }
         Ok((start, end))
     }
-}
-
-/// `15m`, `1h`, `2d`, `1h30m` (humantime's syntax).
-fn humantime_like(s: &str) -> Option<Duration> {
-    let d = humantime::parse_duration(s.trim()).ok()?;
-    Duration::from_std(d).ok().filter(|d| *d > Duration::zero())
 }
 
 #[async_trait]
@@ -198,14 +192,15 @@ impl Tool for QueryLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::parse_since;
 
     #[test]
     fn durations() {
-        assert_eq!(humantime_like("90m"), Some(Duration::minutes(90)));
-        assert_eq!(humantime_like("1h30m"), Some(Duration::minutes(90)));
-        assert_eq!(humantime_like("2d"), Some(Duration::days(2)));
-        assert_eq!(humantime_like("soon"), None);
-        assert_eq!(humantime_like("10"), None);
+        assert_eq!(parse_since("90m"), Some(Duration::minutes(90)));
+        assert_eq!(parse_since("1h30m"), Some(Duration::minutes(90)));
+        assert_eq!(parse_since("2d"), Some(Duration::days(2)));
+        assert_eq!(parse_since("soon"), None);
+        assert_eq!(parse_since("10"), None);
     }
 
     #[test]

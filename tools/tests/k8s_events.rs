@@ -2,15 +2,17 @@
 //! `../shared/data`, MIT) and from a real Loki-API server (`LOGLENS_TEST_LOKI_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
+use common::{loki_client, unique, wait_for};
 use loglens_tools::k8s::{EventFilter, EventSource, FileEventSource, LokiEventSource};
 use loglens_tools::k8s_events::{K8sEvents, K8sEventsArgs};
-use loglens_tools::logs::loki::{Direction, LokiClient, LokiConfig, LokiStream};
+use loglens_tools::logs::loki::LokiStream;
 use loglens_tools::tool::Tool;
 
 fn case(name: &str) -> PathBuf {
@@ -79,18 +81,8 @@ async fn image_case_shows_the_pull_failure() {
 
 #[tokio::test]
 async fn events_shipped_by_alloy_are_read_from_loki() {
-    let url = std::env::var("LOGLENS_TEST_LOKI_URL").unwrap_or_else(|_| {
-        panic!("LOGLENS_TEST_LOKI_URL is not set: run the tests with scripts/test.sh")
-    });
-    let client = LokiClient::new(LokiConfig {
-        url,
-        ..LokiConfig::default()
-    })
-    .unwrap();
-    let ns = format!(
-        "ev{}",
-        Utc::now().timestamp_nanos_opt().unwrap() % 1_000_000_000
-    );
+    let client = loki_client();
+    let ns = unique("ev");
     let labels: BTreeMap<String, String> = [
         ("job", "loki.source.kubernetes_events"),
         ("namespace", ns.as_str()),
@@ -115,25 +107,7 @@ async fn events_shipped_by_alloy_are_read_from_loki() {
         .push(&[LokiStream { labels, entries }])
         .await
         .unwrap();
-    for _ in 0..50 {
-        let n: usize = client
-            .query_range(
-                &format!("{{namespace=\"{ns}\"}}"),
-                Utc::now() - chrono::Duration::hours(1),
-                Utc::now(),
-                10,
-                Direction::Forward,
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.entries.len())
-            .sum();
-        if n == lines.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(&client, &format!("{{namespace=\"{ns}\"}}"), lines.len()).await;
     let source = LokiEventSource::new(client);
     let events = source
         .events(&EventFilter {

@@ -4,21 +4,19 @@
 //! scripted HTTP server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use common::{loki_url, unique, wait_for, wait_for_lines};
 use loglens_tools::logs::loki::{
     Direction, LokiClient, LokiConfig, LokiError, LokiLogSource, LokiStream, PushFormat,
 };
 use loglens_tools::logs::{FileLogSource, LogFilter, LogLine, LogSource, logql};
-
-fn loki_url() -> String {
-    std::env::var("LOGLENS_TEST_LOKI_URL")
-        .unwrap_or_else(|_| panic!("LOGLENS_TEST_LOKI_URL is not set: run the tests with scripts/test.sh, which starts a Loki-API server"))
-}
 
 fn client(url: &str) -> LokiClient {
     LokiClient::new(LokiConfig {
@@ -40,15 +38,6 @@ fn json_client(url: &str) -> LokiClient {
     .unwrap()
 }
 
-/// A namespace no other test (or earlier run) uses.
-fn unique_ns(tag: &str) -> String {
-    format!(
-        "t{}{}",
-        tag,
-        Utc::now().timestamp_nanos_opt().unwrap() % 1_000_000_000
-    )
-}
-
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -56,32 +45,10 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Loki stores what it was given; poll until the lines are readable (qryn writes async).
-async fn wait_for(c: &LokiClient, query: &str, n: usize) {
-    let (start, end) = (
-        Utc::now() - chrono::Duration::hours(1),
-        Utc::now() + chrono::Duration::minutes(1),
-    );
-    for _ in 0..50 {
-        let got: usize = c
-            .query_range(query, start, end, 1000, Direction::Forward)
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.entries.len())
-            .sum();
-        if got >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{n} lines never became readable for {query}");
-}
-
 #[tokio::test]
 async fn every_client_call_round_trips() {
     let c = client(&loki_url());
-    let ns = unique_ns("rt");
+    let ns = unique("rt");
     let t0 = Utc::now().timestamp_nanos_opt().unwrap() - 10_000_000_000;
     let api = LokiStream {
         labels: labels(&[("namespace", &ns), ("pod", "api-1"), ("container", "api")]),
@@ -189,7 +156,7 @@ async fn bad_queries_are_clear_errors() {
 #[tokio::test]
 async fn file_source_and_loki_agree() {
     let c = client(&loki_url());
-    let ns = unique_ns("par");
+    let ns = unique("par");
     let base =
         Utc::now().timestamp_nanos_opt().unwrap() / 1_000_000_000 * 1_000_000_000 - 60_000_000_000;
     let rows: Vec<(&str, &str, &str)> = vec![
@@ -316,7 +283,7 @@ async fn file_source_and_loki_agree() {
 #[tokio::test]
 async fn label_names_are_discovered_not_guessed() {
     let c = client(&loki_url());
-    let ns = unique_ns("disc");
+    let ns = unique("disc");
     let t = Utc::now().timestamp_nanos_opt().unwrap() - 5_000_000_000;
     // Two shippers, two conventions, one store: a stream labelled the other way must not
     // make the discovery pick the wrong name.
@@ -542,7 +509,7 @@ async fn ingest_cuts_a_10_mb_line_and_keeps_non_utf8_lines() {
     content.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     content.extend_from_slice(b"\n2025-03-01T10:00:01Z bytes \xff\xfe here\n");
     std::fs::write(&log, content).unwrap();
-    let run = unique_ns("big");
+    let run = unique("big");
     let report = Ingest::new(c.clone(), None, dir.path().join("cp.json"))
         .with_labels([("run".to_string(), run.clone())].into())
         .run(std::slice::from_ref(&log), |_, _| {})
@@ -551,26 +518,8 @@ async fn ingest_cuts_a_10_mb_line_and_keeps_non_utf8_lines() {
     assert_eq!((report.pushed, report.truncated), (2, 1));
     let selector = format!("{{run=\"{run}\"}}");
     let start = Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap();
-    let mut lines: Vec<(i64, String)> = Vec::new();
-    for _ in 0..50 {
-        let streams = c
-            .query_range(
-                &selector,
-                start,
-                start + chrono::Duration::days(1),
-                10,
-                Direction::Forward,
-            )
-            .await
-            .unwrap();
-        lines = streams.into_iter().flat_map(|s| s.entries).collect();
-        if lines.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let lines = wait_for_lines(&c, &selector, start, start + chrono::Duration::days(1), 2).await;
     assert_eq!(lines.len(), 2);
-    lines.sort();
     // The cap applies to the line as read, timestamp prefix included.
     assert_eq!(
         lines[0].1.len(),

@@ -2,13 +2,15 @@
 //! (`LOGLENS_TEST_LOKI_URL`, started by `scripts/test.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
+use common::{loki_client, unique, wait_for};
 use loglens_tools::ToolError;
-use loglens_tools::logs::loki::{Direction, LokiClient, LokiConfig, LokiLogSource, LokiStream};
+use loglens_tools::logs::loki::{LokiLogSource, LokiStream};
 use loglens_tools::logs::{FileLogSource, LogSource};
 use loglens_tools::query_logs::{QueryLogs, QueryLogsArgs};
 use loglens_tools::tool::Tool;
@@ -140,18 +142,8 @@ async fn bad_queries_get_errors_a_model_can_act_on() {
 
 #[tokio::test]
 async fn works_against_a_real_loki() {
-    let url = std::env::var("LOGLENS_TEST_LOKI_URL").unwrap_or_else(|_| {
-        panic!("LOGLENS_TEST_LOKI_URL is not set: run the tests with scripts/test.sh")
-    });
-    let client = LokiClient::new(LokiConfig {
-        url,
-        ..LokiConfig::default()
-    })
-    .unwrap();
-    let ns = format!(
-        "tq{}",
-        Utc::now().timestamp_nanos_opt().unwrap() % 1_000_000_000
-    );
+    let client = loki_client();
+    let ns = unique("q");
     let t = Utc::now().timestamp_nanos_opt().unwrap() - 60_000_000_000;
     let labels: BTreeMap<String, String> = [
         ("namespace".to_string(), ns.clone()),
@@ -169,25 +161,7 @@ async fn works_against_a_real_loki() {
         .await
         .unwrap();
     let selector = format!("{{namespace=\"{ns}\"}}");
-    for _ in 0..50 {
-        let n: usize = client
-            .query_range(
-                &selector,
-                Utc::now() - chrono::Duration::hours(1),
-                Utc::now(),
-                10,
-                Direction::Forward,
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|s| s.entries.len())
-            .sum();
-        if n == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(&client, &selector, 2).await;
     let tool = QueryLogs::new(Arc::new(LokiLogSource::new(client)));
     let out = tool
         .call(args(&format!("{selector} | logfmt | status >= 500")))

@@ -101,10 +101,7 @@ impl EventSource for LokiEventSource {
         if let Some(ns) = &filter.namespace {
             // Narrow in Loki when the selector is a plain one we can extend.
             if let Some(inner) = query.strip_suffix('}') {
-                query = format!(
-                    "{inner}, namespace=\"{}\"}}",
-                    ns.replace('\\', "\\\\").replace('"', "\\\"")
-                );
+                query = format!("{inner}, namespace={}}}", crate::logs::logql::quote(ns));
             }
         }
         if filter.warnings_only {

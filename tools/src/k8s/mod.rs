@@ -79,12 +79,10 @@ impl EventFilter {
         self.namespace
             .as_ref()
             .is_none_or(|n| e.namespace.as_deref() == Some(n.as_str()))
-            && self.object.as_ref().is_none_or(|o| {
-                e.name == *o
-                    || e.name
-                        .strip_prefix(o.as_str())
-                        .is_some_and(|r| r.starts_with('-'))
-            })
+            && self
+                .object
+                .as_ref()
+                .is_none_or(|o| crate::logs::in_workload(&e.name, o))
             && self
                 .kind
                 .as_ref()

@@ -8,6 +8,15 @@ use super::LogLine;
 use super::logql::LogQuery;
 use crate::ToolError;
 
+/// Whether object `name` is `workload` or one of its pods or replica sets
+/// (`checkout` covers `checkout` and `checkout-7d9f-abcde`, not `checkoutv2-1`).
+pub fn in_workload(name: &str, workload: &str) -> bool {
+    name == workload
+        || name
+            .strip_prefix(workload)
+            .is_some_and(|rest| rest.starts_with('-'))
+}
+
 /// The error filter the earlier Python service applied by default: lines that look like
 /// something went wrong.
 pub const DEFAULT_ERROR_FILTER: &str = "(?i)(error|warn|failed|exception|panic|fatal)";
@@ -82,11 +91,7 @@ impl LogFilter {
         };
         let pod_ok = match &self.pod {
             None => true,
-            Some(want) => line.label("pod").is_some_and(|p| {
-                p == want
-                    || p.strip_prefix(want.as_str())
-                        .is_some_and(|rest| rest.starts_with('-'))
-            }),
+            Some(want) => line.label("pod").is_some_and(|p| in_workload(p, want)),
         };
         exact(&self.namespace, "namespace")
             && exact(&self.container, "container")

@@ -129,7 +129,7 @@ impl Ingest {
         mut progress: impl FnMut(usize, usize),
     ) -> Result<IngestReport, IngestError> {
         for name in self.extra_labels.keys() {
-            if !valid_label_name(name) {
+            if !crate::logs::logql::is_label_name(name) {
                 return Err(ToolError::InvalidFilter(format!(
                     "{name:?} is not a Loki label name ([a-zA-Z_][a-zA-Z0-9_]*)"
                 ))
@@ -262,7 +262,7 @@ fn stream_labels(l: &LogLine, extra: &BTreeMap<String, String>) -> BTreeMap<Stri
     let mut labels: BTreeMap<String, String> = l
         .labels
         .iter()
-        .filter(|(k, v)| valid_label_name(k) && !v.is_empty())
+        .filter(|(k, v)| crate::logs::logql::is_label_name(k) && !v.is_empty())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     labels.extend(extra.clone());
@@ -293,14 +293,6 @@ fn push_times(
             ts
         })
         .collect()
-}
-
-fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn file_time(file: &Path) -> DateTime<Utc> {

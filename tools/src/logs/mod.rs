@@ -22,8 +22,8 @@ mod parse;
 mod prefilter;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
-pub use filter::{DEFAULT_ERROR_FILTER, LogFilter};
-pub use parse::{canonical_label, parse_timestamp};
+pub use filter::{DEFAULT_ERROR_FILTER, LogFilter, in_workload};
+pub use parse::{canonical_label, parse_since, parse_timestamp};
 
 /// One log line with its origin, time and labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -56,6 +56,15 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// A "how far back" duration as users and models write it: `15m`, `1h`, `2d`, `1h30m`
+/// (humantime's syntax). `None` for anything else, zero, or a span too long to subtract.
+pub fn parse_since(s: &str) -> Option<chrono::Duration> {
+    let d = humantime::parse_duration(s.trim()).ok()?;
+    chrono::Duration::from_std(d)
+        .ok()
+        .filter(|d| *d > chrono::Duration::zero())
+}
+
 fn epoch(n: i64) -> Option<DateTime<Utc>> {
     // Pick the unit by magnitude: seconds until year ~5138, then ms, us, ns.
     match n {

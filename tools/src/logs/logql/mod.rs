@@ -194,6 +194,25 @@ impl Matcher {
     }
 }
 
+/// A LogQL string literal for `s`: quoted, with backslashes, quotes and newlines escaped.
+pub fn quote(s: &str) -> String {
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    )
+}
+
+/// Whether `name` is a valid Loki label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// The known label closest to `name` (pod_name → pod), if any is close.
 fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
     let canonical = super::canonical_label(name);

@@ -207,7 +207,7 @@ impl LokiClient {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<String>, LokiError> {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !crate::logs::logql::is_label_name(name) {
             return Err(LokiError::BadQuery(format!("{name:?} is not a label name")));
         }
         let path = format!("/loki/api/v1/label/{name}/values");

@@ -43,14 +43,7 @@ pub struct EntryAdapter {
 pub fn labels_string(labels: &BTreeMap<String, String>) -> String {
     let parts: Vec<String> = labels
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=\"{}\"",
-                v.replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n")
-            )
-        })
+        .map(|(k, v)| format!("{k}={}", crate::logs::logql::quote(v)))
         .collect();
     format!("{{{}}}", parts.join(", "))
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::{Direction, LokiClient};
 use crate::ToolError;
+use crate::logs::logql::quote;
 use crate::logs::{LogFilter, LogLine, LogSource, canonical_label};
 
 /// Reads logs from Loki.
@@ -182,11 +183,6 @@ fn matcher(name: &str, canon: &str, value: &str) -> String {
     } else {
         format!("{name}={}", quote(value))
     }
-}
-
-/// A LogQL string literal.
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[async_trait]
