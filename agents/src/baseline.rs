@@ -249,7 +249,7 @@ fn number(lines: &mut [LineRef]) {
 }
 
 /// One prompt line: `[3] 2025-11-11T14:44:05Z frontend: text (x12 similar)`.
-fn render_line(l: &LineRef) -> String {
+pub(crate) fn render_line(l: &LineRef) -> String {
     let time = l.timestamp.map_or_else(
         || "-".to_string(),
         |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),

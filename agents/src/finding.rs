@@ -75,6 +75,33 @@ pub struct ModelFinding {
     pub confidence: u8,
 }
 
+/// The schema the specialists answer in, built from the evidence: `cause` is one of the
+/// candidate signatures or `other`, and `component` one of the components seen (free text
+/// when none was seen). Otherwise [`finding_schema`].
+pub fn evidence_schema(lines: usize, causes: &[String], components: &[String]) -> Value {
+    let base = finding_schema(lines);
+    let mut props = serde_json::Map::new();
+    let mut choices: Vec<Value> = causes.iter().map(|c| json!(c)).collect();
+    choices.push(json!("other"));
+    props.insert("cause".into(), json!({ "enum": choices }));
+    if let Some(p) = base["properties"].as_object() {
+        for (k, v) in p {
+            props.insert(k.clone(), v.clone());
+        }
+    }
+    if !components.is_empty() {
+        props.insert("component".into(), json!({ "enum": components }));
+    }
+    let mut required: Vec<Value> = vec![json!("cause")];
+    required.extend(base["required"].as_array().cloned().unwrap_or_default());
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
 /// The schema sent to the model for a prompt holding `lines` numbered log lines: evidence
 /// items are integers from 1 to `lines`.
 pub fn finding_schema(lines: usize) -> Value {
@@ -129,6 +156,10 @@ fn is_zero(n: &usize) -> bool {
 /// The answer: what is wrong, why, what to do, and the exact lines that show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The known failure signature chosen as the cause (`oom_killed`, ...), or `other`;
+    /// absent for the baseline analysis, which has no candidates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// Why it happens.
     pub root_cause: String,
     /// How bad it is.
@@ -162,6 +193,7 @@ impl Finding {
         }
         evidence.sort_by_key(|l| l.n);
         Self {
+            cause: None,
             root_cause: model.root_cause,
             severity: model.severity,
             component: model.component,

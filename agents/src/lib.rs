@@ -9,22 +9,35 @@
 //!   answer ([`Finding`], with each evidence number resolved to the exact log line).
 //! - [`prompts`]: versioned prompt templates from `prompts/`.
 //! - [`baseline`]: the baseline analysis: most recent matching lines → one extraction.
-//! - [`evidence`]: deterministic candidate causes from known failure signatures.
-//!
-//! The router, specialists and consensus (issue 5) build on these same pieces.
+//! - [`evidence`]: deterministic analysis first: known failure signatures, log patterns,
+//!   and the evidence set (the numbered lines an agent reads).
+//! - [`toolbox`]: the tools an agent may call, and the checks every call passes.
+//! - [`router`]: structured or hybrid retrieval, infra or app specialists (or both).
+//! - [`specialist`]: a specialist's bounded tool loop and its answer in a schema built
+//!   from the evidence.
+//! - [`consensus`]: many opinions merged by per-field vote, disagreement kept.
+//! - [`pipeline`]: the stages as a graph, run in layers; the path of every run recorded.
+//! - [`events`]: what a run reports while it goes.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod baseline;
+pub mod consensus;
 pub mod error;
+pub mod events;
 pub mod evidence;
 pub mod finding;
 pub mod llm;
+pub mod pipeline;
 pub mod prompts;
+pub mod router;
+pub mod specialist;
+pub mod toolbox;
 
 pub use baseline::{BaselineAnalyzer, BaselineConfig, Extraction, Retrieval};
 pub use error::AnalyzeError;
 pub use finding::{Finding, LineRef, ModelFinding, Severity};
+pub use pipeline::{AgentPipeline, AgentReport, PipelineConfig};
 
 #[cfg(feature = "test-utils")]
 pub mod test_utils;

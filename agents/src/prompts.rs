@@ -22,6 +22,38 @@ pub const EXTRACT: Prompt = Prompt {
     user: include_str!("../../prompts/extract/v1/user.md"),
 };
 
+/// The router prompt: question + scope + rule features → a route.
+pub const ROUTER: Prompt = Prompt {
+    version: "router/v1",
+    system: include_str!("../../prompts/router/v1/system.md"),
+    user: include_str!("../../prompts/router/v1/user.md"),
+};
+
+/// The specialists' prompts: the opening, each tool round's results, the request for the
+/// answer.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecialistPrompt {
+    /// Name and version (`specialist/v1`).
+    pub version: &'static str,
+    /// The system message (role, phases, tools, rules).
+    pub system: &'static str,
+    /// The evidence and the first request for tool calls.
+    pub user: &'static str,
+    /// A tool round's results.
+    pub tool_result: &'static str,
+    /// The request for the finding.
+    pub final_answer: &'static str,
+}
+
+/// The specialist prompts in use.
+pub const SPECIALIST: SpecialistPrompt = SpecialistPrompt {
+    version: "specialist/v1",
+    system: include_str!("../../prompts/specialist/v1/system.md"),
+    user: include_str!("../../prompts/specialist/v1/user.md"),
+    tool_result: include_str!("../../prompts/specialist/v1/tool_result.md"),
+    final_answer: include_str!("../../prompts/specialist/v1/final.md"),
+};
+
 /// Fills `{{name}}` placeholders in one pass over the template: values are inserted as
 /// they are and never scanned again, so a log line cannot inject a placeholder. Unknown
 /// placeholders are left as they are.

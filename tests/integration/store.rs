@@ -26,6 +26,7 @@ fn record(status: &str) -> AnalysisRecord {
         retrieved: vec![line.clone()],
         matched_lines: 17,
         finding: ok.then(|| Finding {
+            cause: None,
             root_cause: "connection pool exhausted".into(),
             severity: Severity::Error,
             component: "payments".into(),

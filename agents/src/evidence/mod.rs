@@ -3,6 +3,13 @@
 //!
 //! - [`signatures`]: the library of known failure modes (`agents/data/signatures.toml`)
 //!   and the detector that matches it against log lines and Kubernetes events.
+//! - [`patterns`]: a Drain-style template miner: what the logs keep saying, how often,
+//!   and which messages are new or spiking; [`pattern_tool`] offers it as a tool.
+//! - [`collect`]: runs both and chooses the numbered lines the agents read.
+pub mod collect;
+pub mod pattern_tool;
+pub mod patterns;
 pub mod signatures;
 
+pub use patterns::{MinerConfig, Pattern, TemplateMiner, mine};
 pub use signatures::{Candidate, Category, Signature, SignatureError, SignatureLibrary};

@@ -47,6 +47,17 @@ impl Default for LlmConfig {
     }
 }
 
+/// Sampling settings of one call; `None` keeps the client's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CallOptions {
+    /// Temperature (consensus samples use a higher one than extraction).
+    pub temperature: Option<f32>,
+    /// Most tokens in the reply.
+    pub max_tokens: Option<u32>,
+    /// Sampling seed (llama.cpp honours it), so sample `i` of a run can be reproduced.
+    pub seed: Option<u64>,
+}
+
 /// What a streaming caller receives while the model writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplyEvent {
@@ -78,6 +89,13 @@ impl ChatMessage {
     pub fn user(content: impl Into<String>) -> Self {
         Self {
             role: "user".into(),
+            content: content.into(),
+        }
+    }
+    /// What the model said earlier in the conversation.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: "assistant".into(),
             content: content.into(),
         }
     }
@@ -258,6 +276,25 @@ impl LlmClient {
         schema: &Value,
         deltas: Option<&UnboundedSender<ReplyEvent>>,
     ) -> Result<JsonReply<T>, LlmError> {
+        self.complete_json_with(
+            messages,
+            schema_name,
+            schema,
+            deltas,
+            CallOptions::default(),
+        )
+        .await
+    }
+
+    /// [`LlmClient::complete_json`] with this call's own sampling settings.
+    pub async fn complete_json_with<T: DeserializeOwned>(
+        &self,
+        messages: &[ChatMessage],
+        schema_name: &str,
+        schema: &Value,
+        deltas: Option<&UnboundedSender<ReplyEvent>>,
+        options: CallOptions,
+    ) -> Result<JsonReply<T>, LlmError> {
         let validator = jsonschema::validator_for(schema).map_err(|e| {
             LlmError::Config(format!(
                 "schema {schema_name} is not a valid JSON Schema: {e}"
@@ -268,7 +305,7 @@ impl LlmClient {
         let mut last = (String::new(), String::new());
         for attempt in 1..=2u32 {
             let (raw, call) = self
-                .stream_once(&conversation, schema_name, schema, deltas)
+                .stream_once(&conversation, schema_name, schema, deltas, options)
                 .await?;
             let cut_off = call.finish_reason.as_deref() == Some("length");
             calls.push(call);
@@ -307,19 +344,23 @@ impl LlmClient {
         schema_name: &str,
         schema: &Value,
         deltas: Option<&UnboundedSender<ReplyEvent>>,
+        options: CallOptions,
     ) -> Result<(String, ModelCall), LlmError> {
-        let body = json!({
+        let mut body = json!({
             "model": self.cfg.model,
             "messages": messages,
             "stream": true,
             "stream_options": { "include_usage": true },
-            "temperature": self.cfg.temperature,
-            "max_tokens": self.cfg.max_tokens,
+            "temperature": options.temperature.unwrap_or(self.cfg.temperature),
+            "max_tokens": options.max_tokens.unwrap_or(self.cfg.max_tokens),
             "response_format": {
                 "type": "json_schema",
                 "json_schema": { "name": schema_name, "strict": true, "schema": schema }
             }
         });
+        if let Some(seed) = options.seed {
+            body["seed"] = json!(seed);
+        }
         let started = Instant::now();
         let resp = self
             .http

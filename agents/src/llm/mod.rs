@@ -19,5 +19,7 @@ mod client;
 mod error;
 mod sse;
 
-pub use client::{ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent};
+pub use client::{
+    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent,
+};
 pub use error::LlmError;

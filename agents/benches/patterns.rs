@@ -1,0 +1,131 @@
+//! Pattern-mining benchmark on Loghub-2.0's 2k sets (`../shared/data/loghub2_2k`, or
+//! `LOGLENS_LOGHUB_DIR`): grouping accuracy (GA), parsing accuracy (PA) and throughput of
+//! the Drain miner per system. `scripts/bench-patterns.sh` runs it and the `drain3`
+//! Python package on the same files in one run and prints both.
+//!
+//! GA (Loghub): a line counts when the set of lines in its mined template equals the set
+//! in its true template. PA: a line counts when its mined template text equals the true
+//! template (runs of spaces collapsed).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use loglens_agents::evidence::{MinerConfig, TemplateMiner};
+
+fn normalize(t: &str) -> String {
+    t.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// (content, true template) per line.
+fn load(path: &Path) -> Vec<(String, String)> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (c, t) = (col("Content"), col("EventTemplate"));
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (rec[c].to_string(), rec[t].to_string())
+        })
+        .collect()
+}
+
+fn accuracy(truth: &[String], predicted: &[usize], templates: &[String]) -> (f64, f64) {
+    let mut true_groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut pred_groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, (t, p)) in truth.iter().zip(predicted).enumerate() {
+        true_groups.entry(t).or_default().push(i);
+        pred_groups.entry(*p).or_default().push(i);
+    }
+    let mut grouped = 0usize;
+    let mut parsed = 0usize;
+    for (i, (t, p)) in truth.iter().zip(predicted).enumerate() {
+        if pred_groups[p] == true_groups[t.as_str()] {
+            grouped += 1;
+        }
+        if normalize(&templates[*p]) == normalize(t) {
+            parsed += 1;
+        }
+        let _ = i;
+    }
+    let n = truth.len().max(1) as f64;
+    (grouped as f64 / n, parsed as f64 / n)
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let dir = std::env::var_os("LOGLENS_LOGHUB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub2_2k")
+        });
+    let reps: usize = std::env::var("LOGLENS_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let defaults = MinerConfig::default();
+    let cfg = MinerConfig {
+        depth: env_or("LOGLENS_MINER_DEPTH", defaults.depth),
+        similarity: env_or("LOGLENS_MINER_SIMILARITY", defaults.similarity),
+        ..defaults
+    };
+    println!(
+        "system      lines   GA     PA     lines/s   (loglens Drain miner, depth {}, similarity {}, {reps} repetitions for speed)",
+        cfg.depth, cfg.similarity
+    );
+    let (mut ga_sum, mut pa_sum, mut systems) = (0.0, 0.0, 0);
+    for system in ["HDFS", "OpenStack", "Spark", "Zookeeper"] {
+        let path = dir
+            .join(system)
+            .join(format!("{system}_2k.log_structured_corrected.csv"));
+        if !path.exists() {
+            eprintln!("skip {system}: {} not found", path.display());
+            continue;
+        }
+        let rows = load(&path);
+        let mut miner = TemplateMiner::new(cfg.clone());
+        let predicted: Vec<usize> = rows.iter().map(|(c, _)| miner.add(c)).collect();
+        let templates: Vec<String> = miner.clusters().iter().map(|c| c.template()).collect();
+        if std::env::var("LOGLENS_BENCH_DUMP").as_deref() == Ok(system) {
+            for c in miner.clusters() {
+                println!("{:>6} {}", c.size, c.template());
+            }
+        }
+        let truth: Vec<String> = rows.iter().map(|(_, t)| t.clone()).collect();
+        let (ga, pa) = accuracy(&truth, &predicted, &templates);
+
+        let started = Instant::now();
+        let mut sink = 0usize;
+        for _ in 0..reps {
+            let mut m = TemplateMiner::new(cfg.clone());
+            for (c, _) in &rows {
+                sink = sink.wrapping_add(m.add(c));
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        let rate = (rows.len() * reps) as f64 / secs;
+        println!(
+            "{system:<11} {:>5}   {ga:.3}  {pa:.3}  {rate:>9.0}",
+            rows.len()
+        );
+        ga_sum += ga;
+        pa_sum += pa;
+        systems += 1;
+    }
+    if systems > 0 {
+        println!(
+            "mean                {:.3}  {:.3}",
+            ga_sum / systems as f64,
+            pa_sum / systems as f64
+        );
+    }
+}

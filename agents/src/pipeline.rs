@@ -1,0 +1,681 @@
+//! The agent pipeline, as a graph.
+//!
+//! ```text
+//! router → retrieval → evidence → infra ─┐
+//!                               └→ app ──┴→ consensus
+//! ```
+//! The stages are nodes of a [`petgraph`] graph and run in layers (a node runs when
+//! everything before it has), so the specialists, which share a layer, run in parallel.
+//! The router's decision switches nodes off (a question about OOM kills skips the app
+//! specialist), and every run records the path it took: each stage, ran or skipped, how
+//! long, and a note. `loglens explain` prints the graph.
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
+use loglens_tools::k8s_events::K8sEvents;
+use loglens_tools::logs::{LogFilter, LogSource};
+use loglens_tools::query_logs::QueryLogs;
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::consensus::{Ballot, Consensus, merge};
+use crate::error::AnalyzeError;
+use crate::events::AgentEvent;
+use crate::evidence::SignatureLibrary;
+use crate::evidence::collect::{EvidenceSet, LineBudget, analyze};
+use crate::evidence::pattern_tool::LogPatterns;
+use crate::llm::{CallOptions, LlmClient, ModelCall};
+use crate::prompts::{ROUTER, SPECIALIST};
+use crate::router::{RetrievalMode, Route, Router, Scope, SpecialistChoice};
+use crate::specialist::{Opinion, Role, Specialist, SpecialistConfig};
+use crate::toolbox::{DynTool, Toolbox};
+
+/// A stage of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Decide retrieval and specialists.
+    Router,
+    /// Read lines and events.
+    Retrieval,
+    /// Signatures, patterns, line choice.
+    Evidence,
+    /// The infra specialist.
+    Infra,
+    /// The app specialist.
+    App,
+    /// Merge the findings.
+    Consensus,
+}
+
+impl Stage {
+    fn describe(self) -> &'static str {
+        match self {
+            Stage::Router => {
+                "rules on the question's words and scope; the model (enum schema) when they disagree"
+            }
+            Stage::Retrieval => "LogQL / file filter over the window, plus Kubernetes events",
+            Stage::Evidence => {
+                "signature library + Drain pattern miner; lines chosen by evidence, then recency"
+            }
+            Stage::Infra => {
+                "tool loop (query_logs, k8s_events, log_patterns), then a finding in the evidence schema"
+            }
+            Stage::App => {
+                "tool loop (query_logs, log_patterns), then a finding in the evidence schema"
+            }
+            Stage::Consensus => {
+                "per-field majority vote over all samples; evidence united; disagreement kept"
+            }
+        }
+    }
+}
+
+/// The pipeline's graph.
+#[derive(Debug, Clone)]
+pub struct PipelineGraph {
+    graph: DiGraph<Stage, ()>,
+}
+
+impl Default for PipelineGraph {
+    fn default() -> Self {
+        let mut g = DiGraph::new();
+        let router = g.add_node(Stage::Router);
+        let retrieval = g.add_node(Stage::Retrieval);
+        let evidence = g.add_node(Stage::Evidence);
+        let infra = g.add_node(Stage::Infra);
+        let app = g.add_node(Stage::App);
+        let consensus = g.add_node(Stage::Consensus);
+        for (a, b) in [
+            (router, retrieval),
+            (retrieval, evidence),
+            (evidence, infra),
+            (evidence, app),
+            (infra, consensus),
+            (app, consensus),
+        ] {
+            g.add_edge(a, b, ());
+        }
+        Self { graph: g }
+    }
+}
+
+impl PipelineGraph {
+    /// The stages in layers: each layer's stages depend only on earlier layers.
+    pub fn layers(&self) -> Vec<Vec<Stage>> {
+        let order = petgraph::algo::toposort(&self.graph, None).unwrap_or_default();
+        let mut depth = vec![0usize; self.graph.node_count()];
+        for &n in &order {
+            for p in self.graph.neighbors_directed(n, Direction::Incoming) {
+                depth[n.index()] = depth[n.index()].max(depth[p.index()] + 1);
+            }
+        }
+        let mut layers: Vec<Vec<Stage>> = Vec::new();
+        let mut by_layer = order.clone();
+        by_layer.sort_by_key(|n| (depth[n.index()], n.index()));
+        for &n in &by_layer {
+            let d = depth[n.index()];
+            if layers.len() <= d {
+                layers.resize(d + 1, Vec::new());
+            }
+            layers[d].push(self.graph[n]);
+        }
+        layers
+    }
+
+    /// The graph as text, with what each stage does, and in Graphviz DOT.
+    pub fn explain(&self) -> String {
+        let mut out =
+            String::from("loglens agent pipeline (stages in one layer run in parallel)\n\n");
+        for (i, layer) in self.layers().iter().enumerate() {
+            for stage in layer {
+                let next: Vec<String> = self
+                    .graph
+                    .neighbors_directed(self.index(*stage), Direction::Outgoing)
+                    .map(|n| format!("{:?}", self.graph[n]).to_lowercase())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let arrow = if next.is_empty() {
+                    String::new()
+                } else {
+                    format!(" → {}", next.join(", "))
+                };
+                out.push_str(&format!(
+                    "{}. {:<10}{arrow}\n     {}\n",
+                    i + 1,
+                    format!("{stage:?}").to_lowercase(),
+                    stage.describe()
+                ));
+            }
+        }
+        out.push_str("\nGraphviz:\n");
+        out.push_str(&format!(
+            "{:?}",
+            petgraph::dot::Dot::with_config(&self.graph, &[petgraph::dot::Config::EdgeNoLabel])
+        ));
+        out
+    }
+
+    fn index(&self, stage: Stage) -> NodeIndex {
+        self.graph
+            .node_indices()
+            .find(|&i| self.graph[i] == stage)
+            .unwrap_or_default()
+    }
+}
+
+/// How a stage went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// It ran.
+    Ran,
+    /// The route switched it off.
+    Skipped,
+    /// It failed (the run may still have an answer from the other branch).
+    Failed,
+}
+
+/// One stage of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The stage.
+    pub stage: Stage,
+    /// How it went.
+    pub status: StepStatus,
+    /// Wall time, ms.
+    pub ms: f64,
+    /// What happened.
+    pub note: String,
+}
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Each specialist's limits.
+    pub specialist: SpecialistConfig,
+    /// Samples per specialist (consensus votes over all of them).
+    pub samples: usize,
+    /// Temperature of samples when there is more than one.
+    pub sample_temperature: f32,
+    /// Most evidence lines shown.
+    pub max_lines: usize,
+    /// Timeout of one tool call.
+    pub tool_timeout: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            specialist: SpecialistConfig::default(),
+            samples: 1,
+            sample_temperature: 0.7,
+            max_lines: 40,
+            tool_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentReport {
+    /// The route.
+    pub route: Route,
+    /// The evidence set the specialists started from.
+    pub evidence: EvidenceSet,
+    /// Every specialist sample's answer.
+    pub opinions: Vec<Opinion>,
+    /// The merged answer.
+    pub consensus: Consensus,
+    /// The path through the graph.
+    pub path: Vec<StepRecord>,
+    /// Every model call.
+    pub calls: Vec<ModelCall>,
+    /// Prompt versions used.
+    pub prompt_version: String,
+}
+
+/// The agent pipeline over one log source, optional event source, and one model.
+#[derive(Clone)]
+pub struct AgentPipeline {
+    source: Arc<dyn LogSource>,
+    events: Option<Arc<dyn EventSource>>,
+    llm: LlmClient,
+    library: Arc<SignatureLibrary>,
+    graph: PipelineGraph,
+    cfg: PipelineConfig,
+}
+
+/// The prompt versions the pipeline uses.
+pub fn prompt_versions() -> String {
+    format!("{}+{}", ROUTER.version, SPECIALIST.version)
+}
+
+impl AgentPipeline {
+    /// A pipeline.
+    pub fn new(
+        source: Arc<dyn LogSource>,
+        events: Option<Arc<dyn EventSource>>,
+        llm: LlmClient,
+        library: Arc<SignatureLibrary>,
+        cfg: PipelineConfig,
+    ) -> Self {
+        Self {
+            source,
+            events,
+            llm,
+            library,
+            graph: PipelineGraph::default(),
+            cfg,
+        }
+    }
+
+    /// The graph.
+    pub fn graph(&self) -> &PipelineGraph {
+        &self.graph
+    }
+
+    /// The model client.
+    pub fn llm(&self) -> &LlmClient {
+        &self.llm
+    }
+
+    /// The tools of one specialist.
+    pub fn toolbox(&self, role: Role) -> Toolbox {
+        let mut tools: Vec<Arc<dyn DynTool>> = vec![
+            Arc::new(QueryLogs::new(self.source.clone())),
+            Arc::new(LogPatterns::new(self.source.clone())),
+        ];
+        if role == Role::Infra
+            && let Some(ev) = &self.events
+        {
+            tools.push(Arc::new(K8sEvents::new(ev.clone())));
+        }
+        Toolbox::new(tools, self.cfg.tool_timeout)
+    }
+
+    fn specialist(&self, role: Role) -> Specialist {
+        Specialist::new(
+            role,
+            self.llm.clone(),
+            self.toolbox(role),
+            self.cfg.specialist,
+        )
+    }
+
+    /// Runs the pipeline for one question.
+    pub async fn run(
+        &self,
+        question: &str,
+        filter: &LogFilter,
+        scope: Scope,
+        progress: Option<&UnboundedSender<AgentEvent>>,
+    ) -> Result<AgentReport, AnalyzeError> {
+        let emit = |e: AgentEvent| {
+            if let Some(tx) = progress {
+                let _ = tx.send(e);
+            }
+        };
+        let mut path: Vec<StepRecord> = Vec::new();
+        let mut calls: Vec<ModelCall> = Vec::new();
+        let mut route: Option<Route> = None;
+        let mut lines = Vec::new();
+        let mut events: Vec<K8sEvent> = Vec::new();
+        let mut evidence: Option<EvidenceSet> = None;
+        let mut opinions: Vec<Opinion> = Vec::new();
+        let mut consensus: Option<Consensus> = None;
+
+        for layer in self.graph.layers() {
+            let started = Instant::now();
+            let specialists: Vec<Role> = layer
+                .iter()
+                .filter_map(|s| match s {
+                    Stage::Infra => Some(Role::Infra),
+                    Stage::App => Some(Role::App),
+                    _ => None,
+                })
+                .collect();
+            if !specialists.is_empty() {
+                let (Some(r), Some(ev)) = (&route, &evidence) else {
+                    continue;
+                };
+                let chosen: Vec<Role> = specialists
+                    .iter()
+                    .copied()
+                    .filter(|role| match r.specialists {
+                        SpecialistChoice::Both => true,
+                        SpecialistChoice::Infra => *role == Role::Infra,
+                        SpecialistChoice::App => *role == Role::App,
+                    })
+                    .collect();
+                let runs = self.run_specialists(question, ev, &chosen, progress).await;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                for role in &specialists {
+                    let stage = if *role == Role::Infra {
+                        Stage::Infra
+                    } else {
+                        Stage::App
+                    };
+                    if !chosen.contains(role) {
+                        path.push(StepRecord {
+                            stage,
+                            status: StepStatus::Skipped,
+                            ms: 0.0,
+                            note: format!("route chose {:?}", r.specialists).to_lowercase(),
+                        });
+                        continue;
+                    }
+                    let mine: Vec<&Result<Opinion, (usize, AnalyzeError)>> = runs
+                        .iter()
+                        .filter(|(ro, _)| ro == role)
+                        .map(|(_, r)| r)
+                        .collect();
+                    let ok = mine.iter().filter(|r| r.is_ok()).count();
+                    let tool_calls: usize = mine
+                        .iter()
+                        .filter_map(|r| r.as_ref().ok())
+                        .map(|o| o.tools.len())
+                        .sum();
+                    let errors: Vec<String> = mine
+                        .iter()
+                        .filter_map(|r| r.as_ref().err())
+                        .map(|(s, e)| format!("sample {s}: {e}"))
+                        .collect();
+                    path.push(StepRecord {
+                        stage,
+                        status: if ok > 0 {
+                            StepStatus::Ran
+                        } else {
+                            StepStatus::Failed
+                        },
+                        ms,
+                        note: format!(
+                            "{ok}/{} samples answered, {tool_calls} tool calls{}",
+                            mine.len(),
+                            if errors.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; {}", errors.join("; "))
+                            }
+                        ),
+                    });
+                }
+                let mut first_error = None;
+                for (_, r) in runs {
+                    match r {
+                        Ok(o) => {
+                            calls.extend(o.calls.iter().cloned());
+                            opinions.push(o);
+                        }
+                        Err((_, e)) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                if opinions.is_empty() {
+                    return Err(first_error.unwrap_or_else(|| {
+                        AnalyzeError::BadRequest("no specialist was chosen".into())
+                    }));
+                }
+                continue;
+            }
+            for stage in layer {
+                match stage {
+                    Stage::Router => {
+                        let (r, c) = Router::new(self.llm.clone()).route(question, scope).await;
+                        calls.extend(c);
+                        emit(AgentEvent::Route(r.clone()));
+                        path.push(StepRecord {
+                            stage,
+                            status: StepStatus::Ran,
+                            ms: started.elapsed().as_secs_f64() * 1000.0,
+                            note: format!(
+                                "{:?} retrieval, {:?} specialists, by {:?}: {}",
+                                r.retrieval, r.specialists, r.decided_by, r.reason
+                            )
+                            .to_lowercase(),
+                        });
+                        route = Some(r);
+                    }
+                    Stage::Retrieval => {
+                        lines = self.source.query(filter).await?;
+                        if let Some(es) = &self.events {
+                            let ef = EventFilter {
+                                namespace: filter.namespace.clone(),
+                                object: filter.pod.clone(),
+                                kind: None,
+                                warnings_only: true,
+                                since: filter.start,
+                            };
+                            match es.events(&ef).await {
+                                Ok(e) => events = e,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "events unavailable; going on without them")
+                                }
+                            }
+                        }
+                        if lines.is_empty() && events.is_empty() {
+                            return Err(AnalyzeError::NoLines {
+                                filter: filter.describe(),
+                                source_desc: self.source.describe(),
+                            });
+                        }
+                        let mut note = format!("{} lines, {} events", lines.len(), events.len());
+                        if route
+                            .as_ref()
+                            .is_some_and(|r| r.retrieval == RetrievalMode::Hybrid)
+                        {
+                            note.push_str(
+                                "; hybrid retrieval is not available yet (no vector index), structured retrieval used",
+                            );
+                        }
+                        path.push(StepRecord {
+                            stage,
+                            status: StepStatus::Ran,
+                            ms: started.elapsed().as_secs_f64() * 1000.0,
+                            note,
+                        });
+                    }
+                    Stage::Evidence => {
+                        let ev = self.evidence(question, &lines, &events, route.as_ref());
+                        emit(AgentEvent::Evidence {
+                            matched: ev.matched,
+                            shown: ev.lines.len(),
+                            candidates: ev
+                                .candidates
+                                .iter()
+                                .map(|c| c.candidate.signature.clone())
+                                .collect(),
+                            patterns: ev.patterns.len(),
+                        });
+                        path.push(StepRecord {
+                            stage,
+                            status: StepStatus::Ran,
+                            ms: started.elapsed().as_secs_f64() * 1000.0,
+                            note: format!(
+                                "{} candidates, {} patterns, {} lines shown",
+                                ev.candidates.len(),
+                                ev.patterns.len(),
+                                ev.lines.len()
+                            ),
+                        });
+                        evidence = Some(ev);
+                    }
+                    Stage::Consensus => {
+                        let rank: Vec<String> = evidence
+                            .as_ref()
+                            .map(|e| {
+                                e.candidates
+                                    .iter()
+                                    .map(|c| c.candidate.signature.clone())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let ballots: Vec<Ballot> = opinions
+                            .iter()
+                            .map(|o| Ballot {
+                                voter: format!("{}#{}", o.agent.name(), o.sample),
+                                finding: o.finding.clone(),
+                            })
+                            .collect();
+                        let c = merge(&ballots, &rank);
+                        if let Some(c) = &c {
+                            emit(AgentEvent::Consensus(Box::new(c.clone())));
+                            path.push(StepRecord {
+                                stage,
+                                status: StepStatus::Ran,
+                                ms: started.elapsed().as_secs_f64() * 1000.0,
+                                note: format!(
+                                    "{} opinions, agreement {:.2}, {} disagreements",
+                                    c.opinions,
+                                    c.agreement,
+                                    c.disagreements.len()
+                                ),
+                            });
+                        }
+                        consensus = c;
+                    }
+                    Stage::Infra | Stage::App => {}
+                }
+            }
+        }
+        match (route, evidence, consensus) {
+            (Some(route), Some(evidence), Some(consensus)) => Ok(AgentReport {
+                route,
+                evidence,
+                opinions,
+                consensus,
+                path,
+                calls,
+                prompt_version: prompt_versions(),
+            }),
+            _ => Err(AnalyzeError::BadRequest(
+                "the pipeline graph has no path to an answer".into(),
+            )),
+        }
+    }
+
+    /// Runs the analyzers and chooses lines within the budget of the most demanding
+    /// specialist the route chose.
+    fn evidence(
+        &self,
+        question: &str,
+        lines: &[loglens_tools::logs::LogLine],
+        events: &[K8sEvent],
+        route: Option<&Route>,
+    ) -> EvidenceSet {
+        let analysis = analyze(lines, events, &self.library);
+        let bare = analysis.without_lines();
+        let roles: Vec<Role> = match route.map(|r| r.specialists) {
+            Some(SpecialistChoice::Infra) => vec![Role::Infra],
+            Some(SpecialistChoice::App) => vec![Role::App],
+            _ => vec![Role::Infra, Role::App],
+        };
+        let fixed = roles
+            .iter()
+            .map(|r| self.specialist(*r).fixed_tokens(question, &bare))
+            .max()
+            .unwrap_or(0);
+        let budget = LineBudget {
+            max_lines: self.cfg.max_lines,
+            max_tokens: self.cfg.specialist.line_tokens(fixed),
+            max_line_chars: self.cfg.specialist.max_line_chars,
+        };
+        analysis.choose(lines, events, &budget)
+    }
+
+    /// Runs every sample of every chosen specialist, in parallel.
+    async fn run_specialists(
+        &self,
+        question: &str,
+        evidence: &EvidenceSet,
+        roles: &[Role],
+        progress: Option<&UnboundedSender<AgentEvent>>,
+    ) -> Vec<(Role, Result<Opinion, (usize, AnalyzeError)>)> {
+        let samples = self.cfg.samples.max(1);
+        let mut jobs = Vec::new();
+        for &role in roles {
+            for sample in 1..=samples {
+                let options = if samples == 1 {
+                    CallOptions::default()
+                } else {
+                    CallOptions {
+                        temperature: Some(self.cfg.sample_temperature),
+                        max_tokens: None,
+                        seed: Some(sample as u64),
+                    }
+                };
+                let specialist = self.specialist(role);
+                jobs.push(async move {
+                    let r = specialist
+                        .run(question, evidence, sample, options, progress)
+                        .await;
+                    match &r {
+                        Ok(o) => {
+                            if let Some(tx) = progress {
+                                let _ = tx.send(AgentEvent::Finding {
+                                    agent: role.name().into(),
+                                    sample,
+                                    finding: Box::new(o.finding.clone()),
+                                });
+                            }
+                        }
+                        Err(e) => {
+                            if let Some(tx) = progress {
+                                let _ = tx.send(AgentEvent::AgentFailed {
+                                    agent: role.name().into(),
+                                    sample,
+                                    error: e.to_string(),
+                                });
+                            }
+                        }
+                    }
+                    (role, r.map_err(|e| (sample, e)))
+                });
+            }
+        }
+        futures::future::join_all(jobs).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_put_the_specialists_side_by_side() {
+        let layers = PipelineGraph::default().layers();
+        assert_eq!(
+            layers,
+            vec![
+                vec![Stage::Router],
+                vec![Stage::Retrieval],
+                vec![Stage::Evidence],
+                vec![Stage::Infra, Stage::App],
+                vec![Stage::Consensus],
+            ]
+        );
+    }
+
+    #[test]
+    fn explain_names_every_stage_and_edge() {
+        let text = PipelineGraph::default().explain();
+        for s in [
+            "router",
+            "retrieval",
+            "evidence",
+            "infra",
+            "app",
+            "consensus",
+            "digraph",
+        ] {
+            assert!(text.contains(s), "{s} missing in\n{text}");
+        }
+        assert!(text.contains("evidence   → app, infra"), "{text}");
+    }
+}

@@ -1,0 +1,487 @@
+//! Specialist agents: infra and app.
+//!
+//! A **specialist** is the model given one point of view (infra: nodes, kubelet,
+//! scheduling, probes, Kubernetes events; app: application errors, latency, dependencies),
+//! the evidence set, and a few tools. It works in two phases:
+//! 1. **Investigate** (a bounded tool loop): up to `max_steps` rounds, in each of which the
+//!    model may ask for up to `max_calls` tool calls (as JSON that the schema restricts to
+//!    this specialist's tools). The [`Toolbox`] checks and runs them in parallel; their
+//!    results become new numbered lines the answer may cite. An empty list ends the loop.
+//! 2. **Answer**: one call whose schema is built from the evidence ([`evidence_schema`]):
+//!    `cause` is one of the candidate signatures (or `other`), `component` one of the
+//!    components seen, and `evidence` a list of line numbers that exist.
+//!
+//! Every prompt fits the context by construction: the evidence lines get what is left of
+//! the context after the instructions, the replies and the tool rounds' shares, and a tool
+//! result is cut to its share, whole lines only.
+use std::collections::{BTreeSet, HashSet};
+
+use loglens_tools::budget::{clip, estimate_tokens};
+use loglens_tools::k8s::K8sEvent;
+use loglens_tools::query_logs::QueryLogsOutput;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::baseline::render_line;
+use crate::error::AnalyzeError;
+use crate::events::AgentEvent;
+use crate::evidence::collect::{EvidenceSet, event_line};
+use crate::evidence::{Category, Pattern};
+use crate::finding::{Finding, LineRef, ModelFinding, evidence_schema};
+use crate::llm::{CallOptions, ChatMessage, LlmClient, LlmError, ModelCall};
+use crate::prompts::{SPECIALIST, render};
+use crate::toolbox::{CallStatus, ToolRecord, Toolbox};
+
+/// Which point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Nodes, kubelet, scheduling, probes, storage, networking, Kubernetes events.
+    Infra,
+    /// Application errors, exceptions, latency, dependencies.
+    App,
+}
+
+impl Role {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Infra => "infra",
+            Role::App => "app",
+        }
+    }
+
+    /// The signature category it owns.
+    pub fn category(self) -> Category {
+        match self {
+            Role::Infra => Category::Infra,
+            Role::App => Category::App,
+        }
+    }
+
+    fn focus(self) -> &'static str {
+        match self {
+            Role::Infra => {
+                "You look at the platform: nodes, the kubelet, scheduling, probes, restarts, OOM kills, disks, volumes, images, DNS and network plumbing, and Kubernetes events."
+            }
+            Role::App => {
+                "You look at the applications: their errors and exceptions, failing requests, latency, and the dependencies they call (databases, caches, other services)."
+            }
+        }
+    }
+}
+
+/// Limits of one specialist.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecialistConfig {
+    /// Tool rounds (0: answer from the evidence set alone).
+    pub max_steps: usize,
+    /// Calls per round.
+    pub max_calls: usize,
+    /// Reply tokens of a tool round.
+    pub step_reply_tokens: u32,
+    /// Tokens of tool results per round.
+    pub result_tokens: usize,
+    /// Model context, tokens.
+    pub context_tokens: usize,
+    /// Reply tokens of the answer.
+    pub answer_tokens: u32,
+    /// Longest line shown.
+    pub max_line_chars: usize,
+}
+
+impl Default for SpecialistConfig {
+    fn default() -> Self {
+        Self {
+            max_steps: 2,
+            max_calls: 2,
+            step_reply_tokens: 256,
+            result_tokens: 400,
+            context_tokens: 4096,
+            answer_tokens: 1024,
+            max_line_chars: 400,
+        }
+    }
+}
+
+/// Tokens kept free for chat-template tokens and the retry message.
+const RESERVED_TOKENS: usize = 200;
+
+impl SpecialistConfig {
+    /// Tokens left for evidence lines once everything else has its share. `fixed` is the
+    /// estimate of the instructions, question, candidates and patterns.
+    pub fn line_tokens(&self, fixed: usize) -> usize {
+        let rounds = self.max_steps * (self.step_reply_tokens as usize + self.result_tokens + 60);
+        self.context_tokens
+            .saturating_sub(RESERVED_TOKENS + self.answer_tokens as usize + rounds + fixed + 80)
+    }
+}
+
+/// One specialist's answer (one sample).
+#[derive(Debug, Clone, Serialize)]
+pub struct Opinion {
+    /// Which specialist.
+    pub agent: Role,
+    /// Which sample, from 1.
+    pub sample: usize,
+    /// The finding.
+    pub finding: Finding,
+    /// Tool calls made.
+    pub tools: Vec<ToolRecord>,
+    /// Model calls made.
+    pub calls: Vec<ModelCall>,
+    /// Lines the tools added (numbered after the evidence set's).
+    pub added_lines: Vec<LineRef>,
+}
+
+#[derive(Deserialize)]
+struct StepReply {
+    calls: Vec<Value>,
+}
+
+/// A specialist agent.
+#[derive(Clone)]
+pub struct Specialist {
+    role: Role,
+    llm: LlmClient,
+    toolbox: Toolbox,
+    cfg: SpecialistConfig,
+}
+
+impl Specialist {
+    /// A specialist with these tools.
+    pub fn new(role: Role, llm: LlmClient, toolbox: Toolbox, cfg: SpecialistConfig) -> Self {
+        Self {
+            role,
+            llm,
+            toolbox,
+            cfg,
+        }
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The candidate causes it is offered: its own category's first, then the rest.
+    pub fn causes(&self, evidence: &EvidenceSet) -> Vec<String> {
+        let mut own: Vec<String> = Vec::new();
+        let mut other: Vec<String> = Vec::new();
+        for c in &evidence.candidates {
+            if c.candidate.category == self.role.category() {
+                own.push(c.candidate.signature.clone());
+            } else {
+                other.push(c.candidate.signature.clone());
+            }
+        }
+        own.extend(other);
+        own
+    }
+
+    fn steps(&self) -> usize {
+        if self.toolbox.is_empty() {
+            0
+        } else {
+            self.cfg.max_steps
+        }
+    }
+
+    /// The first two messages.
+    pub fn opening(&self, question: &str, evidence: &EvidenceSet) -> Vec<ChatMessage> {
+        let steps = self.steps().to_string();
+        let calls = self.cfg.max_calls.to_string();
+        let tools = if self.toolbox.is_empty() {
+            "- none".to_string()
+        } else {
+            self.toolbox.describe()
+        };
+        let system = render(
+            SPECIALIST.system,
+            &[
+                ("role", self.role.name()),
+                ("focus", self.role.focus()),
+                ("max_steps", &steps),
+                ("max_calls", &calls),
+                ("tools", &tools),
+            ],
+        );
+        let ids: BTreeSet<String> = self.causes(evidence).into_iter().collect();
+        let rendered: Vec<String> = evidence.lines.iter().map(render_line).collect();
+        let components = if evidence.components.is_empty() {
+            "none".to_string()
+        } else {
+            evidence.components.join(", ")
+        };
+        let mut user = render(
+            SPECIALIST.user,
+            &[
+                ("question", question.trim()),
+                ("candidates", &evidence.render_candidates(&ids)),
+                ("patterns", &evidence.render_patterns()),
+                ("components", &components),
+                ("count", &evidence.lines.len().to_string()),
+                ("lines", &rendered.join("\n")),
+            ],
+        );
+        if self.steps() == 0 {
+            // No tool rounds: the prompt's closing request is replaced by the answer's.
+            if let Some(i) = user.rfind("\nPhase 1:") {
+                user.truncate(i);
+            }
+        }
+        vec![ChatMessage::system(system), ChatMessage::user(user)]
+    }
+
+    /// Estimated tokens of everything but the evidence lines (for the line budget).
+    pub fn fixed_tokens(&self, question: &str, evidence: &EvidenceSet) -> usize {
+        let without_lines = EvidenceSet {
+            lines: Vec::new(),
+            ..evidence.clone()
+        };
+        self.opening(question, &without_lines)
+            .iter()
+            .map(|m| estimate_tokens(&m.content))
+            .sum::<usize>()
+            + estimate_tokens(SPECIALIST.final_answer)
+            + self
+                .causes(evidence)
+                .iter()
+                .map(|c| estimate_tokens(c) + 2)
+                .sum::<usize>()
+    }
+
+    /// Runs the tool loop and the answer for one sample.
+    pub async fn run(
+        &self,
+        question: &str,
+        evidence: &EvidenceSet,
+        sample: usize,
+        options: CallOptions,
+        events: Option<&UnboundedSender<AgentEvent>>,
+    ) -> Result<Opinion, AnalyzeError> {
+        let mut messages = self.opening(question, evidence);
+        let mut lines = evidence.lines.clone();
+        let mut tools = Vec::new();
+        let mut calls = Vec::new();
+        let mut seen = HashSet::new();
+        let steps = self.steps();
+        let step_schema = self.toolbox.step_schema(self.cfg.max_calls);
+        for step in 1..=steps {
+            let reply = self
+                .llm
+                .complete_json_with::<StepReply>(
+                    &messages,
+                    "tool_calls",
+                    &step_schema,
+                    None,
+                    CallOptions {
+                        max_tokens: Some(self.cfg.step_reply_tokens),
+                        ..options
+                    },
+                )
+                .await;
+            let reply = match reply {
+                Ok(r) => r,
+                Err(LlmError::InvalidOutput { reason, .. }) => {
+                    // No usable tool request: answer from what there is.
+                    tracing::warn!(agent = self.role.name(), step, %reason, "tool step rejected; answering without it");
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            calls.extend(reply.calls);
+            messages.push(ChatMessage::assistant(reply.raw));
+            if reply.value.calls.is_empty() {
+                break;
+            }
+            let records = self
+                .toolbox
+                .run_step(self.role.name(), step, &reply.value.calls, &mut seen)
+                .await;
+            for r in &records {
+                if let Some(tx) = events {
+                    let _ = tx.send(AgentEvent::ToolCall(r.clone()));
+                }
+            }
+            let results = render_results(&records, &mut lines, &self.cfg);
+            let next = if step < steps {
+                "Phase 1 again: more calls, or {\"calls\": []} when the evidence is enough."
+            } else {
+                "No more tool rounds."
+            };
+            messages.push(ChatMessage::user(render(
+                SPECIALIST.tool_result,
+                &[("results", &results), ("next", next)],
+            )));
+            tools.extend(records);
+        }
+
+        let causes = self.causes(evidence);
+        let mut cause_list: Vec<String> = causes.clone();
+        cause_list.push("other".into());
+        messages.push(ChatMessage::user(render(
+            SPECIALIST.final_answer,
+            &[
+                ("question", question.trim()),
+                ("causes", &cause_list.join(", ")),
+                ("count", &lines.len().to_string()),
+            ],
+        )));
+        let schema = evidence_schema(lines.len(), &causes, &evidence.components);
+        let reply = self
+            .llm
+            .complete_json_with::<Value>(
+                &messages,
+                "finding",
+                &schema,
+                None,
+                CallOptions {
+                    max_tokens: Some(self.cfg.answer_tokens),
+                    ..options
+                },
+            )
+            .await?;
+        calls.extend(reply.calls);
+        let mut value = reply.value;
+        let cause = value
+            .as_object_mut()
+            .and_then(|o| o.remove("cause"))
+            .and_then(|v| v.as_str().map(str::to_string));
+        let model: ModelFinding = serde_json::from_value(value).map_err(|e| {
+            AnalyzeError::Model(LlmError::Protocol(format!(
+                "the finding does not fit its type: {e}"
+            )))
+        })?;
+        let mut finding = Finding::resolve(model, &lines);
+        finding.cause = cause;
+        let added_lines = lines[evidence.lines.len()..].to_vec();
+        Ok(Opinion {
+            agent: self.role,
+            sample,
+            finding,
+            tools,
+            calls,
+            added_lines,
+        })
+    }
+}
+
+/// Turns tool results into text for the model, adding their lines (numbered after the
+/// existing ones) to `lines`. Each round gets `cfg.result_tokens`; lines are kept whole,
+/// the most recent first when there is not room for all.
+fn render_results(
+    records: &[ToolRecord],
+    lines: &mut Vec<LineRef>,
+    cfg: &SpecialistConfig,
+) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let share = cfg.result_tokens / records.len().max(1);
+    for r in records {
+        let args = clip(&r.arguments.to_string(), 300);
+        match (&r.status, &r.output) {
+            (CallStatus::Ok, Some(v)) => {
+                let new = result_lines(&r.tool, v, cfg.max_line_chars);
+                let mut used = 0usize;
+                let mut keep: Vec<LineRef> = Vec::new();
+                for l in new.into_iter().rev() {
+                    let cost = estimate_tokens(&l.text) + 16;
+                    if used + cost > share {
+                        break;
+                    }
+                    used += cost;
+                    keep.push(l);
+                }
+                keep.reverse();
+                let total = result_count(&r.tool, v);
+                out.push(format!(
+                    "{} {args}: {} result(s){}",
+                    r.tool,
+                    total,
+                    if keep.len() < total {
+                        format!(", {} shown", keep.len())
+                    } else {
+                        String::new()
+                    }
+                ));
+                for mut l in keep {
+                    l.n = lines.len() + 1;
+                    out.push(render_line(&l));
+                    lines.push(l);
+                }
+            }
+            _ => out.push(format!(
+                "{} {args}: {:?}: {}",
+                r.tool,
+                r.status,
+                r.error.as_deref().unwrap_or("failed")
+            )),
+        }
+    }
+    out.join("\n")
+}
+
+fn result_count(tool: &str, v: &Value) -> usize {
+    let key = match tool {
+        "k8s_events" => "events",
+        "log_patterns" => "patterns",
+        _ => "lines",
+    };
+    v[key].as_array().map_or(0, Vec::len)
+}
+
+/// The citable lines of a tool's output.
+fn result_lines(tool: &str, v: &Value, max_chars: usize) -> Vec<LineRef> {
+    match tool {
+        "query_logs" => serde_json::from_value::<QueryLogsOutput>(v.clone())
+            .map(|o| {
+                o.lines
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, l)| LineRef {
+                        n: 0,
+                        source: format!("query_logs {}", clip(&o.query, 120)),
+                        line_no: i as u64 + 1,
+                        timestamp: l.timestamp,
+                        labels: l.labels,
+                        text: clip(&l.line, max_chars),
+                        similar: 0,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "k8s_events" => v["events"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| serde_json::from_value::<K8sEvent>(e.clone()).ok())
+                    .enumerate()
+                    .map(|(i, e)| event_line(&e, i, 0))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "log_patterns" => v["patterns"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| serde_json::from_value::<Pattern>(p.clone()).ok())
+                    .enumerate()
+                    .map(|(i, p)| LineRef {
+                        n: 0,
+                        source: "log_patterns".into(),
+                        line_no: i as u64 + 1,
+                        timestamp: p.last_seen,
+                        labels: Default::default(),
+                        text: clip(
+                            &format!("pattern (x{}): {}", p.count, p.template),
+                            max_chars,
+                        ),
+                        similar: 0,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
