@@ -4,8 +4,14 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use loglens_agents::llm::ReplyEvent;
-use loglens_agents::{AnalyzeError, BaselineAnalyzer, Extraction, LineRef, Retrieval};
+use loglens_agents::baseline::check_question;
+use loglens_agents::events::AgentEvent;
+use loglens_agents::llm::{ModelCall, ReplyEvent, busy_ms};
+use loglens_agents::pipeline::prompt_versions;
+use loglens_agents::router::Scope;
+use loglens_agents::{
+    AgentPipeline, AgentReport, AnalyzeError, BaselineAnalyzer, Finding, LineRef,
+};
 use loglens_tools::logs::LogFilter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
@@ -82,6 +88,27 @@ impl FilterSpec {
     }
 }
 
+/// Which pipeline answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PipelineMode {
+    /// Router, evidence, specialists with tools, consensus.
+    #[default]
+    Agents,
+    /// The most recent matching lines and one extraction call.
+    Baseline,
+}
+
+impl PipelineMode {
+    /// Its name, as stored.
+    pub fn name(self) -> &'static str {
+        match self {
+            PipelineMode::Agents => "agents",
+            PipelineMode::Baseline => "baseline",
+        }
+    }
+}
+
 /// One question to analyze.
 #[derive(Debug, Clone)]
 pub struct Question {
@@ -91,10 +118,12 @@ pub struct Question {
     pub text: String,
     /// Filters as given.
     pub filters: FilterSpec,
-    /// Lines to send.
+    /// Lines to send (the evidence lines, for the agents).
     pub limit: usize,
     /// `cli`, `http` or `http-stream`.
     pub channel: &'static str,
+    /// Which pipeline.
+    pub mode: PipelineMode,
 }
 
 /// What the service reports while it works (for SSE and progress bars).
@@ -107,8 +136,11 @@ pub enum Progress {
         /// Lines that matched before the budget.
         matched: usize,
     },
-    /// The model wrote some text, or its reply was rejected and it is asked again.
+    /// The model wrote some text, or its reply was rejected and it is asked again
+    /// (baseline).
     Reply(ReplyEvent),
+    /// The agent pipeline moved on: route, evidence, a tool call, a finding, consensus.
+    Agent(Box<AgentEvent>),
 }
 
 /// A failed analysis: why, and whether it was stored.
@@ -120,22 +152,66 @@ pub struct Failure {
     pub stored_id: Option<String>,
 }
 
+/// What a finished run hands to the record.
+struct Outcome {
+    retrieved: Vec<LineRef>,
+    matched: usize,
+    finding: Option<Finding>,
+    calls: Vec<ModelCall>,
+    extra_model_ms: f64,
+    prompt_version: String,
+    details: Option<serde_json::Value>,
+}
+
+impl Outcome {
+    fn empty(prompt_version: String) -> Self {
+        Self {
+            retrieved: Vec::new(),
+            matched: 0,
+            finding: None,
+            calls: Vec::new(),
+            extra_model_ms: 0.0,
+            prompt_version,
+            details: None,
+        }
+    }
+}
+
 /// Runs and stores analyses.
 #[derive(Clone)]
 pub struct AnalysisService {
     analyzer: BaselineAnalyzer,
+    agents: AgentPipeline,
     store: Store,
 }
 
+/// Whether an error is the request's fault (not stored) rather than the run's.
+fn is_bad_request(e: &AnalyzeError) -> bool {
+    matches!(
+        e,
+        AnalyzeError::BadRequest(_)
+            | AnalyzeError::Logs(loglens_tools::ToolError::InvalidFilter(_))
+    )
+}
+
 impl AnalysisService {
-    /// A service over an analyzer and a store.
-    pub fn new(analyzer: BaselineAnalyzer, store: Store) -> Self {
-        Self { analyzer, store }
+    /// A service over the baseline analyzer, the agent pipeline and a store.
+    pub fn new(analyzer: BaselineAnalyzer, agents: AgentPipeline, store: Store) -> Self {
+        Self {
+            analyzer,
+            agents,
+            store,
+        }
     }
 
-    /// The analyzer.
+    /// The baseline analyzer.
     pub fn analyzer(&self) -> &BaselineAnalyzer {
         &self.analyzer
+    }
+
+    /// The agent pipeline.
+    pub fn agents(&self) -> &AgentPipeline {
+        &self.agents
     }
 
     /// The store.
@@ -152,48 +228,62 @@ impl AnalysisService {
     ) -> Result<AnalysisRecord, Failure> {
         let started_at = Utc::now();
         let started = Instant::now();
-        let reject = |msg: String| Failure {
-            error: AnalyzeError::BadRequest(msg),
+        let reject = |error: AnalyzeError| Failure {
+            error,
             stored_id: None,
         };
-        let filter = q.filters.to_filter(started_at).map_err(reject)?;
-
-        let retrieval = match self.analyzer.retrieve(&q.text, &filter, q.limit).await {
-            Ok(r) => r,
-            Err(e @ AnalyzeError::BadRequest(_)) => {
-                return Err(Failure {
-                    error: e,
-                    stored_id: None,
-                });
-            }
-            Err(e @ AnalyzeError::Logs(loglens_tools::ToolError::InvalidFilter(_))) => {
-                return Err(Failure {
-                    error: e,
-                    stored_id: None,
-                });
-            }
-            Err(e) => return Err(self.store_failure(&q, started_at, started, None, e).await),
+        let filter = q
+            .filters
+            .to_filter(started_at)
+            .map_err(|m| reject(AnalyzeError::BadRequest(m)))?;
+        check_question(&q.text).map_err(reject)?;
+        let result = match q.mode {
+            PipelineMode::Baseline => self.run_baseline(&q, &filter, progress).await,
+            PipelineMode::Agents => self.run_agents(&q, &filter, progress).await,
         };
+        match result {
+            Ok(outcome) => {
+                let record = self.record(&q, started_at, started, outcome, None);
+                if let Err(e) = self.store.insert(&record).await {
+                    // The answer is still returned; the operator sees why it was not kept.
+                    tracing::error!(id = %record.id, error = %format!("{e:#}"), "could not store the analysis");
+                }
+                Ok(record)
+            }
+            Err((e, _)) if is_bad_request(&e) => Err(reject(e)),
+            Err((error, outcome)) => {
+                let record = self.record(&q, started_at, started, outcome, Some(&error));
+                let stored_id = match self.store.insert(&record).await {
+                    Ok(()) => Some(record.id),
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "could not store the failed analysis");
+                        None
+                    }
+                };
+                Err(Failure { error, stored_id })
+            }
+        }
+    }
+
+    async fn run_baseline(
+        &self,
+        q: &Question,
+        filter: &LogFilter,
+        progress: Option<UnboundedSender<Progress>>,
+    ) -> Result<Outcome, (AnalyzeError, Outcome)> {
+        let version = self.analyzer.prompt_version().to_string();
+        let retrieval = self
+            .analyzer
+            .retrieve(&q.text, filter, q.limit)
+            .await
+            .map_err(|e| (e, Outcome::empty(version.clone())))?;
         if let Some(tx) = &progress {
             let _ = tx.send(Progress::Retrieved {
                 lines: retrieval.lines.clone(),
                 matched: retrieval.matched,
             });
         }
-
-        let (delta_tx, forward) = match &progress {
-            Some(tx) => {
-                let (dtx, mut drx) = tokio::sync::mpsc::unbounded_channel::<ReplyEvent>();
-                let tx = tx.clone();
-                let forward = tokio::spawn(async move {
-                    while let Some(d) = drx.recv().await {
-                        let _ = tx.send(Progress::Reply(d));
-                    }
-                });
-                (Some(dtx), Some(forward))
-            }
-            None => (None, None),
-        };
+        let (delta_tx, forward) = forwarder(progress.as_ref(), |d| [Progress::Reply(d)]);
         let result = self
             .analyzer
             .extract(&q.text, &retrieval, delta_tx.as_ref())
@@ -202,52 +292,60 @@ impl AnalysisService {
         if let Some(f) = forward {
             let _ = f.await;
         }
+        let mut outcome = Outcome {
+            retrieved: retrieval.lines.clone(),
+            matched: retrieval.matched,
+            finding: None,
+            calls: Vec::new(),
+            extra_model_ms: retrieval.tokenize_ms,
+            prompt_version: version,
+            details: None,
+        };
         match result {
-            Ok(extraction) => {
-                let record =
-                    self.record(&q, started_at, started, &retrieval, Some(&extraction), None);
-                if let Err(e) = self.store.insert(&record).await {
-                    // The answer is still returned; the operator sees why it was not kept.
-                    tracing::error!(id = %record.id, error = %format!("{e:#}"), "could not store the analysis");
-                }
-                Ok(record)
+            Ok(x) => {
+                outcome.finding = Some(x.finding);
+                outcome.calls = x.calls;
+                Ok(outcome)
             }
-            Err(e) => Err(self
-                .store_failure(&q, started_at, started, Some(&retrieval), e)
-                .await),
+            Err(e) => Err((e, outcome)),
         }
     }
 
-    async fn store_failure(
+    async fn run_agents(
         &self,
         q: &Question,
-        started_at: DateTime<Utc>,
-        started: Instant,
-        retrieval: Option<&Retrieval>,
-        error: AnalyzeError,
-    ) -> Failure {
-        let empty = Retrieval {
-            lines: vec![],
-            matched: 0,
-            prompt_tokens: None,
-            tokenize_ms: 0.0,
+        filter: &LogFilter,
+        progress: Option<UnboundedSender<Progress>>,
+    ) -> Result<Outcome, (AnalyzeError, Outcome)> {
+        let f = &q.filters;
+        let scope = Scope {
+            labels: f.namespace.is_some()
+                || f.pod.is_some()
+                || f.container.is_some()
+                || f.node.is_some(),
+            window: f.since.is_some() || f.start.is_some() || f.end.is_some(),
         };
-        let record = self.record(
-            q,
-            started_at,
-            started,
-            retrieval.unwrap_or(&empty),
-            None,
-            Some(&error),
-        );
-        let stored_id = match self.store.insert(&record).await {
-            Ok(()) => Some(record.id),
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "could not store the failed analysis");
-                None
-            }
-        };
-        Failure { error, stored_id }
+        let (etx, forward) = forwarder(progress.as_ref(), |e: AgentEvent| {
+            [Progress::Agent(Box::new(e))]
+        });
+        let agents = self.agents.with_max_lines(q.limit);
+        let result = agents.run(&q.text, filter, scope, etx.as_ref()).await;
+        drop(etx);
+        if let Some(f) = forward {
+            let _ = f.await;
+        }
+        match result {
+            Ok(report) => Ok(Outcome {
+                retrieved: report.evidence.lines.clone(),
+                matched: report.evidence.matched,
+                finding: Some(report.consensus.finding.clone()),
+                calls: report.calls.clone(),
+                extra_model_ms: 0.0,
+                prompt_version: report.prompt_version.clone(),
+                details: Some(details(&report)),
+            }),
+            Err(e) => Err((e, Outcome::empty(prompt_versions()))),
+        }
     }
 
     fn record(
@@ -255,31 +353,83 @@ impl AnalysisService {
         q: &Question,
         started_at: DateTime<Utc>,
         started: Instant,
-        retrieval: &Retrieval,
-        extraction: Option<&Extraction>,
+        outcome: Outcome,
         error: Option<&AnalyzeError>,
     ) -> AnalysisRecord {
-        let calls = extraction.map(|e| e.calls.as_slice()).unwrap_or_default();
+        let calls = &outcome.calls;
         AnalysisRecord {
             id: q.id.clone(),
             created_at: started_at,
             channel: q.channel.to_string(),
             question: q.text.clone(),
             filters: serde_json::to_value(&q.filters).unwrap_or_default(),
-            retrieved: retrieval.lines.clone(),
-            matched_lines: retrieval.matched as u64,
-            finding: extraction.map(|e| e.finding.clone()),
+            retrieved: outcome.retrieved,
+            matched_lines: outcome.matched as u64,
+            finding: outcome.finding,
             model: self.analyzer.llm().config().model.clone(),
-            prompt_version: self.analyzer.prompt_version().to_string(),
+            prompt_version: outcome.prompt_version,
             status: error.map_or("ok", AnalyzeError::code).to_string(),
             error: error.map(ToString::to_string),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-            model_ms: calls.iter().map(|c| c.http_ms).sum::<f64>() + retrieval.tokenize_ms,
+            model_ms: busy_ms(calls) + outcome.extra_model_ms,
             model_calls: calls.len() as u64,
             prompt_tokens: calls.iter().map(|c| c.prompt_tokens).sum(),
             completion_tokens: calls.iter().map(|c| c.completion_tokens).sum(),
             tokens_per_second: calls.last().map_or(0.0, |c| c.tokens_per_second),
+            pipeline: q.mode.name().to_string(),
+            details: outcome.details,
         }
+    }
+}
+
+/// What an agent run keeps besides its answer: enough to review it without the logs.
+fn details(r: &AgentReport) -> serde_json::Value {
+    serde_json::json!({
+        "route": r.route,
+        "path": r.path,
+        "candidates": r.evidence.candidates,
+        "patterns": r.evidence.patterns,
+        "components": r.evidence.components,
+        "opinions": r.opinions.iter().map(|o| serde_json::json!({
+            "agent": o.agent,
+            "sample": o.sample,
+            "finding": o.finding,
+            "tool_calls": o.tools,
+            "added_lines": o.added_lines,
+        })).collect::<Vec<_>>(),
+        "consensus": {
+            "opinions": r.consensus.opinions,
+            "agreement": r.consensus.agreement,
+            "fields": r.consensus.fields,
+            "disagreements": r.consensus.disagreements,
+        },
+    })
+}
+
+/// A channel whose messages are turned into [`Progress`] and passed on, when there is a
+/// progress channel; returns the sender and the forwarding task.
+#[allow(clippy::type_complexity)]
+fn forwarder<T: Send + 'static, R: IntoIterator<Item = Progress> + 'static>(
+    progress: Option<&UnboundedSender<Progress>>,
+    map: impl Fn(T) -> R + Send + 'static,
+) -> (
+    Option<UnboundedSender<T>>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    match progress {
+        Some(tx) => {
+            let (itx, mut irx) = tokio::sync::mpsc::unbounded_channel::<T>();
+            let tx = tx.clone();
+            let forward = tokio::spawn(async move {
+                while let Some(item) = irx.recv().await {
+                    for p in map(item) {
+                        let _ = tx.send(p);
+                    }
+                }
+            });
+            (Some(itx), Some(forward))
+        }
+        None => (None, None),
     }
 }
 

@@ -37,6 +37,26 @@ pub struct GlobalArgs {
     )]
     pub logs: Vec<PathBuf>,
 
+    /// Kubernetes event files (`kubectl get events -o json`, `kubectl get events` or
+    /// `describe` output, Cloud-OpsBench `k8s_states.json`). Without them, events are read
+    /// from Loki when it is configured.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGLENS_EVENTS",
+        value_name = "PATH",
+        value_delimiter = ','
+    )]
+    pub events: Vec<PathBuf>,
+
+    /// Samples per specialist (consensus votes over them; more is steadier and slower).
+    #[arg(long, global = true, env = "LOGLENS_SAMPLES", value_name = "N")]
+    pub samples: Option<usize>,
+
+    /// Tool rounds per specialist (0: answer from the evidence alone).
+    #[arg(long, global = true, env = "LOGLENS_MAX_STEPS", value_name = "N")]
+    pub max_steps: Option<usize>,
+
     /// Base URL of the OpenAI-compatible model server (llama.cpp's llama-server).
     #[arg(long, global = true, env = "LOGLENS_MODEL_URL", value_name = "URL")]
     pub model_url: Option<String>,
@@ -147,6 +167,9 @@ pub enum Command {
     /// Serve the HTTP API: POST /v1/analyze, POST /v1/analyze/stream (SSE),
     /// GET /v1/analyses/{id}, GET /healthz, GET /readyz.
     Serve(ServeArgs),
+    /// Print the agent pipeline's graph: its stages, what each does, what runs in
+    /// parallel (and the graph in Graphviz DOT).
+    Explain,
 }
 
 /// Filters shared by `ask` and the HTTP API.
@@ -193,6 +216,10 @@ pub struct AskArgs {
     /// How many log lines to send the model (1-200; fewer when the context is full).
     #[arg(long, default_value_t = loglens_agents::baseline::DEFAULT_LIMIT)]
     pub limit: usize,
+    /// Which pipeline answers: the agents (router, specialists with tools, consensus) or
+    /// the baseline (recent lines, one extraction).
+    #[arg(long, value_enum, default_value_t = crate::analysis::PipelineMode::Agents)]
+    pub pipeline: crate::analysis::PipelineMode,
     /// Print the whole result as JSON instead of text.
     #[arg(long)]
     pub json: bool,

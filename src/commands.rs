@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use loglens_agents::BaselineAnalyzer;
+use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::llm::LlmClient;
 use loglens_agents::llm::ReplyEvent;
+use loglens_agents::pipeline::PipelineGraph;
+use loglens_agents::{AgentPipeline, BaselineAnalyzer};
+use loglens_tools::k8s::{EventSource, FileEventSource, LokiEventSource};
 use loglens_tools::logs::FileLogSource;
 
 use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
@@ -24,12 +27,16 @@ use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let listen = match &cli.command {
         Command::Serve(a) => a.listen,
-        Command::Ask(_) | Command::Ingest(_) => None,
+        Command::Ask(_) | Command::Ingest(_) | Command::Explain => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
         Command::Ask(args) => ask(&config, *args).await,
         Command::Ingest(args) => ingest(&config, args).await,
+        Command::Explain => {
+            print!("{}", PipelineGraph::default().explain());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(_) => {
             let service = build_service(&config).await?;
             serve(AppState { service }, config.listen).await?;
@@ -41,9 +48,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Builds the analysis service from the configuration: log source, model client, store.
 pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
     let llm = LlmClient::new(config.llm.clone())?;
-    let analyzer = BaselineAnalyzer::new(log_source(config)?, llm, config.analyzer.clone());
+    let source = log_source(config)?;
+    let analyzer = BaselineAnalyzer::new(source.clone(), llm.clone(), config.analyzer.clone());
+    let library = SignatureLibrary::builtin().context("loading the signature library")?;
+    let agents = AgentPipeline::new(
+        source,
+        event_source(config)?,
+        llm,
+        Arc::new(library),
+        config.pipeline.clone(),
+    );
     let store = Store::connect(&config.database_url).await?;
-    Ok(AnalysisService::new(analyzer, store))
+    Ok(AnalysisService::new(analyzer, agents, store))
+}
+
+/// Where Kubernetes events come from: the files given with --events, else Loki (Alloy's
+/// `loki.source.kubernetes_events`) when it is configured, else nowhere.
+pub fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSource>>> {
+    if !config.event_paths.is_empty() {
+        for p in &config.event_paths {
+            if !p.exists() {
+                bail!("event file {} does not exist", p.display());
+            }
+        }
+        return Ok(Some(Arc::new(FileEventSource::new(
+            config.event_paths.clone(),
+        ))));
+    }
+    if let Some(loki) = &config.loki {
+        return Ok(Some(Arc::new(LokiEventSource::new(LokiClient::new(
+            loki.clone(),
+        )?))));
+    }
+    Ok(None)
 }
 
 /// Where logs are read from: the local files given with --logs when there are any (the
@@ -98,6 +135,7 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
         filters: args.filters.into(),
         limit: args.limit,
         channel: "cli",
+        mode: args.pipeline,
     };
 
     let bar = progress_bar();
@@ -121,6 +159,17 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
                     Progress::Reply(ReplyEvent::Rejected(reason)) => {
                         written = 0;
                         bar.println(format!("model reply rejected ({reason}); asking once more"));
+                    }
+                    Progress::Agent(event) => {
+                        let (line, status) = crate::render::agent_event(event.as_ref());
+                        if let Some(line) = line {
+                            if bar.is_hidden() {
+                                eprintln!("{line}");
+                            } else {
+                                bar.println(line);
+                            }
+                        }
+                        bar.set_message(status);
                     }
                 }
             }

@@ -19,6 +19,16 @@
 //! [server]
 //! listen = "127.0.0.1:3000"
 //!
+//! [agents]
+//! samples = 1                     # per specialist; consensus votes over them
+//! sample_temperature = 0.7        # used when samples > 1
+//! max_steps = 1                   # tool rounds per specialist (more need a larger context)
+//! max_calls = 2                   # tool calls per round
+//! tool_timeout_secs = 20
+//!
+//! [events]                        # Kubernetes events (else from Loki, when configured)
+//! paths = ["examples/cart-redis-incident/events.json"]
+//!
 //! [loki]                          # read from Loki when no [logs] paths are given
 //! url = "http://loki.monitoring:3100"
 //! tenant = "homelab"
@@ -28,8 +38,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use loglens_agents::BaselineConfig;
 use loglens_agents::llm::LlmConfig;
+use loglens_agents::specialist::SpecialistConfig;
+use loglens_agents::{BaselineConfig, PipelineConfig};
 use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
 use serde::Deserialize;
 
@@ -49,6 +60,34 @@ pub struct FileConfig {
     pub server: ServerSection,
     /// Grafana Loki.
     pub loki: LokiSection,
+    /// `[agents]`.
+    pub agents: AgentsSection,
+    /// `[events]`.
+    pub events: EventsSection,
+}
+
+/// `[agents]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsSection {
+    /// Samples per specialist.
+    pub samples: Option<usize>,
+    /// Temperature of samples when there are several.
+    pub sample_temperature: Option<f32>,
+    /// Tool rounds per specialist.
+    pub max_steps: Option<usize>,
+    /// Tool calls per round.
+    pub max_calls: Option<usize>,
+    /// Timeout of one tool call, seconds.
+    pub tool_timeout_secs: Option<u64>,
+}
+
+/// `[events]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSection {
+    /// Event files.
+    pub paths: Vec<PathBuf>,
 }
 
 /// `[loki]`. Credentials come from the environment (LOGLENS_LOKI_TOKEN,
@@ -125,6 +164,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Loki, when configured.
     pub loki: Option<LokiConfig>,
+    /// Agent pipeline settings.
+    pub pipeline: PipelineConfig,
+    /// Kubernetes event files.
+    pub event_paths: Vec<PathBuf>,
 }
 
 /// Default storage: a SQLite file in `.loglens/` under the working directory.
@@ -210,8 +253,58 @@ impl Config {
                 ..LokiConfig::default()
             }
         });
+        let pd = PipelineConfig::default();
+        let samples = args.samples.or(file.agents.samples).unwrap_or(pd.samples);
+        if !(1..=16).contains(&samples) {
+            bail!("samples must be between 1 and 16, got {samples}");
+        }
+        let max_steps = args
+            .max_steps
+            .or(file.agents.max_steps)
+            .unwrap_or(pd.specialist.max_steps);
+        if max_steps > 6 {
+            bail!("max_steps must be at most 6, got {max_steps}");
+        }
+        let max_calls = file.agents.max_calls.unwrap_or(pd.specialist.max_calls);
+        if !(1..=4).contains(&max_calls) {
+            bail!("max_calls must be between 1 and 4, got {max_calls}");
+        }
+        let specialist = SpecialistConfig {
+            max_steps,
+            max_calls,
+            context_tokens: analyzer.context_tokens,
+            answer_tokens: llm.max_tokens,
+            ..pd.specialist
+        };
+        if specialist.line_tokens(900) < 300 {
+            bail!(
+                "context_tokens ({}) is too small for {max_steps} tool rounds and a {}-token answer; raise the context or lower max_steps",
+                analyzer.context_tokens,
+                llm.max_tokens
+            );
+        }
+        let pipeline = PipelineConfig {
+            specialist,
+            samples,
+            sample_temperature: file
+                .agents
+                .sample_temperature
+                .unwrap_or(pd.sample_temperature),
+            tool_timeout: file
+                .agents
+                .tool_timeout_secs
+                .map_or(pd.tool_timeout, Duration::from_secs),
+            ..pd
+        };
+        let event_paths = if args.events.is_empty() {
+            file.events.paths
+        } else {
+            args.events.clone()
+        };
         Ok(Self {
             loki,
+            pipeline,
+            event_paths,
             llm,
             analyzer,
             database_url: args
@@ -260,6 +353,9 @@ mod tests {
         let mut args = GlobalArgs {
             config: Some(path),
             logs: vec![],
+            events: vec![],
+            samples: None,
+            max_steps: None,
             model_url: None,
             model: None,
             model_api_key: None,
@@ -280,5 +376,19 @@ mod tests {
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(c.llm.base_url, "http://flag:2");
         assert_eq!(c.llm.model, "m");
+        assert_eq!(c.pipeline.samples, 1);
+        args.samples = Some(3);
+        args.max_steps = Some(9);
+        let err = Config::load(&args, None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("max_steps must be at most 6"), "{err}");
+        args.max_steps = Some(1);
+        let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            (c.pipeline.samples, c.pipeline.specialist.max_steps),
+            (3, 1)
+        );
     }
 }

@@ -1,7 +1,96 @@
 //! The human-readable answer printed by `loglens ask`.
 use std::fmt::Write;
 
+use loglens_agents::events::AgentEvent;
+use loglens_agents::toolbox::CallStatus;
+
 use crate::store::AnalysisRecord;
+
+/// One agent event as a line to print (if it deserves one) and a status for the spinner.
+pub fn agent_event(e: &AgentEvent) -> (Option<String>, String) {
+    match e {
+        AgentEvent::Route(r) => (
+            Some(
+                format!(
+                    "route: {:?} retrieval, {:?} specialist(s), decided by {:?}: {}",
+                    r.retrieval, r.specialists, r.decided_by, r.reason
+                )
+                .to_lowercase(),
+            ),
+            "reading logs and events".into(),
+        ),
+        AgentEvent::Evidence {
+            matched,
+            lines,
+            candidates,
+            patterns,
+        } => (
+            Some(format!(
+                "evidence: {matched} lines matched, {} shown; {patterns} patterns; candidates: {}",
+                lines.len(),
+                if candidates.is_empty() {
+                    "none".to_string()
+                } else {
+                    candidates.join(", ")
+                }
+            )),
+            "specialists are investigating".into(),
+        ),
+        AgentEvent::ToolCall(t) => {
+            let outcome = match t.status {
+                CallStatus::Ok => format!("ok, {} bytes", t.result_bytes),
+                other => format!(
+                    "{}: {}",
+                    format!("{other:?}").to_lowercase(),
+                    t.error.as_deref().unwrap_or("")
+                ),
+            };
+            let args: String = t.arguments.to_string().chars().take(160).collect();
+            (
+                Some(format!(
+                    "  {} step {}: {} {args} → {outcome}",
+                    t.agent, t.step, t.tool
+                )),
+                format!("{} is investigating", t.agent),
+            )
+        }
+        AgentEvent::Finding {
+            agent,
+            sample,
+            finding,
+        } => (
+            Some(format!(
+                "  {agent}#{sample}: {} ({}, {}, {:.0}%)",
+                finding.cause.as_deref().unwrap_or("other"),
+                finding.component,
+                finding.severity,
+                finding.confidence * 100.0
+            )),
+            "waiting for the other specialists".into(),
+        ),
+        AgentEvent::AgentFailed {
+            agent,
+            sample,
+            error,
+        } => (
+            Some(format!("  {agent}#{sample} failed: {error}")),
+            "waiting for the other specialists".into(),
+        ),
+        AgentEvent::Consensus(c) => (
+            Some(format!(
+                "consensus: {} opinion(s), agreement {:.0}%{}",
+                c.opinions,
+                c.agreement * 100.0,
+                if c.disagreements.is_empty() {
+                    String::new()
+                } else {
+                    format!("; disagreed on {}", c.disagreements.join("; "))
+                }
+            )),
+            "storing the answer".into(),
+        ),
+    }
+}
 
 /// Renders a record as text: the finding, its evidence lines, then what it cost.
 pub fn record(r: &AnalysisRecord) -> String {
@@ -10,6 +99,9 @@ pub fn record(r: &AnalysisRecord) -> String {
         let _ = writeln!(s, "No answer: {}", r.error.as_deref().unwrap_or(&r.status));
         return s;
     };
+    if let Some(cause) = &f.cause {
+        let _ = writeln!(s, "Cause:       {cause}");
+    }
     let _ = writeln!(s, "Root cause:  {}", f.root_cause);
     let _ = writeln!(
         s,
@@ -43,9 +135,34 @@ pub fn record(r: &AnalysisRecord) -> String {
         );
         let _ = writeln!(s, "      {text}{more}");
     }
+    if let Some(d) = &r.details {
+        if let Some(path) = d["path"].as_array() {
+            let steps: Vec<String> = path
+                .iter()
+                .map(|p| {
+                    let stage = p["stage"].as_str().unwrap_or("?");
+                    match p["status"].as_str() {
+                        Some("ran") => stage.to_string(),
+                        Some(other) => format!("{stage} ({other})"),
+                        None => stage.to_string(),
+                    }
+                })
+                .collect();
+            let _ = writeln!(s, "Path:        {}", steps.join(" → "));
+        }
+        if let Some(dis) = d["consensus"]["disagreements"].as_array()
+            && !dis.is_empty()
+        {
+            let _ = writeln!(s, "Disagreed:");
+            for x in dis {
+                let _ = writeln!(s, "  {}", x.as_str().unwrap_or_default());
+            }
+        }
+    }
     let _ = writeln!(
         s,
-        "\n{} lines sent ({} matched) · model {} · prompt {} · {} call(s), {} tokens in, {} out, {:.0} tok/s · {:.1}s ({:.1}s in the model) · id {}",
+        "\n{} pipeline · {} lines sent ({} matched) · model {} · prompt {} · {} call(s), {} tokens in, {} out, {:.0} tok/s · {:.1}s ({:.1}s in the model) · id {}",
+        r.pipeline,
         r.retrieved.len(),
         r.matched_lines,
         r.model,

@@ -44,7 +44,8 @@ pub struct AnalysisRecord {
     pub error: Option<String>,
     /// Wall time of the analysis, ms.
     pub latency_ms: f64,
-    /// Wall time inside model server calls (tokenizer and completions), ms.
+    /// Wall time with a model server call in flight (tokenizer and completions; parallel
+    /// calls counted once), ms.
     pub model_ms: f64,
     /// Number of model calls.
     pub model_calls: u64,
@@ -54,6 +55,16 @@ pub struct AnalysisRecord {
     pub completion_tokens: u64,
     /// Generation speed reported by the server (last call).
     pub tokens_per_second: f64,
+    /// `agents` or `baseline`.
+    #[serde(default = "baseline_name")]
+    pub pipeline: String,
+    /// For agent runs: route, path, candidates, patterns, opinions, tool calls, votes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+fn baseline_name() -> String {
+    "baseline".into()
 }
 
 /// The database.
@@ -90,7 +101,7 @@ macro_rules! select_analyses {
         concat!(
             "SELECT id, created_at, channel, question, filters, retrieved, matched_lines, finding, model, ",
             "prompt_version, status, error, latency_ms, model_ms, model_calls, prompt_tokens, completion_tokens, ",
-            "tokens_per_second FROM analyses ",
+            "tokens_per_second, pipeline, details FROM analyses ",
             $rest
         )
     };
@@ -132,8 +143,9 @@ impl Store {
     pub async fn insert(&self, r: &AnalysisRecord) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO analyses (id, created_at, channel, question, filters, retrieved, matched_lines, finding, model, \
-             prompt_version, status, error, latency_ms, model_ms, model_calls, prompt_tokens, completion_tokens, tokens_per_second) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             prompt_version, status, error, latency_ms, model_ms, model_calls, prompt_tokens, completion_tokens, tokens_per_second, \
+             pipeline, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&r.id)
         .bind(r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -153,6 +165,8 @@ impl Store {
         .bind(r.prompt_tokens as i64)
         .bind(r.completion_tokens as i64)
         .bind(r.tokens_per_second)
+        .bind(&r.pipeline)
+        .bind(r.details.as_ref().map(serde_json::Value::to_string))
         .execute(&self.pool)
         .await
         .context("storing the analysis")?;
@@ -202,6 +216,11 @@ fn from_row(r: &AnyRow) -> anyhow::Result<AnalysisRecord> {
         prompt_tokens: r.try_get::<i64, _>("prompt_tokens")? as u64,
         completion_tokens: r.try_get::<i64, _>("completion_tokens")? as u64,
         tokens_per_second: r.try_get("tokens_per_second")?,
+        pipeline: r.try_get("pipeline")?,
+        details: r
+            .try_get::<Option<String>, _>("details")?
+            .map(|d| serde_json::from_str(&d))
+            .transpose()?,
     })
 }
 

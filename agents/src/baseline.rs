@@ -230,7 +230,8 @@ impl BaselineAnalyzer {
     }
 }
 
-fn check_question(question: &str) -> Result<(), AnalyzeError> {
+/// Checks a question: not empty, not too long.
+pub fn check_question(question: &str) -> Result<(), AnalyzeError> {
     if question.trim().is_empty() {
         return Err(AnalyzeError::BadRequest("the question is empty".into()));
     }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::consensus::Consensus;
-use crate::finding::Finding;
+use crate::finding::{Finding, LineRef};
 use crate::router::Route;
 use crate::toolbox::ToolRecord;
 
@@ -18,8 +18,8 @@ pub enum AgentEvent {
     Evidence {
         /// Lines retrieved.
         matched: usize,
-        /// Lines shown to the specialists.
-        shown: usize,
+        /// The lines shown to the specialists, numbered.
+        lines: Vec<LineRef>,
         /// Candidate causes (signature ids), most likely first.
         candidates: Vec<String>,
         /// Patterns found.

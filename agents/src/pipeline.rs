@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use loglens_tools::budget::estimate_tokens;
 use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
 use loglens_tools::k8s_events::K8sEvents;
 use loglens_tools::logs::{LogFilter, LogSource};
@@ -275,6 +276,18 @@ impl AgentPipeline {
         }
     }
 
+    /// The same pipeline showing at most `max_lines` evidence lines.
+    pub fn with_max_lines(&self, max_lines: usize) -> Self {
+        let mut p = self.clone();
+        p.cfg.max_lines = max_lines;
+        p
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.cfg
+    }
+
     /// The graph.
     pub fn graph(&self) -> &PipelineGraph {
         &self.graph
@@ -482,10 +495,12 @@ impl AgentPipeline {
                         });
                     }
                     Stage::Evidence => {
-                        let ev = self.evidence(question, &lines, &events, route.as_ref());
+                        let ev = self
+                            .evidence(question, &lines, &events, route.as_ref())
+                            .await;
                         emit(AgentEvent::Evidence {
                             matched: ev.matched,
-                            shown: ev.lines.len(),
+                            lines: ev.lines.clone(),
                             candidates: ev
                                 .candidates
                                 .iter()
@@ -561,8 +576,9 @@ impl AgentPipeline {
     }
 
     /// Runs the analyzers and chooses lines within the budget of the most demanding
-    /// specialist the route chose.
-    fn evidence(
+    /// specialist the route chose. The prompt around the lines is measured with the model
+    /// server's tokenizer when it has one (an estimate on the safe side otherwise).
+    async fn evidence(
         &self,
         question: &str,
         lines: &[loglens_tools::logs::LogLine],
@@ -576,11 +592,15 @@ impl AgentPipeline {
             Some(SpecialistChoice::App) => vec![Role::App],
             _ => vec![Role::Infra, Role::App],
         };
-        let fixed = roles
-            .iter()
-            .map(|r| self.specialist(*r).fixed_tokens(question, &bare))
-            .max()
-            .unwrap_or(0);
+        let mut fixed = 0;
+        for r in &roles {
+            let text = self.specialist(*r).fixed_text(question, &bare);
+            let n = match self.llm.count_tokens(&text).await {
+                Some(n) => n,
+                None => estimate_tokens(&text),
+            };
+            fixed = fixed.max(n);
+        }
         let budget = LineBudget {
             max_lines: self.cfg.max_lines,
             max_tokens: self.cfg.specialist.line_tokens(fixed),

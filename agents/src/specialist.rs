@@ -94,9 +94,11 @@ pub struct SpecialistConfig {
 impl Default for SpecialistConfig {
     fn default() -> Self {
         Self {
-            max_steps: 2,
+            // One tool round fits a 4096-token context with room for ~1,200 tokens of
+            // evidence lines; give a model with a larger context (-c 8192) more rounds.
+            max_steps: 1,
             max_calls: 2,
-            step_reply_tokens: 256,
+            step_reply_tokens: 200,
             result_tokens: 400,
             context_tokens: 4096,
             answer_tokens: 1024,
@@ -234,22 +236,23 @@ impl Specialist {
         vec![ChatMessage::system(system), ChatMessage::user(user)]
     }
 
-    /// Estimated tokens of everything but the evidence lines (for the line budget).
-    pub fn fixed_tokens(&self, question: &str, evidence: &EvidenceSet) -> usize {
+    /// Everything the prompt holds besides the evidence lines: the opening without lines,
+    /// the request for the answer and the cause list (to measure the line budget).
+    pub fn fixed_text(&self, question: &str, evidence: &EvidenceSet) -> String {
         let without_lines = EvidenceSet {
             lines: Vec::new(),
             ..evidence.clone()
         };
-        self.opening(question, &without_lines)
+        let mut text: String = self
+            .opening(question, &without_lines)
             .iter()
-            .map(|m| estimate_tokens(&m.content))
-            .sum::<usize>()
-            + estimate_tokens(SPECIALIST.final_answer)
-            + self
-                .causes(evidence)
-                .iter()
-                .map(|c| estimate_tokens(c) + 2)
-                .sum::<usize>()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        text.push_str(SPECIALIST.final_answer);
+        text.push_str(question);
+        text.push_str(&self.causes(evidence).join(", "));
+        text
     }
 
     /// Runs the tool loop and the answer for one sample.

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -106,5 +107,92 @@ async fn chat(State(s): State<FakeState>) -> Response {
             body.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
             ([("content-type", "text/event-stream")], body).into_response()
         }
+    }
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    http: reqwest::Client,
+    bodies: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Forwards every request to a real server on 127.0.0.1 and records the bodies.
+pub struct RecordingProxy {
+    /// Its base URL (use it as the model URL).
+    pub url: String,
+    bodies: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecordingProxy {
+    /// Starts a proxy to `upstream`.
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let state = ProxyState {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            bodies: bodies.clone(),
+        };
+        let app = Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, bodies, task })
+    }
+
+    /// Every request body so far.
+    pub fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(State(s): State<ProxyState>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let content_type = req.headers().get("content-type").cloned();
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    if let Ok(mut b) = s.bodies.lock() {
+        b.push(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    let mut up = s
+        .http
+        .request(method, format!("{}{path}", s.upstream))
+        .body(bytes);
+    if let Some(ct) = content_type {
+        up = up.header("content-type", ct);
+    }
+    match up.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_string();
+            let body = Body::from_stream(resp.bytes_stream());
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                [("content-type", ct)],
+                body,
+            )
+                .into_response()
+        }
+        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     }
 }

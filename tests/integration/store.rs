@@ -26,7 +26,7 @@ fn record(status: &str) -> AnalysisRecord {
         retrieved: vec![line.clone()],
         matched_lines: 17,
         finding: ok.then(|| Finding {
-            cause: None,
+            cause: ok.then(|| "connection_pool_exhausted".into()),
             root_cause: "connection pool exhausted".into(),
             severity: Severity::Error,
             component: "payments".into(),
@@ -46,6 +46,8 @@ fn record(status: &str) -> AnalysisRecord {
         prompt_tokens: 900,
         completion_tokens: 120,
         tokens_per_second: 71.5,
+        pipeline: if ok { "agents" } else { "baseline" }.into(),
+        details: ok.then(|| serde_json::json!({"route": {"retrieval": "structured"}, "path": [{"stage": "router"}]})),
     }
 }
 

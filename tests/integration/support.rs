@@ -6,9 +6,10 @@ use std::time::Duration;
 use loglens::analysis::AnalysisService;
 use loglens::server::AppState;
 use loglens::store::Store;
+use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::llm::{LlmClient, LlmConfig};
-use loglens_agents::{BaselineAnalyzer, BaselineConfig};
-use loglens_tools::logs::FileLogSource;
+use loglens_agents::{AgentPipeline, BaselineAnalyzer, BaselineConfig, PipelineConfig};
+use loglens_tools::logs::{FileLogSource, LogSource};
 
 /// The real llama-server started by scripts/test.sh.
 pub fn model_url() -> String {
@@ -51,15 +52,19 @@ pub async fn app_state(dir: &Path, logs: PathBuf, model_url: &str) -> AppState {
         ..LlmConfig::default()
     })
     .unwrap();
-    let analyzer = BaselineAnalyzer::new(
-        Arc::new(FileLogSource::new(vec![logs])),
+    let source: Arc<dyn LogSource> = Arc::new(FileLogSource::new(vec![logs]));
+    let analyzer = BaselineAnalyzer::new(source.clone(), llm.clone(), BaselineConfig::default());
+    let agents = AgentPipeline::new(
+        source,
+        None,
         llm,
-        BaselineConfig::default(),
+        Arc::new(SignatureLibrary::builtin().unwrap()),
+        PipelineConfig::default(),
     );
     let store = Store::connect(&format!("sqlite://{}", dir.join("loglens.db").display()))
         .await
         .unwrap();
     AppState {
-        service: AnalysisService::new(analyzer, store),
+        service: AnalysisService::new(analyzer, agents, store),
     }
 }

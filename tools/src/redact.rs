@@ -28,7 +28,7 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
         (re(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED_AWS_KEY]"),
         (
-            re(r"\b(sk|xox[abpr]|ghp|gho|glpat)-[A-Za-z0-9-]{10,}"),
+            re(r"\b(sk|xox[abpr]|ghp|gho|ghs|github_pat|glpat)[-_][A-Za-z0-9_-]{10,}"),
             "[REDACTED_TOKEN]",
         ),
         (
@@ -82,6 +82,10 @@ mod tests {
             (
                 "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_abc",
                 "jwt [REDACTED_JWT]",
+            ),
+            (
+                "cloned with ghp_abcdefghijklmnop1234 ok",
+                "cloned with [REDACTED_TOKEN] ok",
             ),
         ];
         for (input, want) in cases {

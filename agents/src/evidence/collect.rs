@@ -112,6 +112,9 @@ pub fn analyze(lines: &[LogLine], events: &[K8sEvent], library: &SignatureLibrar
             patterns.push(p.clone());
         }
     }
+    for p in &mut patterns {
+        p.template = redact(&p.template).into_owned();
+    }
     Analysis {
         candidates,
         patterns,

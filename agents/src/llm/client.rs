@@ -118,6 +118,35 @@ pub struct ModelCall {
     pub http_ms: f64,
     /// Why generation stopped (`stop`, `length`).
     pub finish_reason: Option<String>,
+    /// When the call started, ms since the Unix epoch (calls of parallel agents overlap;
+    /// [`busy_ms`] counts overlapping time once).
+    #[serde(default)]
+    pub started_ms: f64,
+}
+
+/// Wall time during which at least one of `calls` was in flight, ms.
+pub fn busy_ms(calls: &[ModelCall]) -> f64 {
+    let mut spans: Vec<(f64, f64)> = calls
+        .iter()
+        .map(|c| (c.started_ms, c.started_ms + c.http_ms))
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut total = 0.0;
+    let mut current: Option<(f64, f64)> = None;
+    for (s, e) in spans {
+        current = match current {
+            Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
+            Some((cs, ce)) => {
+                total += ce - cs;
+                Some((s, e))
+            }
+            None => Some((s, e)),
+        };
+    }
+    if let Some((cs, ce)) = current {
+        total += ce - cs;
+    }
+    total
 }
 
 /// A validated, typed reply.
@@ -362,6 +391,9 @@ impl LlmClient {
             body["seed"] = json!(seed);
         }
         let started = Instant::now();
+        let started_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         let resp = self
             .http
             .post(self.url("/v1/chat/completions"))
@@ -421,6 +453,7 @@ impl LlmClient {
             ));
         }
         call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
+        call.started_ms = started_ms;
         Ok((text, call))
     }
 }
@@ -492,6 +525,20 @@ mod tests {
         assert!(err.contains("/a"), "{err}");
         let err = check::<Value>(&v, "{not json").err().unwrap_or_default();
         assert!(err.contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn busy_time_counts_overlaps_once() {
+        let call = |started_ms: f64, http_ms: f64| ModelCall {
+            started_ms,
+            http_ms,
+            ..ModelCall::default()
+        };
+        assert_eq!(busy_ms(&[]), 0.0);
+        assert_eq!(
+            busy_ms(&[call(0.0, 10.0), call(5.0, 10.0), call(30.0, 5.0)]),
+            20.0
+        );
     }
 
     #[test]

@@ -20,6 +20,6 @@ mod error;
 mod sse;
 
 pub use client::{
-    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent,
+    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent, busy_ms,
 };
 pub use error::LlmError;

@@ -1,7 +1,8 @@
 //! `POST /v1/analyze`, `POST /v1/analyze/stream` and `GET /v1/analyses/{id}`.
 //!
 //! The request body keeps the fields of the Python service loglens replaces:
-//! `{"query", "namespace", "pod", "container", "node", "start", "end", "since", "limit"}`.
+//! `{"query", "namespace", "pod", "container", "node", "start", "end", "since", "limit"}`,
+//! plus `pipeline` (`agents`, the default, or `baseline`).
 //! Unknown fields are refused (a typo such as `namspace` would otherwise silently widen
 //! the search).
 use std::convert::Infallible;
@@ -17,9 +18,10 @@ use serde_json::json;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use crate::analysis::{FilterSpec, Progress, Question, new_id};
+use crate::analysis::{FilterSpec, PipelineMode, Progress, Question, new_id};
 use crate::server::{ApiError, AppState};
 use crate::store::AnalysisRecord;
+use loglens_agents::events::AgentEvent;
 use loglens_agents::llm::ReplyEvent;
 
 /// The analysis routes.
@@ -65,6 +67,9 @@ pub struct AnalyzeRequest {
     /// Lines to send the model, 1-200 (default 15).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// `agents` (default: router, specialists with tools, consensus) or `baseline`.
+    #[serde(default)]
+    pub pipeline: Option<PipelineMode>,
 }
 
 impl AnalyzeRequest {
@@ -99,6 +104,7 @@ impl AnalyzeRequest {
             filters,
             limit,
             channel,
+            mode: self.pipeline.unwrap_or_default(),
         })
     }
 }
@@ -113,10 +119,13 @@ async fn analyze(
 }
 
 /// Streams the analysis as server-sent events:
-/// `started` `{id}` → `retrieved` `{matched, lines}` → `delta` `{text}` (model tokens, many;
-/// a `reply_rejected` `{reason}` means the reply so far failed validation and the model is
-/// asked once more: drop the text received so far) → `result` (the stored record, as `/v1/analyze` returns it) or `error`
-/// (`{error: {code, message, analysis_id}, status}`) → `done`.
+/// `started` `{id}` → for the agents: `route` (the router's decision), `retrieved`
+/// `{matched, lines}`, `evidence` (candidates, patterns), `tool_call` (one per call, with
+/// its status), `finding` (one per specialist sample), `agent_failed`, `consensus`; for the
+/// baseline: `retrieved`, then `delta` `{text}` (model tokens, many; a `reply_rejected`
+/// `{reason}` means the reply so far failed validation and the model is asked once more:
+/// drop the text received so far) → `result` (the stored record, as `/v1/analyze`
+/// returns it) or `error` (`{error: {code, message, analysis_id}, status}`) → `done`.
 /// Bad requests are answered with a plain JSON error before the stream starts. If the
 /// client goes away, the analysis still finishes and is stored.
 async fn analyze_stream(
@@ -141,6 +150,22 @@ async fn analyze_stream(
             Progress::Reply(ReplyEvent::Token(text)) => send("delta", json!({ "text": text })),
             Progress::Reply(ReplyEvent::Rejected(reason)) => {
                 send("reply_rejected", json!({ "reason": reason }))
+            }
+            Progress::Agent(event) => {
+                let mut v = serde_json::to_value(&event).unwrap_or_default();
+                let name = v
+                    .as_object_mut()
+                    .and_then(|o| o.remove("event"))
+                    .and_then(|n| n.as_str().map(str::to_string))
+                    .unwrap_or_else(|| "agent".into());
+                if let AgentEvent::Evidence { matched, lines, .. } = event.as_ref() {
+                    // The same `retrieved` event the baseline sends, for existing clients.
+                    send("retrieved", json!({ "matched": matched, "lines": lines }));
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("lines");
+                    }
+                }
+                send(&name, v);
             }
         };
         let result = loop {

@@ -157,7 +157,7 @@ impl LogQuery {
         if !self.selector.iter().any(|m| m.requires_value()) {
             return Err(LogqlError {
                 column: 1,
-                message: "the stream selector must have at least one matcher that is not empty-compatible, e.g. {namespace=\"shop\"}".into(),
+                message: "the stream selector must narrow the streams: at least one matcher must select particular values (a regex such as \".+\" or \".*\" selects everything), e.g. {namespace=\"shop\"}".into(),
             });
         }
         if policy.known_labels.is_empty() {
@@ -183,12 +183,18 @@ impl LogQuery {
 }
 
 impl Matcher {
-    /// Whether the matcher can only match streams that have the label with a non-empty
-    /// value (`a="x"`, `a=~".+"`), as Loki requires of at least one matcher.
+    /// Whether the matcher narrows the streams: `a="x"`, or a regex that neither matches
+    /// the empty value (Loki's own rule) nor every value (`a=~".+"` selects every stream
+    /// that has the label: a whole-cluster query in disguise, as an injected log line
+    /// might ask for).
     fn requires_value(&self) -> bool {
+        const PROBES: [&str; 5] = ["a", "default", "kube-system", "x-1", "Z9_probe.q"];
         match self.op {
             MatchOp::Eq => !self.value.is_empty(),
-            MatchOp::Re => self.regex.as_ref().is_some_and(|r| !r.is_match("")),
+            MatchOp::Re => self
+                .regex
+                .as_ref()
+                .is_some_and(|r| !r.is_match("") && !PROBES.iter().all(|p| r.is_match(p))),
             MatchOp::Ne | MatchOp::Nre => false,
         }
     }
@@ -284,6 +290,8 @@ mod tests {
             r#"{namespace=~".*"}"#,
             r#"{namespace!="x"}"#,
             r#"{namespace=""}"#,
+            r#"{namespace=~".+"}"#,
+            r#"{namespace=~".+", pod!="x"}"#,
         ] {
             let parsed = parse(q).unwrap_or_else(|e| unreachable!("{e}"));
             assert!(
@@ -295,7 +303,8 @@ mod tests {
                 "{q}"
             );
         }
-        let ok = parse(r#"{namespace=~".+"}"#).unwrap_or_else(|e| unreachable!("{e}"));
+        let ok = parse(r#"{namespace=~"shop|payments", pod=~".+"}"#)
+            .unwrap_or_else(|e| unreachable!("{e}"));
         assert!(
             ok.validate(&QueryPolicy {
                 known_labels: vec![]
