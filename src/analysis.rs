@@ -344,7 +344,15 @@ impl AnalysisService {
                 prompt_version: report.prompt_version.clone(),
                 details: Some(details(&report)),
             }),
-            Err(e) => Err((e, Outcome::empty(prompt_versions()))),
+            Err(failure) => {
+                let mut outcome = Outcome::empty(prompt_versions());
+                if let Some(ev) = &failure.evidence {
+                    outcome.retrieved = ev.lines.clone();
+                    outcome.matched = ev.matched;
+                }
+                outcome.details = Some(serde_json::json!({ "path": failure.path }));
+                Err((failure.error, outcome))
+            }
         }
     }
 

@@ -146,12 +146,12 @@ impl PipelineGraph {
                 } else {
                     format!(" → {}", next.join(", "))
                 };
-                out.push_str(&format!(
-                    "{}. {:<10}{arrow}\n     {}\n",
+                let head = format!(
+                    "{}. {:<10}{arrow}",
                     i + 1,
-                    format!("{stage:?}").to_lowercase(),
-                    stage.describe()
-                ));
+                    format!("{stage:?}").to_lowercase()
+                );
+                out.push_str(&format!("{}\n     {}\n", head.trim_end(), stage.describe()));
             }
         }
         out.push_str("\nGraphviz:\n");
@@ -194,6 +194,41 @@ pub struct StepRecord {
     /// What happened.
     pub note: String,
 }
+
+/// A run that failed, with what it had done: the caller stores the evidence and the path
+/// so nothing retrieved is lost.
+#[derive(Debug)]
+pub struct RunError {
+    /// Why it failed.
+    pub error: AnalyzeError,
+    /// The path up to the failure.
+    pub path: Vec<StepRecord>,
+    /// The evidence set, when the run got that far.
+    pub evidence: Option<EvidenceSet>,
+}
+
+impl RunError {
+    fn new(error: AnalyzeError, path: Vec<StepRecord>, evidence: Option<EvidenceSet>) -> Self {
+        Self {
+            error,
+            path,
+            evidence,
+        }
+    }
+
+    /// The error's stable code.
+    pub fn code(&self) -> &'static str {
+        self.error.code()
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for RunError {}
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone)]
@@ -328,7 +363,7 @@ impl AgentPipeline {
         filter: &LogFilter,
         scope: Scope,
         progress: Option<&UnboundedSender<AgentEvent>>,
-    ) -> Result<AgentReport, AnalyzeError> {
+    ) -> Result<AgentReport, RunError> {
         let emit = |e: AgentEvent| {
             if let Some(tx) = progress {
                 let _ = tx.send(e);
@@ -431,9 +466,10 @@ impl AgentPipeline {
                     }
                 }
                 if opinions.is_empty() {
-                    return Err(first_error.unwrap_or_else(|| {
+                    let error = first_error.unwrap_or_else(|| {
                         AnalyzeError::BadRequest("no specialist was chosen".into())
-                    }));
+                    });
+                    return Err(RunError::new(error, path, evidence));
                 }
                 continue;
             }
@@ -456,7 +492,10 @@ impl AgentPipeline {
                         route = Some(r);
                     }
                     Stage::Retrieval => {
-                        lines = self.source.query(filter).await?;
+                        lines = match self.source.query(filter).await {
+                            Ok(l) => l,
+                            Err(e) => return Err(RunError::new(e.into(), path, None)),
+                        };
                         if let Some(es) = &self.events {
                             let ef = EventFilter {
                                 namespace: filter.namespace.clone(),
@@ -473,10 +512,11 @@ impl AgentPipeline {
                             }
                         }
                         if lines.is_empty() && events.is_empty() {
-                            return Err(AnalyzeError::NoLines {
+                            let error = AnalyzeError::NoLines {
                                 filter: filter.describe(),
                                 source_desc: self.source.describe(),
-                            });
+                            };
+                            return Err(RunError::new(error, path, None));
                         }
                         let mut note = format!("{} lines, {} events", lines.len(), events.len());
                         if route
@@ -569,8 +609,10 @@ impl AgentPipeline {
                 calls,
                 prompt_version: prompt_versions(),
             }),
-            _ => Err(AnalyzeError::BadRequest(
-                "the pipeline graph has no path to an answer".into(),
+            (_, evidence, _) => Err(RunError::new(
+                AnalyzeError::BadRequest("the pipeline graph has no path to an answer".into()),
+                path,
+                evidence,
             )),
         }
     }

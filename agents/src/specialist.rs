@@ -441,11 +441,10 @@ fn result_lines(tool: &str, v: &Value, max_chars: usize) -> Vec<LineRef> {
             .map(|o| {
                 o.lines
                     .into_iter()
-                    .enumerate()
-                    .map(|(i, l)| LineRef {
+                    .map(|l| LineRef {
                         n: 0,
-                        source: format!("query_logs {}", clip(&o.query, 120)),
-                        line_no: i as u64 + 1,
+                        source: l.source,
+                        line_no: l.line_no,
                         timestamp: l.timestamp,
                         labels: l.labels,
                         text: clip(&l.line, max_chars),

@@ -43,6 +43,29 @@ fn help_explains_each_command() {
 }
 
 #[test]
+fn explain_prints_the_pipeline_graph() {
+    let out = loglens().arg("explain").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for stage in [
+        "router",
+        "retrieval",
+        "evidence",
+        "infra",
+        "app",
+        "consensus",
+    ] {
+        assert!(text.contains(stage), "{stage} missing:\n{text}");
+    }
+    assert!(text.contains("digraph"), "Graphviz output:\n{text}");
+    // The specialists share a layer: they run in parallel.
+    assert!(
+        text.contains("4. infra") && text.contains("4. app"),
+        "{text}"
+    );
+}
+
+#[test]
 fn ask_answers_over_the_bundled_incident() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("l.db").display());

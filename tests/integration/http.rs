@@ -81,7 +81,7 @@ async fn analyze_answers_with_cited_evidence_and_stores_it() {
     let (status, body) = post_json(
         router.clone(),
         "/v1/analyze",
-        r#"{"query":"why are orders failing?","namespace":"shop","limit":10}"#,
+        r#"{"query":"why are orders failing?","namespace":"shop","limit":10,"pipeline":"baseline"}"#,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -127,7 +127,7 @@ async fn stream_sends_framed_events_in_order() {
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let router = app(app_state(dir.path(), logs, &model_url()).await);
 
-    let req = r#"{"query":"what is failing in payments?","pod":"payments","limit":5}"#;
+    let req = r#"{"query":"what is failing in payments?","pod":"payments","limit":5,"pipeline":"baseline"}"#;
     let (status, bytes) = send(
         router,
         "POST",
@@ -246,7 +246,12 @@ async fn model_invalid_json_twice_is_502_and_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let state = app_state(dir.path(), logs, &fake.url).await;
-    let (status, body) = post_json(app(state.clone()), "/v1/analyze", r#"{"query":"why?"}"#).await;
+    let (status, body) = post_json(
+        app(state.clone()),
+        "/v1/analyze",
+        r#"{"query":"why?","pipeline":"baseline"}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(body["error"]["code"], "model_invalid_output");
     assert!(
@@ -266,20 +271,133 @@ async fn stream_reports_model_failure_as_an_error_event() {
     let dir = tempfile::tempdir().unwrap();
     let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
     let router = app(app_state(dir.path(), logs, &dead_url()).await);
+    for (pipeline, want) in [
+        ("baseline", vec!["started", "retrieved", "error", "done"]),
+        // The rules route without the model; both specialists then fail.
+        (
+            "agents",
+            vec![
+                "started",
+                "route",
+                "retrieved",
+                "evidence",
+                "agent_failed",
+                "agent_failed",
+                "error",
+                "done",
+            ],
+        ),
+    ] {
+        let (status, bytes) = send(
+            router.clone(),
+            "POST",
+            "/v1/analyze/stream",
+            Body::from(format!(r#"{{"query":"why?","pipeline":"{pipeline}"}}"#)),
+            Some("application/json"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let events = parse_sse(&String::from_utf8(bytes).unwrap());
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, want);
+        let error = &events[events.len() - 2].1;
+        assert_eq!(error["status"], 503);
+        assert_eq!(error["error"]["code"], "model_unavailable");
+    }
+}
+
+#[tokio::test]
+async fn agents_stream_route_evidence_tool_calls_findings_and_consensus() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
+    let state = app_state(dir.path(), logs, &model_url()).await;
+    let req = r#"{"query":"why are orders failing?","namespace":"shop"}"#;
     let (status, bytes) = send(
-        router,
+        app(state.clone()),
         "POST",
         "/v1/analyze/stream",
-        Body::from(r#"{"query":"why?"}"#),
+        Body::from(req),
         Some("application/json"),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     let events = parse_sse(&String::from_utf8(bytes).unwrap());
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["started", "retrieved", "error", "done"]);
-    assert_eq!(events[2].1["status"], 503);
-    assert_eq!(events[2].1["error"]["code"], "model_unavailable");
+    assert_eq!(
+        names[..4],
+        ["started", "route", "retrieved", "evidence"],
+        "{names:?}"
+    );
+    assert_eq!(
+        names[names.len() - 3..],
+        ["consensus", "result", "done"],
+        "{names:?}"
+    );
+    let middle = &names[4..names.len() - 3];
+    assert!(
+        middle
+            .iter()
+            .all(|n| ["tool_call", "finding", "agent_failed"].contains(n)),
+        "{names:?}"
+    );
+
+    // The route says who decided and why.
+    let route = &events[1].1;
+    assert_eq!(route["decided_by"], "rules", "{route}");
+    assert!(route["reason"].as_str().unwrap().len() > 10);
+    // The compatible `retrieved` event carries the numbered evidence lines.
+    assert_eq!(events[2].1["matched"], 3);
+    // Every tool call reports its outcome.
+    for (_, t) in events.iter().filter(|(n, _)| n == "tool_call") {
+        assert!(
+            ["ok", "error", "refused", "timed_out"].contains(&t["status"].as_str().unwrap()),
+            "{t}"
+        );
+        assert!(
+            ["query_logs", "log_patterns", "k8s_events"].contains(&t["tool"].as_str().unwrap())
+                || t["status"] == "refused",
+            "{t}"
+        );
+    }
+
+    // The result is the stored record: the agents' answer with its path and votes.
+    let result = &events[events.len() - 2].1;
+    assert_eq!(result["pipeline"], "agents");
+    assert_eq!(result["prompt_version"], "router/v1+specialist/v1");
+    let findings = names.iter().filter(|n| **n == "finding").count();
+    let details = &result["details"];
+    assert_eq!(details["opinions"].as_array().unwrap().len(), findings);
+    assert_eq!(details["consensus"]["opinions"], findings);
+    let stages: Vec<&str> = details["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "router",
+            "retrieval",
+            "evidence",
+            "infra",
+            "app",
+            "consensus"
+        ]
+    );
+    assert!(result["finding"]["cause"].is_string());
+    let (status, stored) = send(
+        app(state),
+        "GET",
+        &format!("/v1/analyses/{}", result["id"].as_str().unwrap()),
+        Body::empty(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let stored: Value = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(stored["details"], result["details"]);
+    assert_eq!(stored["finding"], result["finding"]);
 }
 
 /// Bad requests never reach the model: the model URL here is dead on purpose.
@@ -365,6 +483,13 @@ async fn bad_input_gets_clear_errors() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
             "15m",
+        ),
+        (
+            "unknown pipeline",
+            r#"{"query":"why?","pipeline":"magic"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "baseline",
         ),
         (
             "nothing matches",

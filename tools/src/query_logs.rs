@@ -48,6 +48,12 @@ pub struct QueryLogsArgs {
 /// One line in the tool's output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolLine {
+    /// Where the line is: a file path or a Loki stream (so an answer can cite it).
+    #[serde(default)]
+    pub source: String,
+    /// Its line number in a file (for Loki, the entry's timestamp in ns).
+    #[serde(default)]
+    pub line_no: u64,
     /// When.
     pub timestamp: Option<DateTime<Utc>>,
     /// Stream labels (and labels the query extracted).
@@ -174,6 +180,8 @@ impl Tool for QueryLogs {
             .into_iter()
             .skip(omitted)
             .map(|l| ToolLine {
+                source: l.source,
+                line_no: l.line_no,
                 timestamp: l.timestamp,
                 line: redact(&l.text).into_owned(),
                 labels: l.labels,
