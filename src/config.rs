@@ -26,6 +26,10 @@
 //! max_calls = 2                   # tool calls per round
 //! tool_timeout_secs = 20
 //!
+//! [redaction]                     # secrets are always masked; these get placeholders
+//! pseudonymize = ["email"]        # also "ip"; never sent to the model
+//! restore = true                  # real values back in the stored report
+//!
 //! [events]                        # Kubernetes events (else from Loki, when configured)
 //! paths = ["examples/cart-redis-incident/events.json"]
 //!
@@ -42,6 +46,7 @@ use loglens_agents::llm::LlmConfig;
 use loglens_agents::specialist::SpecialistConfig;
 use loglens_agents::{BaselineConfig, PipelineConfig};
 use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
+use loglens_tools::redact::PseudonymKind;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
@@ -64,6 +69,18 @@ pub struct FileConfig {
     pub agents: AgentsSection,
     /// `[events]`.
     pub events: EventsSection,
+    /// `[redaction]`.
+    pub redaction: RedactionSection,
+}
+
+/// `[redaction]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionSection {
+    /// Kinds of personal values replaced by placeholders before any model call.
+    pub pseudonymize: Option<Vec<PseudonymKind>>,
+    /// Whether the stored report gets the real values back.
+    pub restore: Option<bool>,
 }
 
 /// `[agents]`.
@@ -294,6 +311,11 @@ impl Config {
                 .agents
                 .tool_timeout_secs
                 .map_or(pd.tool_timeout, Duration::from_secs),
+            pseudonymize: file
+                .redaction
+                .pseudonymize
+                .unwrap_or_else(|| pd.pseudonymize.clone()),
+            restore: file.redaction.restore.unwrap_or(pd.restore),
             ..pd
         };
         let event_paths = if args.events.is_empty() {

@@ -10,7 +10,7 @@
 //! specialist), and every run records the path it took: each stage, ran or skipped, how
 //! long, and a note. `loglens explain` prints the graph.
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use loglens_tools::budget::estimate_tokens;
@@ -18,6 +18,7 @@ use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
 use loglens_tools::k8s_events::K8sEvents;
 use loglens_tools::logs::{LogFilter, LogSource};
 use loglens_tools::query_logs::QueryLogs;
+use loglens_tools::redact::{PseudonymKind, Pseudonyms};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ use crate::events::AgentEvent;
 use crate::evidence::SignatureLibrary;
 use crate::evidence::collect::{EvidenceSet, LineBudget, analyze};
 use crate::evidence::pattern_tool::LogPatterns;
+use crate::finding::{Finding, LineRef};
 use crate::llm::{CallOptions, LlmClient, ModelCall};
 use crate::prompts::{ROUTER, SPECIALIST};
 use crate::router::{RetrievalMode, Route, Router, Scope, SpecialistChoice};
@@ -243,6 +245,10 @@ pub struct PipelineConfig {
     pub max_lines: usize,
     /// Timeout of one tool call.
     pub tool_timeout: Duration,
+    /// Personal values replaced by placeholders before any model call.
+    pub pseudonymize: Vec<PseudonymKind>,
+    /// Put the real values back into the report (they never reach the model either way).
+    pub restore: bool,
 }
 
 impl Default for PipelineConfig {
@@ -253,6 +259,8 @@ impl Default for PipelineConfig {
             sample_temperature: 0.7,
             max_lines: 40,
             tool_timeout: Duration::from_secs(20),
+            pseudonymize: vec![PseudonymKind::Email],
+            restore: true,
         }
     }
 }
@@ -377,6 +385,7 @@ impl AgentPipeline {
         let mut evidence: Option<EvidenceSet> = None;
         let mut opinions: Vec<Opinion> = Vec::new();
         let mut consensus: Option<Consensus> = None;
+        let pseudonyms = Arc::new(Mutex::new(Pseudonyms::new(&self.cfg.pseudonymize)));
 
         for layer in self.graph.layers() {
             let started = Instant::now();
@@ -401,7 +410,9 @@ impl AgentPipeline {
                         SpecialistChoice::App => *role == Role::App,
                     })
                     .collect();
-                let runs = self.run_specialists(question, ev, &chosen, progress).await;
+                let runs = self
+                    .run_specialists(question, ev, &chosen, &pseudonyms, progress)
+                    .await;
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 for role in &specialists {
                     let stage = if *role == Role::Infra {
@@ -536,7 +547,7 @@ impl AgentPipeline {
                     }
                     Stage::Evidence => {
                         let ev = self
-                            .evidence(question, &lines, &events, route.as_ref())
+                            .evidence(question, &lines, &events, route.as_ref(), &pseudonyms)
                             .await;
                         emit(AgentEvent::Evidence {
                             matched: ev.matched,
@@ -599,6 +610,24 @@ impl AgentPipeline {
                 }
             }
         }
+        if self.cfg.restore
+            && let Ok(p) = pseudonyms.lock()
+            && !p.is_empty()
+        {
+            if let Some(ev) = &mut evidence {
+                restore_lines(&p, &mut ev.lines);
+                for pat in &mut ev.patterns {
+                    pat.template = p.restore(&pat.template);
+                }
+            }
+            for o in &mut opinions {
+                restore_finding(&p, &mut o.finding);
+                restore_lines(&p, &mut o.added_lines);
+            }
+            if let Some(c) = &mut consensus {
+                restore_finding(&p, &mut c.finding);
+            }
+        }
         match (route, evidence, consensus) {
             (Some(route), Some(evidence), Some(consensus)) => Ok(AgentReport {
                 route,
@@ -626,8 +655,18 @@ impl AgentPipeline {
         lines: &[loglens_tools::logs::LogLine],
         events: &[K8sEvent],
         route: Option<&Route>,
+        pseudonyms: &Mutex<Pseudonyms>,
     ) -> EvidenceSet {
-        let analysis = analyze(lines, events, &self.library);
+        let mut analysis = analyze(lines, events, &self.library);
+        // Personal values are replaced before anything reaches the model server, the
+        // tokenizer included.
+        if let Ok(mut p) = pseudonyms.lock()
+            && !p.is_empty()
+        {
+            for pat in &mut analysis.patterns {
+                pat.template = p.mask(&pat.template);
+            }
+        }
         let bare = analysis.without_lines();
         let roles: Vec<Role> = match route.map(|r| r.specialists) {
             Some(SpecialistChoice::Infra) => vec![Role::Infra],
@@ -648,7 +687,15 @@ impl AgentPipeline {
             max_tokens: self.cfg.specialist.line_tokens(fixed),
             max_line_chars: self.cfg.specialist.max_line_chars,
         };
-        analysis.choose(lines, events, &budget)
+        let mut ev = analysis.choose(lines, events, &budget);
+        if let Ok(mut p) = pseudonyms.lock()
+            && !p.is_empty()
+        {
+            for l in &mut ev.lines {
+                l.text = p.mask(&l.text);
+            }
+        }
+        ev
     }
 
     /// Runs every sample of every chosen specialist, in parallel.
@@ -657,6 +704,7 @@ impl AgentPipeline {
         question: &str,
         evidence: &EvidenceSet,
         roles: &[Role],
+        pseudonyms: &Arc<Mutex<Pseudonyms>>,
         progress: Option<&UnboundedSender<AgentEvent>>,
     ) -> Vec<(Role, Result<Opinion, (usize, AnalyzeError)>)> {
         let samples = self.cfg.samples.max(1);
@@ -672,7 +720,7 @@ impl AgentPipeline {
                         seed: Some(sample as u64),
                     }
                 };
-                let specialist = self.specialist(role);
+                let specialist = self.specialist(role).with_pseudonyms(pseudonyms.clone());
                 jobs.push(async move {
                     let r = specialist
                         .run(question, evidence, sample, options, progress)
@@ -703,6 +751,26 @@ impl AgentPipeline {
         }
         futures::future::join_all(jobs).await
     }
+}
+
+fn restore_lines(p: &Pseudonyms, lines: &mut [LineRef]) {
+    for l in lines {
+        l.text = p.restore(&l.text);
+    }
+}
+
+/// Puts the real values back into a finding the model wrote with placeholders.
+fn restore_finding(p: &Pseudonyms, f: &mut Finding) {
+    for field in [
+        &mut f.root_cause,
+        &mut f.component,
+        &mut f.error_signature,
+        &mut f.summary,
+        &mut f.action,
+    ] {
+        *field = p.restore(field);
+    }
+    restore_lines(p, &mut f.evidence);
 }
 
 #[cfg(test)]

@@ -15,10 +15,12 @@
 //! the context after the instructions, the replies and the tool rounds' shares, and a tool
 //! result is cut to its share, whole lines only.
 use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
 
 use loglens_tools::budget::{clip, estimate_tokens};
 use loglens_tools::k8s::K8sEvent;
 use loglens_tools::query_logs::QueryLogsOutput;
+use loglens_tools::redact::Pseudonyms;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
@@ -149,6 +151,7 @@ pub struct Specialist {
     llm: LlmClient,
     toolbox: Toolbox,
     cfg: SpecialistConfig,
+    pseudonyms: Arc<Mutex<Pseudonyms>>,
 }
 
 impl Specialist {
@@ -159,7 +162,15 @@ impl Specialist {
             llm,
             toolbox,
             cfg,
+            pseudonyms: Arc::default(),
         }
+    }
+
+    /// Masks personal values in tool results with these placeholders (shared with the
+    /// rest of the run, so one address has one placeholder everywhere).
+    pub fn with_pseudonyms(mut self, pseudonyms: Arc<Mutex<Pseudonyms>>) -> Self {
+        self.pseudonyms = pseudonyms;
+        self
     }
 
     /// Its role.
@@ -308,7 +319,7 @@ impl Specialist {
                     let _ = tx.send(AgentEvent::ToolCall(r.clone()));
                 }
             }
-            let results = render_results(&records, &mut lines, &self.cfg);
+            let results = render_results(&records, &mut lines, &self.cfg, &self.pseudonyms);
             let next = if step < steps {
                 "Phase 1 again: more calls, or {\"calls\": []} when the evidence is enough."
             } else {
@@ -378,6 +389,7 @@ fn render_results(
     records: &[ToolRecord],
     lines: &mut Vec<LineRef>,
     cfg: &SpecialistConfig,
+    pseudonyms: &Mutex<Pseudonyms>,
 ) -> String {
     let mut out: Vec<String> = Vec::new();
     let share = cfg.result_tokens / records.len().max(1);
@@ -410,6 +422,11 @@ fn render_results(
                 ));
                 for mut l in keep {
                     l.n = lines.len() + 1;
+                    if let Ok(mut p) = pseudonyms.lock()
+                        && !p.is_empty()
+                    {
+                        l.text = p.mask(&l.text);
+                    }
                     out.push(render_line(&l));
                     lines.push(l);
                 }

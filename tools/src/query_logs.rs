@@ -138,6 +138,30 @@ impl QueryLogs {
     }
 }
 
+impl QueryLogs {
+    /// The checks every query passes before it runs: its range, its syntax, its labels
+    /// (against those the store has) and that it narrows the streams. Returns the parsed
+    /// query and its range.
+    pub async fn check(
+        &self,
+        args: &QueryLogsArgs,
+    ) -> Result<(logql::LogQuery, DateTime<Utc>, DateTime<Utc>), ToolError> {
+        let (start, end) = self.range(args, Utc::now())?;
+        let query =
+            logql::parse(&args.query).map_err(|e| ToolError::InvalidQuery(e.to_string()))?;
+        let known_labels = self.source.label_names(start, end).await?;
+        query
+            .validate(&QueryPolicy { known_labels })
+            .map_err(|e| ToolError::InvalidQuery(e.to_string()))?;
+        Ok((query, start, end))
+    }
+
+    /// The source it queries.
+    pub fn source(&self) -> &Arc<dyn LogSource> {
+        &self.source
+    }
+}
+
 #[async_trait]
 impl Tool for QueryLogs {
     const NAME: &'static str = "query_logs";
@@ -161,13 +185,7 @@ impl Tool for QueryLogs {
                 self.max_limit
             )));
         }
-        let (start, end) = self.range(&args, Utc::now())?;
-        let query =
-            logql::parse(&args.query).map_err(|e| ToolError::InvalidQuery(e.to_string()))?;
-        let known_labels = self.source.label_names(start, end).await?;
-        query
-            .validate(&QueryPolicy { known_labels })
-            .map_err(|e| ToolError::InvalidQuery(e.to_string()))?;
+        let (query, start, end) = self.check(&args).await?;
         let filter = LogFilter {
             start: Some(start),
             end: Some(end),

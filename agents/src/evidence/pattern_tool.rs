@@ -1,9 +1,10 @@
 //! The `log_patterns` tool: what a set of lines keeps saying, as templates with counts.
 //!
-//! Where `query_logs` returns lines, this returns their shape: run a LogQL query, mine the
-//! matching lines with the Drain miner ([`super::patterns`]), and return the templates,
-//! most frequent first, flagged new or spiking. One call summarizes a thousand lines in a
-//! few hundred tokens.
+//! Where `query_logs` returns lines, this returns their shape: the templates of the lines a
+//! LogQL query selects, most frequent first, flagged new or spiking. One call summarizes a
+//! thousand lines in a few hundred tokens. The query passes `query_logs`'s checks first.
+//! When the store computes patterns itself (Loki 3's pattern ingester) its answer is used;
+//! otherwise the lines are fetched and mined with the Drain miner ([`super::patterns`]).
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -37,7 +38,9 @@ pub struct LogPatternsArgs {
 /// The output of `log_patterns`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogPatternsOutput {
-    /// Lines mined.
+    /// Who found the patterns: `loki` (the store's pattern API) or `drain` (mined here).
+    pub miner: String,
+    /// Lines mined (for `loki`: lines the patterns count).
     pub lines: usize,
     /// Templates, most lines first.
     pub patterns: Vec<Pattern>,
@@ -82,11 +85,42 @@ impl Tool for LogPatterns {
                 "limit must be between 1 and 50, got {limit}"
             )));
         }
+        let (_, start, end) = self.query.check(&args_for_check(&args)).await?;
+        if let Some(found) = self
+            .query
+            .source()
+            .patterns(&args.query, start, end)
+            .await?
+            .filter(|p| !p.is_empty())
+        {
+            let mut patterns: Vec<Pattern> = found
+                .into_iter()
+                .map(|p| Pattern {
+                    template: redact(&p.template).into_owned(),
+                    count: p.count,
+                    first_seen: p.first_seen,
+                    last_seen: p.last_seen,
+                    examples: Vec::new(),
+                    new: false,
+                    spike: None,
+                })
+                .collect();
+            patterns.sort_by_key(|p| std::cmp::Reverse(p.count));
+            let lines = patterns.iter().map(|p| p.count as usize).sum();
+            let omitted = patterns.len().saturating_sub(limit);
+            patterns.truncate(limit);
+            return Ok(LogPatternsOutput {
+                miner: "loki".into(),
+                lines,
+                patterns,
+                omitted,
+            });
+        }
         let out = self
             .query
             .call(QueryLogsArgs {
-                query: args.query,
-                since: args.since,
+                query: args.query.clone(),
+                since: args.since.clone(),
                 start: None,
                 end: None,
                 limit: Some(1000),
@@ -105,9 +139,104 @@ impl Tool for LogPatterns {
             p.examples.clear();
         }
         Ok(LogPatternsOutput {
+            miner: "drain".into(),
             lines: out.lines.len(),
             patterns,
             omitted,
         })
+    }
+}
+
+fn args_for_check(args: &LogPatternsArgs) -> QueryLogsArgs {
+    QueryLogsArgs {
+        query: args.query.clone(),
+        since: args.since.clone(),
+        start: None,
+        end: None,
+        limit: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use loglens_tools::logs::{LogFilter, LogLine, StorePattern};
+    use std::collections::BTreeMap;
+
+    /// A store that computes patterns itself, as Loki 3 does.
+    struct PatternStore;
+
+    #[async_trait]
+    impl LogSource for PatternStore {
+        fn describe(&self) -> String {
+            "a store with patterns".into()
+        }
+        async fn query(&self, _: &LogFilter) -> Result<Vec<LogLine>, ToolError> {
+            Ok(vec![LogLine {
+                source: "s".into(),
+                line_no: 1,
+                timestamp: Some(Utc::now()),
+                labels: BTreeMap::from([("app".to_string(), "api".to_string())]),
+                text: "GET /x 500".into(),
+                truncated_bytes: 0,
+            }])
+        }
+        async fn label_names(
+            &self,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<Vec<String>, ToolError> {
+            Ok(vec!["app".into()])
+        }
+        async fn patterns(
+            &self,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<Option<Vec<StorePattern>>, ToolError> {
+            Ok(Some(vec![
+                StorePattern {
+                    template: "GET <*> <*>".into(),
+                    count: 7,
+                    first_seen: None,
+                    last_seen: None,
+                },
+                StorePattern {
+                    template: "login password=hunter2 ok".into(),
+                    count: 9,
+                    first_seen: None,
+                    last_seen: None,
+                },
+            ]))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_stores_patterns_are_used_when_it_has_them() {
+        let tool = LogPatterns::new(Arc::new(PatternStore));
+        let out = tool
+            .call(LogPatternsArgs {
+                query: r#"{app="api"}"#.into(),
+                since: None,
+                limit: Some(1),
+            })
+            .await
+            .unwrap();
+        assert_eq!(out.miner, "loki");
+        assert_eq!(out.patterns.len(), 1);
+        assert_eq!(out.patterns[0].count, 9);
+        assert_eq!(out.patterns[0].template, "login password=[REDACTED] ok");
+        assert_eq!(out.omitted, 1);
+        // The same checks as query_logs: a selector that narrows nothing is refused.
+        let err = tool
+            .call(LogPatternsArgs {
+                query: r#"{app=~".+"}"#.into(),
+                since: None,
+                limit: None,
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("narrow"), "{err}");
     }
 }

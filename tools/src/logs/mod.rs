@@ -82,4 +82,29 @@ pub trait LogSource: Send + Sync {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<String>, ToolError>;
+
+    /// Message patterns the store computes itself for a (checked) LogQL query, when it
+    /// can: Loki 3's pattern ingester. `None` when the store has no such thing (files,
+    /// older Loki, other Loki-API servers), and the caller mines the lines instead.
+    async fn patterns(
+        &self,
+        _query: &str,
+        _start: DateTime<Utc>,
+        _end: DateTime<Utc>,
+    ) -> Result<Option<Vec<StorePattern>>, ToolError> {
+        Ok(None)
+    }
+}
+
+/// A pattern as a log store reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorePattern {
+    /// The template, with `<*>` for the variable parts.
+    pub template: String,
+    /// Lines that fit it in the range.
+    pub count: u64,
+    /// Its first sample's time.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Its last sample's time.
+    pub last_seen: Option<DateTime<Utc>>,
 }

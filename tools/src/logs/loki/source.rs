@@ -199,6 +199,30 @@ impl LogSource for LokiLogSource {
         Ok(self.client.labels(start, end).await?)
     }
 
+    async fn patterns(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Option<Vec<crate::logs::StorePattern>>, ToolError> {
+        let Some(found) = self.client.patterns(query, start, end).await? else {
+            return Ok(None);
+        };
+        let time = |s: i64| DateTime::from_timestamp(s, 0);
+        Ok(Some(
+            found
+                .into_iter()
+                .map(|p| crate::logs::StorePattern {
+                    // Loki writes its wildcard as `<_>`.
+                    template: p.pattern.replace("<_>", "<*>"),
+                    count: p.samples.iter().map(|(_, n)| n).sum(),
+                    first_seen: p.samples.iter().map(|(t, _)| *t).min().and_then(time),
+                    last_seen: p.samples.iter().map(|(t, _)| *t).max().and_then(time),
+                })
+                .collect(),
+        ))
+    }
+
     async fn query(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError> {
         filter.validate()?;
         let (start, end) = self.window(filter);
