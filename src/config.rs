@@ -25,6 +25,8 @@
 //! max_steps = 1                   # tool rounds per specialist (more need a larger context)
 //! max_calls = 2                   # tool calls per round
 //! tool_timeout_secs = 20
+//! tool_calling = "auto"           # native OpenAI tools when the model's template has them,
+//!                                 # else JSON-schema output ("schema"); or force "native"
 //!
 //! [redaction]                     # secrets are always masked; these get placeholders
 //! pseudonymize = ["email"]        # also "ip"; never sent to the model
@@ -43,7 +45,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use loglens_agents::llm::LlmConfig;
-use loglens_agents::specialist::SpecialistConfig;
+use loglens_agents::specialist::{SpecialistConfig, ToolCalling};
 use loglens_agents::{BaselineConfig, PipelineConfig};
 use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
 use loglens_tools::redact::PseudonymKind;
@@ -97,6 +99,8 @@ pub struct AgentsSection {
     pub max_calls: Option<usize>,
     /// Timeout of one tool call, seconds.
     pub tool_timeout_secs: Option<u64>,
+    /// `auto`, `schema` or `native`.
+    pub tool_calling: Option<ToolCalling>,
 }
 
 /// `[events]`.
@@ -291,6 +295,7 @@ impl Config {
             max_calls,
             context_tokens: analyzer.context_tokens,
             answer_tokens: llm.max_tokens,
+            tool_calling: file.agents.tool_calling.unwrap_or_default(),
             ..pd.specialist
         };
         if specialist.line_tokens(900) < 300 {

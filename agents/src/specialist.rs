@@ -74,6 +74,20 @@ impl Role {
     }
 }
 
+/// How a specialist asks for tool calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolCalling {
+    /// Native when the server's chat template supports tool calls, else schema.
+    #[default]
+    Auto,
+    /// JSON output constrained by a schema with one `{tool, arguments}` shape per tool:
+    /// works with any model, the smallest included.
+    Schema,
+    /// OpenAI-style `tools` in the request (the model's own tool-call format).
+    Native,
+}
+
 /// Limits of one specialist.
 #[derive(Debug, Clone, Copy)]
 pub struct SpecialistConfig {
@@ -91,6 +105,8 @@ pub struct SpecialistConfig {
     pub answer_tokens: u32,
     /// Longest line shown.
     pub max_line_chars: usize,
+    /// How tool calls are asked for.
+    pub tool_calling: ToolCalling,
 }
 
 impl Default for SpecialistConfig {
@@ -105,6 +121,7 @@ impl Default for SpecialistConfig {
             context_tokens: 4096,
             answer_tokens: 1024,
             max_line_chars: 400,
+            tool_calling: ToolCalling::Auto,
         }
     }
 }
@@ -137,6 +154,10 @@ pub struct Opinion {
     pub calls: Vec<ModelCall>,
     /// Lines the tools added (numbered after the evidence set's).
     pub added_lines: Vec<LineRef>,
+    /// How tool calls were asked for: `schema` or `native` (none when there were no tool
+    /// rounds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calling: Option<ToolCalling>,
 }
 
 #[derive(Deserialize)]
@@ -282,37 +303,61 @@ impl Specialist {
         let mut seen = HashSet::new();
         let steps = self.steps();
         let step_schema = self.toolbox.step_schema(self.cfg.max_calls);
+        let tool_calling = match (steps, self.cfg.tool_calling) {
+            (0, _) => None,
+            (_, ToolCalling::Auto) if self.llm.supports_native_tools().await => {
+                Some(ToolCalling::Native)
+            }
+            (_, ToolCalling::Native) => Some(ToolCalling::Native),
+            _ => Some(ToolCalling::Schema),
+        };
+        let step_options = CallOptions {
+            max_tokens: Some(self.cfg.step_reply_tokens),
+            ..options
+        };
         for step in 1..=steps {
-            let reply = self
-                .llm
-                .complete_json_with::<StepReply>(
-                    &messages,
-                    "tool_calls",
-                    &step_schema,
-                    None,
-                    CallOptions {
-                        max_tokens: Some(self.cfg.step_reply_tokens),
-                        ..options
-                    },
-                )
-                .await;
-            let reply = match reply {
-                Ok(r) => r,
-                Err(LlmError::InvalidOutput { reason, .. }) => {
-                    // No usable tool request: answer from what there is.
-                    tracing::warn!(agent = self.role.name(), step, %reason, "tool step rejected; answering without it");
-                    break;
-                }
-                Err(e) => return Err(e.into()),
+            let requested: Vec<Value> = if tool_calling == Some(ToolCalling::Native) {
+                let (mut requested, _content, call) = self
+                    .llm
+                    .complete_tool_calls(&messages, &self.toolbox.openai_tools(), step_options)
+                    .await?;
+                calls.push(call);
+                requested.truncate(self.cfg.max_calls);
+                // The calls go back into the conversation as text, which any chat
+                // template can render.
+                let text = serde_json::json!({ "calls": requested }).to_string();
+                messages.push(ChatMessage::assistant(text));
+                requested
+            } else {
+                let reply = self
+                    .llm
+                    .complete_json_with::<StepReply>(
+                        &messages,
+                        "tool_calls",
+                        &step_schema,
+                        None,
+                        step_options,
+                    )
+                    .await;
+                let reply = match reply {
+                    Ok(r) => r,
+                    Err(LlmError::InvalidOutput { reason, .. }) => {
+                        // No usable tool request: answer from what there is.
+                        tracing::warn!(agent = self.role.name(), step, %reason, "tool step rejected; answering without it");
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                calls.extend(reply.calls);
+                messages.push(ChatMessage::assistant(reply.raw));
+                reply.value.calls
             };
-            calls.extend(reply.calls);
-            messages.push(ChatMessage::assistant(reply.raw));
-            if reply.value.calls.is_empty() {
+            if requested.is_empty() {
                 break;
             }
             let records = self
                 .toolbox
-                .run_step(self.role.name(), step, &reply.value.calls, &mut seen)
+                .run_step(self.role.name(), step, &requested, &mut seen)
                 .await;
             for r in &records {
                 if let Some(tx) = events {
@@ -378,6 +423,7 @@ impl Specialist {
             tools,
             calls,
             added_lines,
+            tool_calling,
         })
     }
 }

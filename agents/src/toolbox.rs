@@ -136,6 +136,23 @@ impl Toolbox {
             .join("\n")
     }
 
+    /// The tools in OpenAI's `tools` format, for models that call tools natively.
+    pub fn openai_tools(&self) -> Vec<Value> {
+        self.tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "type": "function",
+                    "function": {
+                        "name": t.name(),
+                        "description": t.description(),
+                        "parameters": t.parameters(),
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// The schema of one step's reply: `{"calls": [...]}` with up to `max_calls` items,
     /// each exactly one of `{"tool": NAME, "arguments": ARGS}` for the tools here. An empty
     /// list means "I have enough evidence".

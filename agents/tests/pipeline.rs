@@ -20,7 +20,7 @@ use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::llm::{LlmClient, LlmConfig};
 use loglens_agents::pipeline::{PipelineConfig, Stage, StepStatus};
 use loglens_agents::router::{Scope, SpecialistChoice};
-use loglens_agents::specialist::Role;
+use loglens_agents::specialist::{Role, SpecialistConfig, ToolCalling};
 use loglens_agents::test_utils::{FakeModelServer, FakeReply, RecordingProxy};
 use loglens_agents::toolbox::CallStatus;
 use loglens_agents::{AgentPipeline, AgentReport};
@@ -217,6 +217,19 @@ async fn real_pipeline_runs_end_to_end_and_keeps_secrets_and_injections_out() {
     )
     .await;
     assert_well_formed(&p, &report, &events);
+    // SmolLM2's chat template has no tool-call format, so `auto` used the schema path.
+    assert!(
+        report
+            .opinions
+            .iter()
+            .all(|o| o.tool_calling == Some(ToolCalling::Schema)),
+        "{:?}",
+        report
+            .opinions
+            .iter()
+            .map(|o| o.tool_calling)
+            .collect::<Vec<_>>()
+    );
 
     // Evidence first: the signature library found the OOM kill (log line and events) and
     // the refused connections before the model was asked.
@@ -280,7 +293,7 @@ async fn real_samples_are_merged_by_consensus() {
     let f = fixture();
     let cfg = PipelineConfig {
         samples: 2,
-        specialist: loglens_agents::specialist::SpecialistConfig {
+        specialist: SpecialistConfig {
             max_steps: 0,
             ..Default::default()
         },
@@ -316,6 +329,45 @@ async fn real_samples_are_merged_by_consensus() {
     // Fewer than unanimous votes show up as disagreements, never silently.
     let unanimous = report.consensus.fields.iter().all(|f| f.votes.len() == 1);
     assert_eq!(unanimous, report.consensus.disagreements.is_empty());
+}
+
+/// Native tool calling (OpenAI `tools`; llama.cpp's generic format for a template without
+/// one): the same toolbox checks apply to what comes back.
+#[tokio::test]
+async fn real_native_tool_calling_goes_through_the_same_checks() {
+    let f = fixture();
+    assert!(!llm(&model_url()).supports_native_tools().await);
+    let proxy = RecordingProxy::start(&model_url()).await.unwrap();
+    let cfg = PipelineConfig {
+        specialist: SpecialistConfig {
+            tool_calling: ToolCalling::Native,
+            ..Default::default()
+        },
+        ..PipelineConfig::default()
+    };
+    let p = pipeline(&f, &proxy.url, cfg);
+    let (report, events) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    assert_eq!(report.route.specialists, SpecialistChoice::Infra);
+    assert_well_formed(&p, &report, &events);
+    assert_eq!(report.opinions[0].tool_calling, Some(ToolCalling::Native));
+    // One request carried the infra specialist's three tools in OpenAI's format.
+    let with_tools: Vec<Value> = proxy
+        .bodies()
+        .iter()
+        .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+        .filter(|v| v.get("tools").is_some())
+        .collect();
+    assert_eq!(with_tools.len(), 1);
+    let names: BTreeSet<&str> = with_tools[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["k8s_events", "log_patterns", "query_logs"])
+    );
 }
 
 /// A model that obeys the injected line: it asks for a match-everything query and for a

@@ -244,6 +244,99 @@ impl LlmClient {
         LlmError::Http { status, message }
     }
 
+    /// Whether the server's chat template calls tools natively (llama-server `/props`:
+    /// `chat_template_caps.supports_tool_calls`). `false` when it does not say.
+    pub async fn supports_native_tools(&self) -> bool {
+        let Ok(resp) = self.http.get(self.url("/props")).send().await else {
+            return false;
+        };
+        if !resp.status().is_success() {
+            return false;
+        }
+        resp.json::<Value>()
+            .await
+            .ok()
+            .and_then(|v| {
+                v.pointer("/chat_template_caps/supports_tool_calls")?
+                    .as_bool()
+            })
+            .unwrap_or(false)
+    }
+
+    /// One chat completion with OpenAI-style `tools` (llama-server with `--jinja`: the
+    /// template's own tool-call format, or llama.cpp's generic one). Returns the calls as
+    /// `{"tool", "arguments"}` objects (arguments that are not JSON are kept as a string,
+    /// for the toolbox to refuse), the text the model wrote besides, and what the call
+    /// cost.
+    pub async fn complete_tool_calls(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[Value],
+        options: CallOptions,
+    ) -> Result<(Vec<Value>, String, ModelCall), LlmError> {
+        let mut body = json!({
+            "model": self.cfg.model,
+            "messages": messages,
+            "stream": false,
+            "temperature": options.temperature.unwrap_or(self.cfg.temperature),
+            "max_tokens": options.max_tokens.unwrap_or(self.cfg.max_tokens),
+            "tools": tools,
+            "tool_choice": "auto",
+            "parallel_tool_calls": true,
+        });
+        if let Some(seed) = options.seed {
+            body["seed"] = json!(seed);
+        }
+        let started = Instant::now();
+        let started_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let resp = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.map_send_error(e))?;
+        if !resp.status().is_success() {
+            return Err(self.error_from_response(resp).await);
+        }
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| LlmError::Protocol(format!("reply is not JSON: {e}")))?;
+        let mut call = ModelCall::default();
+        read_usage(&v, &mut call);
+        call.finish_reason = v
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
+        call.started_ms = started_ms;
+        let message = v
+            .pointer("/choices/0/message")
+            .ok_or_else(|| LlmError::Protocol("reply has no choices[0].message".into()))?;
+        let calls = message["tool_calls"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| {
+                        let raw = &c["function"]["arguments"];
+                        let arguments = match raw {
+                            Value::String(s) => {
+                                serde_json::from_str(s).unwrap_or_else(|_| raw.clone())
+                            }
+                            other => other.clone(),
+                        };
+                        json!({ "tool": c["function"]["name"], "arguments": arguments })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let content = message["content"].as_str().unwrap_or_default().to_string();
+        Ok((calls, content, call))
+    }
+
     /// Checks the server is up and has a model loaded; returns the model ids it serves.
     pub async fn ready(&self) -> Result<Vec<String>, LlmError> {
         let resp = self
