@@ -435,6 +435,11 @@ impl AgentPipeline {
                         .map(|(_, r)| r)
                         .collect();
                     let ok = mine.iter().filter(|r| r.is_ok()).count();
+                    let fallbacks = mine
+                        .iter()
+                        .filter_map(|r| r.as_ref().ok())
+                        .filter(|o| o.fallback.is_some())
+                        .count();
                     let tool_calls: usize = mine
                         .iter()
                         .filter_map(|r| r.as_ref().ok())
@@ -454,7 +459,7 @@ impl AgentPipeline {
                         },
                         ms,
                         note: format!(
-                            "{ok}/{} samples answered, {tool_calls} tool calls{}",
+                            "{ok}/{} samples answered ({fallbacks} from the evidence alone), {tool_calls} tool calls{}",
                             mine.len(),
                             if errors.is_empty() {
                                 String::new()

@@ -158,6 +158,10 @@ pub struct Opinion {
     /// rounds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calling: Option<ToolCalling>,
+    /// Set when the model's answer was unusable and the finding is the evidence's top
+    /// candidate instead: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -401,7 +405,36 @@ impl Specialist {
                     ..options
                 },
             )
-            .await?;
+            .await;
+        let added_lines = lines[evidence.lines.len()..].to_vec();
+        let reply = match reply {
+            Ok(r) => r,
+            // The model wrote garbage twice: the evidence still has an answer when the
+            // signature library found a candidate. It is marked as such, with the reason.
+            Err(LlmError::InvalidOutput { reason, .. }) => {
+                let Some(finding) = evidence_finding(self.role, evidence) else {
+                    return Err(AnalyzeError::Model(LlmError::InvalidOutput {
+                        attempts: 2,
+                        reason,
+                        last_reply: String::new(),
+                    }));
+                };
+                tracing::warn!(agent = self.role.name(), %reason, "answer rejected twice; using the evidence's top candidate");
+                return Ok(Opinion {
+                    agent: self.role,
+                    sample,
+                    finding,
+                    tools,
+                    calls,
+                    added_lines,
+                    tool_calling,
+                    fallback: Some(format!(
+                        "the model's answer was rejected twice ({reason}); this is the top candidate of the evidence"
+                    )),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         calls.extend(reply.calls);
         let mut value = reply.value;
         let cause = value
@@ -415,7 +448,6 @@ impl Specialist {
         })?;
         let mut finding = Finding::resolve(model, &lines);
         finding.cause = cause;
-        let added_lines = lines[evidence.lines.len()..].to_vec();
         Ok(Opinion {
             agent: self.role,
             sample,
@@ -424,8 +456,54 @@ impl Specialist {
             calls,
             added_lines,
             tool_calling,
+            fallback: None,
         })
     }
+}
+
+/// Confidence given to an answer taken from the evidence alone.
+const EVIDENCE_ONLY_CONFIDENCE: f32 = 0.3;
+
+/// The answer the evidence gives without a model: the top candidate of this role's
+/// category (else the top candidate), with its lines. `None` without candidates.
+pub fn evidence_finding(role: Role, evidence: &EvidenceSet) -> Option<Finding> {
+    let c = evidence
+        .candidates
+        .iter()
+        .find(|c| c.candidate.category == role.category())
+        .or_else(|| evidence.candidates.first())?;
+    let mut cited: Vec<LineRef> = evidence
+        .lines
+        .iter()
+        .filter(|l| c.cited.contains(&l.n))
+        .cloned()
+        .collect();
+    if cited.is_empty() {
+        cited.extend(evidence.lines.last().cloned());
+    }
+    let signature = cited
+        .first()
+        .map(|l| clip(&l.text, 120))
+        .unwrap_or_else(|| c.candidate.title.clone());
+    Some(Finding {
+        cause: Some(c.candidate.signature.clone()),
+        root_cause: c.candidate.title.clone(),
+        severity: c.candidate.severity,
+        component: c
+            .candidate
+            .component
+            .clone()
+            .or_else(|| evidence.components.first().cloned())
+            .unwrap_or_else(|| "unknown".into()),
+        error_signature: signature,
+        summary: format!(
+            "{} ({} matching lines and events). Found by the signature library; no model answer.",
+            c.candidate.title, c.candidate.hits
+        ),
+        action: c.candidate.action.clone(),
+        evidence: cited,
+        confidence: EVIDENCE_ONLY_CONFIDENCE,
+    })
 }
 
 /// Turns tool results into text for the model, adding their lines (numbered after the

@@ -432,6 +432,47 @@ async fn fault_model_following_an_injection_is_contained() {
     assert_eq!(report.consensus.finding.component, "cartservice");
 }
 
+/// A model that writes garbage for its answer twice: the specialist falls back to the
+/// evidence's top candidate, says so, and the run still answers with cited lines.
+#[tokio::test]
+async fn fault_garbage_answers_fall_back_to_the_evidence() {
+    let f = fixture();
+    let fake = FakeModelServer::start(vec![
+        FakeReply::Text(json!({"calls": []}).to_string()),
+        FakeReply::Text("the cart is broken, sorry".into()),
+    ])
+    .await
+    .unwrap();
+    let p = pipeline(&f, &fake.url, PipelineConfig::default());
+    let (report, events) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    assert_eq!(fake.calls(), 3, "one tool round, two answer attempts");
+    let o = &report.opinions[0];
+    assert!(
+        o.fallback.as_deref().unwrap().contains("rejected twice"),
+        "{o:?}"
+    );
+    assert_eq!(o.finding.cause.as_deref(), Some("oom_killed"));
+    assert_eq!(o.finding.component, "cartservice");
+    assert!((o.finding.confidence - 0.3).abs() < 1e-6);
+    assert!(!o.finding.evidence.is_empty());
+    assert!(
+        o.finding
+            .evidence
+            .iter()
+            .all(|l| report.evidence.lines.contains(l))
+    );
+    assert_eq!(
+        report.consensus.finding.cause.as_deref(),
+        Some("oom_killed")
+    );
+    assert!(
+        report.path[3].note.contains("1 from the evidence alone"),
+        "{:?}",
+        report.path[3]
+    );
+    assert!(matches!(events.last(), Some(AgentEvent::Consensus(_))));
+}
+
 /// The model server is down: the rules route without it, then the specialists fail with
 /// the model's error, which the caller gets.
 #[tokio::test]

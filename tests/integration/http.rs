@@ -328,10 +328,15 @@ async fn agents_stream_route_evidence_tool_calls_findings_and_consensus() {
         ["started", "route", "retrieved", "evidence"],
         "{names:?}"
     );
+    let failures: Vec<String> = events
+        .iter()
+        .filter(|(n, _)| n == "agent_failed" || n == "error")
+        .map(|(_, d)| d.to_string())
+        .collect();
     assert_eq!(
         names[names.len() - 3..],
         ["consensus", "result", "done"],
-        "{names:?}"
+        "{names:?} {failures:?}"
     );
     let middle = &names[4..names.len() - 3];
     assert!(

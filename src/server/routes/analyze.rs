@@ -178,7 +178,15 @@ async fn analyze_stream(
             forward(p);
         }
         match result {
-            Ok(record) => send("result", serde_json::to_value(&record).unwrap_or_default()),
+            // Through text, as `/v1/analyze` answers: `to_value` would widen f32 fields
+            // (0.88 → 0.8799999952316284) and the two endpoints would disagree.
+            Ok(record) => send(
+                "result",
+                serde_json::to_string(&record)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default(),
+            ),
             Err(failure) => {
                 let err = ApiError::from(failure);
                 let mut body = err.body();
