@@ -170,6 +170,66 @@ pub enum Command {
     /// Print the agent pipeline's graph: its stages, what each does, what runs in
     /// parallel (and the graph in Graphviz DOT).
     Explain,
+    /// Golden dataset tooling: import real incidents as cases, check the cases.
+    #[command(subcommand)]
+    Golden(GoldenCommand),
+    /// Replay the golden cases through a pipeline and score the answers (JSON, CSV and
+    /// Markdown reports).
+    ///
+    /// Example: loglens eval --variant evidence
+    Eval(EvalArgs),
+}
+
+/// `loglens golden ...`.
+#[derive(Debug, Subcommand)]
+pub enum GoldenCommand {
+    /// Turn Cloud-OpsBench fault cases (folders with metadata.json and raw_data/) into
+    /// golden cases.
+    ///
+    /// Example: loglens golden import --cloudopsbench ../shared/data/cloudopsbench
+    Import {
+        /// A folder of Cloud-OpsBench case folders.
+        #[arg(long, value_name = "DIR")]
+        cloudopsbench: PathBuf,
+        /// Where the cases go.
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Check every case against golden/case.schema.json and print the dataset's make-up
+    /// (origin, severity, route, cause).
+    Check {
+        /// The cases.
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        cases: PathBuf,
+    },
+}
+
+/// `loglens eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The cases.
+    #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+    pub cases: PathBuf,
+    /// Which pipeline: `evidence` (no model), `agents` or `baseline`.
+    #[arg(long, value_enum, default_value_t = EvalVariant::Evidence)]
+    pub variant: EvalVariant,
+    /// Only the cases whose id contains this.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Where the run's report goes (default .loglens/evals/<time>-<variant>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--variant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalVariant {
+    /// No model: the evidence's top candidate.
+    Evidence,
+    /// The agent pipeline.
+    Agents,
+    /// The baseline.
+    Baseline,
 }
 
 /// Filters shared by `ask` and the HTTP API.

@@ -27,12 +27,18 @@ use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let listen = match &cli.command {
         Command::Serve(a) => a.listen,
-        Command::Ask(_) | Command::Ingest(_) | Command::Explain => None,
+        Command::Ask(_)
+        | Command::Ingest(_)
+        | Command::Explain
+        | Command::Golden(_)
+        | Command::Eval(_) => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
         Command::Ask(args) => ask(&config, *args).await,
         Command::Ingest(args) => ingest(&config, args).await,
+        Command::Golden(cmd) => crate::golden::golden(cmd).await,
+        Command::Eval(args) => crate::golden::eval(&config, args).await,
         Command::Explain => {
             print!("{}", PipelineGraph::default().explain());
             Ok(ExitCode::SUCCESS)

@@ -17,6 +17,7 @@ pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod golden;
 pub mod render;
 pub mod server;
 pub mod store;

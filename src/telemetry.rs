@@ -8,7 +8,11 @@ use crate::cli::{Command, LogFormat};
 pub fn init(format: LogFormat, command: &Command) {
     let default = match command {
         Command::Serve(_) => "info",
-        Command::Ask(_) | Command::Ingest(_) | Command::Explain => "warn",
+        Command::Ask(_)
+        | Command::Ingest(_)
+        | Command::Explain
+        | Command::Golden(_)
+        | Command::Eval(_) => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -1,5 +1,22 @@
 //! # loglens-evals
 //!
-//! The eval harness (issue 6) will live here: it replays the golden dataset (`golden/`)
-//! through the analysis pipelines and scores router and extraction accuracy. It is an
-//! empty crate until then, so the workspace layout is in place; nothing here is used yet.
+//! Nothing about answer quality counts until it is measured. An **eval** replays a fixed
+//! set of questions with known answers (the golden dataset, `golden/`) through a pipeline
+//! and scores what comes back, so a change to a prompt, a signature or a model shows up as
+//! a number that moved.
+//!
+//! - [`case`]: the golden case format (`golden/case.schema.json`), loading and checking
+//!   cases.
+//! - [`import`]: turning real incidents (Cloud-OpsBench) into cases.
+//! - [`replay`]: running one case through a variant (the evidence alone, the agents, the
+//!   baseline) with its logs and events served locally.
+//! - [`score`]: per-case scores and the run's metrics.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod case;
+pub mod import;
+pub mod replay;
+pub mod score;
+
+pub use case::{Expected, GoldenCase, load_cases};

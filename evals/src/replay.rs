@@ -1,0 +1,239 @@
+//! Replaying a case through a variant.
+//!
+//! A case replays offline: its lines are written to a JSON-lines file that the embedded
+//! file source reads (the same code path as `--logs`), and its events are served from
+//! memory. Variants:
+//! - `evidence`: no model at all. The router's rules (the safe default when they
+//!   disagree), retrieval, the signature library and the pattern miner; the answer is the
+//!   top candidate. The floor every model-backed variant must beat.
+//! - `agents`: the whole agent pipeline (router, specialists with tools, consensus).
+//! - `baseline`: the most recent lines and one extraction call.
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use loglens_agents::evidence::SignatureLibrary;
+use loglens_agents::evidence::collect::{LineBudget, collect};
+use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
+use loglens_agents::router::{RetrievalMode, Scope, SpecialistChoice, decide_by_rules, features};
+use loglens_agents::specialist::{Role, evidence_finding};
+use loglens_agents::{AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, PipelineConfig};
+use loglens_tools::ToolError;
+use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
+use loglens_tools::logs::{FileLogSource, LogFilter, LogSource};
+use serde::{Deserialize, Serialize};
+
+use crate::case::GoldenCase;
+
+/// Which pipeline a case goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// No model: the evidence's top candidate.
+    Evidence,
+    /// The agent pipeline.
+    Agents,
+    /// The baseline.
+    Baseline,
+}
+
+impl Variant {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Evidence => "evidence",
+            Variant::Agents => "agents",
+            Variant::Baseline => "baseline",
+        }
+    }
+}
+
+/// What one case produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseRun {
+    /// The case.
+    pub case: String,
+    /// The variant.
+    pub variant: Variant,
+    /// The route taken (`structured`/`hybrid`, `infra`/`app`/`both`), when the variant
+    /// routes.
+    pub route: Option<(String, String)>,
+    /// The answer.
+    pub finding: Option<Finding>,
+    /// Why there is no answer.
+    pub error: Option<String>,
+    /// Wall time, ms.
+    pub latency_ms: f64,
+    /// Time with a model call in flight, ms.
+    pub model_ms: f64,
+    /// Model calls.
+    pub model_calls: usize,
+    /// Prompt plus completion tokens.
+    pub tokens: u64,
+    /// Tool calls made.
+    pub tool_calls: usize,
+}
+
+/// Events from memory.
+struct CaseEvents(Vec<K8sEvent>);
+
+#[async_trait]
+impl EventSource for CaseEvents {
+    fn describe(&self) -> String {
+        "the case's recorded events".into()
+    }
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<K8sEvent>, ToolError> {
+        let mut out: Vec<K8sEvent> = self
+            .0
+            .iter()
+            .filter(|e| filter.matches(e))
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| (!e.is_warning(), std::cmp::Reverse(e.count)));
+        Ok(out)
+    }
+}
+
+fn word(v: impl Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Replays one case. Errors of the run are recorded in the result, not returned; an `Err`
+/// means the case could not be set up.
+pub async fn replay(
+    case: &GoldenCase,
+    variant: Variant,
+    llm: Option<&LlmClient>,
+    cfg: &PipelineConfig,
+    library: &Arc<SignatureLibrary>,
+) -> anyhow::Result<CaseRun> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("logs.jsonl");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        for l in &case.logs {
+            serde_json::to_writer(&mut f, l)?;
+            f.write_all(b"\n")?;
+        }
+        f.flush()?;
+    }
+    let source: Arc<dyn LogSource> = Arc::new(FileLogSource::new(vec![path]));
+    let events: Arc<dyn EventSource> = Arc::new(CaseEvents(case.events.clone()));
+    let filter = LogFilter {
+        namespace: case.filters.namespace.clone(),
+        pod: case.filters.pod.clone(),
+        container: case.filters.container.clone(),
+        node: case.filters.node.clone(),
+        ..LogFilter::errors()
+    };
+    let scope = Scope {
+        labels: case.filters.namespace.is_some()
+            || case.filters.pod.is_some()
+            || case.filters.container.is_some()
+            || case.filters.node.is_some(),
+        window: false,
+    };
+    let mut run = CaseRun {
+        case: case.id.clone(),
+        variant,
+        route: None,
+        finding: None,
+        error: None,
+        latency_ms: 0.0,
+        model_ms: 0.0,
+        model_calls: 0,
+        tokens: 0,
+        tool_calls: 0,
+    };
+    let started = Instant::now();
+    let mut calls: Vec<ModelCall> = Vec::new();
+    match variant {
+        Variant::Evidence => {
+            let f = features(&case.question, scope);
+            let (retrieval, specialists) = match decide_by_rules(&f) {
+                Ok((r, s, _)) => (r, s),
+                Err(_) => (RetrievalMode::Structured, SpecialistChoice::Both),
+            };
+            run.route = Some((word(retrieval), word(specialists)));
+            let lines = source.query(&filter).await?;
+            let evs = events
+                .events(&EventFilter {
+                    namespace: filter.namespace.clone(),
+                    warnings_only: true,
+                    ..EventFilter::default()
+                })
+                .await?;
+            let ev = collect(
+                &lines,
+                &evs,
+                library,
+                &LineBudget {
+                    max_lines: cfg.max_lines,
+                    max_tokens: 2000,
+                    max_line_chars: cfg.specialist.max_line_chars,
+                },
+            );
+            let role = match specialists {
+                SpecialistChoice::Infra => Some(Role::Infra),
+                SpecialistChoice::App => Some(Role::App),
+                SpecialistChoice::Both => None,
+            };
+            // With both sides asked, the evidence's own top candidate decides.
+            let role = role.or_else(|| {
+                ev.candidates.first().map(|c| match c.candidate.category {
+                    loglens_agents::evidence::Category::Infra => Role::Infra,
+                    loglens_agents::evidence::Category::App => Role::App,
+                })
+            });
+            match role.and_then(|r| evidence_finding(r, &ev)) {
+                Some(f) => run.finding = Some(f),
+                None => run.error = Some("no candidate cause in the evidence".into()),
+            }
+        }
+        Variant::Agents => {
+            let llm = llm.ok_or_else(|| anyhow::anyhow!("the agents variant needs a model"))?;
+            let p = AgentPipeline::new(
+                source,
+                Some(events),
+                llm.clone(),
+                library.clone(),
+                cfg.clone(),
+            );
+            match p.run(&case.question, &filter, scope, None).await {
+                Ok(r) => {
+                    run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
+                    run.tool_calls = r.opinions.iter().map(|o| o.tools.len()).sum();
+                    calls = r.calls;
+                    run.finding = Some(r.consensus.finding);
+                }
+                Err(e) => run.error = Some(format!("{}: {e}", e.code())),
+            }
+        }
+        Variant::Baseline => {
+            let llm = llm.ok_or_else(|| anyhow::anyhow!("the baseline variant needs a model"))?;
+            let b = BaselineAnalyzer::new(source, llm.clone(), BaselineConfig::default());
+            match b.retrieve(&case.question, &filter, cfg.max_lines).await {
+                Ok(r) => match b.extract(&case.question, &r, None).await {
+                    Ok(x) => {
+                        calls = x.calls;
+                        run.finding = Some(x.finding);
+                    }
+                    Err(e) => run.error = Some(format!("{}: {e}", e.code())),
+                },
+                Err(e) => run.error = Some(format!("{}: {e}", e.code())),
+            }
+        }
+    }
+    run.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    run.model_ms = busy_ms(&calls);
+    run.model_calls = calls.len();
+    run.tokens = calls
+        .iter()
+        .map(|c| c.prompt_tokens + c.completion_tokens)
+        .sum();
+    Ok(run)
+}
