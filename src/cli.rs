@@ -195,6 +195,21 @@ pub enum GoldenCommand {
         #[arg(long, default_value = "golden/cases", value_name = "DIR")]
         out: PathBuf,
     },
+    /// Make synthetic cases from the failure templates in golden/templates.toml (noise,
+    /// decoys and wording varied by a seeded generator: the same seed, the same cases).
+    ///
+    /// Example: loglens golden synth --per-template 5 --seed 1
+    Synth {
+        /// Cases per template.
+        #[arg(long, default_value_t = 5)]
+        per_template: usize,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the cases go.
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Check every case against golden/case.schema.json and print the dataset's make-up
     /// (origin, severity, route, cause).
     Check {

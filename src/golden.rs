@@ -35,6 +35,24 @@ pub async fn golden(cmd: GoldenCommand) -> anyhow::Result<ExitCode> {
             println!("{} cases imported", cases.len());
             Ok(ExitCode::SUCCESS)
         }
+        GoldenCommand::Synth {
+            per_template,
+            seed,
+            out,
+        } => {
+            let templates = loglens_evals::synth::templates(loglens_evals::synth::TEMPLATES)?;
+            let cases = loglens_evals::synth::synthesize(&templates, per_template, seed);
+            for c in &cases {
+                write_case(&out, c)?;
+            }
+            println!(
+                "{} synthetic cases from {} templates (seed {seed}) in {}",
+                cases.len(),
+                templates.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         GoldenCommand::Check { cases } => {
             let cases = load_cases(&cases)?;
             let mut tally: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();

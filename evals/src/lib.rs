@@ -11,6 +11,7 @@
 //! - [`replay`]: running one case through a variant (the evidence alone, the agents, the
 //!   baseline) with its logs and events served locally.
 //! - [`score`]: per-case scores and the run's metrics.
+//! - [`synth`]: synthetic cases from failure templates (`golden/templates.toml`).
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -18,5 +19,6 @@ pub mod case;
 pub mod import;
 pub mod replay;
 pub mod score;
+pub mod synth;
 
 pub use case::{Expected, GoldenCase, load_cases};

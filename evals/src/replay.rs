@@ -189,10 +189,18 @@ pub async fn replay(
                     loglens_agents::evidence::Category::App => Role::App,
                 })
             });
-            match role.and_then(|r| evidence_finding(r, &ev)) {
-                Some(f) => run.finding = Some(f),
-                None => run.error = Some("no candidate cause in the evidence".into()),
-            }
+            // No known failure in the evidence: the floor's answer is "nothing is failing".
+            run.finding = Some(role.and_then(|r| evidence_finding(r, &ev)).unwrap_or_else(|| Finding {
+                cause: Some("other".into()),
+                root_cause: "No known failure signature in the logs or events.".into(),
+                severity: loglens_agents::Severity::Info,
+                component: ev.components.first().cloned().unwrap_or_else(|| "unknown".into()),
+                error_signature: "none".into(),
+                summary: format!("{} lines, no candidate cause.", ev.matched),
+                action: "Nothing to do, unless the question is about something the logs do not show.".into(),
+                evidence: ev.lines.last().cloned().into_iter().collect(),
+                confidence: 0.2,
+            }));
         }
         Variant::Agents => {
             let llm = llm.ok_or_else(|| anyhow::anyhow!("the agents variant needs a model"))?;

@@ -65,6 +65,61 @@ fn explain_prints_the_pipeline_graph() {
     );
 }
 
+/// The golden dataset in the repository is valid, and the harness runs over it end to end
+/// (the evidence-only variant needs no model): a smoke test of the harness, not a score.
+#[test]
+fn golden_cases_check_and_the_eval_harness_reports() {
+    let out = loglens().args(["golden", "check"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("all fit golden/case.schema.json"), "{text}");
+    let n: usize = text.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(n >= 150, "{n} cases");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = loglens()
+        .args([
+            "eval",
+            "--variant",
+            "evidence",
+            "--only",
+            "synthetic/oom_killed",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("| cases | 5 |"), "{report}");
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(run["variant"], "evidence");
+    assert_eq!(run["cases"].as_array().unwrap().len(), 5);
+    let csv = std::fs::read_to_string(dir.path().join("cases.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 6, "a header and a row per case");
+
+    // A broken case is refused with the file and the field.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("x.json"), r#"{"id":"x"}"#).unwrap();
+    let out = loglens()
+        .args(["golden", "check", "--cases"])
+        .arg(bad.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit the case schema"));
+}
+
 #[test]
 fn ask_answers_over_the_bundled_incident() {
     let dir = tempfile::tempdir().unwrap();

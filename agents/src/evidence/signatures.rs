@@ -257,11 +257,16 @@ fn rank(s: Severity) -> u8 {
 /// `checkout-7d9f8c6b5` → `checkout`; other names are kept.
 pub fn workload(name: &str) -> String {
     let parts: Vec<&str> = name.split('-').collect();
+    // Kubernetes writes pod-template hashes and pod suffixes in its "safe" alphabet (no
+    // vowels, no 0, 1 or 3), so a vowel-less run is a hash even without a digit.
+    const SAFE: &str = "bcdfghjklmnpqrstvwxz2456789";
     let is_hash = |s: &str| {
         (5..=10).contains(&s.len())
-            && s.chars()
+            && ((s
+                .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && s.chars().any(|c| c.is_ascii_digit())
+                && s.chars().any(|c| c.is_ascii_digit()))
+                || s.chars().all(|c| SAFE.contains(c)))
     };
     let is_suffix = |s: &str| {
         s.len() == 5
@@ -339,5 +344,7 @@ mod tests {
         assert_eq!(workload("cartservice-7f96948897"), "cartservice");
         assert_eq!(workload("frontend"), "frontend");
         assert_eq!(workload("db-0"), "db-0");
+        assert_eq!(workload("accounts-rbfmqwbwr-xkzqp"), "accounts");
+        assert_eq!(workload("payment-service"), "payment-service");
     }
 }
