@@ -407,8 +407,23 @@ impl Specialist {
             )
             .await;
         let added_lines = lines[evidence.lines.len()..].to_vec();
-        let reply = match reply {
-            Ok(r) => r,
+        let (finding, fallback) = match reply {
+            Ok(reply) => {
+                calls.extend(reply.calls);
+                let mut value = reply.value;
+                let cause = value
+                    .as_object_mut()
+                    .and_then(|o| o.remove("cause"))
+                    .and_then(|v| v.as_str().map(str::to_string));
+                let model: ModelFinding = serde_json::from_value(value).map_err(|e| {
+                    AnalyzeError::Model(LlmError::Protocol(format!(
+                        "the finding does not fit its type: {e}"
+                    )))
+                })?;
+                let mut finding = Finding::resolve(model, &lines);
+                finding.cause = cause;
+                (finding, None)
+            }
             // The model wrote garbage twice: the evidence still has an answer when the
             // signature library found a candidate. It is marked as such, with the reason.
             Err(LlmError::InvalidOutput { reason, .. }) => {
@@ -420,34 +435,13 @@ impl Specialist {
                     }));
                 };
                 tracing::warn!(agent = self.role.name(), %reason, "answer rejected twice; using the evidence's top candidate");
-                return Ok(Opinion {
-                    agent: self.role,
-                    sample,
-                    finding,
-                    tools,
-                    calls,
-                    added_lines,
-                    tool_calling,
-                    fallback: Some(format!(
-                        "the model's answer was rejected twice ({reason}); this is the top candidate of the evidence"
-                    )),
-                });
+                let why = format!(
+                    "the model's answer was rejected twice ({reason}); this is the top candidate of the evidence"
+                );
+                (finding, Some(why))
             }
             Err(e) => return Err(e.into()),
         };
-        calls.extend(reply.calls);
-        let mut value = reply.value;
-        let cause = value
-            .as_object_mut()
-            .and_then(|o| o.remove("cause"))
-            .and_then(|v| v.as_str().map(str::to_string));
-        let model: ModelFinding = serde_json::from_value(value).map_err(|e| {
-            AnalyzeError::Model(LlmError::Protocol(format!(
-                "the finding does not fit its type: {e}"
-            )))
-        })?;
-        let mut finding = Finding::resolve(model, &lines);
-        finding.cause = cause;
         Ok(Opinion {
             agent: self.role,
             sample,
@@ -456,7 +450,7 @@ impl Specialist {
             calls,
             added_lines,
             tool_calling,
-            fallback: None,
+            fallback,
         })
     }
 }

@@ -287,20 +287,7 @@ impl LlmClient {
         if let Some(seed) = options.seed {
             body["seed"] = json!(seed);
         }
-        let started = Instant::now();
-        let started_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-        let resp = self
-            .http
-            .post(self.url("/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.map_send_error(e))?;
-        if !resp.status().is_success() {
-            return Err(self.error_from_response(resp).await);
-        }
+        let (resp, started, started_ms) = self.post_chat(&body).await?;
         let v: Value = resp
             .json()
             .await
@@ -335,6 +322,26 @@ impl LlmClient {
             .unwrap_or_default();
         let content = message["content"].as_str().unwrap_or_default().to_string();
         Ok((calls, content, call))
+    }
+
+    /// Posts a chat completion request; returns the successful response, when it was sent
+    /// (for timing) and the same as ms since the Unix epoch (for overlap accounting).
+    async fn post_chat(&self, body: &Value) -> Result<(reqwest::Response, Instant, f64), LlmError> {
+        let started = Instant::now();
+        let started_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let resp = self
+            .http
+            .post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| self.map_send_error(e))?;
+        if !resp.status().is_success() {
+            return Err(self.error_from_response(resp).await);
+        }
+        Ok((resp, started, started_ms))
     }
 
     /// Checks the server is up and has a model loaded; returns the model ids it serves.
@@ -483,20 +490,7 @@ impl LlmClient {
         if let Some(seed) = options.seed {
             body["seed"] = json!(seed);
         }
-        let started = Instant::now();
-        let started_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-        let resp = self
-            .http
-            .post(self.url("/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| self.map_send_error(e))?;
-        if !resp.status().is_success() {
-            return Err(self.error_from_response(resp).await);
-        }
+        let (resp, started, started_ms) = self.post_chat(&body).await?;
         let mut text = String::new();
         let mut call = ModelCall::default();
         let mut lines = SseLines::default();
