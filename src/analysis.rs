@@ -283,7 +283,7 @@ impl AnalysisService {
                 matched: retrieval.matched,
             });
         }
-        let (delta_tx, forward) = forwarder(progress.as_ref(), |d| [Progress::Reply(d)]);
+        let (delta_tx, forward) = forwarder(progress.as_ref(), Progress::Reply);
         let result = self
             .analyzer
             .extract(&q.text, &retrieval, delta_tx.as_ref())
@@ -326,7 +326,7 @@ impl AnalysisService {
             window: f.since.is_some() || f.start.is_some() || f.end.is_some(),
         };
         let (etx, forward) = forwarder(progress.as_ref(), |e: AgentEvent| {
-            [Progress::Agent(Box::new(e))]
+            Progress::Agent(Box::new(e))
         });
         let agents = self.agents.with_max_lines(q.limit);
         let result = agents.run(&q.text, filter, scope, etx.as_ref()).await;
@@ -417,9 +417,9 @@ fn details(r: &AgentReport) -> serde_json::Value {
 /// A channel whose messages are turned into [`Progress`] and passed on, when there is a
 /// progress channel; returns the sender and the forwarding task.
 #[allow(clippy::type_complexity)]
-fn forwarder<T: Send + 'static, R: IntoIterator<Item = Progress> + 'static>(
+fn forwarder<T: Send + 'static>(
     progress: Option<&UnboundedSender<Progress>>,
-    map: impl Fn(T) -> R + Send + 'static,
+    map: impl Fn(T) -> Progress + Send + 'static,
 ) -> (
     Option<UnboundedSender<T>>,
     Option<tokio::task::JoinHandle<()>>,
@@ -430,9 +430,7 @@ fn forwarder<T: Send + 'static, R: IntoIterator<Item = Progress> + 'static>(
             let tx = tx.clone();
             let forward = tokio::spawn(async move {
                 while let Some(item) = irx.recv().await {
-                    for p in map(item) {
-                        let _ = tx.send(p);
-                    }
+                    let _ = tx.send(map(item));
                 }
             });
             (Some(itx), Some(forward))

@@ -306,7 +306,7 @@ pub fn event_line(e: &K8sEvent, index: usize, n: usize) -> LineRef {
 }
 
 impl EvidenceSet {
-    /// Candidate causes for a category (all when `None`), as prompt text.
+    /// The candidate causes whose signature ids are in `ids`, as prompt text.
     pub fn render_candidates(&self, ids: &BTreeSet<String>) -> String {
         let rows: Vec<String> = self
             .candidates
