@@ -183,14 +183,18 @@ pub enum Command {
 /// `loglens golden ...`.
 #[derive(Debug, Subcommand)]
 pub enum GoldenCommand {
-    /// Turn Cloud-OpsBench fault cases (folders with metadata.json and raw_data/) into
-    /// golden cases.
+    /// Turn recorded real incidents into golden cases: Cloud-OpsBench fault cases
+    /// (folders with metadata.json and raw_data/) and HolmesGPT replays
+    /// (replay_subset.jsonl, with the hand labels in golden/labels/holmesgpt.toml).
     ///
-    /// Example: loglens golden import --cloudopsbench ../shared/data/cloudopsbench
+    /// Example: loglens golden import --cloudopsbench ../shared/data/cloudopsbench --holmesgpt ../shared/data/holmesgpt
     Import {
         /// A folder of Cloud-OpsBench case folders.
+        #[arg(long, value_name = "DIR", required_unless_present = "holmesgpt")]
+        cloudopsbench: Option<PathBuf>,
+        /// A folder holding HolmesGPT's replay_subset.jsonl.
         #[arg(long, value_name = "DIR")]
-        cloudopsbench: PathBuf,
+        holmesgpt: Option<PathBuf>,
         /// Where the cases go.
         #[arg(long, default_value = "golden/cases", value_name = "DIR")]
         out: PathBuf,
@@ -210,9 +214,68 @@ pub enum GoldenCommand {
         #[arg(long, default_value = "golden/cases", value_name = "DIR")]
         out: PathBuf,
     },
-    /// Check every case against golden/case.schema.json and print the dataset's make-up
-    /// (origin, severity, route, cause).
-    Check {
+    /// Cut auto-labelled real cases from a log store: Loki (--loki-url), local files
+    /// (--logs), or the Loghub-2.0 sets (--loghub). Drops probe/scrape noise, detects
+    /// each line's severity, cuts windows per stream, labels each window from its worst
+    /// lines, and samples per severity towards the dataset's mix.
+    ///
+    /// Example: loglens golden extract --loghub ../shared/data/loghub2_2k --max-cases 90
+    /// Example: loglens --loki-url http://loki:3100 golden extract --query '{namespace="shop"}' --since 24h
+    Extract {
+        /// A folder of Loghub-2.0 sets (<System>/<System>_2k.log_structured_corrected.csv).
+        #[arg(long, value_name = "DIR")]
+        loghub: Option<PathBuf>,
+        /// A LogQL query selecting what to read (Loki or files); default: every stream.
+        #[arg(long)]
+        query: Option<String>,
+        /// How far back to read (Loki or files), e.g. 24h, 7d.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// At most this many lines read from Loki (its max_entries_limit_per_query is
+        /// 5000 by default).
+        #[arg(long, default_value_t = 5000)]
+        max_lines: usize,
+        /// Lines per case window (after noise filtering).
+        #[arg(long, default_value_t = 40)]
+        window_lines: usize,
+        /// At most this many cases.
+        #[arg(long, default_value_t = 100)]
+        max_cases: usize,
+        /// Sampling seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Case ids start with this (default: loghub or loki).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Where the cases go (default golden/cases/<prefix>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Add synthetic cases from a pool (what `golden synth --out POOL` wrote) to the real
+    /// cases: as many as keep the real share at --real-share, chosen to bring the
+    /// severity mix towards INFO 25%, WARN 25%, ERROR 40%, CRITICAL 10%, rotating over
+    /// templates; duplicates skipped. Replaces <cases>/synthetic/.
+    ///
+    /// Example: loglens golden combine --pool .loglens/synth-pool --real-share 0.7
+    Combine {
+        /// The synthetic pool.
+        #[arg(long, value_name = "DIR")]
+        pool: PathBuf,
+        /// The dataset (its real cases are kept; its synthetic/ folder is rewritten).
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        cases: PathBuf,
+        /// The share of real cases to keep.
+        #[arg(long, default_value_t = 0.7)]
+        real_share: f64,
+        /// Selection seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Check every case against golden/case.schema.json and print the dataset's make-up:
+    /// origin, source, severity (against the aimed-at mix), route, cause, auto-labelled
+    /// cases, lines and events per case.
+    #[command(alias = "check")]
+    Analyze {
         /// The cases.
         #[arg(long, default_value = "golden/cases", value_name = "DIR")]
         cases: PathBuf,

@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ask(args) => ask(&config, *args).await,
         Command::Ingest(args) => ingest(&config, args).await,
-        Command::Golden(cmd) => crate::golden::golden(cmd).await,
+        Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::golden::eval(&config, args).await,
         Command::Explain => {
             print!("{}", PipelineGraph::default().explain());

@@ -11,17 +11,30 @@ use loglens_agents::llm::LlmClient;
 use loglens_evals::case::{load_cases, write_case};
 use loglens_evals::replay::{Variant, replay};
 use loglens_evals::score::{markdown, metrics, score_case};
+use loglens_evals::{combine, extract};
+use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
+use loglens_tools::logs::{LogFilter, LogSource};
+use std::path::PathBuf;
 
 use crate::cli::{EvalArgs, EvalVariant, GoldenCommand};
 use crate::config::Config;
 
 /// `loglens golden ...`.
-pub async fn golden(cmd: GoldenCommand) -> anyhow::Result<ExitCode> {
+pub async fn golden(config: &Config, cmd: GoldenCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        GoldenCommand::Import { cloudopsbench, out } => {
+        GoldenCommand::Import {
+            cloudopsbench,
+            holmesgpt,
+            out,
+        } => {
             let lib = SignatureLibrary::builtin()?;
-            let cases =
-                loglens_evals::import::cloudopsbench::import_all(&cloudopsbench, &lib).await?;
+            let mut cases = Vec::new();
+            if let Some(dir) = &cloudopsbench {
+                cases.extend(loglens_evals::import::cloudopsbench::import_all(dir, &lib).await?);
+            }
+            if let Some(dir) = &holmesgpt {
+                cases.extend(loglens_evals::import::holmesgpt::import_all(dir)?);
+            }
             for c in &cases {
                 let path = write_case(&out, c)?;
                 println!(
@@ -53,37 +66,201 @@ pub async fn golden(cmd: GoldenCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        GoldenCommand::Check { cases } => {
-            let cases = load_cases(&cases)?;
-            let mut tally: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
-            for c in &cases {
-                let origin = serde_json::to_value(c.origin)?
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_string();
-                for (k, v) in [
-                    ("origin", origin),
-                    ("severity", c.expected.severity.to_string()),
+        GoldenCommand::Extract {
+            loghub,
+            query,
+            since,
+            max_lines,
+            window_lines,
+            max_cases,
+            seed,
+            prefix,
+            out,
+        } => {
+            let lib = SignatureLibrary::builtin()?;
+            let (lines, default_prefix, source, licence) = match &loghub {
+                Some(dir) => (
+                    extract::loghub_lines(dir)?,
+                    "loghub",
+                    "logpai/loghub-2.0@8046b14:2k_dataset (lines with their Level and Component columns); labels: loglens golden extract (auto)".to_string(),
+                    "Loghub: free for research and academic use; cite Loghub (ISSRE'23) and Loghub-2.0 (ISSTA'24)".to_string(),
+                ),
+                None => {
+                    let lines = read_store(config, query.as_deref(), &since, max_lines).await?;
+                    let (what, licence) = if config.log_paths.is_empty() {
+                        ("loki", "the log owner's")
+                    } else {
+                        ("files", "the log owner's")
+                    };
                     (
-                        "route",
+                        lines,
+                        what,
                         format!(
-                            "{}/{}",
-                            c.expected.route.retrieval, c.expected.route.specialists
+                            "{what} {} over the last {since}; labels: loglens golden extract (auto)",
+                            query.as_deref().unwrap_or("(every stream)")
                         ),
-                    ),
-                    ("cause", c.expected.cause.clone()),
-                ] {
-                    *tally.entry(k).or_default().entry(v).or_default() += 1;
+                        licence.to_string(),
+                    )
                 }
+            };
+            let prefix = prefix.unwrap_or_else(|| default_prefix.to_string());
+            let cfg = extract::ExtractConfig {
+                window_lines,
+                max_cases,
+                seed,
+                id_prefix: prefix.clone(),
+                source,
+                licence,
+            };
+            let cases = extract::extract(&lines, &lib, &cfg);
+            let out = out.unwrap_or_else(|| PathBuf::from("golden/cases").join(&prefix));
+            for c in &cases {
+                write_case(&out, c)?;
             }
-            println!("{} cases, all fit golden/case.schema.json", cases.len());
-            for (k, counts) in tally {
-                let parts: Vec<String> = counts.iter().map(|(v, n)| format!("{v} {n}")).collect();
-                println!("  {k:<9} {}", parts.join(", "));
+            let mut mix: BTreeMap<String, usize> = BTreeMap::new();
+            for c in &cases {
+                *mix.entry(c.expected.severity.to_string()).or_default() += 1;
             }
+            let mix: Vec<String> = mix.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            println!(
+                "{} lines → {} cases ({}) in {}",
+                lines.len(),
+                cases.len(),
+                mix.join(", "),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        GoldenCommand::Combine {
+            pool,
+            cases,
+            real_share,
+            seed,
+        } => {
+            if !(0.0..1.0).contains(&real_share) || real_share == 0.0 {
+                bail!("--real-share must be above 0 and below 1, got {real_share}");
+            }
+            let all = load_cases(&cases)?;
+            let real: Vec<_> = all
+                .into_iter()
+                .filter(|c| c.origin == loglens_evals::case::Origin::Real)
+                .collect();
+            let pool = load_cases(&pool)?;
+            let chosen = combine::choose_synthetic(&real, pool, real_share, seed);
+            let dir = cases.join("synthetic");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("clearing {}", dir.display()))?;
+            }
+            for c in &chosen {
+                write_case(&cases, c)?;
+            }
+            let total = real.len() + chosen.len();
+            println!(
+                "{} real + {} synthetic = {total} cases ({:.0}% real)",
+                real.len(),
+                chosen.len(),
+                100.0 * real.len() as f64 / total.max(1) as f64
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        GoldenCommand::Analyze { cases } => {
+            let cases = load_cases(&cases)?;
+            print!("{}", analyze(&cases)?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The dataset's make-up, as `golden analyze` prints it.
+fn analyze(cases: &[loglens_evals::GoldenCase]) -> anyhow::Result<String> {
+    let mut tally: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    for c in cases {
+        let origin = serde_json::to_value(c.origin)?
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        let source = c.id.split('/').next().unwrap_or("?").to_string();
+        let labels = if c.tags.iter().any(|t| t == "auto-labelled") {
+            "auto (by rules)"
+        } else if c.origin == loglens_evals::case::Origin::Synthetic {
+            "template"
+        } else {
+            "by hand"
+        };
+        for (k, v) in [
+            ("origin", origin),
+            ("source", source),
+            ("labels", labels.to_string()),
+            ("severity", c.expected.severity.to_string()),
+            (
+                "route",
+                format!(
+                    "{}/{}",
+                    c.expected.route.retrieval, c.expected.route.specialists
+                ),
+            ),
+            ("cause", c.expected.cause.clone()),
+        ] {
+            *tally.entry(k).or_default().entry(v).or_default() += 1;
+        }
+    }
+    let n = cases.len().max(1) as f64;
+    let mut out = format!("{} cases, all fit golden/case.schema.json\n", cases.len());
+    for (k, counts) in &tally {
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(v, c)| format!("{v} {c} ({:.0}%)", 100.0 * *c as f64 / n))
+            .collect();
+        out.push_str(&format!("  {k:<9} {}\n", parts.join(", ")));
+    }
+    let aim: Vec<String> = extract::TARGET_MIX
+        .iter()
+        .map(|(s, share)| format!("{s} {:.0}%", share * 100.0))
+        .collect();
+    out.push_str(&format!("  aimed at  {}\n", aim.join(", ")));
+    let mut lines: Vec<usize> = cases.iter().map(|c| c.logs.len()).collect();
+    lines.sort_unstable();
+    let events: usize = cases.iter().map(|c| c.events.len()).sum();
+    out.push_str(&format!(
+        "  lines     median {} per case, max {}; events {:.1} per case\n",
+        lines.get(lines.len() / 2).copied().unwrap_or(0),
+        lines.last().copied().unwrap_or(0),
+        events as f64 / n
+    ));
+    Ok(out)
+}
+
+/// Lines from the configured store (Loki or --logs) for `golden extract`.
+async fn read_store(
+    config: &Config,
+    query: Option<&str>,
+    since: &str,
+    max_lines: usize,
+) -> anyhow::Result<Vec<loglens_tools::logs::LogLine>> {
+    let since = loglens_tools::logs::parse_since(since)
+        .with_context(|| format!("--since {since}: expected a duration such as 30m, 24h, 7d"))?;
+    let source: Arc<dyn LogSource> = match (&config.loki, config.log_paths.is_empty()) {
+        (Some(loki), true) => {
+            Arc::new(LokiLogSource::new(LokiClient::new(loki.clone())?).with_max_lines(max_lines))
+        }
+        _ => crate::commands::log_source(config)?,
+    };
+    let logql = query
+        .map(|q| {
+            loglens_tools::logs::logql::parse(q)
+                .map(Arc::new)
+                .map_err(|e| anyhow::anyhow!("--query {q}: {e}"))
+        })
+        .transpose()?;
+    let end = chrono::Utc::now();
+    let filter = LogFilter {
+        logql,
+        start: Some(end - since),
+        end: Some(end),
+        ..LogFilter::default()
+    };
+    Ok(source.query(&filter).await?)
 }
 
 /// `loglens eval`.

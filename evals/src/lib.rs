@@ -7,7 +7,9 @@
 //!
 //! - [`case`]: the golden case format (`golden/case.schema.json`), loading and checking
 //!   cases.
-//! - [`import`]: turning real incidents (Cloud-OpsBench) into cases.
+//! - [`import`]: turning recorded real incidents (Cloud-OpsBench, HolmesGPT) into cases.
+//! - [`combine`]: choosing synthetic cases to go with the real ones (share, severity mix).
+//! - [`extract`]: cutting auto-labelled real cases from a log store (Loki, files, Loghub).
 //! - [`replay`]: running one case through a variant (the evidence alone, the agents, the
 //!   baseline) with its logs and events served locally.
 //! - [`score`]: per-case scores and the run's metrics.
@@ -16,6 +18,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod case;
+pub mod combine;
+pub mod extract;
 pub mod import;
 pub mod replay;
 pub mod score;

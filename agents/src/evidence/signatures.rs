@@ -179,6 +179,12 @@ impl SignatureLibrary {
         Ok(Self { signatures })
     }
 
+    /// The first signature whose log patterns match this text (by the library's order),
+    /// without the ranking [`Self::detect`] does.
+    pub fn match_line(&self, text: &str) -> Option<&Signature> {
+        self.signatures.iter().find(|s| s.matches_line(text))
+    }
+
     /// The signatures.
     pub fn signatures(&self) -> &[Signature] {
         &self.signatures
