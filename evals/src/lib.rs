@@ -13,6 +13,7 @@
 //! - [`replay`]: running one case through a variant (the evidence alone, the agents, the
 //!   baseline) with its logs and events served locally.
 //! - [`score`]: per-case scores and the run's metrics.
+//! - [`text`]: ROUGE-L and the root-cause text match.
 //! - [`synth`]: synthetic cases from failure templates (`golden/templates.toml`).
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -24,5 +25,6 @@ pub mod import;
 pub mod replay;
 pub mod score;
 pub mod synth;
+pub mod text;
 
 pub use case::{Expected, GoldenCase, load_cases};

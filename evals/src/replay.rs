@@ -18,7 +18,9 @@ use loglens_agents::evidence::collect::{LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
 use loglens_agents::router::{RetrievalMode, Scope, SpecialistChoice, decide_by_rules, features};
 use loglens_agents::specialist::{Role, evidence_finding};
-use loglens_agents::{AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, PipelineConfig};
+use loglens_agents::{
+    AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, LineRef, PipelineConfig,
+};
 use loglens_tools::ToolError;
 use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
 use loglens_tools::logs::{FileLogSource, LogFilter, LogSource};
@@ -73,6 +75,30 @@ pub struct CaseRun {
     pub tokens: u64,
     /// Tool calls made.
     pub tool_calls: usize,
+    /// The case's lines the pipeline retrieved (indexes into the case's `logs`), in the
+    /// order they were shown.
+    #[serde(default)]
+    pub retrieved: Vec<usize>,
+    /// The case's lines the answer cites, in citation order.
+    #[serde(default)]
+    pub cited: Vec<usize>,
+}
+
+/// A line reference as an index into the case's lines: the replay writes the case's
+/// lines to one file in order, so its 1-based line number is the index plus one. Events
+/// and lines from elsewhere have none.
+fn case_index(r: &LineRef, file: &str) -> Option<usize> {
+    (r.source == file && r.line_no >= 1).then(|| (r.line_no - 1) as usize)
+}
+
+fn indexes(refs: &[LineRef], file: &str) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for i in refs.iter().filter_map(|r| case_index(r, file)) {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
 }
 
 /// Events from memory.
@@ -121,7 +147,7 @@ pub async fn replay(
         }
         f.flush()?;
     }
-    let source: Arc<dyn LogSource> = Arc::new(FileLogSource::new(vec![path]));
+    let source: Arc<dyn LogSource> = Arc::new(FileLogSource::new(vec![path.clone()]));
     let events: Arc<dyn EventSource> = Arc::new(CaseEvents(case.events.clone()));
     let filter = LogFilter {
         namespace: case.filters.namespace.clone(),
@@ -148,7 +174,10 @@ pub async fn replay(
         model_calls: 0,
         tokens: 0,
         tool_calls: 0,
+        retrieved: Vec::new(),
+        cited: Vec::new(),
     };
+    let file = path.display().to_string();
     let started = Instant::now();
     let mut calls: Vec<ModelCall> = Vec::new();
     match variant {
@@ -189,6 +218,7 @@ pub async fn replay(
                     loglens_agents::evidence::Category::App => Role::App,
                 })
             });
+            run.retrieved = indexes(&ev.lines, &file);
             // No known failure in the evidence: the floor's answer is "nothing is failing".
             run.finding = Some(role.and_then(|r| evidence_finding(r, &ev)).unwrap_or_else(|| Finding {
                 cause: Some("other".into()),
@@ -215,6 +245,7 @@ pub async fn replay(
                 Ok(r) => {
                     run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
                     run.tool_calls = r.opinions.iter().map(|o| o.tools.len()).sum();
+                    run.retrieved = indexes(&r.evidence.lines, &file);
                     calls = r.calls;
                     run.finding = Some(r.consensus.finding);
                 }
@@ -225,16 +256,22 @@ pub async fn replay(
             let llm = llm.ok_or_else(|| anyhow::anyhow!("the baseline variant needs a model"))?;
             let b = BaselineAnalyzer::new(source, llm.clone(), BaselineConfig::default());
             match b.retrieve(&case.question, &filter, cfg.max_lines).await {
-                Ok(r) => match b.extract(&case.question, &r, None).await {
-                    Ok(x) => {
-                        calls = x.calls;
-                        run.finding = Some(x.finding);
+                Ok(r) => {
+                    run.retrieved = indexes(&r.lines, &file);
+                    match b.extract(&case.question, &r, None).await {
+                        Ok(x) => {
+                            calls = x.calls;
+                            run.finding = Some(x.finding);
+                        }
+                        Err(e) => run.error = Some(format!("{}: {e}", e.code())),
                     }
-                    Err(e) => run.error = Some(format!("{}: {e}", e.code())),
-                },
+                }
                 Err(e) => run.error = Some(format!("{}: {e}", e.code())),
             }
         }
+    }
+    if let Some(f) = &run.finding {
+        run.cited = indexes(&f.evidence, &file);
     }
     run.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     run.model_ms = busy_ms(&calls);

@@ -6,17 +6,94 @@
 //!   (`adservice-74c7f4c787-8g8cs` is `adservice`);
 //! - **severity**: equal; all pairs go into a confusion matrix;
 //! - **route**: retrieval and specialists both as expected;
+//! - **error signature**: equal after normalization (lower case, digits masked, spaces
+//!   collapsed: the consensus step's rule);
+//! - **root-cause match**: the answer's root cause against the expected one by
+//!   content-word overlap ([`crate::text`]);
+//! - **summary ROUGE-L** against the expected summary;
+//! - **retrieval** against the case's evidence lines: precision and recall of the lines
+//!   the pipeline retrieved, and MRR and NDCG@10 of the answer's ranking (the lines it
+//!   cites first, in citation order, then the rest it retrieved);
 //! - latency p50/p95/p99, tokens and tool calls per case.
+//!
+//! Field-level precision, recall and F1 (cause, severity, component) are macro averages
+//! over the classes: for each class, precision is how many answers of that class were
+//! right, recall how many cases of that class were answered right; an unanswered case
+//! counts against recall. Metrics are also broken down by source (`cloudopsbench`,
+//! `holmesgpt`, `loghub`, `synthetic`, ...), so auto-labelled cases can be read apart
+//! from hand-labelled ones.
 //!
 //! A **failure mode** says why a case went wrong: no answer (and the error), wrong route,
 //! or which fields differ.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use loglens_agents::consensus::normalize_signature;
 use loglens_agents::evidence::signatures::workload;
 use serde::{Deserialize, Serialize};
 
 use crate::case::GoldenCase;
 use crate::replay::CaseRun;
+use crate::text::{MATCH_THRESHOLD, content_overlap, rouge_l};
+
+/// NDCG is taken over this many ranks.
+pub const NDCG_K: usize = 10;
+
+/// How well one case's lines were found.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalScore {
+    /// Share of retrieved lines that are evidence.
+    pub precision: f64,
+    /// Share of evidence lines retrieved.
+    pub recall: f64,
+    /// 1 / rank of the first evidence line in the answer's ranking (0 if none).
+    pub reciprocal_rank: f64,
+    /// NDCG@10 of the answer's ranking, binary relevance.
+    pub ndcg: f64,
+}
+
+/// Scores retrieval against the expected evidence lines; `None` when the case names none.
+pub fn retrieval_score(
+    evidence: &[usize],
+    retrieved: &[usize],
+    cited: &[usize],
+) -> Option<RetrievalScore> {
+    if evidence.is_empty() {
+        return None;
+    }
+    let relevant: BTreeSet<usize> = evidence.iter().copied().collect();
+    let got: BTreeSet<usize> = retrieved.iter().chain(cited).copied().collect();
+    let hits = got.intersection(&relevant).count() as f64;
+    // The answer's ranking: cited lines first, then the rest retrieved.
+    let mut ranking: Vec<usize> = Vec::new();
+    for i in cited.iter().chain(retrieved) {
+        if !ranking.contains(i) {
+            ranking.push(*i);
+        }
+    }
+    let reciprocal_rank = ranking
+        .iter()
+        .position(|i| relevant.contains(i))
+        .map_or(0.0, |p| 1.0 / (p as f64 + 1.0));
+    let gain = |rank: usize| 1.0 / ((rank as f64) + 2.0).log2();
+    let dcg: f64 = ranking
+        .iter()
+        .take(NDCG_K)
+        .enumerate()
+        .filter(|(_, i)| relevant.contains(i))
+        .map(|(r, _)| gain(r))
+        .sum();
+    let ideal: f64 = (0..relevant.len().min(NDCG_K)).map(gain).sum();
+    Some(RetrievalScore {
+        precision: if got.is_empty() {
+            0.0
+        } else {
+            hits / got.len() as f64
+        },
+        recall: hits / relevant.len() as f64,
+        reciprocal_rank,
+        ndcg: if ideal > 0.0 { dcg / ideal } else { 0.0 },
+    })
+}
 
 /// One case's score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +110,27 @@ pub struct CaseScore {
     pub severity: bool,
     /// Route correct (`None` when the variant does not route).
     pub route: Option<bool>,
+    /// Error signature equal after normalization.
+    #[serde(default)]
+    pub signature: bool,
+    /// Content-word overlap of the root causes, in [0, 1].
+    #[serde(default)]
+    pub root_cause_overlap: f64,
+    /// Summary ROUGE-L F1.
+    #[serde(default)]
+    pub summary_rouge_l: f64,
+    /// Retrieval against the evidence lines (`None` when the case names none).
+    #[serde(default)]
+    pub retrieval: Option<RetrievalScore>,
+    /// Where the case comes from (the first part of its id).
+    #[serde(default)]
+    pub source: String,
+    /// `(expected, got)` cause.
+    #[serde(default)]
+    pub cause_pair: (String, String),
+    /// `(expected, got)` component, normalized.
+    #[serde(default)]
+    pub component_pair: (String, String),
     /// `(expected, got)` severity.
     pub severity_pair: (String, String),
     /// Why it went wrong, if it did.
@@ -46,6 +144,8 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         .route
         .as_ref()
         .map(|(r, s)| *r == exp.route.retrieval && *s == exp.route.specialists);
+    let source = case.id.split('/').next().unwrap_or("").to_string();
+    let retrieval = retrieval_score(&exp.evidence, &run.retrieved, &run.cited);
     let Some(f) = &run.finding else {
         return CaseScore {
             case: case.id.clone(),
@@ -54,6 +154,13 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
             component: false,
             severity: false,
             route,
+            signature: false,
+            root_cause_overlap: 0.0,
+            summary_rouge_l: 0.0,
+            retrieval,
+            source,
+            cause_pair: (exp.cause.clone(), "none".into()),
+            component_pair: (norm_component(&exp.component), "none".into()),
             severity_pair: (exp.severity.to_string(), "none".into()),
             failure: Some(format!(
                 "no answer: {}",
@@ -72,6 +179,11 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
             "route {r}/{s}, expected {}/{}",
             exp.route.retrieval, exp.route.specialists
         ));
+    }
+    if let Some(r) = retrieval
+        && r.recall == 0.0
+    {
+        wrong.push("evidence lines not retrieved".to_string());
     }
     if !cause {
         wrong.push(format!(
@@ -99,14 +211,113 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         component,
         severity,
         route,
+        signature: normalize_signature(&f.error_signature)
+            == normalize_signature(&exp.error_signature),
+        root_cause_overlap: content_overlap(&f.root_cause, &exp.root_cause),
+        summary_rouge_l: rouge_l(&f.summary, &exp.summary),
+        retrieval,
+        source,
+        cause_pair: (
+            exp.cause.clone(),
+            f.cause.clone().unwrap_or_else(|| "other".into()),
+        ),
+        component_pair: (norm_component(&exp.component), norm_component(&f.component)),
         severity_pair: (exp.severity.to_string(), f.severity.to_string()),
         failure: (!wrong.is_empty()).then(|| wrong.join("; ")),
     }
 }
 
+fn norm_component(s: &str) -> String {
+    workload(s.trim()).to_lowercase()
+}
+
 fn same_component(got: &str, want: &str) -> bool {
-    let norm = |s: &str| workload(s.trim()).to_lowercase();
-    norm(got) == norm(want)
+    norm_component(got) == norm_component(want)
+}
+
+/// Macro-averaged precision, recall and F1 of one field, and its accuracy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldScore {
+    /// Macro precision over the classes answered.
+    pub precision: f64,
+    /// Macro recall over the classes expected.
+    pub recall: f64,
+    /// Macro F1 over every class seen (expected or answered).
+    pub f1: f64,
+    /// Share of cases right.
+    pub accuracy: f64,
+}
+
+/// Field scores from `(expected, got)` pairs; `got == "none"` is an unanswered case.
+pub fn field_score(pairs: &[(String, String)]) -> FieldScore {
+    if pairs.is_empty() {
+        return FieldScore::default();
+    }
+    let classes: BTreeSet<&str> = pairs
+        .iter()
+        .flat_map(|(e, g)| [e.as_str(), g.as_str()])
+        .filter(|c| *c != "none")
+        .collect();
+    let (mut ps, mut rs, mut fs) = (Vec::new(), Vec::new(), Vec::new());
+    for c in classes {
+        let tp = pairs.iter().filter(|(e, g)| e == c && g == c).count() as f64;
+        let predicted = pairs.iter().filter(|(_, g)| g == c).count() as f64;
+        let actual = pairs.iter().filter(|(e, _)| e == c).count() as f64;
+        let p = if predicted > 0.0 { tp / predicted } else { 0.0 };
+        let r = if actual > 0.0 { tp / actual } else { 0.0 };
+        if predicted > 0.0 {
+            ps.push(p);
+        }
+        if actual > 0.0 {
+            rs.push(r);
+        }
+        fs.push(if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        });
+    }
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    FieldScore {
+        precision: mean(&ps),
+        recall: mean(&rs),
+        f1: mean(&fs),
+        accuracy: pairs.iter().filter(|(e, g)| e == g).count() as f64 / pairs.len() as f64,
+    }
+}
+
+/// Retrieval averaged over the cases that name evidence lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalMetrics {
+    /// Cases with evidence lines.
+    pub cases: usize,
+    /// Mean precision.
+    pub precision: f64,
+    /// Mean recall.
+    pub recall: f64,
+    /// Mean reciprocal rank.
+    pub mrr: f64,
+    /// Mean NDCG@10.
+    pub ndcg: f64,
+}
+
+/// Accuracy on one source's cases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceMetrics {
+    /// Cases.
+    pub cases: usize,
+    /// Cause accuracy.
+    pub cause: f64,
+    /// Component accuracy.
+    pub component: f64,
+    /// Severity accuracy.
+    pub severity: f64,
 }
 
 /// The run's metrics.
@@ -124,6 +335,24 @@ pub struct Metrics {
     pub severity_accuracy: f64,
     /// Share routed as expected, over the cases that were routed.
     pub router_accuracy: Option<f64>,
+    /// Error-signature accuracy (normalized, exact).
+    #[serde(default)]
+    pub signature_accuracy: f64,
+    /// Share whose root cause matches by content words.
+    #[serde(default)]
+    pub root_cause_match: f64,
+    /// Mean summary ROUGE-L F1.
+    #[serde(default)]
+    pub summary_rouge_l: f64,
+    /// Macro precision/recall/F1 per field: `cause`, `severity`, `component`.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldScore>,
+    /// Retrieval against the evidence lines.
+    #[serde(default)]
+    pub retrieval: RetrievalMetrics,
+    /// Accuracy per source.
+    #[serde(default)]
+    pub by_source: BTreeMap<String, SourceMetrics>,
     /// `expected → got → count`.
     pub severity_confusion: BTreeMap<String, BTreeMap<String, usize>>,
     /// Latency percentiles, ms.
@@ -177,7 +406,56 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
     lat.sort_by(f64::total_cmp);
     let mean =
         |f: &dyn Fn(&CaseRun) -> f64| runs.iter().map(f).sum::<f64>() / runs.len().max(1) as f64;
+    let mut fields = BTreeMap::new();
+    for (name, pairs) in [
+        (
+            "cause",
+            scores
+                .iter()
+                .map(|s| s.cause_pair.clone())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "severity",
+            scores.iter().map(|s| s.severity_pair.clone()).collect(),
+        ),
+        (
+            "component",
+            scores.iter().map(|s| s.component_pair.clone()).collect(),
+        ),
+    ] {
+        fields.insert(name.to_string(), field_score(&pairs));
+    }
+    let rs: Vec<RetrievalScore> = scores.iter().filter_map(|s| s.retrieval).collect();
+    let rmean =
+        |f: &dyn Fn(&RetrievalScore) -> f64| rs.iter().map(f).sum::<f64>() / rs.len().max(1) as f64;
+    let mut by_source: BTreeMap<String, SourceMetrics> = BTreeMap::new();
+    for s in scores {
+        let m = by_source.entry(s.source.clone()).or_default();
+        m.cases += 1;
+        m.cause += f64::from(u8::from(s.cause));
+        m.component += f64::from(u8::from(s.component));
+        m.severity += f64::from(u8::from(s.severity));
+    }
+    for m in by_source.values_mut() {
+        let n = m.cases as f64;
+        m.cause /= n;
+        m.component /= n;
+        m.severity /= n;
+    }
     Metrics {
+        signature_accuracy: share(&|s| s.signature),
+        root_cause_match: share(&|s| s.root_cause_overlap >= MATCH_THRESHOLD),
+        summary_rouge_l: scores.iter().map(|s| s.summary_rouge_l).sum::<f64>() / n as f64,
+        fields,
+        retrieval: RetrievalMetrics {
+            cases: rs.len(),
+            precision: rmean(&|r| r.precision),
+            recall: rmean(&|r| r.recall),
+            mrr: rmean(&|r| r.reciprocal_rank),
+            ndcg: rmean(&|r| r.ndcg),
+        },
+        by_source,
         cases: n,
         answered: share(&|s| s.answered),
         cause_accuracy: share(&|s| s.cause),
@@ -197,33 +475,70 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
     }
 }
 
-/// The run as Markdown: the metrics table, the severity confusion matrix, the failure
-/// modes.
+/// The run as Markdown: the metrics table, per-field and per-source tables, the severity
+/// confusion matrix, and the failure modes (counted by kind, then case by case).
 pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
     let pct = |x: f64| format!("{:.1}%", x * 100.0);
     let mut s = format!("# Eval run: {variant}\n\n| metric | value |\n|---|---|\n");
-    s.push_str(&format!("| cases | {} |\n", m.cases));
-    s.push_str(&format!("| answered | {} |\n", pct(m.answered)));
-    s.push_str(&format!("| cause accuracy | {} |\n", pct(m.cause_accuracy)));
-    s.push_str(&format!(
-        "| component accuracy | {} |\n",
-        pct(m.component_accuracy)
-    ));
-    s.push_str(&format!(
-        "| severity accuracy | {} |\n",
-        pct(m.severity_accuracy)
-    ));
+    let mut row = |k: &str, v: String| s.push_str(&format!("| {k} | {v} |\n"));
+    row("cases", m.cases.to_string());
+    row("answered", pct(m.answered));
+    row("cause accuracy", pct(m.cause_accuracy));
+    row("component accuracy", pct(m.component_accuracy));
+    row("severity accuracy", pct(m.severity_accuracy));
+    row(
+        "error signature (normalized, exact)",
+        pct(m.signature_accuracy),
+    );
+    row("root cause text match", pct(m.root_cause_match));
+    row("summary ROUGE-L", format!("{:.3}", m.summary_rouge_l));
     if let Some(r) = m.router_accuracy {
-        s.push_str(&format!("| router accuracy | {} |\n", pct(r)));
+        row("router accuracy", pct(r));
     }
-    s.push_str(&format!(
-        "| latency p50 / p95 / p99 | {:.0} / {:.0} / {:.0} ms |\n",
-        m.latency_ms.p50, m.latency_ms.p95, m.latency_ms.p99
-    ));
-    s.push_str(&format!(
-        "| per case: tokens, model calls, tool calls | {:.0}, {:.1}, {:.1} |\n",
-        m.tokens_per_case, m.model_calls_per_case, m.tool_calls_per_case
-    ));
+    row(
+        &format!(
+            "retrieval precision / recall / MRR / NDCG@10 ({} cases with evidence lines)",
+            m.retrieval.cases
+        ),
+        format!(
+            "{:.3} / {:.3} / {:.3} / {:.3}",
+            m.retrieval.precision, m.retrieval.recall, m.retrieval.mrr, m.retrieval.ndcg
+        ),
+    );
+    row(
+        "latency p50 / p95 / p99",
+        format!(
+            "{:.0} / {:.0} / {:.0} ms",
+            m.latency_ms.p50, m.latency_ms.p95, m.latency_ms.p99
+        ),
+    );
+    row(
+        "per case: tokens, model calls, tool calls",
+        format!(
+            "{:.0}, {:.1}, {:.1}",
+            m.tokens_per_case, m.model_calls_per_case, m.tool_calls_per_case
+        ),
+    );
+    s.push_str("\n## Fields (macro over classes)\n\n| field | precision | recall | F1 | accuracy |\n|---|---|---|---|---|\n");
+    for (name, f) in &m.fields {
+        s.push_str(&format!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {} |\n",
+            f.precision,
+            f.recall,
+            f.f1,
+            pct(f.accuracy)
+        ));
+    }
+    s.push_str("\n## By source\n\n| source | cases | cause | component | severity |\n|---|---|---|---|---|\n");
+    for (name, b) in &m.by_source {
+        s.push_str(&format!(
+            "| {name} | {} | {} | {} | {} |\n",
+            b.cases,
+            pct(b.cause),
+            pct(b.component),
+            pct(b.severity)
+        ));
+    }
     s.push_str("\n## Severity (rows: expected, columns: answered)\n\n");
     let cols = ["INFO", "WARN", "ERROR", "CRITICAL", "none"];
     s.push_str(&format!(
@@ -231,19 +546,43 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
         cols.join(" | "),
         "---|".repeat(cols.len())
     ));
-    for row in ["INFO", "WARN", "ERROR", "CRITICAL"] {
-        let r = m.severity_confusion.get(row);
+    for r in ["INFO", "WARN", "ERROR", "CRITICAL"] {
+        let counts = m.severity_confusion.get(r);
         let cells: Vec<String> = cols
             .iter()
-            .map(|c| r.and_then(|r| r.get(*c)).copied().unwrap_or(0).to_string())
+            .map(|c| {
+                counts
+                    .and_then(|x| x.get(*c))
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string()
+            })
             .collect();
-        s.push_str(&format!("| {row} | {} |\n", cells.join(" | ")));
+        s.push_str(&format!("| {r} | {} |\n", cells.join(" | ")));
     }
     s.push_str("\n## Failure modes\n\n");
     let failures: Vec<&CaseScore> = scores.iter().filter(|c| c.failure.is_some()).collect();
     if failures.is_empty() {
         s.push_str("None.\n");
+        return s;
     }
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &failures {
+        for part in f.failure.as_deref().unwrap_or("").split("; ") {
+            let kind = part.split([' ', ':']).next().unwrap_or("");
+            let kind = match kind {
+                "no" if part.starts_with("no answer") => "no answer",
+                "evidence" => "missing evidence",
+                k => k,
+            };
+            *kinds.entry(kind).or_default() += 1;
+        }
+    }
+    s.push_str("| why | cases |\n|---|---|\n");
+    for (k, n) in &kinds {
+        s.push_str(&format!("| {k} | {n} |\n"));
+    }
+    s.push('\n');
     for f in failures {
         s.push_str(&format!(
             "- `{}`: {}\n",
@@ -301,7 +640,40 @@ mod tests {
             model_calls: 2,
             tokens: 100,
             tool_calls: 1,
+            retrieved: vec![0, 1, 2],
+            cited: vec![2],
         }
+    }
+
+    #[test]
+    fn retrieval_is_scored_against_the_evidence_lines() {
+        // Evidence: lines 2 and 5. Retrieved 0..4, cited 2 first.
+        let r = retrieval_score(&[2, 5], &[0, 1, 2, 3], &[2]).unwrap();
+        assert!((r.precision - 0.25).abs() < 1e-9);
+        assert!((r.recall - 0.5).abs() < 1e-9);
+        assert!((r.reciprocal_rank - 1.0).abs() < 1e-9);
+        // One of two relevant lines at rank 1: DCG 1, IDCG 1 + 1/log2(3).
+        let ideal = 1.0 + 1.0 / 3f64.log2();
+        assert!((r.ndcg - 1.0 / ideal).abs() < 1e-9);
+        // Cited nothing relevant: the first relevant line is where retrieval put it.
+        let r = retrieval_score(&[3], &[0, 1, 2, 3], &[0]).unwrap();
+        assert!((r.reciprocal_rank - 0.25).abs() < 1e-9);
+        assert_eq!(retrieval_score(&[3], &[], &[]).unwrap().recall, 0.0);
+        assert_eq!(retrieval_score(&[], &[1], &[1]), None);
+    }
+
+    #[test]
+    fn field_scores_are_macro_averages() {
+        let p = |e: &str, g: &str| (e.to_string(), g.to_string());
+        // a: 2 cases, 1 right; b: 1 case, right; one "a" answered as b.
+        let f = field_score(&[p("a", "a"), p("a", "b"), p("b", "b")]);
+        // precision: a 1/1, b 1/2 → 0.75; recall: a 1/2, b 1/1 → 0.75.
+        assert!((f.precision - 0.75).abs() < 1e-9);
+        assert!((f.recall - 0.75).abs() < 1e-9);
+        assert!((f.accuracy - 2.0 / 3.0).abs() < 1e-9);
+        // Unanswered counts against recall only.
+        let f = field_score(&[p("a", "a"), p("a", "none")]);
+        assert!((f.precision - 1.0).abs() < 1e-9 && (f.recall - 0.5).abs() < 1e-9);
     }
 
     #[test]
