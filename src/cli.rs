@@ -247,7 +247,7 @@ pub enum GoldenCommand {
         /// Case ids start with this (default: loghub or loki).
         #[arg(long)]
         prefix: Option<String>,
-        /// Where the cases go (default golden/cases/<prefix>).
+        /// Where the cases go (each under its id: <DIR>/<prefix>/...).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -282,21 +282,76 @@ pub enum GoldenCommand {
     },
 }
 
-/// `loglens eval`.
+/// `loglens eval`: run (the default), `compare`, `list`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct EvalArgs {
+    /// Compare or list stored runs instead of running.
+    #[command(subcommand)]
+    pub command: Option<EvalCommand>,
+    /// The run's options.
+    #[command(flatten)]
+    pub run: EvalRunArgs,
+}
+
+/// `loglens eval compare|list`.
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Show two runs' metrics side by side, with deltas and drift marked. A run is a
+    /// stored run id (see `loglens eval list`) or a report folder (with run.json).
+    ///
+    /// Example: loglens eval compare 20261129T091500Z-evidence 20261130T020000Z-evidence
+    Compare {
+        /// The earlier run.
+        a: String,
+        /// The later run.
+        b: String,
+    },
+    /// The newest stored runs: id, variant, cases, key metrics, drift.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+/// Options of an eval run.
+#[derive(Debug, Args)]
+pub struct EvalRunArgs {
     /// The cases.
     #[arg(long, default_value = "golden/cases", value_name = "DIR")]
     pub cases: PathBuf,
     /// Which pipeline: `evidence` (no model), `agents` or `baseline`.
     #[arg(long, value_enum, default_value_t = EvalVariant::Evidence)]
     pub variant: EvalVariant,
+    /// Agents only: no vote over the opinions; the most confident one is the answer
+    /// (the ablation that measures what consensus adds).
+    #[arg(long)]
+    pub no_consensus: bool,
     /// Only the cases whose id contains this.
     #[arg(long)]
     pub only: Option<String>,
+    /// Only the cases listed in this file (one id per line, # comments), e.g.
+    /// golden/smoke.txt.
+    #[arg(long, value_name = "FILE")]
+    pub subset: Option<PathBuf>,
     /// Where the run's report goes (default .loglens/evals/<time>-<variant>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Continue a stopped run: the cases already in DIR/progress.jsonl are not run again.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+    /// Exit with status 3 when a metric drifted past the threshold against the last good
+    /// run of the same variant over the same cases.
+    #[arg(long)]
+    pub fail_on_drift: bool,
+    /// Largest allowed drop of a quality metric (0..1) before it is drift (default 0.05,
+    /// or [eval] drift_threshold).
+    #[arg(long)]
+    pub drift_threshold: Option<f64>,
+    /// Do not store the run in the database (nor compare it).
+    #[arg(long)]
+    pub no_store: bool,
 }
 
 /// `--variant`.

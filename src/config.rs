@@ -35,6 +35,10 @@
 //! [events]                        # Kubernetes events (else from Loki, when configured)
 //! paths = ["examples/cart-redis-incident/events.json"]
 //!
+//! [eval]                          # drift against the last good run (loglens eval)
+//! drift_threshold = 0.05          # largest allowed drop of a quality metric (0..1)
+//! latency_drift = 1.0             # largest allowed relative rise of p95 latency
+//!
 //! [loki]                          # read from Loki when no [logs] paths are given
 //! url = "http://loki.monitoring:3100"
 //! tenant = "homelab"
@@ -73,6 +77,18 @@ pub struct FileConfig {
     pub events: EventsSection,
     /// `[redaction]`.
     pub redaction: RedactionSection,
+    /// `[eval]`.
+    pub eval: EvalSection,
+}
+
+/// `[eval]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Largest allowed absolute drop of a quality metric.
+    pub drift_threshold: Option<f64>,
+    /// Largest allowed relative rise of p95 latency.
+    pub latency_drift: Option<f64>,
 }
 
 /// `[redaction]`.
@@ -189,6 +205,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Kubernetes event files.
     pub event_paths: Vec<PathBuf>,
+    /// When an eval run has drifted.
+    pub drift: loglens_evals::drift::DriftThresholds,
 }
 
 /// Default storage: a SQLite file in `.loglens/` under the working directory.
@@ -328,7 +346,16 @@ impl Config {
         } else {
             args.events.clone()
         };
+        let dd = loglens_evals::drift::DriftThresholds::default();
+        let drift = loglens_evals::drift::DriftThresholds {
+            quality: file.eval.drift_threshold.unwrap_or(dd.quality),
+            latency: file.eval.latency_drift.unwrap_or(dd.latency),
+        };
+        if !(0.0..=1.0).contains(&drift.quality) || drift.latency < 0.0 {
+            bail!("[eval] drift_threshold must be in 0..1 and latency_drift at least 0");
+        }
         Ok(Self {
+            drift,
             loki,
             pipeline,
             event_paths,

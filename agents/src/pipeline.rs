@@ -249,6 +249,9 @@ pub struct PipelineConfig {
     pub pseudonymize: Vec<PseudonymKind>,
     /// Put the real values back into the report (they never reach the model either way).
     pub restore: bool,
+    /// Vote over the opinions (on), or take the most confident one as it is (off: the
+    /// eval's ablation, to measure what the vote adds).
+    pub consensus: bool,
 }
 
 impl Default for PipelineConfig {
@@ -261,6 +264,7 @@ impl Default for PipelineConfig {
             tool_timeout: Duration::from_secs(20),
             pseudonymize: vec![PseudonymKind::Email],
             restore: true,
+            consensus: true,
         }
     }
 }
@@ -587,13 +591,27 @@ impl AgentPipeline {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        let ballots: Vec<Ballot> = opinions
+                        let mut ballots: Vec<Ballot> = opinions
                             .iter()
                             .map(|o| Ballot {
                                 voter: format!("{}#{}", o.agent.name(), o.sample),
                                 finding: o.finding.clone(),
                             })
                             .collect();
+                        if !self.cfg.consensus {
+                            // No vote: the most confident opinion (the first on a tie).
+                            let best =
+                                ballots
+                                    .iter()
+                                    .enumerate()
+                                    .fold(None, |best, (i, b)| match best {
+                                        Some((_, c)) if c >= b.finding.confidence => best,
+                                        _ => Some((i, b.finding.confidence)),
+                                    });
+                            ballots = best
+                                .map(|(i, _)| vec![ballots.swap_remove(i)])
+                                .unwrap_or_default();
+                        }
                         let c = merge(&ballots, &rank);
                         if let Some(c) = &c {
                             emit(AgentEvent::Consensus(Box::new(c.clone())));

@@ -329,6 +329,35 @@ async fn real_samples_are_merged_by_consensus() {
     // Fewer than unanimous votes show up as disagreements, never silently.
     let unanimous = report.consensus.fields.iter().all(|f| f.votes.len() == 1);
     assert_eq!(unanimous, report.consensus.disagreements.is_empty());
+
+    // Consensus off (the eval's ablation): both samples still run, no vote is taken, and
+    // the answer is the most confident opinion as it stands.
+    let cfg = PipelineConfig {
+        samples: 2,
+        consensus: false,
+        specialist: SpecialistConfig {
+            max_steps: 0,
+            ..Default::default()
+        },
+        ..PipelineConfig::default()
+    };
+    let p = pipeline(&f, &model_url(), cfg);
+    let (report, events) = run(
+        &p,
+        "Why was the pod OOMKilled and restarted?",
+        Scope::default(),
+    )
+    .await;
+    assert_well_formed(&p, &report, &events);
+    assert_eq!(report.opinions.len(), 2);
+    assert_eq!(report.consensus.opinions, 1, "one ballot, no vote");
+    let best = report
+        .opinions
+        .iter()
+        .map(|o| o.finding.confidence)
+        .fold(f32::MIN, f32::max);
+    assert_eq!(report.consensus.finding.confidence, best);
+    assert!(report.consensus.disagreements.is_empty());
 }
 
 /// Native tool calling (OpenAI `tools`; llama.cpp's generic format for a template without

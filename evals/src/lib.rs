@@ -9,6 +9,7 @@
 //!   cases.
 //! - [`import`]: turning recorded real incidents (Cloud-OpsBench, HolmesGPT) into cases.
 //! - [`combine`]: choosing synthetic cases to go with the real ones (share, severity mix).
+//! - [`drift`]: comparing runs and flagging drift against the last good run.
 //! - [`extract`]: cutting auto-labelled real cases from a log store (Loki, files, Loghub).
 //! - [`replay`]: running one case through a variant (the evidence alone, the agents, the
 //!   baseline) with its logs and events served locally.
@@ -20,6 +21,7 @@
 
 pub mod case;
 pub mod combine;
+pub mod drift;
 pub mod extract;
 pub mod import;
 pub mod replay;

@@ -65,11 +65,13 @@ fn explain_prints_the_pipeline_graph() {
     );
 }
 
-/// The golden dataset in the repository is valid, and the harness runs over it end to end
-/// (the evidence-only variant needs no model): a smoke test of the harness, not a score.
+/// The golden dataset in the repository is valid, and the harness runs over the fixed
+/// smoke subset end to end (the evidence-only variant needs no model): reports, the run
+/// stored, compared with the last good run, drift flagged and failing the run when asked,
+/// and a stopped run resumed. A smoke test of the harness, not a score.
 #[test]
 fn golden_cases_check_and_the_eval_harness_reports() {
-    let out = loglens().args(["golden", "check"]).output().unwrap();
+    let out = loglens().args(["golden", "analyze"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -79,18 +81,151 @@ fn golden_cases_check_and_the_eval_harness_reports() {
     assert!(text.contains("all fit golden/case.schema.json"), "{text}");
     let n: usize = text.split_whitespace().next().unwrap().parse().unwrap();
     assert!(n >= 150, "{n} cases");
+    assert!(text.contains("origin    real"), "{text}");
 
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("evals.db").display());
+    let subset: Vec<String> = std::fs::read_to_string("golden/smoke.txt")
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    let eval = |extra: &[&str], out: &std::path::Path| {
+        loglens()
+            .args([
+                "eval",
+                "--subset",
+                "golden/smoke.txt",
+                "--database-url",
+                &db,
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let first = tmp.path().join("first");
+    let out = eval(&[], &first);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(first.join("report.md")).unwrap();
+    assert!(
+        report.contains(&format!("| cases | {} |", subset.len())),
+        "{report}"
+    );
+    for section in [
+        "## Fields (macro over classes)",
+        "## By source",
+        "## Severity",
+        "## Failure modes",
+        "retrieval precision / recall / MRR / NDCG@10",
+        "summary ROUGE-L",
+        "this run is the reference",
+    ] {
+        assert!(report.contains(section), "{section} missing:\n{report}");
+    }
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(first.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["variant"], "evidence");
+    assert_eq!(run["cases"].as_array().unwrap().len(), subset.len());
+    let csv = std::fs::read_to_string(first.join("cases.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        subset.len() + 1,
+        "a header and a row per case"
+    );
+
+    // The same cases again: compared with the first run, nothing drifted.
+    let second = tmp.path().join("second");
+    let out = eval(&["--fail-on-drift"], &second);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(second.join("report.md")).unwrap();
+    assert!(report.contains("## Against the last good run"), "{report}");
+    assert!(!report.contains("DRIFT"), "{report}");
+
+    // The same case ids with different ground truth (a relabelling, or a model that got
+    // worse): cause accuracy falls, which is drift, and --fail-on-drift fails the run.
+    let relabelled = tmp.path().join("relabelled");
+    for id in &subset {
+        let src = std::path::Path::new("golden/cases").join(format!("{id}.json"));
+        let mut case: Value =
+            serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+        case["expected"]["cause"] = Value::from("relabelled_cause");
+        let dst = relabelled.join(format!("{id}.json"));
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::write(&dst, case.to_string()).unwrap();
+    }
+    let third = tmp.path().join("third");
     let out = loglens()
         .args([
             "eval",
-            "--variant",
-            "evidence",
-            "--only",
-            "synthetic/oom_killed",
-            "--out",
+            "--subset",
+            "golden/smoke.txt",
+            "--database-url",
+            &db,
+            "--fail-on-drift",
         ])
-        .arg(dir.path())
+        .arg("--cases")
+        .arg(&relabelled)
+        .arg("--out")
+        .arg(&third)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("drift: cause_accuracy"));
+    let report = std::fs::read_to_string(third.join("report.md")).unwrap();
+    assert!(report.contains("| DRIFT |"), "{report}");
+
+    // Runs are stored: listed, and compared by folder.
+    let out = loglens()
+        .args(["eval", "list", "--database-url", &db])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listing.lines().count(), 3, "{listing}");
+    assert!(listing.contains("DRIFT"), "{listing}");
+    let out = loglens()
+        .args(["eval", "compare"])
+        .arg(&first)
+        .arg(&third)
+        .args(["--database-url", &db])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("| cause_accuracy |") && table.contains("DRIFT"),
+        "{table}"
+    );
+
+    // A stopped run resumes: the cases in progress.jsonl are kept, the rest run.
+    let resumed = tmp.path().join("resumed");
+    std::fs::create_dir_all(&resumed).unwrap();
+    let progress = std::fs::read_to_string(first.join("progress.jsonl")).unwrap();
+    let kept: Vec<&str> = progress.lines().take(3).collect();
+    std::fs::write(resumed.join("progress.jsonl"), kept.join("\n") + "\n").unwrap();
+    let out = loglens()
+        .args([
+            "eval",
+            "--subset",
+            "golden/smoke.txt",
+            "--no-store",
+            "--resume",
+        ])
+        .arg(&resumed)
         .output()
         .unwrap();
     assert!(
@@ -98,15 +233,18 @@ fn golden_cases_check_and_the_eval_harness_reports() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
-    assert!(report.contains("| cases | 5 |"), "{report}");
-    let run: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap())
-            .unwrap();
-    assert_eq!(run["variant"], "evidence");
-    assert_eq!(run["cases"].as_array().unwrap().len(), 5);
-    let csv = std::fs::read_to_string(dir.path().join("cases.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 6, "a header and a row per case");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 of 10 cases already done"));
+    let after = std::fs::read_to_string(resumed.join("progress.jsonl")).unwrap();
+    assert_eq!(after.lines().count(), subset.len());
+    assert_eq!(
+        after.lines().take(3).collect::<Vec<_>>(),
+        kept,
+        "kept as they were"
+    );
+    // Without --resume, a folder holding a run is refused rather than overwritten.
+    let out = eval(&["--no-store"], &resumed);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
 
     // A broken case is refused with the file and the field.
     let bad = tempfile::tempdir().unwrap();
