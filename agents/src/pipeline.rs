@@ -531,6 +531,28 @@ impl AgentPipeline {
                                 }
                             }
                         }
+                        // Nothing matched the error filter, yet the scope may have lines:
+                        // a healthy service, or a problem that logs no errors (slow calls
+                        // logged at INFO). The scope's lines without the text filter are
+                        // the evidence then, so the answer can say so.
+                        let mut unfiltered = false;
+                        if lines.is_empty()
+                            && events.is_empty()
+                            && filter.pattern.is_some()
+                            && filter.logql.is_none()
+                        {
+                            let wider = LogFilter {
+                                pattern: None,
+                                ..filter.clone()
+                            };
+                            match self.source.query(&wider).await {
+                                Ok(l) => {
+                                    unfiltered = !l.is_empty();
+                                    lines = l;
+                                }
+                                Err(e) => return Err(RunError::new(e.into(), path, None)),
+                            }
+                        }
                         if lines.is_empty() && events.is_empty() {
                             let error = AnalyzeError::NoLines {
                                 filter: filter.describe(),
@@ -539,6 +561,11 @@ impl AgentPipeline {
                             return Err(RunError::new(error, path, None));
                         }
                         let mut note = format!("{} lines, {} events", lines.len(), events.len());
+                        if unfiltered {
+                            note.push_str(
+                                "; no line matched the text filter, so the scope's lines without it",
+                            );
+                        }
                         if route
                             .as_ref()
                             .is_some_and(|r| r.retrieval == RetrievalMode::Hybrid)
