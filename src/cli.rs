@@ -57,6 +57,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "LOGLENS_MAX_STEPS", value_name = "N")]
     pub max_steps: Option<usize>,
 
+    /// At most this many tokens of evidence lines in a specialist's prompt (default: what
+    /// the context leaves). Fewer is faster on a CPU.
+    #[arg(long, global = true, env = "LOGLENS_EVIDENCE_TOKENS", value_name = "N")]
+    pub evidence_tokens: Option<usize>,
+
     /// Base URL of the OpenAI-compatible model server (llama.cpp's llama-server).
     #[arg(long, global = true, env = "LOGLENS_MODEL_URL", value_name = "URL")]
     pub model_url: Option<String>,
@@ -279,6 +284,10 @@ pub enum GoldenCommand {
         /// The cases.
         #[arg(long, default_value = "golden/cases", value_name = "DIR")]
         cases: PathBuf,
+        /// Also write the provenance table (a row per source and licence) to this file,
+        /// e.g. golden/SOURCES.md.
+        #[arg(long, value_name = "FILE")]
+        sources: Option<PathBuf>,
     },
 }
 

@@ -23,6 +23,8 @@
 //! samples = 1                     # per specialist; consensus votes over them
 //! sample_temperature = 0.7        # used when samples > 1
 //! max_steps = 1                   # tool rounds per specialist (more need a larger context)
+//! evidence_tokens = 1200          # cap on evidence-line tokens per prompt (default: what
+//!                                 # the context leaves); fewer is faster on a CPU
 //! max_calls = 2                   # tool calls per round
 //! tool_timeout_secs = 20
 //! tool_calling = "auto"           # native OpenAI tools when the model's template has them,
@@ -111,6 +113,8 @@ pub struct AgentsSection {
     pub sample_temperature: Option<f32>,
     /// Tool rounds per specialist.
     pub max_steps: Option<usize>,
+    /// Cap on evidence-line tokens per prompt.
+    pub evidence_tokens: Option<usize>,
     /// Tool calls per round.
     pub max_calls: Option<usize>,
     /// Timeout of one tool call, seconds.
@@ -314,8 +318,12 @@ impl Config {
             context_tokens: analyzer.context_tokens,
             answer_tokens: llm.max_tokens,
             tool_calling: file.agents.tool_calling.unwrap_or_default(),
+            evidence_tokens: args.evidence_tokens.or(file.agents.evidence_tokens),
             ..pd.specialist
         };
+        if specialist.evidence_tokens.is_some_and(|n| n < 100) {
+            bail!("evidence_tokens must be at least 100 (a few lines)");
+        }
         if specialist.line_tokens(900) < 300 {
             bail!(
                 "context_tokens ({}) is too small for {max_steps} tool rounds and a {}-token answer; raise the context or lower max_steps",
@@ -410,6 +418,7 @@ mod tests {
             events: vec![],
             samples: None,
             max_steps: None,
+            evidence_tokens: None,
             model_url: None,
             model: None,
             model_api_key: None,

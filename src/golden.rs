@@ -168,12 +168,61 @@ pub async fn golden(config: &Config, cmd: GoldenCommand) -> anyhow::Result<ExitC
             );
             Ok(ExitCode::SUCCESS)
         }
-        GoldenCommand::Analyze { cases } => {
+        GoldenCommand::Analyze { cases, sources } => {
             let cases = load_cases(&cases)?;
             print!("{}", analyze(&cases)?);
+            if let Some(path) = sources {
+                std::fs::write(&path, sources_table(&cases))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("provenance table written to {}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The provenance table: one row per (origin, source, licence), with the cases in it.
+fn sources_table(cases: &[loglens_evals::GoldenCase]) -> String {
+    let mut groups: BTreeMap<(String, String, String), Vec<&str>> = BTreeMap::new();
+    for c in cases {
+        let origin = match c.origin {
+            loglens_evals::case::Origin::Real => "real",
+            loglens_evals::case::Origin::Synthetic => "synthetic",
+        };
+        // Synthetic cases of one template, and auto-extracted windows of one stream, share
+        // a row.
+        let key_source = if c.origin == loglens_evals::case::Origin::Synthetic
+            || c.tags.iter().any(|t| t == "auto-labelled")
+        {
+            let stem = c.id.rsplit_once('-').map_or(c.id.as_str(), |(s, _)| s);
+            format!("{}|{stem}", c.source)
+        } else {
+            format!("{}|{}", c.source, c.id)
+        };
+        groups
+            .entry((origin.to_string(), key_source, c.licence.clone()))
+            .or_default()
+            .push(&c.id);
+    }
+    let mut out = String::from(
+        "# Sources of the golden cases\n\n\
+         Every case says where it comes from and under which licence (`source`, `licence` in\n\
+         its file). This table is the same, grouped: one row per real recorded case, one per\n\
+         extracted stream and one per synthetic template. Written by\n\
+         `loglens golden analyze --sources golden/SOURCES.md`.\n\n\
+         | case(s) | origin | source | licence |\n|---|---|---|---|\n",
+    );
+    for ((origin, key, licence), mut ids) in groups {
+        ids.sort_unstable();
+        let source = key.split_once('|').map_or(key.as_str(), |(s, _)| s);
+        let which = match ids.as_slice() {
+            [one] => format!("`{one}`"),
+            [first, .., last] => format!("`{first}` … `{last}` ({})", ids.len()),
+            [] => String::new(),
+        };
+        out.push_str(&format!("| {which} | {origin} | {source} | {licence} |\n"));
+    }
+    out
 }
 
 /// The dataset's make-up, as `golden analyze` prints it.

@@ -33,7 +33,7 @@ pub const ROUTER: Prompt = Prompt {
 /// answer.
 #[derive(Debug, Clone, Copy)]
 pub struct SpecialistPrompt {
-    /// Name and version (`specialist/v1`).
+    /// Name and version (`specialist/v2`).
     pub version: &'static str,
     /// The system message (role, phases, tools, rules).
     pub system: &'static str,
@@ -47,11 +47,11 @@ pub struct SpecialistPrompt {
 
 /// The specialist prompts in use.
 pub const SPECIALIST: SpecialistPrompt = SpecialistPrompt {
-    version: "specialist/v1",
-    system: include_str!("../../prompts/specialist/v1/system.md"),
-    user: include_str!("../../prompts/specialist/v1/user.md"),
-    tool_result: include_str!("../../prompts/specialist/v1/tool_result.md"),
-    final_answer: include_str!("../../prompts/specialist/v1/final.md"),
+    version: "specialist/v2",
+    system: include_str!("../../prompts/specialist/v2/system.md"),
+    user: include_str!("../../prompts/specialist/v2/user.md"),
+    tool_result: include_str!("../../prompts/specialist/v2/tool_result.md"),
+    final_answer: include_str!("../../prompts/specialist/v2/final.md"),
 };
 
 /// Fills `{{name}}` placeholders in one pass over the template: values are inserted as
