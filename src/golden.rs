@@ -539,7 +539,32 @@ async fn run_eval(config: &Config, args: EvalRunArgs) -> anyhow::Result<ExitCode
             drift_section = "\n## Drift\n\nNo earlier good run of this variant over these cases: this run is the reference.\n".into();
         }
     }
+    // What produced the numbers: the model and the pipeline's settings.
+    let settings = serde_json::json!({
+        "model": model,
+        "model_url": llm.as_ref().map(|l| l.config().base_url.clone()),
+        "prompt_version": match variant {
+            Variant::Evidence => "none".to_string(),
+            Variant::Agents => loglens_agents::pipeline::prompt_versions(),
+            Variant::Baseline => loglens_agents::prompts::EXTRACT.version.to_string(),
+        },
+        "samples": pipeline.samples,
+        "max_steps": pipeline.specialist.max_steps,
+        "evidence_tokens": pipeline.specialist.evidence_tokens,
+        "max_lines": pipeline.max_lines,
+        "consensus": pipeline.consensus,
+    });
     let mut report = markdown(&variant_name, &m, &scores);
+    if variant != Variant::Evidence {
+        report = report.replacen(
+            "\n\n| metric | value |",
+            &format!(
+                "\n\nSettings: `{}`\n\n| metric | value |",
+                serde_json::to_string(&settings)?
+            ),
+            1,
+        );
+    }
     report.push_str(&drift_section);
     std::fs::write(out.join("report.md"), &report)?;
     std::fs::write(
@@ -548,6 +573,7 @@ async fn run_eval(config: &Config, args: EvalRunArgs) -> anyhow::Result<ExitCode
             "id": id,
             "variant": variant_name,
             "model": model,
+            "settings": settings,
             "case_set": case_set,
             "metrics": m,
             "drift": drifted,

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use loglens_agents::evidence::SignatureLibrary;
-use loglens_agents::evidence::collect::{LineBudget, collect};
+use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
 use loglens_agents::router::{RetrievalMode, Scope, SpecialistChoice, decide_by_rules, features};
 use loglens_agents::specialist::{Role, evidence_finding};
@@ -23,10 +23,11 @@ use loglens_agents::{
 };
 use loglens_tools::ToolError;
 use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
-use loglens_tools::logs::{FileLogSource, LogFilter, LogSource};
+use loglens_tools::logs::{FileLogSource, LogFilter, LogLine, LogSource};
 use serde::{Deserialize, Serialize};
 
 use crate::case::GoldenCase;
+use crate::extract::{detect_level, message_part};
 
 /// Which pipeline a case goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +129,78 @@ fn word(v: impl Serialize) -> String {
         .unwrap_or_default()
 }
 
+/// The floor's answer when no signature matched: from the lines' own levels.
+fn level_finding(lines: &[LogLine], ev: &EvidenceSet) -> Finding {
+    let severity = lines
+        .iter()
+        .map(detect_level)
+        .max()
+        .unwrap_or(loglens_agents::Severity::Info);
+    let worst: Vec<&LogLine> = lines
+        .iter()
+        .filter(|l| detect_level(l) == severity)
+        .collect();
+    let mut by_stream: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for l in &worst {
+        *by_stream.entry(l.stream_name()).or_default() += 1;
+    }
+    let component = by_stream
+        .iter()
+        .max_by_key(|(name, n)| (**n, std::cmp::Reverse(**name)))
+        .map(|(name, _)| loglens_agents::evidence::signatures::workload(name))
+        .or_else(|| ev.components.first().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    if severity == loglens_agents::Severity::Info {
+        return Finding {
+            cause: Some("other".into()),
+            root_cause: "No known failure signature and no warning or error lines.".into(),
+            severity,
+            component,
+            error_signature: "none".into(),
+            summary: format!("{} lines, no candidate cause.", ev.matched),
+            action: "Nothing to do, unless the question is about something the logs do not show."
+                .into(),
+            evidence: ev.lines.last().cloned().into_iter().collect(),
+            confidence: 0.2,
+        };
+    }
+    let message = worst
+        .first()
+        .map(|l| message_part(&l.text).to_string())
+        .unwrap_or_default();
+    // The evidence lines shown that are at the worst level.
+    let cited: Vec<LineRef> = ev
+        .lines
+        .iter()
+        .filter(|r| {
+            worst
+                .iter()
+                .any(|l| l.source == r.source && l.line_no == r.line_no)
+        })
+        .take(8)
+        .cloned()
+        .collect();
+    Finding {
+        cause: Some("other".into()),
+        root_cause: format!("No known failure signature; {component} logs \"{message}\"."),
+        severity,
+        component: component.clone(),
+        error_signature: message.chars().take(120).collect(),
+        summary: format!(
+            "{} {severity} line(s) of {}, most from {component}.",
+            worst.len(),
+            lines.len()
+        ),
+        action: format!("Look into {component}: find what makes it log this."),
+        evidence: if cited.is_empty() {
+            ev.lines.last().cloned().into_iter().collect()
+        } else {
+            cited
+        },
+        confidence: 0.3,
+    }
+}
+
 /// Replays one case. Errors of the run are recorded in the result, not returned; an `Err`
 /// means the case could not be set up.
 pub async fn replay(
@@ -188,7 +261,16 @@ pub async fn replay(
                 Err(_) => (RetrievalMode::Structured, SpecialistChoice::Both),
             };
             run.route = Some((word(retrieval), word(specialists)));
-            let lines = source.query(&filter).await?;
+            let mut lines = source.query(&filter).await?;
+            if lines.is_empty() && case.events.is_empty() {
+                // As the agent pipeline does: no error lines, so the scope's lines.
+                lines = source
+                    .query(&LogFilter {
+                        pattern: None,
+                        ..filter.clone()
+                    })
+                    .await?;
+            }
             let evs = events
                 .events(&EventFilter {
                     namespace: filter.namespace.clone(),
@@ -219,18 +301,13 @@ pub async fn replay(
                 })
             });
             run.retrieved = indexes(&ev.lines, &file);
-            // No known failure in the evidence: the floor's answer is "nothing is failing".
-            run.finding = Some(role.and_then(|r| evidence_finding(r, &ev)).unwrap_or_else(|| Finding {
-                cause: Some("other".into()),
-                root_cause: "No known failure signature in the logs or events.".into(),
-                severity: loglens_agents::Severity::Info,
-                component: ev.components.first().cloned().unwrap_or_else(|| "unknown".into()),
-                error_signature: "none".into(),
-                summary: format!("{} lines, no candidate cause.", ev.matched),
-                action: "Nothing to do, unless the question is about something the logs do not show.".into(),
-                evidence: ev.lines.last().cloned().into_iter().collect(),
-                confidence: 0.2,
-            }));
+            // No known failure in the evidence: the floor answers from the lines' own
+            // levels: the worst level seen, where most of those lines come from, and their
+            // message; "nothing is failing" when every line is informational.
+            run.finding = Some(
+                role.and_then(|r| evidence_finding(r, &ev))
+                    .unwrap_or_else(|| level_finding(&lines, &ev)),
+            );
         }
         Variant::Agents => {
             let llm = llm.ok_or_else(|| anyhow::anyhow!("the agents variant needs a model"))?;

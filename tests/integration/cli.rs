@@ -478,3 +478,130 @@ fn ingest_pushes_the_incident_to_loki_once_and_ask_reads_it_back() {
                 && l["labels"]["namespace"] == "boutique")
     );
 }
+
+/// `golden extract` reads a real Loki API (qryn, started by scripts/test.sh): recent lines
+/// pushed with `ingest`, cut into windows, severity detected, probe noise dropped, cases
+/// written that fit the schema.
+#[test]
+fn golden_extract_cuts_cases_from_loki() {
+    let loki = std::env::var("LOGLENS_TEST_LOKI_URL").unwrap_or_else(|_| {
+        panic!("LOGLENS_TEST_LOKI_URL is not set: run the tests with scripts/test.sh")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let run = format!("x{}", std::process::id());
+    let now = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let mut text = String::new();
+    for i in 0..24 {
+        let t = (now + chrono::Duration::seconds(i)).to_rfc3339();
+        let line = match i {
+            5 => "GET /healthz 200".to_string(),
+            20 => "ERROR dial tcp 10.0.0.7:5432: connect: connection refused".to_string(),
+            21 => "WARN retrying the database in 2s".to_string(),
+            // Six different healthy messages, none repeated enough to be capped.
+            _ => format!(
+                "INFO {} finished",
+                [
+                    "checkout", "payment", "refund", "invoice", "shipping", "audit"
+                ][i as usize % 6]
+            ),
+        };
+        text.push_str(
+            &serde_json::json!({"timestamp": t, "labels": {"app": "orders"}, "line": line})
+                .to_string(),
+        );
+        text.push('\n');
+    }
+    let logs = dir.path().join("orders.jsonl");
+    std::fs::write(&logs, text).unwrap();
+    let out = loglens()
+        .args([
+            "ingest",
+            "--loki-url",
+            &loki,
+            "--label",
+            &format!("run={run}"),
+        ])
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--checkpoint")
+        .arg(dir.path().join("cp.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let cases = dir.path().join("cases");
+    let query = format!("{{run=\"{run}\"}}");
+    let mut written = Vec::new();
+    // Loki makes pushed lines queryable within moments; retry briefly.
+    for _ in 0..50 {
+        let out = loglens()
+            .args(["--loki-url", &loki, "golden", "extract", "--query", &query])
+            .args([
+                "--since",
+                "1h",
+                "--window-lines",
+                "10",
+                "--max-cases",
+                "10",
+                "--out",
+            ])
+            .arg(&cases)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if cases.join("loki").exists() {
+            written = std::fs::read_dir(cases.join("loki"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // 23 lines after the probe is dropped: two windows of 10 (the first healthy, the second
+    // with the refused connection) and a last one of 3 (under half a window: not a case).
+    assert_eq!(written.len(), 2, "{written:?}");
+    let mut severities = Vec::new();
+    for path in &written {
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(
+            case["logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| !l["line"].as_str().unwrap().contains("healthz"))
+        );
+        assert!(
+            case["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("auto-labelled"))
+        );
+        severities.push(case["expected"]["severity"].as_str().unwrap().to_string());
+        if case["expected"]["severity"] == "ERROR" {
+            assert_eq!(case["expected"]["cause"], "connection_refused");
+            assert_eq!(case["expected"]["component"], "orders");
+        }
+    }
+    severities.sort();
+    assert_eq!(severities, ["ERROR", "INFO"]);
+    // What was written reads back through the schema check.
+    let out = loglens()
+        .args(["golden", "analyze", "--cases"])
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

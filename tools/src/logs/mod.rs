@@ -56,12 +56,19 @@ impl LogLine {
     }
 
     /// A short name for the stream the line belongs to: the container, else the pod, else
-    /// the app, else the source.
+    /// the app, else Loki's `service_name`, a `component` or `job` label, else the source.
     pub fn stream_name(&self) -> &str {
-        ["container", "pod", "app"]
-            .iter()
-            .find_map(|k| self.label(k))
-            .unwrap_or(&self.source)
+        [
+            "container",
+            "pod",
+            "app",
+            "service_name",
+            "component",
+            "job",
+        ]
+        .iter()
+        .find_map(|k| self.label(k))
+        .unwrap_or(&self.source)
     }
 }
 
