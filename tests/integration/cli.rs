@@ -3,7 +3,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{dead_url, model_url};
+use crate::support::{assert_ok, dead_url, model_url};
 
 fn loglens() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_loglens"));
@@ -72,11 +72,7 @@ fn explain_prints_the_pipeline_graph() {
 #[test]
 fn golden_cases_check_and_the_eval_harness_reports() {
     let out = loglens().args(["golden", "analyze"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("all fit golden/case.schema.json"), "{text}");
     let n: usize = text.split_whitespace().next().unwrap().parse().unwrap();
@@ -108,11 +104,7 @@ fn golden_cases_check_and_the_eval_harness_reports() {
     };
     let first = tmp.path().join("first");
     let out = eval(&[], &first);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let report = std::fs::read_to_string(first.join("report.md")).unwrap();
     assert!(
         report.contains(&format!("| cases | {} |", subset.len())),
@@ -143,11 +135,7 @@ fn golden_cases_check_and_the_eval_harness_reports() {
     // The same cases again: compared with the first run, nothing drifted.
     let second = tmp.path().join("second");
     let out = eval(&["--fail-on-drift"], &second);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let report = std::fs::read_to_string(second.join("report.md")).unwrap();
     assert!(report.contains("## Against the last good run"), "{report}");
     assert!(!report.contains("DRIFT"), "{report}");
@@ -228,11 +216,7 @@ fn golden_cases_check_and_the_eval_harness_reports() {
         .arg(&resumed)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("3 of 10 cases already done"));
     let after = std::fs::read_to_string(resumed.join("progress.jsonl")).unwrap();
     assert_eq!(after.lines().count(), subset.len());
@@ -376,11 +360,7 @@ fn ingest_pushes_the_incident_to_loki_once_and_ask_reads_it_back() {
             .unwrap()
     };
     let out = ingest();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let lines = std::fs::read_to_string("examples/cart-redis-incident/logs.jsonl")
         .unwrap()
         .lines()
@@ -527,11 +507,7 @@ fn golden_extract_cuts_cases_from_loki() {
         .arg(dir.path().join("cp.json"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 
     let cases = dir.path().join("cases");
     let query = format!("{{run=\"{run}\"}}");
@@ -552,11 +528,7 @@ fn golden_extract_cuts_cases_from_loki() {
             .arg(&cases)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
         if cases.join("loki").exists() {
             written = std::fs::read_dir(cases.join("loki"))
                 .unwrap()
@@ -599,9 +571,5 @@ fn golden_extract_cuts_cases_from_loki() {
         .arg(&cases)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 }

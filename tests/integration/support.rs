@@ -23,6 +23,15 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| panic!("LOGLENS_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL"))
 }
 
+/// Fails with the command's stderr unless it exited successfully.
+pub fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A URL where nothing listens.
 pub fn dead_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
