@@ -38,7 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ask(args) => ask(&config, *args).await,
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
-        Command::Eval(args) => crate::golden::eval(&config, args).await,
+        Command::Eval(args) => crate::eval::eval(&config, args).await,
         Command::Explain => {
             print!("{}", PipelineGraph::default().explain());
             Ok(ExitCode::SUCCESS)

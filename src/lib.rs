@@ -10,6 +10,8 @@
 //! - [`server`]: the HTTP API (axum).
 //! - [`render`]: the human-readable answer.
 //! - [`commands`]: what each subcommand does.
+//! - [`golden`]: `loglens golden ...`, making and checking the golden dataset.
+//! - [`eval`]: `loglens eval`, replaying and scoring it, storing and comparing runs.
 //! - [`telemetry`]: loglens's own diagnostic logs.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -17,6 +19,7 @@ pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod eval;
 pub mod golden;
 pub mod render;
 pub mod server;
