@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use loglens_tools::budget::estimate_tokens;
 use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
 use loglens_tools::k8s_events::K8sEvents;
-use loglens_tools::logs::{LogFilter, LogSource};
+use loglens_tools::logs::{LogFilter, LogLine, LogSource};
 use loglens_tools::query_logs::QueryLogs;
 use loglens_tools::redact::{PseudonymKind, Pseudonyms};
 use petgraph::Direction;
@@ -299,6 +299,28 @@ pub struct AgentPipeline {
     cfg: PipelineConfig,
 }
 
+/// The lines `filter` selects. When none match its text filter and there are no events
+/// either, the scope may still have lines: a healthy service, or a problem that logs no
+/// errors (slow calls logged at INFO). Then the scope's lines without the text filter are
+/// the evidence, so the answer can say so; the flag says this happened.
+pub async fn lines_in_scope(
+    source: &dyn LogSource,
+    filter: &LogFilter,
+    have_events: bool,
+) -> Result<(Vec<LogLine>, bool), loglens_tools::ToolError> {
+    let lines = source.query(filter).await?;
+    if !lines.is_empty() || have_events || filter.pattern.is_none() || filter.logql.is_some() {
+        return Ok((lines, false));
+    }
+    let wider = LogFilter {
+        pattern: None,
+        ..filter.clone()
+    };
+    let lines = source.query(&wider).await?;
+    let widened = !lines.is_empty();
+    Ok((lines, widened))
+}
+
 /// The prompt versions the pipeline uses.
 pub fn prompt_versions() -> String {
     format!("{}+{}", ROUTER.version, SPECIALIST.version)
@@ -512,10 +534,6 @@ impl AgentPipeline {
                         route = Some(r);
                     }
                     Stage::Retrieval => {
-                        lines = match self.source.query(filter).await {
-                            Ok(l) => l,
-                            Err(e) => return Err(RunError::new(e.into(), path, None)),
-                        };
                         if let Some(es) = &self.events {
                             let ef = EventFilter {
                                 namespace: filter.namespace.clone(),
@@ -531,28 +549,14 @@ impl AgentPipeline {
                                 }
                             }
                         }
-                        // Nothing matched the error filter, yet the scope may have lines:
-                        // a healthy service, or a problem that logs no errors (slow calls
-                        // logged at INFO). The scope's lines without the text filter are
-                        // the evidence then, so the answer can say so.
-                        let mut unfiltered = false;
-                        if lines.is_empty()
-                            && events.is_empty()
-                            && filter.pattern.is_some()
-                            && filter.logql.is_none()
-                        {
-                            let wider = LogFilter {
-                                pattern: None,
-                                ..filter.clone()
-                            };
-                            match self.source.query(&wider).await {
-                                Ok(l) => {
-                                    unfiltered = !l.is_empty();
-                                    lines = l;
-                                }
+                        let unfiltered;
+                        (lines, unfiltered) =
+                            match lines_in_scope(self.source.as_ref(), filter, !events.is_empty())
+                                .await
+                            {
+                                Ok(found) => found,
                                 Err(e) => return Err(RunError::new(e.into(), path, None)),
-                            }
-                        }
+                            };
                         if lines.is_empty() && events.is_empty() {
                             let error = AnalyzeError::NoLines {
                                 filter: filter.describe(),

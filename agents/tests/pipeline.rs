@@ -296,22 +296,26 @@ async fn real_pipeline_runs_end_to_end_and_keeps_secrets_and_injections_out() {
 #[tokio::test]
 async fn real_samples_are_merged_by_consensus() {
     let f = fixture();
-    let cfg = PipelineConfig {
-        samples: 2,
-        specialist: SpecialistConfig {
-            max_steps: 0,
-            ..Default::default()
-        },
-        ..PipelineConfig::default()
+    // Two samples of each specialist, no tool rounds; consensus on or off.
+    let two_samples = |consensus: bool| {
+        pipeline(
+            &f,
+            &model_url(),
+            PipelineConfig {
+                samples: 2,
+                consensus,
+                specialist: SpecialistConfig {
+                    max_steps: 0,
+                    ..Default::default()
+                },
+                ..PipelineConfig::default()
+            },
+        )
     };
-    let p = pipeline(&f, &model_url(), cfg);
+    let question = "Why was the pod OOMKilled and restarted?";
+    let p = two_samples(true);
     // Platform words only: the rules route to the infra specialist alone.
-    let (report, events) = run(
-        &p,
-        "Why was the pod OOMKilled and restarted?",
-        Scope::default(),
-    )
-    .await;
+    let (report, events) = run(&p, question, Scope::default()).await;
     assert_eq!(report.route.specialists, SpecialistChoice::Infra);
     assert_well_formed(&p, &report, &events);
     assert_eq!(
@@ -337,22 +341,8 @@ async fn real_samples_are_merged_by_consensus() {
 
     // Consensus off (the eval's ablation): both samples still run, no vote is taken, and
     // the answer is the most confident opinion as it stands.
-    let cfg = PipelineConfig {
-        samples: 2,
-        consensus: false,
-        specialist: SpecialistConfig {
-            max_steps: 0,
-            ..Default::default()
-        },
-        ..PipelineConfig::default()
-    };
-    let p = pipeline(&f, &model_url(), cfg);
-    let (report, events) = run(
-        &p,
-        "Why was the pod OOMKilled and restarted?",
-        Scope::default(),
-    )
-    .await;
+    let p = two_samples(false);
+    let (report, events) = run(&p, question, Scope::default()).await;
     assert_well_formed(&p, &report, &events);
     assert_eq!(report.opinions.len(), 2);
     assert_eq!(report.consensus.opinions, 1, "one ballot, no vote");

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
+use loglens_agents::pipeline::lines_in_scope;
 use loglens_agents::router::{RetrievalMode, Scope, SpecialistChoice, decide_by_rules, features};
 use loglens_agents::specialist::{Role, evidence_finding};
 use loglens_agents::{
@@ -131,14 +132,17 @@ fn word(v: impl Serialize) -> String {
 
 /// The floor's answer when no signature matched: from the lines' own levels.
 fn level_finding(lines: &[LogLine], ev: &EvidenceSet) -> Finding {
-    let severity = lines
+    let levels: Vec<loglens_agents::Severity> = lines.iter().map(detect_level).collect();
+    let severity = levels
         .iter()
-        .map(detect_level)
+        .copied()
         .max()
         .unwrap_or(loglens_agents::Severity::Info);
     let worst: Vec<&LogLine> = lines
         .iter()
-        .filter(|l| detect_level(l) == severity)
+        .zip(&levels)
+        .filter(|(_, l)| **l == severity)
+        .map(|(line, _)| line)
         .collect();
     let mut by_stream: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for l in &worst {
@@ -261,16 +265,9 @@ pub async fn replay(
                 Err(_) => (RetrievalMode::Structured, SpecialistChoice::Both),
             };
             run.route = Some((word(retrieval), word(specialists)));
-            let mut lines = source.query(&filter).await?;
-            if lines.is_empty() && case.events.is_empty() {
-                // As the agent pipeline does: no error lines, so the scope's lines.
-                lines = source
-                    .query(&LogFilter {
-                        pattern: None,
-                        ..filter.clone()
-                    })
-                    .await?;
-            }
+            // As the agent pipeline retrieves: no error lines, so the scope's lines.
+            let (lines, _) =
+                lines_in_scope(source.as_ref(), &filter, !case.events.is_empty()).await?;
             let evs = events
                 .events(&EventFilter {
                     namespace: filter.namespace.clone(),

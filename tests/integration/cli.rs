@@ -153,21 +153,10 @@ fn golden_cases_check_and_the_eval_harness_reports() {
         std::fs::write(&dst, case.to_string()).unwrap();
     }
     let third = tmp.path().join("third");
-    let out = loglens()
-        .args([
-            "eval",
-            "--subset",
-            "golden/smoke.txt",
-            "--database-url",
-            &db,
-            "--fail-on-drift",
-        ])
-        .arg("--cases")
-        .arg(&relabelled)
-        .arg("--out")
-        .arg(&third)
-        .output()
-        .unwrap();
+    let out = eval(
+        &["--fail-on-drift", "--cases", relabelled.to_str().unwrap()],
+        &third,
+    );
     assert_eq!(
         out.status.code(),
         Some(3),
