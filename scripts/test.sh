@@ -4,9 +4,14 @@
 #   1. llama-server + SmolLM2-135M (scripts/install-model.sh; the server build is cached
 #      in ~/.cache/loglens after the first run), started on 127.0.0.1:18089;
 #   2. a private PostgreSQL on 127.0.0.1:55432 (scripts/postgres.sh);
-#   3. a Loki-API server (qryn on chDB) on 127.0.0.1:13100 (scripts/loki-server.sh);
-#   4. cargo test over the whole workspace, with the servers' URLs in
-#      LOGLENS_TEST_MODEL_URL, LOGLENS_TEST_DATABASE_URL and LOGLENS_TEST_LOKI_URL.
+#   3. a Loki-API server (qryn on chDB) on 127.0.0.1:13100 (scripts/loki-server.sh); it
+#      also answers Tempo's API and takes OTLP/HTTP traces;
+#   4. an OTLP gRPC receiver (rotel) on 127.0.0.1:14317 that forwards traces to qryn and
+#      logs the metrics it receives (scripts/otlp-receiver.sh);
+#   5. Prometheus's promtool, to check /metrics (scripts/install-promtool.sh);
+#   6. cargo test over the whole workspace, with the servers' URLs in
+#      LOGLENS_TEST_MODEL_URL, LOGLENS_TEST_DATABASE_URL, LOGLENS_TEST_LOKI_URL,
+#      LOGLENS_TEST_OTLP_GRPC_URL (+ LOGLENS_TEST_OTLP_LOG) and LOGLENS_TEST_PROMTOOL.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p loglens-tools).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,11 +19,13 @@ cd "$ROOT"
 MODEL_PORT="${LOGLENS_TEST_MODEL_PORT:-18089}"
 PG_PORT="${LOGLENS_TEST_PG_PORT:-55432}"
 LOKI_PORT="${LOGLENS_TEST_LOKI_PORT:-13100}"
+OTLP_PORT="${LOGLENS_TEST_OTLP_PORT:-14317}"
 
 cleanup() {
   scripts/llama-server.sh stop "$MODEL_PORT" || true
   scripts/postgres.sh stop "$PG_PORT" || true
   scripts/loki-server.sh stop "$LOKI_PORT" || true
+  scripts/otlp-receiver.sh stop "$OTLP_PORT" || true
 }
 trap cleanup EXIT
 
@@ -28,5 +35,10 @@ export LOGLENS_TEST_DATABASE_URL
 export LOGLENS_TEST_MODEL_URL="http://127.0.0.1:$MODEL_PORT"
 LOGLENS_TEST_LOKI_URL="$(scripts/loki-server.sh start "$LOKI_PORT")"
 export LOGLENS_TEST_LOKI_URL
+LOGLENS_TEST_OTLP_GRPC_URL="$(scripts/otlp-receiver.sh start "$OTLP_PORT" "$LOGLENS_TEST_LOKI_URL")"
+export LOGLENS_TEST_OTLP_GRPC_URL
+export LOGLENS_TEST_OTLP_LOG="${TMPDIR:-/tmp}/loglens-otlp-$OTLP_PORT/received.log"
+LOGLENS_TEST_PROMTOOL="$(scripts/install-promtool.sh)"
+export LOGLENS_TEST_PROMTOOL
 
 cargo test --workspace "$@"

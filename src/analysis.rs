@@ -15,6 +15,7 @@ use loglens_agents::{
 use loglens_tools::logs::LogFilter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::Instrument;
 
 use crate::store::{AnalysisRecord, Store};
 
@@ -221,10 +222,66 @@ impl AnalysisService {
 
     /// Runs one analysis and stores it. Requests that fail validation are not stored;
     /// everything else is, once, as a complete row.
+    ///
+    /// The run is one trace (a child of the caller's span when there is one, such as the
+    /// HTTP request's): the root span `invoke_agent loglens`, with router, retrieval,
+    /// evidence, specialist, tool, model and consensus spans below it. The trace id is
+    /// stored with the result.
     pub async fn run(
         &self,
         q: Question,
         progress: Option<UnboundedSender<Progress>>,
+    ) -> Result<AnalysisRecord, Failure> {
+        let question: String = q.text.chars().take(500).collect();
+        let span = tracing::info_span!(
+            "analyze",
+            otel.name = "invoke_agent loglens",
+            otel.status_code = tracing::field::Empty,
+            "gen_ai.operation.name" = "invoke_agent",
+            "gen_ai.agent.name" = "loglens",
+            "loglens.analysis.id" = %q.id,
+            "loglens.channel" = q.channel,
+            "loglens.pipeline" = q.mode.name(),
+            "loglens.question" = %question,
+            "loglens.status" = tracing::field::Empty,
+        );
+        let trace_id = crate::telemetry::trace_id(&span);
+        let _in_flight = crate::telemetry::metrics::in_flight();
+        let started = Instant::now();
+        let (channel, pipeline) = (q.channel, q.mode.name());
+        let result = self
+            .run_traced(q, progress, trace_id)
+            .instrument(span.clone())
+            .await;
+        let status = match &result {
+            Ok(r) => r.status.clone(),
+            Err(f) => f.error.code().to_string(),
+        };
+        span.record("loglens.status", status.as_str());
+        span.in_scope(|| {
+            tracing::info!(
+                status = %status,
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "analysis finished"
+            );
+        });
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        crate::telemetry::metrics::record_analysis(
+            channel,
+            pipeline,
+            &status,
+            started.elapsed().as_secs_f64(),
+        );
+        result
+    }
+
+    async fn run_traced(
+        &self,
+        q: Question,
+        progress: Option<UnboundedSender<Progress>>,
+        trace_id: Option<String>,
     ) -> Result<AnalysisRecord, Failure> {
         let started_at = Utc::now();
         let started = Instant::now();
@@ -243,7 +300,8 @@ impl AnalysisService {
         };
         match result {
             Ok(outcome) => {
-                let record = self.record(&q, started_at, started, outcome, None);
+                let mut record = self.record(&q, started_at, started, outcome, None);
+                record.trace_id = trace_id;
                 if let Err(e) = self.store.insert(&record).await {
                     // The answer is still returned; the operator sees why it was not kept.
                     tracing::error!(id = %record.id, error = %format!("{e:#}"), "could not store the analysis");
@@ -252,7 +310,8 @@ impl AnalysisService {
             }
             Err((e, _)) if is_bad_request(&e) => Err(reject(e)),
             Err((error, outcome)) => {
-                let record = self.record(&q, started_at, started, outcome, Some(&error));
+                let mut record = self.record(&q, started_at, started, outcome, Some(&error));
+                record.trace_id = trace_id;
                 let stored_id = match self.store.insert(&record).await {
                     Ok(()) => Some(record.id),
                     Err(e) => {
@@ -386,6 +445,7 @@ impl AnalysisService {
             tokens_per_second: calls.last().map_or(0.0, |c| c.tokens_per_second),
             pipeline: q.mode.name().to_string(),
             details: outcome.details,
+            trace_id: None,
         }
     }
 }

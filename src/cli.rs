@@ -183,6 +183,23 @@ pub enum Command {
     ///
     /// Example: loglens eval --variant evidence
     Eval(EvalArgs),
+    /// Show a stored run as a tree of its steps: router, retrieval, each specialist, each
+    /// tool call (with its arguments) and model call (with its tokens), consensus, with
+    /// durations. ID is a trace id (printed with every answer, and in the JSON logs) or an
+    /// analysis id.
+    ///
+    /// Example: loglens trace 4bf92f3577b34da6a3ce929d0e0e4736
+    Trace(TraceArgs),
+}
+
+/// `loglens trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// A trace id (32 hex digits) or an analysis id.
+    pub id: String,
+    /// Print the spans as JSON instead of a tree.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `loglens golden ...`.

@@ -19,33 +19,41 @@ use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
 use crate::config::Config;
 use crate::server::{AppState, serve};
 use crate::store::Store;
+use crate::telemetry::Telemetry;
 use loglens_tools::logs::LogSource;
 use loglens_tools::logs::ingest::Ingest;
 use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
 
 /// Runs the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
     let listen = match &cli.command {
         Command::Serve(a) => a.listen,
         Command::Ask(_)
         | Command::Ingest(_)
         | Command::Explain
         | Command::Golden(_)
-        | Command::Eval(_) => None,
+        | Command::Eval(_)
+        | Command::Trace(_) => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
-        Command::Ask(args) => ask(&config, *args).await,
+        Command::Ask(args) => ask(&config, *args, telemetry).await,
+        Command::Trace(args) => crate::trace::trace(&config, args).await,
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
-        Command::Eval(args) => crate::eval::eval(&config, args).await,
+        Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
         Command::Explain => {
             print!("{}", PipelineGraph::default().explain());
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(_) => {
             let service = build_service(&config).await?;
-            serve(AppState { service }, config.listen).await?;
+            telemetry.keep_spans_in(service.store().clone());
+            let state = AppState {
+                service,
+                metrics: telemetry.registry(),
+            };
+            serve(state, config.listen).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -123,7 +131,7 @@ impl From<FilterArgs> for FilterSpec {
     }
 }
 
-async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
+async fn ask(config: &Config, args: AskArgs, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
     for (name, value) in [
         ("--start", &args.filters.start),
         ("--end", &args.filters.end),
@@ -135,6 +143,7 @@ async fn ask(config: &Config, args: AskArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let service = build_service(config).await?;
+    telemetry.keep_spans_in(service.store().clone());
     let question = Question {
         id: new_id(),
         text: args.question,

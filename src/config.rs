@@ -324,7 +324,12 @@ impl Config {
         if specialist.evidence_tokens.is_some_and(|n| n < 100) {
             bail!("evidence_tokens must be at least 100 (a few lines)");
         }
-        if specialist.line_tokens(900) < 300 {
+        // The room the context leaves (the evidence cap is a separate, checked choice).
+        let room = SpecialistConfig {
+            evidence_tokens: None,
+            ..specialist
+        };
+        if room.line_tokens(900) < 300 {
             bail!(
                 "context_tokens ({}) is too small for {max_steps} tool rounds and a {}-token answer; raise the context or lower max_steps",
                 analyzer.context_tokens,

@@ -14,6 +14,9 @@ use loglens_evals::case::load_cases;
 use loglens_evals::drift::{
     Delta, DriftThresholds, case_set_hash, compare as compare_metrics, markdown as drift_markdown,
 };
+use tracing::Instrument;
+
+use crate::telemetry::Telemetry;
 use loglens_evals::replay::{CaseRun, Variant, replay};
 use loglens_evals::score::{Metrics, markdown, metrics, score_case};
 
@@ -22,11 +25,15 @@ use crate::config::Config;
 use crate::store::{EvalRunRecord, Store};
 
 /// `loglens eval`: a run, or `compare` / `list`.
-pub async fn eval(config: &Config, args: EvalArgs) -> anyhow::Result<ExitCode> {
+pub async fn eval(
+    config: &Config,
+    args: EvalArgs,
+    telemetry: &Telemetry,
+) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(EvalCommand::Compare { a, b }) => compare(config, &a, &b).await,
         Some(EvalCommand::List { limit }) => list(config, limit).await,
-        None => run_eval(config, args.run).await,
+        None => run_eval(config, args.run, telemetry).await,
     }
 }
 
@@ -60,7 +67,11 @@ fn read_progress(path: &std::path::Path) -> anyhow::Result<Vec<CaseRun>> {
         .collect())
 }
 
-async fn run_eval(config: &Config, args: EvalRunArgs) -> anyhow::Result<ExitCode> {
+async fn run_eval(
+    config: &Config,
+    args: EvalRunArgs,
+    telemetry: &Telemetry,
+) -> anyhow::Result<ExitCode> {
     let mut cases = load_cases(&args.cases)?;
     if let Some(only) = &args.only {
         cases.retain(|c| c.id.contains(only.as_str()));
@@ -179,8 +190,18 @@ async fn run_eval(config: &Config, args: EvalRunArgs) -> anyhow::Result<ExitCode
             continue;
         }
         bar.set_message(c.id.clone());
-        let run = tokio::select! {
-            r = replay(c, variant, llm.as_ref(), &pipeline, &library) => r?,
+        // One trace per case: its pipeline spans hang under this root.
+        let span = tracing::info_span!(
+            "eval_case",
+            otel.name = %format!("eval {}", c.id),
+            "loglens.eval.case" = %c.id,
+            "loglens.eval.variant" = %variant_name,
+            "loglens.eval.source" = %c.source,
+        );
+        let trace_id = crate::telemetry::trace_id(&span);
+        let case_started = std::time::Instant::now();
+        let mut run = tokio::select! {
+            r = replay(c, variant, llm.as_ref(), &pipeline, &library).instrument(span) => r?,
             _ = &mut stop => {
                 bar.abandon();
                 eprintln!(
@@ -193,6 +214,11 @@ async fn run_eval(config: &Config, args: EvalRunArgs) -> anyhow::Result<ExitCode
                 return Ok(ExitCode::from(130));
             }
         };
+        run.trace_id = trace_id;
+        crate::telemetry::metrics::record_eval_case(
+            &variant_name,
+            case_started.elapsed().as_secs_f64(),
+        );
         {
             use std::io::Write;
             serde_json::to_writer(&mut progress, &run)?;
@@ -213,6 +239,19 @@ async fn run_eval(config: &Config, args: EvalRunArgs) -> anyhow::Result<ExitCode
         }
     }
     let m = metrics(&scores, &runs);
+    // The headline numbers as gauges: pushed over OTLP at exit when an endpoint is set
+    // (the nightly CronJob), so Grafana charts accuracy over time.
+    crate::telemetry::metrics::record_eval_run(
+        &variant_name,
+        &[
+            ("root_cause", m.cause_accuracy),
+            ("severity", m.severity_accuracy),
+            ("component", m.component_accuracy),
+            ("error_signature", m.signature_accuracy),
+        ],
+        m.retrieval.precision,
+        m.router_accuracy.unwrap_or(0.0),
+    );
     let id = format!("{}-{variant_name}", started.format("%Y%m%dT%H%M%S%.3fZ"));
     let case_set = case_set_hash(cases.iter().map(|c| c.id.as_str()));
     let model = llm.as_ref().map(|l| l.config().model.clone());
@@ -226,6 +265,9 @@ async fn run_eval(config: &Config, args: EvalRunArgs) -> anyhow::Result<ExitCode
     } else {
         Some(Store::connect(&config.database_url).await?)
     };
+    if let Some(store) = &store {
+        telemetry.keep_spans_in(store.clone());
+    }
     if let Some(store) = &store {
         if let Some(prev) = store.last_good_eval_run(&variant_name, &case_set).await? {
             let before: Metrics = serde_json::from_value(prev.metrics.clone())

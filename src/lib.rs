@@ -12,7 +12,8 @@
 //! - [`commands`]: what each subcommand does.
 //! - [`golden`]: `loglens golden ...`, making and checking the golden dataset.
 //! - [`eval`]: `loglens eval`, replaying and scoring it, storing and comparing runs.
-//! - [`telemetry`]: loglens's own diagnostic logs.
+//! - [`telemetry`]: loglens's own logs, traces (OTLP and the database) and metrics.
+//! - [`trace`]: `loglens trace ID`, a stored run's spans as a tree.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod analysis;
@@ -25,3 +26,4 @@ pub mod render;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod trace;

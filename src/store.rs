@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use loglens_agents::{Finding, LineRef};
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
+
+use crate::telemetry::span_store::SpanRow;
 use sqlx::{AnyPool, Row};
 
 /// A stored analysis.
@@ -61,6 +63,9 @@ pub struct AnalysisRecord {
     /// For agent runs: route, path, candidates, patterns, opinions, tool calls, votes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// The trace the analysis ran in (`loglens trace ID`, or Tempo), when traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 fn baseline_name() -> String {
@@ -101,7 +106,7 @@ macro_rules! select_analyses {
         concat!(
             "SELECT id, created_at, channel, question, filters, retrieved, matched_lines, finding, model, ",
             "prompt_version, status, error, latency_ms, model_ms, model_calls, prompt_tokens, completion_tokens, ",
-            "tokens_per_second, pipeline, details FROM analyses ",
+            "tokens_per_second, pipeline, details, trace_id FROM analyses ",
             $rest
         )
     };
@@ -144,8 +149,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO analyses (id, created_at, channel, question, filters, retrieved, matched_lines, finding, model, \
              prompt_version, status, error, latency_ms, model_ms, model_calls, prompt_tokens, completion_tokens, tokens_per_second, \
-             pipeline, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             pipeline, details, trace_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(&r.id)
         .bind(r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -167,6 +172,7 @@ impl Store {
         .bind(r.tokens_per_second)
         .bind(&r.pipeline)
         .bind(r.details.as_ref().map(serde_json::Value::to_string))
+        .bind(r.trace_id.as_deref())
         .execute(&self.pool)
         .await
         .context("storing the analysis")?;
@@ -181,6 +187,72 @@ impl Store {
             .await
             .context("reading an analysis")?;
         row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// The analysis that ran in trace `trace_id`.
+    pub async fn analysis_by_trace(
+        &self,
+        trace_id: &str,
+    ) -> anyhow::Result<Option<AnalysisRecord>> {
+        let row = sqlx::query(select_analyses!("WHERE trace_id = $1"))
+            .bind(trace_id)
+            .fetch_optional(&self.pool)
+            .await
+            .context("reading an analysis by trace id")?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// Stores spans (a span already stored is kept as it was).
+    pub async fn insert_spans(&self, spans: &[SpanRow]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("storing trace spans")?;
+        for s in spans {
+            sqlx::query(
+                "INSERT INTO trace_spans (trace_id, span_id, parent_span_id, name, kind, start_unix_ns, end_unix_ns, status, attributes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (trace_id, span_id) DO NOTHING",
+            )
+            .bind(&s.trace_id)
+            .bind(&s.span_id)
+            .bind(s.parent_span_id.as_deref())
+            .bind(&s.name)
+            .bind(&s.kind)
+            .bind(s.start_unix_ns)
+            .bind(s.end_unix_ns)
+            .bind(&s.status)
+            .bind(s.attributes.to_string())
+            .execute(&mut *tx)
+            .await
+            .context("storing a trace span")?;
+        }
+        tx.commit().await.context("storing trace spans")?;
+        Ok(())
+    }
+
+    /// The spans of one trace, in start order.
+    pub async fn spans(&self, trace_id: &str) -> anyhow::Result<Vec<SpanRow>> {
+        let rows = sqlx::query(
+            "SELECT trace_id, span_id, parent_span_id, name, kind, start_unix_ns, end_unix_ns, status, attributes \
+             FROM trace_spans WHERE trace_id = $1 ORDER BY start_unix_ns, span_id",
+        )
+        .bind(trace_id)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading trace spans")?;
+        rows.iter()
+            .map(|r| {
+                Ok(SpanRow {
+                    trace_id: r.try_get("trace_id")?,
+                    span_id: r.try_get("span_id")?,
+                    parent_span_id: r.try_get("parent_span_id")?,
+                    name: r.try_get("name")?,
+                    kind: r.try_get("kind")?,
+                    start_unix_ns: r.try_get("start_unix_ns")?,
+                    end_unix_ns: r.try_get("end_unix_ns")?,
+                    status: r.try_get("status")?,
+                    attributes: serde_json::from_str(&r.try_get::<String, _>("attributes")?)
+                        .context("trace_spans.attributes is not JSON")?,
+                })
+            })
+            .collect()
     }
 
     /// The most recent analyses, newest first.
@@ -348,6 +420,7 @@ fn from_row(r: &AnyRow) -> anyhow::Result<AnalysisRecord> {
             .try_get::<Option<String>, _>("details")?
             .map(|d| serde_json::from_str(&d))
             .transpose()?,
+        trace_id: r.try_get("trace_id")?,
     })
 }
 

@@ -18,6 +18,9 @@
 //! - [`consensus`]: many opinions merged by per-field vote, disagreement kept.
 //! - [`pipeline`]: the stages as a graph, run in layers; the path of every run recorded.
 //! - [`events`]: what a run reports while it goes.
+//! - [`metrics`]: model, tool and retrieval metrics (OpenTelemetry API; the binary
+//!   decides where they go). Spans for every stage, tool call and model call are
+//!   `tracing` spans named by the OpenTelemetry GenAI conventions.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -28,6 +31,7 @@ pub mod events;
 pub mod evidence;
 pub mod finding;
 pub mod llm;
+pub mod metrics;
 pub mod pipeline;
 pub mod prompts;
 pub mod router;

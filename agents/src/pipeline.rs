@@ -23,6 +23,7 @@ use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::Instrument;
 
 use crate::consensus::{Ballot, Consensus, merge};
 use crate::error::AnalyzeError;
@@ -518,7 +519,30 @@ impl AgentPipeline {
             for stage in layer {
                 match stage {
                     Stage::Router => {
-                        let (r, c) = Router::new(self.llm.clone()).route(question, scope).await;
+                        let span = tracing::info_span!(
+                            "router",
+                            "loglens.route.retrieval" = tracing::field::Empty,
+                            "loglens.route.specialists" = tracing::field::Empty,
+                            "loglens.route.decided_by" = tracing::field::Empty,
+                            "loglens.route.reason" = tracing::field::Empty,
+                        );
+                        let (r, c) = Router::new(self.llm.clone())
+                            .route(question, scope)
+                            .instrument(span.clone())
+                            .await;
+                        span.record(
+                            "loglens.route.retrieval",
+                            format!("{:?}", r.retrieval).to_lowercase(),
+                        );
+                        span.record(
+                            "loglens.route.specialists",
+                            format!("{:?}", r.specialists).to_lowercase(),
+                        );
+                        span.record(
+                            "loglens.route.decided_by",
+                            format!("{:?}", r.decided_by).to_lowercase(),
+                        );
+                        span.record("loglens.route.reason", r.reason.as_str());
                         calls.extend(c);
                         emit(AgentEvent::Route(r.clone()));
                         path.push(StepRecord {
@@ -534,7 +558,18 @@ impl AgentPipeline {
                         route = Some(r);
                     }
                     Stage::Retrieval => {
-                        if let Some(es) = &self.events {
+                        let span = tracing::info_span!(
+                            "retrieval",
+                            "loglens.retrieval.filter" = %filter.describe(),
+                            "loglens.retrieval.source" = %self.source.describe(),
+                            "loglens.retrieval.lines" = tracing::field::Empty,
+                            "loglens.retrieval.events" = tracing::field::Empty,
+                            "loglens.retrieval.unfiltered" = tracing::field::Empty,
+                            otel.status_code = tracing::field::Empty,
+                        );
+                        let found = async {
+                            let mut events = Vec::new();
+                            if let Some(es) = &self.events {
                             let ef = EventFilter {
                                 namespace: filter.namespace.clone(),
                                 object: filter.pod.clone(),
@@ -548,15 +583,26 @@ impl AgentPipeline {
                                     tracing::warn!(error = %e, "events unavailable; going on without them")
                                 }
                             }
+                            }
+                            let found =
+                                lines_in_scope(self.source.as_ref(), filter, !events.is_empty())
+                                    .await;
+                            (events, found)
                         }
+                        .instrument(span.clone())
+                        .await;
                         let unfiltered;
-                        (lines, unfiltered) =
-                            match lines_in_scope(self.source.as_ref(), filter, !events.is_empty())
-                                .await
-                            {
-                                Ok(found) => found,
-                                Err(e) => return Err(RunError::new(e.into(), path, None)),
-                            };
+                        (events, (lines, unfiltered)) = match found {
+                            (ev, Ok(found)) => (ev, found),
+                            (_, Err(e)) => {
+                                span.record("otel.status_code", "ERROR");
+                                return Err(RunError::new(e.into(), path, None));
+                            }
+                        };
+                        span.record("loglens.retrieval.lines", lines.len());
+                        span.record("loglens.retrieval.events", events.len());
+                        span.record("loglens.retrieval.unfiltered", unfiltered);
+                        crate::metrics::record_retrieval(lines.len(), events.len());
                         if lines.is_empty() && events.is_empty() {
                             let error = AnalyzeError::NoLines {
                                 filter: filter.describe(),
@@ -586,9 +632,27 @@ impl AgentPipeline {
                         });
                     }
                     Stage::Evidence => {
+                        let span = tracing::info_span!(
+                            "evidence",
+                            "loglens.evidence.candidates" = tracing::field::Empty,
+                            "loglens.evidence.patterns" = tracing::field::Empty,
+                            "loglens.evidence.lines_shown" = tracing::field::Empty,
+                        );
                         let ev = self
                             .evidence(question, &lines, &events, route.as_ref(), &pseudonyms)
+                            .instrument(span.clone())
                             .await;
+                        span.record(
+                            "loglens.evidence.candidates",
+                            ev.candidates
+                                .iter()
+                                .map(|c| c.candidate.signature.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        );
+                        span.record("loglens.evidence.patterns", ev.patterns.len());
+                        span.record("loglens.evidence.lines_shown", ev.lines.len());
+                        crate::metrics::record_lines_shown(ev.lines.len());
                         emit(AgentEvent::Evidence {
                             matched: ev.matched,
                             lines: ev.lines.clone(),
@@ -613,6 +677,15 @@ impl AgentPipeline {
                         evidence = Some(ev);
                     }
                     Stage::Consensus => {
+                        // No await below: entering the span for this block is safe.
+                        let span = tracing::info_span!(
+                            "consensus",
+                            "loglens.consensus.enabled" = self.cfg.consensus,
+                            "loglens.consensus.opinions" = opinions.len(),
+                            "loglens.consensus.agreement" = tracing::field::Empty,
+                            "loglens.consensus.root_cause" = tracing::field::Empty,
+                        );
+                        let _entered = span.enter();
                         let rank: Vec<String> = evidence
                             .as_ref()
                             .map(|e| {
@@ -645,6 +718,11 @@ impl AgentPipeline {
                         }
                         let c = merge(&ballots, &rank);
                         if let Some(c) = &c {
+                            span.record("loglens.consensus.agreement", c.agreement);
+                            span.record(
+                                "loglens.consensus.root_cause",
+                                c.finding.error_signature.as_str(),
+                            );
                             emit(AgentEvent::Consensus(Box::new(c.clone())));
                             path.push(StepRecord {
                                 stage,
@@ -775,10 +853,37 @@ impl AgentPipeline {
                     }
                 };
                 let specialist = self.specialist(role).with_pseudonyms(pseudonyms.clone());
+                let span = tracing::info_span!(
+                    "invoke_agent",
+                    otel.name = %format!("invoke_agent {}", role.name()),
+                    otel.status_code = tracing::field::Empty,
+                    "gen_ai.operation.name" = "invoke_agent",
+                    "gen_ai.agent.name" = role.name(),
+                    "loglens.sample" = sample,
+                    "loglens.tool_calls" = tracing::field::Empty,
+                    "loglens.fallback" = tracing::field::Empty,
+                    "loglens.finding.root_cause" = tracing::field::Empty,
+                    "error.type" = tracing::field::Empty,
+                );
                 jobs.push(async move {
                     let r = specialist
                         .run(question, evidence, sample, options, progress)
+                        .instrument(span.clone())
                         .await;
+                    match &r {
+                        Ok(o) => {
+                            span.record("loglens.tool_calls", o.tools.len());
+                            span.record("loglens.fallback", o.fallback.is_some());
+                            span.record(
+                                "loglens.finding.root_cause",
+                                o.finding.error_signature.as_str(),
+                            );
+                        }
+                        Err(e) => {
+                            span.record("otel.status_code", "ERROR");
+                            span.record("error.type", e.code());
+                        }
+                    }
                     match &r {
                         Ok(o) => {
                             if let Some(tx) = progress {

@@ -22,6 +22,7 @@ use loglens_tools::ToolError;
 use loglens_tools::tool::Tool;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 /// A tool behind a name, callable with JSON (the object-safe face of [`Tool`]).
 #[async_trait]
@@ -218,7 +219,33 @@ impl Toolbox {
             let refusal = self.check(&tool, &arguments, seen);
             planned.push((record, refusal));
         }
-        let runs = planned.into_iter().map(|(mut record, refusal)| async move {
+        let runs = planned.into_iter().map(|(record, refusal)| {
+            let span = tool_span(&record);
+            let run = self.run_one(record, refusal);
+            async move {
+                let record = run.instrument(span.clone()).await;
+                span.record(
+                    "loglens.tool.status",
+                    crate::metrics::status_name(record.status),
+                );
+                span.record("loglens.tool.result_bytes", record.result_bytes);
+                span.record("loglens.tool.ms", record.ms);
+                if record.status != CallStatus::Ok {
+                    span.record("otel.status_code", "ERROR");
+                    if let Some(e) = &record.error {
+                        span.record("otel.status_description", e.as_str());
+                    }
+                }
+                crate::metrics::record_tool_call(&record);
+                record
+            }
+        });
+        futures::future::join_all(runs).await
+    }
+
+    /// Runs one planned call (or records why it was refused).
+    async fn run_one(&self, mut record: ToolRecord, refusal: Option<String>) -> ToolRecord {
+        {
             if let Some(why) = refusal {
                 record.error = Some(why);
                 return record;
@@ -250,8 +277,7 @@ impl Toolbox {
                 }
             }
             record
-        });
-        futures::future::join_all(runs).await
+        }
     }
 
     /// Why a call must not run, if it must not.
@@ -284,6 +310,35 @@ impl Toolbox {
         }
         None
     }
+}
+
+/// The span of one tool call (GenAI conventions: `execute_tool {name}`), with its
+/// arguments; the outcome is recorded when it ends. Arguments are cut to 2 KB: a span is
+/// for review, the full call is in the stored run.
+fn tool_span(record: &ToolRecord) -> tracing::Span {
+    let mut arguments = record.arguments.to_string();
+    if arguments.len() > 2048 {
+        let mut cut = 2048;
+        while !arguments.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        arguments.truncate(cut);
+        arguments.push('…');
+    }
+    tracing::info_span!(
+        "execute_tool",
+        otel.name = %format!("execute_tool {}", record.tool),
+        otel.status_code = tracing::field::Empty,
+        otel.status_description = tracing::field::Empty,
+        "gen_ai.operation.name" = "execute_tool",
+        "gen_ai.tool.name" = %record.tool,
+        "gen_ai.tool.call.arguments" = %arguments,
+        "gen_ai.agent.name" = %record.agent,
+        "loglens.tool.step" = record.step,
+        "loglens.tool.status" = tracing::field::Empty,
+        "loglens.tool.result_bytes" = tracing::field::Empty,
+        "loglens.tool.ms" = tracing::field::Empty,
+    )
 }
 
 /// JSON with object keys sorted, so equal arguments give equal text.

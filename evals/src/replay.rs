@@ -84,6 +84,9 @@ pub struct CaseRun {
     /// The case's lines the answer cites, in citation order.
     #[serde(default)]
     pub cited: Vec<usize>,
+    /// The trace the case ran in (`loglens trace ID`), when traced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// A line reference as an index into the case's lines: the replay writes the case's
@@ -253,6 +256,7 @@ pub async fn replay(
         tool_calls: 0,
         retrieved: Vec::new(),
         cited: Vec::new(),
+        trace_id: None,
     };
     let file = path.display().to_string();
     let started = Instant::now();

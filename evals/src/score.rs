@@ -642,6 +642,7 @@ mod tests {
             tool_calls: 1,
             retrieved: vec![0, 1, 2],
             cited: vec![2],
+            trace_id: None,
         }
     }
 

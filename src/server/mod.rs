@@ -7,6 +7,9 @@
 //! | `GET /v1/analyses/{id}` | a stored result |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the model server and the database answer |
+//! | `GET /metrics` | Prometheus metrics |
+//!
+//! Every request but probes and scrapes is one trace span ([`trace_layer`]).
 //!
 //! [`app`] builds the router without opening a socket, so tests drive it directly.
 use std::net::SocketAddr;
@@ -20,6 +23,7 @@ use crate::analysis::AnalysisService;
 
 mod error;
 mod routes;
+pub mod trace_layer;
 
 pub use error::ApiError;
 pub use routes::analyze::AnalyzeRequest;
@@ -32,6 +36,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     /// The analysis service.
     pub service: AnalysisService,
+    /// What `GET /metrics` renders (the telemetry's registry; an empty one in tests that
+    /// install no meter provider).
+    pub metrics: prometheus::Registry,
 }
 
 /// The router with all routes and limits.
@@ -39,6 +46,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::analyze::router())
         .merge(routes::health::router())
+        .merge(routes::metrics::router())
+        .layer(axum::middleware::from_fn(trace_layer::trace_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -48,6 +57,8 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
+    // The bound address (a port of 0 asks the system for a free one).
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "loglens API listening");
     eprintln!("loglens API listening on http://{addr}");
     axum::serve(listener, app(state))

@@ -1,24 +1,7 @@
 //! The `loglens` executable, run as a user would.
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::support::{assert_ok, dead_url, model_url};
-
-fn loglens() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_loglens"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for var in [
-        "LOGLENS_LOGS",
-        "LOGLENS_MODEL_URL",
-        "LOGLENS_DATABASE_URL",
-        "LOGLENS_LOKI_URL",
-        "LOGLENS_CONFIG",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
+use crate::support::{assert_ok, dead_url, loglens, model_url};
 
 #[test]
 fn help_explains_each_command() {

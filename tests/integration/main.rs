@@ -10,3 +10,4 @@ mod cli; // the `loglens` executable: --help, ask, errors
 mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readiness
 mod store; // SQLite and PostgreSQL round trips
 mod support; // shared fixtures
+mod telemetry; // traces to a Tempo API (HTTP and gRPC), the database, JSON logs, /metrics

@@ -1,6 +1,7 @@
 //! Storage round trips on SQLite and on a real PostgreSQL.
 use chrono::{TimeZone, Utc};
 use loglens::store::{AnalysisRecord, Store};
+use loglens::telemetry::span_store::SpanRow;
 use loglens_agents::{Finding, LineRef, Severity};
 use std::collections::BTreeMap;
 
@@ -48,6 +49,21 @@ fn record(status: &str) -> AnalysisRecord {
         tokens_per_second: 71.5,
         pipeline: if ok { "agents" } else { "baseline" }.into(),
         details: ok.then(|| serde_json::json!({"route": {"retrieval": "structured"}, "path": [{"stage": "router"}]})),
+        trace_id: ok.then(|| format!("{:032x}", uuid::Uuid::new_v4().as_u128())),
+    }
+}
+
+fn span(trace_id: &str, id: u64, parent: Option<u64>, name: &str) -> SpanRow {
+    SpanRow {
+        trace_id: trace_id.into(),
+        span_id: format!("{id:016x}"),
+        parent_span_id: parent.map(|p| format!("{p:016x}")),
+        name: name.into(),
+        kind: "internal".into(),
+        start_unix_ns: 1_700_000_000_000_000_000 + id as i64,
+        end_unix_ns: 1_700_000_001_000_000_000 + id as i64,
+        status: "unset".into(),
+        attributes: serde_json::json!({"gen_ai.usage.input_tokens": 12, "loglens.question": "why 'x'?"}),
     }
 }
 
@@ -77,6 +93,29 @@ async fn round_trip(url: &str) {
     assert!(store.insert(&ok).await.is_err());
     let recent = store.recent(1000).await.unwrap();
     assert!(recent.iter().any(|r| r.id == ok.id) && recent.iter().any(|r| r.id == failed.id));
+
+    // Spans of the analysis's trace, found from the analysis and back.
+    let trace = ok.trace_id.clone().unwrap();
+    let by_trace = store.analysis_by_trace(&trace).await.unwrap().unwrap();
+    assert_eq!(by_trace.id, ok.id);
+    let spans = vec![
+        span(&trace, 2, Some(1), "router"),
+        span(&trace, 1, None, "invoke_agent loglens"),
+    ];
+    store.insert_spans(&spans).await.unwrap();
+    // A span delivered twice is stored once.
+    store.insert_spans(&spans[..1]).await.unwrap();
+    let got = store.spans(&trace).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], spans[1], "in start order");
+    assert_eq!(got[1], spans[0]);
+    assert!(
+        store
+            .spans("0".repeat(32).as_str())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -23,6 +23,37 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| panic!("LOGLENS_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL"))
 }
 
+/// The `loglens` executable, run from the repository root, with no loglens or
+/// OpenTelemetry settings inherited from the environment.
+pub fn loglens() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_loglens"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for var in [
+        "LOGLENS_LOGS",
+        "LOGLENS_MODEL_URL",
+        "LOGLENS_DATABASE_URL",
+        "LOGLENS_LOKI_URL",
+        "LOGLENS_CONFIG",
+        "LOGLENS_LOG_FORMAT",
+        "RUST_LOG",
+    ] {
+        c.env_remove(var);
+    }
+    for (var, _) in std::env::vars() {
+        if var.starts_with("OTEL_") {
+            c.env_remove(var);
+        }
+    }
+    c
+}
+
+/// An environment variable `scripts/test.sh` sets, or a panic saying so.
+pub fn test_env(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests with scripts/test.sh, which starts the servers")
+    })
+}
+
 /// Fails with the command's stderr unless it exited successfully.
 pub fn assert_ok(out: &std::process::Output) {
     assert!(
@@ -75,5 +106,6 @@ pub async fn app_state(dir: &Path, logs: PathBuf, model_url: &str) -> AppState {
         .unwrap();
     AppState {
         service: AnalysisService::new(analyzer, agents, store),
+        metrics: prometheus::Registry::new(),
     }
 }

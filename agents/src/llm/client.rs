@@ -6,6 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::LlmError;
 use super::sse::{SseLines, SsePayload};
@@ -274,6 +276,25 @@ impl LlmClient {
         tools: &[Value],
         options: CallOptions,
     ) -> Result<(Vec<Value>, String, ModelCall), LlmError> {
+        let span = self.chat_span(options, "text");
+        let result = self
+            .tool_calls_once(messages, tools, options)
+            .instrument(span.clone())
+            .await;
+        finish_chat_span(
+            &span,
+            &self.cfg.model,
+            result.as_ref().map(|(_, _, call)| call),
+        );
+        result
+    }
+
+    async fn tool_calls_once(
+        &self,
+        messages: &[ChatMessage],
+        tools: &[Value],
+        options: CallOptions,
+    ) -> Result<(Vec<Value>, String, ModelCall), LlmError> {
         let mut body = json!({
             "model": self.cfg.model,
             "messages": messages,
@@ -322,6 +343,33 @@ impl LlmClient {
             .unwrap_or_default();
         let content = message["content"].as_str().unwrap_or_default().to_string();
         Ok((calls, content, call))
+    }
+
+    /// The span of one model call, named and attributed by the OpenTelemetry GenAI
+    /// semantic conventions; [`finish_chat_span`] fills in what the call cost.
+    fn chat_span(&self, options: CallOptions, output: &'static str) -> tracing::Span {
+        tracing::info_span!(
+            "chat",
+            otel.name = %format!("chat {}", self.cfg.model),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            "gen_ai.operation.name" = "chat",
+            "gen_ai.provider.name" = "llama.cpp",
+            "gen_ai.output.type" = output,
+            "gen_ai.request.model" = %self.cfg.model,
+            "gen_ai.request.max_tokens" = options.max_tokens.unwrap_or(self.cfg.max_tokens),
+            "gen_ai.request.temperature" =
+                f64::from(options.temperature.unwrap_or(self.cfg.temperature)),
+            "gen_ai.request.seed" = options.seed,
+            "server.address" = %self.cfg.base_url,
+            "gen_ai.usage.input_tokens" = Empty,
+            "gen_ai.usage.output_tokens" = Empty,
+            "gen_ai.response.finish_reasons" = Empty,
+            "loglens.tokens_per_second" = Empty,
+            "loglens.schema" = Empty,
+            "loglens.attempt" = Empty,
+            "error.type" = Empty,
+        )
     }
 
     /// Posts a chat completion request; returns the successful response, when it was sent
@@ -433,9 +481,19 @@ impl LlmClient {
         let mut calls = Vec::new();
         let mut last = (String::new(), String::new());
         for attempt in 1..=2u32 {
-            let (raw, call) = self
+            let span = self.chat_span(options, "json");
+            span.record("loglens.schema", schema_name);
+            span.record("loglens.attempt", attempt);
+            let result = self
                 .stream_once(&conversation, schema_name, schema, deltas, options)
-                .await?;
+                .instrument(span.clone())
+                .await;
+            finish_chat_span(
+                &span,
+                &self.cfg.model,
+                result.as_ref().map(|(_, call)| call),
+            );
+            let (raw, call) = result?;
             let cut_off = call.finish_reason.as_deref() == Some("length");
             calls.push(call);
             match check::<T>(&validator, &raw) {
@@ -542,6 +600,26 @@ impl LlmClient {
         call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
         call.started_ms = started_ms;
         Ok((text, call))
+    }
+}
+
+/// Records what a model call cost on its span and in the metrics.
+fn finish_chat_span(span: &tracing::Span, model: &str, result: Result<&ModelCall, &LlmError>) {
+    match result {
+        Ok(call) => {
+            span.record("gen_ai.usage.input_tokens", call.prompt_tokens);
+            span.record("gen_ai.usage.output_tokens", call.completion_tokens);
+            if let Some(reason) = &call.finish_reason {
+                span.record("gen_ai.response.finish_reasons", reason.as_str());
+            }
+            span.record("loglens.tokens_per_second", call.tokens_per_second);
+            crate::metrics::record_model_call(model, "chat", call, None);
+        }
+        Err(e) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", e.kind());
+            crate::metrics::record_model_call(model, "chat", &ModelCall::default(), Some(e.kind()));
+        }
     }
 }
 

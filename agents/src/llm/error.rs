@@ -46,6 +46,19 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// A short name for the kind of error, for metrics and span attributes (`error.type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Unavailable { .. } => "unavailable",
+            LlmError::Timeout(_) => "timeout",
+            LlmError::ContextExceeded(_) => "context_exceeded",
+            LlmError::Http { .. } => "http",
+            LlmError::InvalidOutput { .. } => "invalid_output",
+            LlmError::Protocol(_) => "protocol",
+            LlmError::Config(_) => "config",
+        }
+    }
+
     /// Whether the same call might succeed later (server down or busy, timeout).
     pub fn retryable(&self) -> bool {
         matches!(self, LlmError::Unavailable { .. } | LlmError::Timeout(_))

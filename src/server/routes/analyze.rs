@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tracing::Instrument;
 
 use crate::analysis::{FilterSpec, PipelineMode, Progress, Question, new_id};
 use crate::server::{ApiError, AppState};
@@ -135,67 +136,72 @@ async fn analyze_stream(
     let q = req.into_question("http-stream")?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let service = state.service.clone();
-    tokio::spawn(async move {
-        let send = |name: &str, data: serde_json::Value| {
-            let _ = tx.send(Event::default().event(name).data(data.to_string()));
-        };
-        send("started", json!({ "id": q.id }));
-        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
-        let run = service.run(q, Some(ptx));
-        tokio::pin!(run);
-        let forward = |p: Progress| match p {
-            Progress::Retrieved { lines, matched } => {
-                send("retrieved", json!({ "matched": matched, "lines": lines }))
-            }
-            Progress::Reply(ReplyEvent::Token(text)) => send("delta", json!({ "text": text })),
-            Progress::Reply(ReplyEvent::Rejected(reason)) => {
-                send("reply_rejected", json!({ "reason": reason }))
-            }
-            Progress::Agent(event) => {
-                let mut v = serde_json::to_value(&event).unwrap_or_default();
-                let name = v
-                    .as_object_mut()
-                    .and_then(|o| o.remove("event"))
-                    .and_then(|n| n.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "agent".into());
-                if let AgentEvent::Evidence { matched, lines, .. } = event.as_ref() {
-                    // The same `retrieved` event the baseline sends, for existing clients.
-                    send("retrieved", json!({ "matched": matched, "lines": lines }));
-                    if let Some(o) = v.as_object_mut() {
-                        o.remove("lines");
-                    }
+    // The run outlives the handler (it streams); it stays in the request's trace.
+    let span = tracing::Span::current();
+    tokio::spawn(
+        async move {
+            let send = |name: &str, data: serde_json::Value| {
+                let _ = tx.send(Event::default().event(name).data(data.to_string()));
+            };
+            send("started", json!({ "id": q.id }));
+            let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+            let run = service.run(q, Some(ptx));
+            tokio::pin!(run);
+            let forward = |p: Progress| match p {
+                Progress::Retrieved { lines, matched } => {
+                    send("retrieved", json!({ "matched": matched, "lines": lines }))
                 }
-                send(&name, v);
+                Progress::Reply(ReplyEvent::Token(text)) => send("delta", json!({ "text": text })),
+                Progress::Reply(ReplyEvent::Rejected(reason)) => {
+                    send("reply_rejected", json!({ "reason": reason }))
+                }
+                Progress::Agent(event) => {
+                    let mut v = serde_json::to_value(&event).unwrap_or_default();
+                    let name = v
+                        .as_object_mut()
+                        .and_then(|o| o.remove("event"))
+                        .and_then(|n| n.as_str().map(str::to_string))
+                        .unwrap_or_else(|| "agent".into());
+                    if let AgentEvent::Evidence { matched, lines, .. } = event.as_ref() {
+                        // The same `retrieved` event the baseline sends, for existing clients.
+                        send("retrieved", json!({ "matched": matched, "lines": lines }));
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("lines");
+                        }
+                    }
+                    send(&name, v);
+                }
+            };
+            let result = loop {
+                tokio::select! {
+                    Some(p) = prx.recv() => forward(p),
+                    r = &mut run => break r,
+                }
+            };
+            while let Ok(p) = prx.try_recv() {
+                forward(p);
             }
-        };
-        let result = loop {
-            tokio::select! {
-                Some(p) = prx.recv() => forward(p),
-                r = &mut run => break r,
+            match result {
+                // Through text, as `/v1/analyze` answers: `to_value` would widen f32 fields
+                // (0.88 → 0.8799999952316284) and the two endpoints would disagree.
+                Ok(record) => send(
+                    "result",
+                    serde_json::to_string(&record)
+                        .ok()
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or_default(),
+                ),
+                Err(failure) => {
+                    let err = ApiError::from(failure);
+                    let mut body = err.body();
+                    body["status"] = json!(err.status.as_u16());
+                    send("error", body);
+                }
             }
-        };
-        while let Ok(p) = prx.try_recv() {
-            forward(p);
+            send("done", json!({}));
         }
-        match result {
-            // Through text, as `/v1/analyze` answers: `to_value` would widen f32 fields
-            // (0.88 → 0.8799999952316284) and the two endpoints would disagree.
-            Ok(record) => send(
-                "result",
-                serde_json::to_string(&record)
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default(),
-            ),
-            Err(failure) => {
-                let err = ApiError::from(failure);
-                let mut body = err.body();
-                body["status"] = json!(err.status.as_u16());
-                send("error", body);
-            }
-        }
-        send("done", json!({}));
-    });
+        .instrument(span),
+    );
     let stream = UnboundedReceiverStream::new(rx).map(Ok::<_, Infallible>);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -1,3 +1,4 @@
 //! Route modules; each exports a `router()`.
 pub mod analyze;
 pub mod health;
+pub mod metrics;

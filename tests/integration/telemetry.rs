@@ -1,0 +1,414 @@
+//! Traces, logs and metrics of real runs, checked where they land: a Tempo-API server
+//! (qryn) over OTLP/HTTP, the same through an OTLP gRPC collector (rotel), the database
+//! (`loglens trace`), JSON logs with trace ids, and `/metrics` through `promtool`.
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{assert_ok, loglens, model_url, test_env};
+
+const QUESTION: &str = "Why are customers unable to view or add items to their cart?";
+
+/// `loglens ask --json` over the bundled incident with a fresh database; returns the
+/// stored answer and stderr.
+fn ask(db: &str, extra: &[&str], env: &[(&str, &str)]) -> (Value, String) {
+    let mut cmd = loglens();
+    cmd.args([
+        "ask",
+        QUESTION,
+        "--logs",
+        "examples/cart-redis-incident",
+        "--json",
+    ])
+    .args([
+        "--model-url",
+        &model_url(),
+        "--model",
+        "SmolLM2-135M-Instruct",
+    ])
+    .args(["--database-url", db])
+    .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert_ok(&out);
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (answer, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// One span as the Tempo API returns it (OTLP JSON: ids base64, attributes typed).
+#[derive(Debug)]
+struct TempoSpan {
+    id: String,
+    parent: Option<String>,
+    name: String,
+    attrs: HashMap<String, Value>,
+}
+
+/// Fetches trace `id` from the Tempo API at `base`, waiting until it has `want` spans
+/// (the server writes in batches).
+async fn fetch_trace(base: &str, id: &str, want: usize) -> Vec<TempoSpan> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        let resp = reqwest::get(format!("{base}/api/traces/{id}/json"))
+            .await
+            .unwrap();
+        if resp.status().is_success() {
+            let v: Value = resp.json().await.unwrap();
+            last = tempo_spans(&v);
+            if last.len() >= want {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!(
+        "trace {id} has {} of {want} spans in the Tempo API: {last:#?}",
+        last.len()
+    );
+}
+
+fn tempo_spans(v: &Value) -> Vec<TempoSpan> {
+    let mut spans = Vec::new();
+    for rs in v["resourceSpans"].as_array().into_iter().flatten() {
+        let scopes = rs
+            .get("scopeSpans")
+            .or_else(|| rs.get("instrumentationLibrarySpans"));
+        for ss in scopes.and_then(Value::as_array).into_iter().flatten() {
+            for s in ss["spans"].as_array().into_iter().flatten() {
+                let attrs = s["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| {
+                        let key = a["key"].as_str()?.to_string();
+                        let val = a["value"].as_object()?.values().next()?.clone();
+                        Some((key, val))
+                    })
+                    .collect();
+                spans.push(TempoSpan {
+                    id: s["spanId"].as_str().unwrap_or_default().to_string(),
+                    parent: s["parentSpanId"]
+                        .as_str()
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string),
+                    name: s["name"].as_str().unwrap_or_default().to_string(),
+                    attrs,
+                });
+            }
+        }
+    }
+    spans
+}
+
+fn attr_u64(s: &TempoSpan, key: &str) -> u64 {
+    match s.attrs.get(key) {
+        Some(Value::String(t)) => t.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn attr_str<'a>(s: &'a TempoSpan, key: &str) -> &'a str {
+    s.attrs.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Checks the shape every agent run's trace has: one root, the stages under it, each
+/// specialist's model calls under the specialist with GenAI attributes.
+fn assert_agent_tree(spans: &[TempoSpan], model: &str) {
+    let by_id: HashMap<&str, &TempoSpan> = spans.iter().map(|s| (s.id.as_str(), s)).collect();
+    let roots: Vec<&TempoSpan> = spans
+        .iter()
+        .filter(|s| s.parent.as_deref().is_none_or(|p| !by_id.contains_key(p)))
+        .collect();
+    assert_eq!(roots.len(), 1, "one root: {roots:#?}");
+    let root = roots[0];
+    assert_eq!(root.name, "invoke_agent loglens");
+    assert_eq!(attr_str(root, "gen_ai.operation.name"), "invoke_agent");
+    let children: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.parent.as_deref() == Some(root.id.as_str()))
+        .map(|s| s.name.as_str())
+        .collect();
+    for stage in [
+        "router",
+        "retrieval",
+        "evidence",
+        "invoke_agent infra",
+        "invoke_agent app",
+        "consensus",
+    ] {
+        assert!(
+            children.contains(&stage),
+            "{stage} under the root: {children:?}"
+        );
+    }
+    let chats: Vec<&TempoSpan> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat "))
+        .collect();
+    assert!(chats.len() >= 2, "a model call per specialist: {spans:#?}");
+    for c in &chats {
+        let parent = by_id[c.parent.as_deref().unwrap()];
+        assert!(
+            parent.name.starts_with("invoke_agent "),
+            "{} under {}",
+            c.name,
+            parent.name
+        );
+        assert_eq!(attr_str(c, "gen_ai.operation.name"), "chat");
+        assert_eq!(attr_str(c, "gen_ai.request.model"), model);
+        assert_eq!(attr_str(c, "gen_ai.provider.name"), "llama.cpp");
+        assert!(attr_u64(c, "gen_ai.usage.input_tokens") > 100, "{c:#?}");
+        assert!(attr_u64(c, "gen_ai.usage.output_tokens") > 0, "{c:#?}");
+    }
+}
+
+#[tokio::test]
+async fn an_ask_is_one_trace_in_tempo_in_the_database_and_in_the_logs() {
+    let loki = test_env("LOGLENS_TEST_LOKI_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (answer, stderr) = ask(
+        &db,
+        &["--log-format", "json"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", loki.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            // qryn takes traces, not metrics.
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("RUST_LOG", "loglens=info"),
+        ],
+    );
+    let trace_id = answer["trace_id"]
+        .as_str()
+        .expect("the answer keeps its trace id");
+    assert_eq!(trace_id.len(), 32);
+
+    // The database has the whole run; `loglens trace` shows it as a tree, by trace id and
+    // by analysis id.
+    let out = loglens()
+        .args(["trace", trace_id, "--json", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let stored: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let tool_calls: usize = answer["details"]["opinions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["tool_calls"].as_array().map_or(0, Vec::len))
+        .sum();
+    let tool_spans = stored
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("execute_tool "))
+        .count();
+    assert_eq!(
+        tool_spans, tool_calls,
+        "one span per tool call the run recorded"
+    );
+    let out = loglens()
+        .args([
+            "trace",
+            answer["id"].as_str().unwrap(),
+            "--database-url",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains(&format!("trace {trace_id}")), "{tree}");
+    assert!(tree.contains("\ninvoke_agent loglens"), "{tree}");
+    for part in [
+        "├─ router",
+        "├─ retrieval",
+        "invoke_agent infra",
+        "chat SmolLM2-135M-Instruct",
+        "in=",
+        "out=",
+        "└─ consensus",
+    ] {
+        assert!(tree.contains(part), "{part} in:\n{tree}");
+    }
+
+    // The Tempo API has the same spans, in the same tree, with GenAI attributes.
+    let spans = fetch_trace(&loki, trace_id, stored.len()).await;
+    assert_eq!(spans.len(), stored.len());
+    assert_agent_tree(&spans, "SmolLM2-135M-Instruct");
+    for t in spans.iter().filter(|s| s.name.starts_with("execute_tool ")) {
+        assert_eq!(attr_str(t, "gen_ai.operation.name"), "execute_tool");
+        assert!(
+            !attr_str(t, "gen_ai.tool.call.arguments").is_empty(),
+            "{t:#?}"
+        );
+        assert!(!attr_str(t, "loglens.tool.status").is_empty(), "{t:#?}");
+    }
+
+    // JSON logs: the run's lines carry its trace id.
+    let finished: Vec<Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "analysis finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "{stderr}");
+    let line = &finished[0];
+    assert_eq!(line["trace_id"], trace_id, "{line}");
+    assert_eq!(line["span_id"].as_str().unwrap().len(), 16, "{line}");
+    assert_eq!(line["trace_flags"], "01", "{line}");
+    assert_eq!(line["level"], "INFO");
+}
+
+#[tokio::test]
+async fn grpc_export_reaches_a_collector_with_traces_and_metrics() {
+    let grpc = test_env("LOGLENS_TEST_OTLP_GRPC_URL");
+    let received = test_env("LOGLENS_TEST_OTLP_LOG");
+    let loki = test_env("LOGLENS_TEST_LOKI_URL");
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let (answer, _) = ask(
+        &db,
+        &["--max-steps", "0", "--evidence-tokens", "400"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", grpc.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SERVICE_NAME", "loglens-grpc-test"),
+        ],
+    );
+    let trace_id = answer["trace_id"].as_str().unwrap();
+    // The collector forwards the trace to the Tempo API.
+    let spans = fetch_trace(&loki, trace_id, 8).await;
+    assert_agent_tree(&spans, "SmolLM2-135M-Instruct");
+    // The metrics pushed at exit arrived at the collector.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&received).unwrap_or_default();
+        if [
+            "gen_ai.client.operation.duration",
+            "gen_ai.client.token.usage",
+            "loglens.analyses",
+            "loglens-grpc-test",
+        ]
+        .iter()
+        .all(|m| log.contains(m))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics not received; the collector logged:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn metrics_endpoint_passes_promtool_after_real_requests() {
+    let promtool = test_env("LOGLENS_TEST_PROMTOOL");
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut child = loglens()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--logs",
+            "examples/cart-redis-incident",
+        ])
+        .args([
+            "--model-url",
+            &model_url(),
+            "--model",
+            "SmolLM2-135M-Instruct",
+        ])
+        .args([
+            "--database-url",
+            &db,
+            "--max-steps",
+            "0",
+            "--evidence-tokens",
+            "400",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let server = Server(child);
+    // Read stderr to the end on a thread (a full pipe would stall the server); the first
+    // thing wanted from it is where the server listens.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("loglens API listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(60)).ok();
+    let base = base.expect("the server says where it listens");
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{base}/v1/analyze"))
+        .json(&serde_json::json!({"query": QUESTION}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = client
+        .post(format!("{base}/v1/analyze"))
+        .json(&serde_json::json!({"query": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "an empty question is refused");
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = dir.path().join("metrics.txt");
+    std::fs::write(&path, &text).unwrap();
+    let out = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "loglens_http_requests_total{",
+        "http_route=\"/v1/analyze\"",
+        "http_response_status_code=\"422\"",
+        "loglens_analyses_total{",
+        "loglens_analyses_in_flight",
+        "gen_ai_client_operation_duration_seconds_bucket{",
+        "gen_ai_client_token_usage_bucket{",
+        "loglens_retrieval_requests_total{",
+        "loglens_evidence_lines_total{",
+    ] {
+        assert!(text.contains(want), "{want} missing from /metrics:\n{text}");
+    }
+    drop(server);
+}
