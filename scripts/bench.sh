@@ -16,4 +16,5 @@ scripts/llama-server.sh start "$PORT"
 LOGLENS_BENCH_LOKI_URL="$(scripts/loki-server.sh start "$LOKI_PORT")"
 export LOGLENS_BENCH_LOKI_URL
 LOGLENS_BENCH_MODEL_URL="http://127.0.0.1:$PORT" cargo bench --bench ask_overhead
+LOGLENS_BENCH_MODEL_URL="http://127.0.0.1:$PORT" cargo bench --bench tracing_overhead
 cargo bench -p loglens-tools --bench retrieval

@@ -307,6 +307,115 @@ async fn grpc_export_reaches_a_collector_with_traces_and_metrics() {
     }
 }
 
+#[tokio::test]
+async fn an_eval_run_pushes_its_scores_over_otlp_and_traces_each_case() {
+    let grpc = test_env("LOGLENS_TEST_OTLP_GRPC_URL");
+    let received = test_env("LOGLENS_TEST_OTLP_LOG");
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let out = loglens()
+        .args([
+            "eval",
+            "--subset",
+            "golden/smoke.txt",
+            "--database-url",
+            &db,
+        ])
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &grpc)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_SERVICE_NAME", "loglens-eval-test")
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    // Each case ran in its own trace, kept in the database.
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/run.json")).unwrap())
+            .unwrap();
+    let runs = run["runs"].as_array().unwrap();
+    let ids: std::collections::HashSet<&str> = runs
+        .iter()
+        .map(|r| {
+            r["trace_id"]
+                .as_str()
+                .expect("every case keeps its trace id")
+        })
+        .collect();
+    assert_eq!(ids.len(), runs.len(), "one trace per case");
+    let first = runs[0]["trace_id"].as_str().unwrap();
+    let out = loglens()
+        .args(["trace", first, "--json", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let spans: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let root = spans
+        .iter()
+        .find(|s| s["parent_span_id"].is_null())
+        .unwrap();
+    assert_eq!(
+        root["name"],
+        format!("eval {}", runs[0]["case"].as_str().unwrap())
+    );
+    // The scores arrived at the collector as gauges.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&received).unwrap_or_default();
+        let after = log.split("loglens-eval-test").nth(1).unwrap_or_default();
+        if [
+            "log_extraction_accuracy",
+            "log_retrieval_precision",
+            "router_accuracy",
+            "loglens.eval.case.duration",
+        ]
+        .iter()
+        .all(|m| after.contains(m))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "eval metrics not received:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_collector_that_is_down_does_not_fail_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let dead = crate::support::dead_url();
+    let (answer, stderr) = ask(
+        &db,
+        &["--pipeline", "baseline"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", dead.as_str()),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+        ],
+    );
+    assert_eq!(answer["status"], "ok", "{stderr}");
+    // The spans are still in the database.
+    let trace_id = answer["trace_id"].as_str().unwrap();
+    let out = loglens()
+        .args(["trace", trace_id, "--database-url", &db])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("invoke_agent loglens"));
+    // A setting loglens cannot honour is refused up front, naming the variable.
+    let out = loglens()
+        .args(["ask", "x", "--logs", "examples/cart-redis-incident"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &dead)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{err}");
+}
+
 /// Kills the server when the test ends, however it ends.
 struct Server(std::process::Child);
 
@@ -318,7 +427,7 @@ impl Drop for Server {
 }
 
 #[tokio::test]
-async fn metrics_endpoint_passes_promtool_after_real_requests() {
+async fn served_requests_are_traced_and_metrics_pass_promtool() {
     let promtool = test_env("LOGLENS_TEST_PROMTOOL");
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("t.db").display());
@@ -376,6 +485,70 @@ async fn metrics_endpoint_passes_promtool_after_real_requests() {
         .await
         .unwrap();
     assert_eq!(r.status(), 422, "an empty question is refused");
+    // A streamed answer is one trace: the request's span, the run under it (created inside
+    // the stream task, so it outlives the handler), kept in the database.
+    let body = client
+        .post(format!("{base}/v1/analyze/stream"))
+        .json(&serde_json::json!({"query": QUESTION}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let result: Value = body
+        .split("\n\n")
+        .filter(|b| b.contains("event: result"))
+        .find_map(|b| b.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .unwrap_or_else(|| panic!("no result event in:\n{body}"));
+    let trace_id = result["trace_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let spans: Vec<Value> = loop {
+        let out = loglens()
+            .args(["trace", &trace_id, "--json", "--database-url", &db])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let spans: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+            if spans.iter().any(|s| s["name"] == "POST /v1/analyze/stream")
+                && spans.iter().any(|s| s["name"] == "invoke_agent loglens")
+            {
+                break spans;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trace {trace_id} incomplete in the database"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let request = spans
+        .iter()
+        .find(|s| s["name"] == "POST /v1/analyze/stream")
+        .unwrap();
+    assert_eq!(request["kind"], "server");
+    assert_eq!(request["parent_span_id"], Value::Null);
+    assert_eq!(request["attributes"]["http.route"], "/v1/analyze/stream");
+    let run = spans
+        .iter()
+        .find(|s| s["name"] == "invoke_agent loglens")
+        .unwrap();
+    assert_eq!(run["parent_span_id"], request["span_id"]);
+    assert_eq!(run["attributes"]["loglens.channel"], "http-stream");
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"].as_str().unwrap().starts_with("chat ")),
+        "model calls in the streamed run's trace"
+    );
+    // Probes and scrapes are not traced (only counted).
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s["name"].as_str().unwrap().contains("/metrics"))
+    );
+
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -410,5 +583,52 @@ async fn metrics_endpoint_passes_promtool_after_real_requests() {
     ] {
         assert!(text.contains(want), "{want} missing from /metrics:\n{text}");
     }
+    dashboards_query_only_exported_metrics(&text);
     drop(server);
+}
+
+/// Every metric the Grafana dashboards in `k8s/dashboards/` chart is one loglens exports:
+/// in this server's `/metrics`, or one that only other runs produce.
+fn dashboards_query_only_exported_metrics(metrics: &str) {
+    // Not in this test's /metrics: no tool rounds were allowed, and the eval pushes its
+    // gauges over OTLP.
+    let elsewhere = [
+        "loglens_tool_calls_total",
+        "log_extraction_accuracy",
+        "log_retrieval_precision",
+        "router_accuracy",
+        "loglens_eval_case_duration_seconds_bucket",
+    ];
+    let name = regex::Regex::new(r"\b((?:loglens|gen_ai|log|router)_[a-z0-9_]+)\b").unwrap();
+    let labels = regex::Regex::new(r"by \([^)]*\)|\{[^}]*\}").unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s/dashboards");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let dash: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+        for panel in dash["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                if target["datasource"]["type"] != "prometheus" {
+                    continue;
+                }
+                // Label names (in `by (...)` and `{...}`) are not metrics.
+                let expr = labels.replace_all(target["expr"].as_str().unwrap(), "");
+                for m in name.captures_iter(&expr) {
+                    let metric = &m[1];
+                    checked += 1;
+                    assert!(
+                        metrics.contains(&format!("\n{metric}")) || elsewhere.contains(&metric),
+                        "{} panel {:?} charts {metric}, which loglens does not export",
+                        path.display(),
+                        panel["title"]
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} metric references found");
 }
