@@ -70,6 +70,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "LOGLENS_MODEL", value_name = "NAME")]
     pub model: Option<String>,
 
+    /// A llama.cpp sampling setting sent with every model call, e.g.
+    /// `--sampling dry_multiplier=0.8` (DRY: stops a small model repeating itself);
+    /// repeatable. Also `[model.sampling]` in loglens.toml.
+    #[arg(long, global = true, value_name = "KEY=VALUE")]
+    pub sampling: Vec<String>,
+
     /// Bearer token for the model server, if it wants one.
     #[arg(
         long,

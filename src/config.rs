@@ -9,6 +9,8 @@
 //! context_tokens = 4096
 //! max_output_tokens = 1024
 //! temperature = 0.1
+//! [model.sampling]                # more llama.cpp sampler settings, sent with every call
+//! dry_multiplier = 0.8            # (also --sampling KEY=VALUE; see agents' SAMPLING_KEYS)
 //!
 //! [database]
 //! url = "sqlite://.loglens/loglens.db"
@@ -160,6 +162,8 @@ pub struct ModelSection {
     pub max_output_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
+    /// More llama.cpp sampling settings (`[model.sampling]`, e.g. `dry_multiplier = 0.8`).
+    pub sampling: Option<toml::Table>,
 }
 
 /// `[database]`.
@@ -252,6 +256,7 @@ impl Config {
                 .max_output_tokens
                 .unwrap_or(llm_default.max_tokens),
             temperature: file.model.temperature.unwrap_or(llm_default.temperature),
+            sampling: sampling(file.model.sampling.clone(), &args.sampling)?,
         };
         let analyzer = BaselineConfig {
             context_tokens: args
@@ -414,7 +419,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[logs]\npaths = [\"a\"]\n",
+            "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[model.sampling]\ndry_multiplier = 0.8\ntop_k = 20\n[logs]\npaths = [\"a\"]\n",
         )
         .unwrap_or_default();
         let mut args = GlobalArgs {
@@ -426,6 +431,7 @@ mod tests {
             evidence_tokens: None,
             model_url: None,
             model: None,
+            sampling: vec![],
             model_api_key: None,
             model_timeout: None,
             context_tokens: None,
@@ -439,6 +445,26 @@ mod tests {
         };
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(c.llm.base_url, "http://file:1");
+        assert_eq!(c.llm.sampling["dry_multiplier"], serde_json::json!(0.8));
+        assert_eq!(c.llm.sampling["top_k"], serde_json::json!(20));
+        // A flag overrides the file's sampling value; values are JSON when they parse.
+        args.sampling = vec!["top_k=40".into(), "dry_sequence_breakers=[\"\\n\"]".into()];
+        let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(c.llm.sampling["top_k"], serde_json::json!(40));
+        assert_eq!(
+            c.llm.sampling["dry_sequence_breakers"],
+            serde_json::json!(["\n"])
+        );
+        // Keys that are loglens's own to set are refused.
+        for bad in ["response_format={}", "messages=[]", "top_k"] {
+            args.sampling = vec![bad.into()];
+            let err = Config::load(&args, None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("sampling"), "{bad}: {err}");
+        }
+        args.sampling = vec![];
         assert_eq!(c.log_paths, vec![PathBuf::from("a")]);
         args.model_url = Some("http://flag:2".into());
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
@@ -459,4 +485,26 @@ mod tests {
             (3, 1)
         );
     }
+}
+
+/// The extra sampling settings: the config file's `[model.sampling]`, then each
+/// `--sampling KEY=VALUE` (a value is JSON when it parses as JSON, else a string).
+fn sampling(
+    file: Option<toml::Table>,
+    flags: &[String],
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = serde_json::Map::new();
+    for (k, v) in file.unwrap_or_default() {
+        out.insert(k, serde_json::to_value(v)?);
+    }
+    for flag in flags {
+        let Some((k, v)) = flag.split_once('=') else {
+            anyhow::bail!("--sampling {flag:?} is not KEY=VALUE (e.g. dry_multiplier=0.8)");
+        };
+        let value = serde_json::from_str(v.trim())
+            .unwrap_or_else(|_| serde_json::Value::String(v.trim().to_string()));
+        out.insert(k.trim().to_string(), value);
+    }
+    loglens_agents::llm::check_sampling(&out)?;
+    Ok(out)
 }

@@ -290,6 +290,7 @@ async fn run_eval(
     let settings = serde_json::json!({
         "model": model,
         "model_url": llm.as_ref().map(|l| l.config().base_url.clone()),
+        "sampling": llm.as_ref().map(|l| l.config().sampling.clone()),
         "prompt_version": match variant {
             Variant::Evidence => "none".to_string(),
             Variant::Agents => loglens_agents::pipeline::prompt_versions(),

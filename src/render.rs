@@ -175,5 +175,8 @@ pub fn record(r: &AnalysisRecord) -> String {
         r.model_ms / 1000.0,
         r.id
     );
+    if let Some(t) = &r.trace_id {
+        let _ = writeln!(s, "Every step of this run: loglens trace {t}");
+    }
     s
 }

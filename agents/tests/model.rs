@@ -261,3 +261,55 @@ async fn server_down_is_unavailable() {
     assert!(matches!(err, LlmError::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains(&port.to_string()));
 }
+
+/// Extra llama.cpp sampling settings reach the real server with every call, and the server
+/// takes them; settings that are loglens's own (the schema, the messages) are refused.
+#[tokio::test]
+async fn real_server_takes_the_configured_sampling_settings() {
+    use loglens_agents::test_utils::RecordingProxy;
+    let proxy = RecordingProxy::start(&model_url()).await.unwrap();
+    let mut sampling = serde_json::Map::new();
+    sampling.insert("dry_multiplier".into(), json!(0.8));
+    sampling.insert("top_k".into(), json!(20));
+    let llm = LlmClient::new(LlmConfig {
+        base_url: proxy.url.clone(),
+        request_timeout: Duration::from_secs(600),
+        max_tokens: 64,
+        sampling: sampling.clone(),
+        ..LlmConfig::default()
+    })
+    .unwrap();
+    let schema = json!({"type": "object", "properties": {"word": {"type": "string", "maxLength": 12}}, "required": ["word"], "additionalProperties": false});
+    let reply = llm
+        .complete_json::<Value>(
+            &[ChatMessage::user("Say one word as JSON.")],
+            "word",
+            &schema,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(reply.value["word"].is_string());
+    let bodies: Vec<Value> = proxy
+        .bodies()
+        .iter()
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect();
+    assert!(!bodies.is_empty());
+    for b in &bodies {
+        assert_eq!(b["dry_multiplier"], json!(0.8), "{b}");
+        assert_eq!(b["top_k"], json!(20), "{b}");
+        // The schema is still loglens's.
+        assert_eq!(b["response_format"]["json_schema"]["name"], "word");
+    }
+    let mut bad = serde_json::Map::new();
+    bad.insert("response_format".into(), json!({}));
+    let err = LlmClient::new(LlmConfig {
+        sampling: bad,
+        ..LlmConfig::default()
+    })
+    .err()
+    .unwrap();
+    assert!(matches!(err, LlmError::Config(_)), "{err}");
+    assert!(err.to_string().contains("response_format"), "{err}");
+}

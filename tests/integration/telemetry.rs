@@ -29,6 +29,8 @@ fn ask(db: &str, extra: &[&str], env: &[(&str, &str)]) -> (Value, String) {
         "--model",
         "SmolLM2-135M-Instruct",
     ])
+    // Other tests share the one-slot model server: waiting in its queue counts.
+    .args(["--model-timeout", "900"])
     .args(["--database-url", db])
     .args(extra);
     for (k, v) in env {
@@ -452,6 +454,8 @@ async fn served_requests_are_traced_and_metrics_pass_promtool() {
             "0",
             "--evidence-tokens",
             "400",
+            "--model-timeout",
+            "900",
         ])
         .stderr(Stdio::piped())
         .spawn()

@@ -30,6 +30,49 @@ pub struct LlmConfig {
     pub max_tokens: u32,
     /// Sampling temperature (low: extraction wants the likeliest answer).
     pub temperature: f32,
+    /// More of llama.cpp's sampling settings, sent with every chat request (e.g.
+    /// `dry_multiplier`, `repeat_penalty`, `top_k`, `min_p`). Checked by [`check_sampling`].
+    pub sampling: serde_json::Map<String, Value>,
+}
+
+/// Sampling settings that may be passed through [`LlmConfig::sampling`]: llama.cpp's
+/// sampler parameters. Anything else (the messages, the schema, streaming) is loglens's to
+/// set and is refused.
+pub const SAMPLING_KEYS: &[&str] = &[
+    "top_k",
+    "top_p",
+    "min_p",
+    "typical_p",
+    "repeat_penalty",
+    "repeat_last_n",
+    "presence_penalty",
+    "frequency_penalty",
+    "dry_multiplier",
+    "dry_base",
+    "dry_allowed_length",
+    "dry_penalty_last_n",
+    "dry_sequence_breakers",
+    "xtc_probability",
+    "xtc_threshold",
+    "mirostat",
+    "mirostat_tau",
+    "mirostat_eta",
+    "top_n_sigma",
+    "dynatemp_range",
+    "dynatemp_exponent",
+];
+
+/// Checks that every key is one of [`SAMPLING_KEYS`].
+pub fn check_sampling(sampling: &serde_json::Map<String, Value>) -> Result<(), LlmError> {
+    for key in sampling.keys() {
+        if !SAMPLING_KEYS.contains(&key.as_str()) {
+            return Err(LlmError::Config(format!(
+                "sampling setting {key:?} is not one loglens passes to the model server; known: {}",
+                SAMPLING_KEYS.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Default for LlmConfig {
@@ -45,6 +88,7 @@ impl Default for LlmConfig {
             // reply is never cut off mid-string.
             max_tokens: 1024,
             temperature: 0.1,
+            sampling: serde_json::Map::new(),
         }
     }
 }
@@ -175,6 +219,7 @@ const MAX_ERROR_BODY: usize = 4096;
 impl LlmClient {
     /// Builds a client. Fails only on an unusable configuration.
     pub fn new(cfg: LlmConfig) -> Result<Self, LlmError> {
+        check_sampling(&cfg.sampling)?;
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(key) = &cfg.api_key {
             let value =
@@ -308,6 +353,7 @@ impl LlmClient {
         if let Some(seed) = options.seed {
             body["seed"] = json!(seed);
         }
+        self.add_sampling(&mut body);
         let (resp, started, started_ms) = self.post_chat(&body).await?;
         let v: Value = resp
             .json()
@@ -343,6 +389,15 @@ impl LlmClient {
             .unwrap_or_default();
         let content = message["content"].as_str().unwrap_or_default().to_string();
         Ok((calls, content, call))
+    }
+
+    /// Adds the configured extra sampling settings to a request body.
+    fn add_sampling(&self, body: &mut Value) {
+        if let Some(obj) = body.as_object_mut() {
+            for (k, v) in &self.cfg.sampling {
+                obj.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
     }
 
     /// The span of one model call, named and attributed by the OpenTelemetry GenAI
@@ -548,6 +603,7 @@ impl LlmClient {
         if let Some(seed) = options.seed {
             body["seed"] = json!(seed);
         }
+        self.add_sampling(&mut body);
         let (resp, started, started_ms) = self.post_chat(&body).await?;
         let mut text = String::new();
         let mut call = ModelCall::default();

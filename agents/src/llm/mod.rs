@@ -20,6 +20,7 @@ mod error;
 mod sse;
 
 pub use client::{
-    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent, busy_ms,
+    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent,
+    SAMPLING_KEYS, busy_ms, check_sampling,
 };
 pub use error::LlmError;
