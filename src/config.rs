@@ -400,6 +400,28 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
 }
 
+/// The extra sampling settings: the config file's `[model.sampling]`, then each
+/// `--sampling KEY=VALUE` (a value is JSON when it parses as JSON, else a string).
+fn sampling(
+    file: Option<toml::Table>,
+    flags: &[String],
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = serde_json::Map::new();
+    for (k, v) in file.unwrap_or_default() {
+        out.insert(k, serde_json::to_value(v)?);
+    }
+    for flag in flags {
+        let Some((k, v)) = flag.split_once('=') else {
+            anyhow::bail!("--sampling {flag:?} is not KEY=VALUE (e.g. dry_multiplier=0.8)");
+        };
+        let value = serde_json::from_str(v.trim())
+            .unwrap_or_else(|_| serde_json::Value::String(v.trim().to_string()));
+        out.insert(k.trim().to_string(), value);
+    }
+    loglens_agents::llm::check_sampling(&out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,26 +507,4 @@ mod tests {
             (3, 1)
         );
     }
-}
-
-/// The extra sampling settings: the config file's `[model.sampling]`, then each
-/// `--sampling KEY=VALUE` (a value is JSON when it parses as JSON, else a string).
-fn sampling(
-    file: Option<toml::Table>,
-    flags: &[String],
-) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-    let mut out = serde_json::Map::new();
-    for (k, v) in file.unwrap_or_default() {
-        out.insert(k, serde_json::to_value(v)?);
-    }
-    for flag in flags {
-        let Some((k, v)) = flag.split_once('=') else {
-            anyhow::bail!("--sampling {flag:?} is not KEY=VALUE (e.g. dry_multiplier=0.8)");
-        };
-        let value = serde_json::from_str(v.trim())
-            .unwrap_or_else(|_| serde_json::Value::String(v.trim().to_string()));
-        out.insert(k.trim().to_string(), value);
-    }
-    loglens_agents::llm::check_sampling(&out)?;
-    Ok(out)
 }
