@@ -37,6 +37,9 @@ pub mod span_store;
 
 use span_store::{SpanRecorder, SpanRow, SpanWriter};
 
+/// How long exit waits for the last traces and metrics to be exported.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The installed providers; see the module docs.
 pub struct Telemetry {
     tracer: SdkTracerProvider,
@@ -186,11 +189,14 @@ impl Telemetry {
         let tracer = self.tracer.clone();
         let meter = self.meter.clone();
         // The SDK's shutdown blocks on its export threads; keep it off the async workers.
+        // The last batch (the root span, consensus, ...) is exported here: give a slow
+        // collector time (the SDK's default wait is 5 s, and a process that exits while
+        // the export is in flight loses the batch).
         let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = tracer.shutdown() {
+            if let Err(e) = tracer.shutdown_with_timeout(FLUSH_TIMEOUT) {
                 tracing::warn!(error = %e, "flushing traces failed");
             }
-            if let Err(e) = meter.shutdown() {
+            if let Err(e) = meter.shutdown_with_timeout(FLUSH_TIMEOUT) {
                 tracing::warn!(error = %e, "flushing metrics failed");
             }
         })
