@@ -12,54 +12,19 @@
 //! ask_overhead`), or point `LOGLENS_BENCH_MODEL_URL` at a running server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use loglens::analysis::{AnalysisService, FilterSpec, PipelineMode, Question, new_id};
-use loglens::store::Store;
-use loglens_agents::evidence::SignatureLibrary;
-use loglens_agents::llm::{LlmClient, LlmConfig};
-use loglens_agents::{AgentPipeline, BaselineAnalyzer, BaselineConfig, PipelineConfig};
-use loglens_tools::logs::{FileLogSource, LogSource};
+use std::time::Instant;
+
+use loglens::analysis::{FilterSpec, PipelineMode, Question, new_id};
+use loglens_agents::PipelineConfig;
 
 const RUNS: usize = 5;
 
 #[tokio::main]
 async fn main() {
-    let url =
-        std::env::var("LOGLENS_BENCH_MODEL_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("bench.db").display()
-    ))
-    .await
-    .unwrap();
-    let llm = LlmClient::new(LlmConfig {
-        base_url: url.clone(),
-        request_timeout: Duration::from_secs(600),
-        ..LlmConfig::default()
-    })
-    .unwrap();
-    llm.ready()
-        .await
-        .unwrap_or_else(|e| panic!("no model server at {url}: {e} (run scripts/bench.sh)"));
-    let logs = FileLogSource::new(vec![
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cart-redis-incident").into(),
-    ]);
-    let logs: Arc<dyn LogSource> = Arc::new(logs);
-    let agents = AgentPipeline::new(
-        logs.clone(),
-        None,
-        llm.clone(),
-        Arc::new(SignatureLibrary::builtin().unwrap()),
-        PipelineConfig::default(),
-    );
-    let service = AnalysisService::new(
-        BaselineAnalyzer::new(logs, llm, BaselineConfig::default()),
-        agents,
-        store,
-    );
+    let b = support::bench(PipelineConfig::default()).await;
+    let (service, url) = (&b.service, b.url.clone());
 
     for mode in [PipelineMode::Agents, PipelineMode::Baseline] {
         println!("\n== {} pipeline", mode.name());

@@ -14,18 +14,15 @@
 //! `LOGLENS_BENCH_MODEL_URL` pointing at a running llama-server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
-use loglens::analysis::{AnalysisService, FilterSpec, PipelineMode, Question, new_id};
-use loglens::store::Store;
+use std::time::Instant;
+
+use loglens::analysis::{FilterSpec, PipelineMode, Question, new_id};
 use loglens::telemetry::json_log::JsonWithTrace;
 use loglens::telemetry::span_store::{SpanRecorder, SpanWriter};
-use loglens_agents::evidence::SignatureLibrary;
-use loglens_agents::llm::{LlmClient, LlmConfig};
+use loglens_agents::PipelineConfig;
 use loglens_agents::specialist::SpecialistConfig;
-use loglens_agents::{AgentPipeline, BaselineAnalyzer, BaselineConfig, PipelineConfig};
-use loglens_tools::logs::{FileLogSource, LogSource};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
 use tracing::instrument::WithSubscriber;
@@ -36,27 +33,6 @@ const RUNS: usize = 5;
 
 #[tokio::main]
 async fn main() {
-    let url =
-        std::env::var("LOGLENS_BENCH_MODEL_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("bench.db").display()
-    ))
-    .await
-    .unwrap();
-    let llm = LlmClient::new(LlmConfig {
-        base_url: url.clone(),
-        request_timeout: Duration::from_secs(600),
-        ..LlmConfig::default()
-    })
-    .unwrap();
-    llm.ready()
-        .await
-        .unwrap_or_else(|e| panic!("no model server at {url}: {e} (run scripts/bench.sh)"));
-    let logs: Arc<dyn LogSource> = Arc::new(FileLogSource::new(vec![
-        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cart-redis-incident").into(),
-    ]));
     // The settings of the full eval: no tool rounds, evidence capped; one answer per
     // specialist (still 2 model calls and ~15 spans per ask).
     let pd = PipelineConfig::default();
@@ -68,18 +44,8 @@ async fn main() {
         },
         ..pd
     };
-    let agents = AgentPipeline::new(
-        logs.clone(),
-        None,
-        llm.clone(),
-        Arc::new(SignatureLibrary::builtin().unwrap()),
-        cfg,
-    );
-    let service = AnalysisService::new(
-        BaselineAnalyzer::new(logs, llm, BaselineConfig::default()),
-        agents,
-        store.clone(),
-    );
+    let b = support::bench(cfg).await;
+    let (service, store, url) = (&b.service, b.service.store().clone(), b.url.clone());
 
     // The production subscriber, minus stderr: JSON logs go to a sink.
     let (recorder, rx) = SpanRecorder::new();

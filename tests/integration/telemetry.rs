@@ -42,6 +42,16 @@ fn ask(db: &str, extra: &[&str], env: &[(&str, &str)]) -> (Value, String) {
     (answer, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// `loglens trace ID --json`: the spans kept in the database.
+fn stored_spans(db: &str, id: &str) -> Vec<Value> {
+    let out = loglens()
+        .args(["trace", id, "--json", "--database-url", db])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// One span as the Tempo API returns it (OTLP JSON: ids base64, attributes typed).
 #[derive(Debug)]
 struct TempoSpan {
@@ -199,12 +209,7 @@ async fn an_ask_is_one_trace_in_tempo_in_the_database_and_in_the_logs() {
 
     // The database has the whole run; `loglens trace` shows it as a tree, by trace id and
     // by analysis id.
-    let out = loglens()
-        .args(["trace", trace_id, "--json", "--database-url", &db])
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let stored: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stored = stored_spans(&db, trace_id);
     let tool_calls: usize = answer["details"]["opinions"]
         .as_array()
         .unwrap()
@@ -292,26 +297,16 @@ async fn grpc_export_reaches_a_collector_with_traces_and_metrics() {
     let spans = fetch_trace(&loki, trace_id, 8).await;
     assert_agent_tree(&spans, "SmolLM2-135M-Instruct");
     // The metrics pushed at exit arrived at the collector.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = std::fs::read_to_string(&received).unwrap_or_default();
-        if [
+    wait_for_metrics(
+        &received,
+        "loglens-grpc-test",
+        &[
             "gen_ai.client.operation.duration",
             "gen_ai.client.token.usage",
             "loglens.analyses",
-            "loglens-grpc-test",
-        ]
-        .iter()
-        .all(|m| log.contains(m))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "metrics not received; the collector logged:\n{log}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -351,12 +346,7 @@ async fn an_eval_run_pushes_its_scores_over_otlp_and_traces_each_case() {
         .collect();
     assert_eq!(ids.len(), runs.len(), "one trace per case");
     let first = runs[0]["trace_id"].as_str().unwrap();
-    let out = loglens()
-        .args(["trace", first, "--json", "--database-url", &db])
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let spans: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let spans = stored_spans(&db, first);
     let root = spans
         .iter()
         .find(|s| s["parent_span_id"].is_null())
@@ -366,27 +356,17 @@ async fn an_eval_run_pushes_its_scores_over_otlp_and_traces_each_case() {
         format!("eval {}", runs[0]["case"].as_str().unwrap())
     );
     // The scores arrived at the collector as gauges.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = std::fs::read_to_string(&received).unwrap_or_default();
-        let after = log.split("loglens-eval-test").nth(1).unwrap_or_default();
-        if [
+    wait_for_metrics(
+        &received,
+        "loglens-eval-test",
+        &[
             "log_extraction_accuracy",
             "log_retrieval_precision",
             "router_accuracy",
             "loglens.eval.case.duration",
-        ]
-        .iter()
-        .all(|m| after.contains(m))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "eval metrics not received:\n{log}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -421,6 +401,24 @@ async fn a_collector_that_is_down_does_not_fail_the_answer() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("OTEL_EXPORTER_OTLP_PROTOCOL"), "{err}");
+}
+
+/// Waits until the collector's debug log (`received`) shows every metric in `names`
+/// after a resource named `service` (each test process has its own service name).
+async fn wait_for_metrics(received: &str, service: &str, names: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(received).unwrap_or_default();
+        let after = log.split(service).skip(1).collect::<Vec<_>>().join("");
+        if names.iter().all(|m| after.contains(m)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{service}'s metrics {names:?} not received; the collector logged:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Kills the server when the test ends, however it ends.
