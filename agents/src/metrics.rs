@@ -14,7 +14,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 
 use crate::llm::ModelCall;
-use crate::toolbox::{CallStatus, ToolRecord};
+use crate::toolbox::CallStatus;
 
 /// Bucket bounds for model call durations, seconds: a small model's reply takes seconds,
 /// a long one minutes.
@@ -105,13 +105,14 @@ pub fn record_model_call(model: &str, operation: &str, call: &ModelCall, error: 
     }
 }
 
-/// Records one tool call's outcome.
-pub fn record_tool_call(record: &ToolRecord) {
+/// Records one tool call's outcome. `tool` must be a known tool's name (or `unknown`):
+/// it is a metric label.
+pub fn record_tool_call(tool: &str, status: CallStatus) {
     INSTRUMENTS.tool_calls.add(
         1,
         &[
-            KeyValue::new("tool", record.tool.clone()),
-            KeyValue::new("status", status_name(record.status)),
+            KeyValue::new("tool", tool.to_string()),
+            KeyValue::new("status", status_name(status)),
         ],
     );
 }

@@ -220,7 +220,15 @@ impl Toolbox {
             planned.push((record, refusal));
         }
         let runs = planned.into_iter().map(|(record, refusal)| {
-            let span = tool_span(&record);
+            // The tool name is model-written: a name no tool has is "unknown" wherever it
+            // becomes a metric label or a span name (bounded cardinality); the span's
+            // `gen_ai.tool.name` keeps what the model wrote.
+            let label = if self.tools.iter().any(|t| t.name() == record.tool) {
+                record.tool.clone()
+            } else {
+                "unknown".to_string()
+            };
+            let span = tool_span(&record, &label);
             let run = self.run_one(record, refusal);
             async move {
                 let record = run.instrument(span.clone()).await;
@@ -236,7 +244,7 @@ impl Toolbox {
                         span.record("otel.status_description", e.as_str());
                     }
                 }
-                crate::metrics::record_tool_call(&record);
+                crate::metrics::record_tool_call(&label, record.status);
                 record
             }
         });
@@ -315,7 +323,7 @@ impl Toolbox {
 /// The span of one tool call (GenAI conventions: `execute_tool {name}`), with its
 /// arguments; the outcome is recorded when it ends. Arguments are cut to 2 KB: a span is
 /// for review, the full call is in the stored run.
-fn tool_span(record: &ToolRecord) -> tracing::Span {
+fn tool_span(record: &ToolRecord, label: &str) -> tracing::Span {
     let mut arguments = record.arguments.to_string();
     if arguments.len() > 2048 {
         let mut cut = 2048;
@@ -327,7 +335,7 @@ fn tool_span(record: &ToolRecord) -> tracing::Span {
     }
     tracing::info_span!(
         "execute_tool",
-        otel.name = %format!("execute_tool {}", record.tool),
+        otel.name = %format!("execute_tool {label}"),
         otel.status_code = tracing::field::Empty,
         otel.status_description = tracing::field::Empty,
         "gen_ai.operation.name" = "execute_tool",
