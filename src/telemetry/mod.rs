@@ -48,15 +48,6 @@ pub struct Telemetry {
     recorder: SpanRecorder,
     pending: Mutex<Option<Receiver<SpanRow>>>,
     writer: Mutex<Option<SpanWriter>>,
-    exporting: bool,
-}
-
-impl std::fmt::Debug for Telemetry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Telemetry")
-            .field("exporting", &self.exporting)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The crates whose spans become OpenTelemetry spans (not those of dependencies: no span
@@ -99,9 +90,7 @@ impl Telemetry {
         let mut tracer = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_span_processor(SimpleSpanProcessor::new(recorder.clone()));
-        let span_exporter = otlp::span_exporter()?;
-        let exporting = span_exporter.is_some();
-        if let Some(exporter) = span_exporter {
+        if let Some(exporter) = otlp::span_exporter()? {
             tracer = tracer.with_batch_exporter(exporter);
         }
         let tracer = tracer.build();
@@ -153,7 +142,6 @@ impl Telemetry {
             recorder,
             pending: Mutex::new(Some(pending)),
             writer: Mutex::new(None),
-            exporting,
         })
     }
 
