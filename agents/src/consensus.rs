@@ -256,6 +256,7 @@ mod tests {
             labels: Map::new(),
             text: text.into(),
             similar: 0,
+            why: None,
         }
     }
 

@@ -23,6 +23,12 @@ pub enum AnalyzeError {
     /// The model call failed.
     #[error(transparent)]
     Model(#[from] LlmError),
+    /// The embedding server failed (hybrid retrieval).
+    #[error("hybrid retrieval: {0}")]
+    Embedding(#[from] loglens_tools::embed::EmbedError),
+    /// The vector index failed or does not fit the model (hybrid retrieval).
+    #[error("hybrid retrieval: {0}")]
+    Index(#[from] loglens_tools::vector::VectorError),
 }
 
 impl AnalyzeError {
@@ -41,6 +47,12 @@ impl AnalyzeError {
                 LlmError::Http { .. } | LlmError::Protocol(_) => "model_error",
                 LlmError::Config(_) => "config_error",
             },
+            AnalyzeError::Embedding(e) if e.retryable() => "embedding_unavailable",
+            AnalyzeError::Embedding(_) => "embedding_error",
+            AnalyzeError::Index(loglens_tools::vector::VectorError::ModelMismatch { .. }) => {
+                "index_model_mismatch"
+            }
+            AnalyzeError::Index(_) => "index_error",
         }
     }
 }

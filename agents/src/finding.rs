@@ -149,6 +149,10 @@ pub struct LineRef {
     /// How many similar lines were collapsed into this one.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub similar: usize,
+    /// Why hybrid retrieval chose it (recency, meaning, or both); absent for lines chosen
+    /// by time alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<crate::retrieval::Chosen>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -266,6 +270,7 @@ mod tests {
                 labels: BTreeMap::new(),
                 text: format!("l{n}"),
                 similar: 0,
+                why: None,
             })
             .collect();
         let m = ModelFinding {

@@ -12,6 +12,8 @@
 //! - [`evidence`]: deterministic analysis first: known failure signatures, log patterns,
 //!   and the evidence set (the numbered lines an agent reads).
 //! - [`toolbox`]: the tools an agent may call, and the checks every call passes.
+//! - [`retrieval`]: chunking for the vector index, and hybrid retrieval (pre-filter,
+//!   semantic search, reciprocal-rank fusion with recency).
 //! - [`router`]: structured or hybrid retrieval, infra or app specialists (or both).
 //! - [`specialist`]: a specialist's bounded tool loop and its answer in a schema built
 //!   from the evidence.
@@ -34,6 +36,7 @@ pub mod llm;
 pub mod metrics;
 pub mod pipeline;
 pub mod prompts;
+pub mod retrieval;
 pub mod router;
 pub mod specialist;
 pub mod toolbox;

@@ -592,6 +592,7 @@ fn result_lines(tool: &str, v: &Value, max_chars: usize) -> Vec<LineRef> {
                         labels: l.labels,
                         text: clip(&l.line, max_chars),
                         similar: 0,
+                        why: None,
                     })
                     .collect()
             })
@@ -623,6 +624,7 @@ fn result_lines(tool: &str, v: &Value, max_chars: usize) -> Vec<LineRef> {
                             max_chars,
                         ),
                         similar: 0,
+                        why: None,
                     })
                     .collect()
             })

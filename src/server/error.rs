@@ -59,7 +59,9 @@ impl ApiError {
     pub fn status_for(e: &AnalyzeError) -> StatusCode {
         match e.code() {
             "bad_request" | "no_logs" => StatusCode::UNPROCESSABLE_ENTITY,
-            "model_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "model_unavailable" | "embedding_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "index_model_mismatch" => StatusCode::CONFLICT,
+            "embedding_error" => StatusCode::BAD_GATEWAY,
             "model_timeout" => StatusCode::GATEWAY_TIMEOUT,
             "model_invalid_output" | "model_error" => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -16,6 +16,7 @@ fn record(status: &str) -> AnalysisRecord {
         labels: BTreeMap::from([("pod".to_string(), "payments-7c9d-x1".to_string())]),
         text: "ERROR pq: sorry, too many clients already — ünïcode ok".into(),
         similar: 3,
+        why: None,
     };
     let ok = status == "ok";
     AnalysisRecord {

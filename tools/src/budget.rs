@@ -50,16 +50,37 @@ const LINE_OVERHEAD_TOKENS: usize = 16;
 /// Chooses the most recent lines that fit `budget`. `lines` must be oldest first; the
 /// result is oldest first too.
 pub fn select_recent(lines: &[LogLine], budget: &Budget) -> Vec<Selected> {
-    let mut chosen: Vec<Selected> = Vec::new();
+    select_in_order(lines, (0..lines.len()).rev(), budget)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// Chooses lines in the order of `priority` (indexes into `lines`, best first) until
+/// `budget` is full; a line of a message already chosen (numbers and ids aside, same
+/// stream) is counted on that one instead. The result, with each line's index, is in the
+/// order of `lines` (oldest first when `lines` is). Hybrid retrieval passes its fused
+/// ranking here; [`select_recent`] passes newest-first.
+pub fn select_in_order(
+    lines: &[LogLine],
+    priority: impl IntoIterator<Item = usize>,
+    budget: &Budget,
+) -> Vec<(usize, Selected)> {
+    let mut chosen: Vec<(usize, Selected)> = Vec::new();
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut taken: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut used = 0usize;
-    for line in lines.iter().rev() {
+    for i in priority {
+        let Some(line) = lines.get(i) else { continue };
         if chosen.len() >= budget.max_lines {
             break;
         }
+        if !taken.insert(i) {
+            continue;
+        }
         let key = (line.stream_name().to_string(), message_shape(&line.text));
-        if let Some(&i) = seen.get(&key) {
-            chosen[i].similar += 1;
+        if let Some(&j) = seen.get(&key) {
+            chosen[j].1.similar += 1;
             continue;
         }
         let mut text = clip(&redact(&line.text), budget.max_line_chars);
@@ -71,19 +92,22 @@ pub fn select_recent(lines: &[LogLine], budget: &Budget) -> Vec<Selected> {
             if !chosen.is_empty() || room < 16 {
                 break;
             }
-            // The newest line alone is over budget: keep its head rather than nothing.
+            // The first line alone is over budget: keep its head rather than nothing.
             text = clip(&text, room * 2);
             cost = estimate_tokens(&text) + LINE_OVERHEAD_TOKENS;
         }
         used += cost;
         seen.insert(key, chosen.len());
-        chosen.push(Selected {
-            line: line.clone(),
-            text,
-            similar: 0,
-        });
+        chosen.push((
+            i,
+            Selected {
+                line: line.clone(),
+                text,
+                similar: 0,
+            },
+        ));
     }
-    chosen.reverse();
+    chosen.sort_by_key(|(i, _)| *i);
     chosen
 }
 

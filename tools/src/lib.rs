@@ -10,12 +10,15 @@
 //! - [`budget`]: picks the lines that fit a model's context (most recent first, whole
 //!   lines, repeated messages collapsed).
 //! - [`redact`]: masks secrets in log text before it reaches a prompt or the database.
+//! - [`embed`]: text → vectors through the OpenAI-compatible embeddings API, cached.
+//! - [`vector`]: vector stores (embedded `sqlite-vec`, Qdrant) behind one trait.
 //! - [`tool`]: the typed-tool interface agents call; [`query_logs`] (LogQL) and
 //!   [`k8s_events`] are the tools so far.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod budget;
+pub mod embed;
 pub mod error;
 pub mod k8s;
 pub mod k8s_events;
@@ -23,5 +26,6 @@ pub mod logs;
 pub mod query_logs;
 pub mod redact;
 pub mod tool;
+pub mod vector;
 
 pub use error::ToolError;

@@ -211,6 +211,7 @@ impl Analysis {
                 labels: l.labels.clone(),
                 text,
                 similar,
+                why: None,
             });
             number_of_line.insert(i, out.len());
         }
@@ -302,6 +303,7 @@ pub fn event_line(e: &K8sEvent, index: usize, n: usize) -> LineRef {
         labels,
         text: clip(&event_text(e), 400),
         similar: 0,
+        why: None,
     }
 }
 
