@@ -12,8 +12,8 @@ gigabytes; what it does for BERT is small and repeated here:
   sentence-transformers' pooling config (mean for MiniLM, CLS for BGE);
 - the WordPiece vocabulary in llama.cpp's "phantom space" form: a word-initial token gets
   a leading U+2581, a `##` continuation loses its `##`, control tokens stay as they are;
-- tensors renamed by gguf's BERT name map; matrices stored as f16, vectors (norms,
-  biases) as f32, as llama.cpp expects.
+- tensors renamed by gguf's BERT name map; weight matrices stored as f16; vectors (norms,
+  biases) and the position and token-type embeddings as f32, as llama.cpp expects.
 """
 import json
 import sys
@@ -118,7 +118,10 @@ def main() -> int:
         if new is None:
             print(f"error: no GGUF name for tensor {hf_name}", file=sys.stderr)
             return 1
-        arr = data.astype(np.float16) if data.ndim == 2 else data.astype(np.float32)
+        # Position and token-type embeddings are added to f32 activations: llama.cpp
+        # keeps them f32, as it does vectors and norms.
+        keep_f32 = data.ndim < 2 or new in ("position_embd.weight", "token_types.weight")
+        arr = data.astype(np.float32) if keep_f32 else data.astype(np.float16)
         w.add_tensor(new, arr)
 
     w.write_header_to_file()

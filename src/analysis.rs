@@ -8,7 +8,7 @@ use loglens_agents::baseline::check_question;
 use loglens_agents::events::AgentEvent;
 use loglens_agents::llm::{ModelCall, ReplyEvent, busy_ms};
 use loglens_agents::pipeline::prompt_versions;
-use loglens_agents::router::Scope;
+use loglens_agents::router::{RetrievalMode, Scope};
 use loglens_agents::{
     AgentPipeline, AgentReport, AnalyzeError, BaselineAnalyzer, Finding, LineRef,
 };
@@ -125,6 +125,9 @@ pub struct Question {
     pub channel: &'static str,
     /// Which pipeline.
     pub mode: PipelineMode,
+    /// How lines are found: structured (`/v1`), hybrid (`/v2`), or `None`: the router
+    /// decides (agents; the baseline then uses structured retrieval).
+    pub retrieval: Option<RetrievalMode>,
 }
 
 /// What the service reports while it works (for SSE and progress bars).
@@ -331,11 +334,19 @@ impl AnalysisService {
         progress: Option<UnboundedSender<Progress>>,
     ) -> Result<Outcome, (AnalyzeError, Outcome)> {
         let version = self.analyzer.prompt_version().to_string();
-        let retrieval = self
-            .analyzer
-            .retrieve(&q.text, filter, q.limit)
-            .await
-            .map_err(|e| (e, Outcome::empty(version.clone())))?;
+        let retrieval = match (q.retrieval, self.agents.hybrid()) {
+            (Some(RetrievalMode::Hybrid), Some(h)) => {
+                self.analyzer
+                    .retrieve_hybrid(&q.text, filter, q.limit, h)
+                    .await
+            }
+            (Some(RetrievalMode::Hybrid), None) => Err(AnalyzeError::BadRequest(
+                "hybrid retrieval needs an embedding server and a vector index; none is configured"
+                    .into(),
+            )),
+            _ => self.analyzer.retrieve(&q.text, filter, q.limit).await,
+        }
+        .map_err(|e| (e, Outcome::empty(version.clone())))?;
         if let Some(tx) = &progress {
             let _ = tx.send(Progress::Retrieved {
                 lines: retrieval.lines.clone(),
@@ -358,7 +369,10 @@ impl AnalysisService {
             calls: Vec::new(),
             extra_model_ms: retrieval.tokenize_ms,
             prompt_version: version,
-            details: None,
+            details: retrieval
+                .note
+                .as_ref()
+                .map(|n| serde_json::json!({ "retrieval": { "mode": "hybrid", "note": n } })),
         };
         match result {
             Ok(x) => {
@@ -388,7 +402,9 @@ impl AnalysisService {
             Progress::Agent(Box::new(e))
         });
         let agents = self.agents.with_max_lines(q.limit);
-        let result = agents.run(&q.text, filter, scope, etx.as_ref()).await;
+        let result = agents
+            .run_with(&q.text, filter, scope, q.retrieval, etx.as_ref())
+            .await;
         drop(etx);
         if let Some(f) = forward {
             let _ = f.await;

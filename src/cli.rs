@@ -95,6 +95,25 @@ pub struct GlobalArgs {
     )]
     pub model_timeout: Option<u64>,
 
+    /// Base URL of the OpenAI-compatible embedding server (llama-server --embeddings),
+    /// for hybrid retrieval and `loglens index`.
+    #[arg(long, global = true, env = "LOGLENS_EMBED_URL", value_name = "URL")]
+    pub embed_url: Option<String>,
+
+    /// Embedding model name (default: the one the server lists).
+    #[arg(long, global = true, env = "LOGLENS_EMBED_MODEL", value_name = "NAME")]
+    pub embed_model: Option<String>,
+
+    /// Qdrant's gRPC URL (e.g. http://qdrant:6334): keep vectors there instead of the
+    /// embedded index beside the database.
+    #[arg(long, global = true, env = "QDRANT_URL", value_name = "URL")]
+    pub qdrant_url: Option<String>,
+
+    /// The embedded vector index file (default: beside the SQLite database, e.g.
+    /// .loglens/loglens.vectors.db).
+    #[arg(long, global = true, env = "LOGLENS_VECTOR_PATH", value_name = "FILE")]
+    pub vector_path: Option<PathBuf>,
+
     /// The model's context window in tokens (must match llama-server's -c).
     #[arg(long, global = true, env = "LOGLENS_CONTEXT_TOKENS", value_name = "N")]
     pub context_tokens: Option<usize>,
@@ -189,6 +208,13 @@ pub enum Command {
     ///
     /// Example: loglens eval --variant evidence
     Eval(EvalArgs),
+    /// Embed logs into the vector index for hybrid retrieval: a time range (default the
+    /// last 7 days, Loki's retention) from Loki or --logs, hour by hour, with progress.
+    /// Idempotent and resumable: chunks already indexed are skipped, so a run that stopped
+    /// continues where it was. Chunks older than --retention are deleted.
+    ///
+    /// Example: loglens index --since 24h --namespace shop
+    Index(IndexArgs),
     /// Show a stored run as a tree of its steps: router, retrieval, each specialist, each
     /// tool call (with its arguments) and model call (with its tokens), consensus, with
     /// durations. ID is a trace id (printed with every answer, and in the JSON logs) or an
@@ -196,6 +222,21 @@ pub enum Command {
     ///
     /// Example: loglens trace 4bf92f3577b34da6a3ce929d0e0e4736
     Trace(TraceArgs),
+}
+
+/// `loglens index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Which lines (labels and time window; without --since/--start, the last 7 days).
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Drop the index first (after changing the embedding model or the chunking).
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Delete chunks older than this (`7d`, `72h`); `0` keeps everything. Default: 7d
+    /// when reading Loki (its retention), keep everything when reading files.
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
 }
 
 /// `loglens trace`.
@@ -445,9 +486,25 @@ pub struct AskArgs {
     /// the baseline (recent lines, one extraction).
     #[arg(long, value_enum, default_value_t = crate::analysis::PipelineMode::Agents)]
     pub pipeline: crate::analysis::PipelineMode,
+    /// How lines are found: `structured` (the filters, most recent first), `hybrid`
+    /// (the filters' scope searched by meaning, fused with recency; needs an embedding
+    /// server), or `auto` (the router decides; hybrid falls back to structured).
+    #[arg(long, value_enum, default_value_t = RetrievalArg::Structured)]
+    pub retrieval: RetrievalArg,
     /// Print the whole result as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--retrieval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RetrievalArg {
+    /// Filters, most recent first.
+    Structured,
+    /// Semantic search within the filters' scope, fused with recency.
+    Hybrid,
+    /// The router decides.
+    Auto,
 }
 
 /// `loglens ingest`.

@@ -12,11 +12,16 @@ use loglens_agents::llm::ReplyEvent;
 use loglens_agents::pipeline::PipelineGraph;
 use loglens_agents::{AgentPipeline, BaselineAnalyzer};
 use loglens_tools::k8s::{EventSource, FileEventSource, LokiEventSource};
+use loglens_agents::retrieval::HybridRetriever;
+use loglens_agents::router::RetrievalMode;
+use loglens_tools::embed::Embedder;
 use loglens_tools::logs::FileLogSource;
+use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
 
 use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
 use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
-use crate::config::Config;
+use crate::cli::RetrievalArg;
+use crate::config::{Config, VectorBackend};
 use crate::server::{AppState, serve};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
@@ -33,12 +38,14 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         | Command::Explain
         | Command::Golden(_)
         | Command::Eval(_)
-        | Command::Trace(_) => None,
+        | Command::Trace(_)
+        | Command::Index(_) => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
         Command::Ask(args) => ask(&config, *args, telemetry).await,
         Command::Trace(args) => crate::trace::trace(&config, args).await,
+        Command::Index(args) => crate::index::index(&config, args).await,
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
@@ -72,8 +79,39 @@ pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
         Arc::new(library),
         config.pipeline.clone(),
     );
+    // Hybrid retrieval contacts nothing until it is used; only opening the index can
+    // fail here (an unwritable path), and that should not stop structured answers.
+    let agents = match hybrid_retriever(config).await {
+        Ok(h) => agents.with_hybrid(h),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "hybrid retrieval unavailable");
+            agents
+        }
+    };
     let store = Store::connect(&config.database_url).await?;
     Ok(AnalysisService::new(analyzer, agents, store))
+}
+
+/// Hybrid retrieval as configured: the embedding client and the vector index (the
+/// embedded file, or Qdrant).
+pub async fn hybrid_retriever(config: &Config) -> anyhow::Result<HybridRetriever> {
+    let store: Arc<dyn VectorStore> = match &config.vectors {
+        VectorBackend::Sqlite(path) => Arc::new(
+            SqliteVectorStore::open(path)
+                .await
+                .with_context(|| format!("opening the vector index {}", path.display()))?,
+        ),
+        VectorBackend::Qdrant {
+            url,
+            collection,
+            api_key,
+        } => Arc::new(QdrantStore::connect(url, collection, api_key.clone())?),
+    };
+    Ok(HybridRetriever::new(
+        Embedder::new(config.embed.clone()),
+        store,
+        config.hybrid,
+    ))
 }
 
 /// Where Kubernetes events come from: the files given with --events, else Loki (Alloy's
@@ -151,6 +189,11 @@ async fn ask(config: &Config, args: AskArgs, telemetry: &Telemetry) -> anyhow::R
         limit: args.limit,
         channel: "cli",
         mode: args.pipeline,
+        retrieval: match args.retrieval {
+            RetrievalArg::Structured => Some(RetrievalMode::Structured),
+            RetrievalArg::Hybrid => Some(RetrievalMode::Hybrid),
+            RetrievalArg::Auto => None,
+        },
     };
 
     let bar = progress_bar();

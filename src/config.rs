@@ -43,6 +43,21 @@
 //! drift_threshold = 0.05          # largest allowed drop of a quality metric (0..1)
 //! latency_drift = 1.0             # largest allowed relative rise of p95 latency
 //!
+//! [embeddings]                    # hybrid retrieval (/v2, --retrieval hybrid, loglens index)
+//! url = "http://127.0.0.1:8081"   # llama-server --embeddings (all-MiniLM-L6-v2, BGE-small)
+//! model = ""                      # default: the model the server lists
+//! batch = 32                      # texts per request
+//! concurrency = 2                 # requests in flight
+//!
+//! [vectors]
+//! path = ".loglens/loglens.vectors.db"  # embedded index (default: beside the database)
+//! qdrant_url = "http://qdrant:6334"     # use Qdrant instead (also QDRANT_URL)
+//! collection = "loglens-chunks"
+//! chunking = "line"               # or "window:5" (5 lines of one stream per chunk)
+//! collapse = true                 # one chunk per log pattern, stream and hour
+//! top_k = 50                      # semantic hits fused with as many recent lines
+//! on_demand = 2000                # most chunks embedded during one request
+//!
 //! [loki]                          # read from Loki when no [logs] paths are given
 //! url = "http://loki.monitoring:3100"
 //! tenant = "homelab"
@@ -54,7 +69,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use loglens_agents::llm::LlmConfig;
 use loglens_agents::specialist::{SpecialistConfig, ToolCalling};
+use loglens_agents::retrieval::{ChunkConfig, ChunkMode, HybridConfig};
 use loglens_agents::{BaselineConfig, PipelineConfig};
+use loglens_tools::embed::EmbedConfig;
 use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
 use loglens_tools::redact::PseudonymKind;
 use serde::Deserialize;
@@ -83,6 +100,46 @@ pub struct FileConfig {
     pub redaction: RedactionSection,
     /// `[eval]`.
     pub eval: EvalSection,
+    /// `[embeddings]`.
+    pub embeddings: EmbeddingsSection,
+    /// `[vectors]`.
+    pub vectors: VectorsSection,
+}
+
+/// `[embeddings]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingsSection {
+    /// Server base URL.
+    pub url: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+    /// Texts per request.
+    pub batch: Option<usize>,
+    /// Requests in flight.
+    pub concurrency: Option<usize>,
+    /// Seconds one request may take.
+    pub timeout_secs: Option<u64>,
+}
+
+/// `[vectors]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VectorsSection {
+    /// Embedded index file.
+    pub path: Option<PathBuf>,
+    /// Qdrant gRPC URL.
+    pub qdrant_url: Option<String>,
+    /// Qdrant collection.
+    pub collection: Option<String>,
+    /// `line` or `window:N`.
+    pub chunking: Option<String>,
+    /// Collapse repeats of a pattern.
+    pub collapse: Option<bool>,
+    /// Semantic hits fused.
+    pub top_k: Option<usize>,
+    /// Chunks embedded per request at most.
+    pub on_demand: Option<usize>,
 }
 
 /// `[eval]`.
@@ -215,6 +272,49 @@ pub struct Config {
     pub event_paths: Vec<PathBuf>,
     /// When an eval run has drifted.
     pub drift: loglens_evals::drift::DriftThresholds,
+    /// The embedding server.
+    pub embed: EmbedConfig,
+    /// Where vectors are kept.
+    pub vectors: VectorBackend,
+    /// Hybrid retrieval settings.
+    pub hybrid: HybridConfig,
+}
+
+/// Where the vector index lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VectorBackend {
+    /// The embedded `sqlite-vec` file.
+    Sqlite(PathBuf),
+    /// A Qdrant collection.
+    Qdrant {
+        /// gRPC URL.
+        url: String,
+        /// Collection name.
+        collection: String,
+        /// API key (`QDRANT_API_KEY`).
+        api_key: Option<String>,
+    },
+}
+
+/// Default embedding server: llama-server on the port after the chat model's.
+pub const DEFAULT_EMBED_URL: &str = "http://127.0.0.1:8081";
+
+/// The embedded index file for a database URL: beside a SQLite file, else in `.loglens/`.
+pub fn default_vector_path(database_url: &str) -> PathBuf {
+    match database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    {
+        Some(rest) => {
+            let file = rest.split('?').next().unwrap_or(rest);
+            if file.is_empty() || file == ":memory:" {
+                PathBuf::from(".loglens/loglens.vectors.db")
+            } else {
+                loglens_tools::vector::sqlite::path_beside(Path::new(file))
+            }
+        }
+        None => PathBuf::from(".loglens/loglens.vectors.db"),
+    }
 }
 
 /// Default storage: a SQLite file in `.loglens/` under the working directory.
@@ -372,18 +472,79 @@ impl Config {
         if !(0.0..=1.0).contains(&drift.quality) || drift.latency < 0.0 {
             bail!("[eval] drift_threshold must be in 0..1 and latency_drift at least 0");
         }
+        let ed = EmbedConfig::default();
+        let embed = EmbedConfig {
+            url: args
+                .embed_url
+                .clone()
+                .or(file.embeddings.url)
+                .unwrap_or_else(|| DEFAULT_EMBED_URL.into()),
+            model: args
+                .embed_model
+                .clone()
+                .or(file.embeddings.model)
+                .unwrap_or_default(),
+            batch: file.embeddings.batch.unwrap_or(ed.batch),
+            concurrency: file.embeddings.concurrency.unwrap_or(ed.concurrency),
+            timeout: file
+                .embeddings
+                .timeout_secs
+                .map_or(ed.timeout, Duration::from_secs),
+            api_key: std::env::var("LOGLENS_EMBED_API_KEY").ok(),
+            ..ed
+        };
+        if !(1..=256).contains(&embed.batch) || !(1..=16).contains(&embed.concurrency) {
+            bail!("[embeddings] batch must be 1..=256 and concurrency 1..=16");
+        }
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database.url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let vectors = match args.qdrant_url.clone().or(file.vectors.qdrant_url) {
+            Some(url) => VectorBackend::Qdrant {
+                url,
+                collection: file
+                    .vectors
+                    .collection
+                    .unwrap_or_else(|| "loglens-chunks".into()),
+                api_key: std::env::var("QDRANT_API_KEY").ok(),
+            },
+            None => VectorBackend::Sqlite(
+                args.vector_path
+                    .clone()
+                    .or(file.vectors.path)
+                    .unwrap_or_else(|| default_vector_path(&database_url)),
+            ),
+        };
+        let hd = HybridConfig::default();
+        let hybrid = HybridConfig {
+            top_k: file.vectors.top_k.unwrap_or(hd.top_k),
+            max_embed_on_demand: file.vectors.on_demand.unwrap_or(hd.max_embed_on_demand),
+            chunk: ChunkConfig {
+                mode: match &file.vectors.chunking {
+                    Some(m) => m.parse::<ChunkMode>().map_err(anyhow::Error::msg)?,
+                    None => hd.chunk.mode,
+                },
+                collapse: file.vectors.collapse.unwrap_or(hd.chunk.collapse),
+                ..hd.chunk
+            },
+            ..hd
+        };
+        if !(1..=1000).contains(&hybrid.top_k) {
+            bail!("[vectors] top_k must be 1..=1000");
+        }
         Ok(Self {
+            embed,
+            vectors,
+            hybrid,
             drift,
             loki,
             pipeline,
             event_paths,
             llm,
             analyzer,
-            database_url: args
-                .database_url
-                .clone()
-                .or(file.database.url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url,
             log_paths,
             max_line_bytes: file
                 .logs

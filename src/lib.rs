@@ -13,6 +13,7 @@
 //! - [`golden`]: `loglens golden ...`, making and checking the golden dataset.
 //! - [`eval`]: `loglens eval`, replaying and scoring it, storing and comparing runs.
 //! - [`telemetry`]: loglens's own logs, traces (OTLP and the database) and metrics.
+//! - [`index`]: `loglens index`, embedding logs into the vector index.
 //! - [`trace`]: `loglens trace ID`, a stored run's spans as a tree.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -22,6 +23,7 @@ pub mod commands;
 pub mod config;
 pub mod eval;
 pub mod golden;
+pub mod index;
 pub mod render;
 pub mod server;
 pub mod store;

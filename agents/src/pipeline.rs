@@ -34,6 +34,7 @@ use crate::evidence::pattern_tool::LogPatterns;
 use crate::finding::{Finding, LineRef};
 use crate::llm::{CallOptions, LlmClient, ModelCall};
 use crate::prompts::{ROUTER, SPECIALIST};
+use crate::retrieval::{HybridResult, HybridRetriever, Ranked};
 use crate::router::{RetrievalMode, Route, Router, Scope, SpecialistChoice};
 use crate::specialist::{Opinion, Role, Specialist, SpecialistConfig};
 use crate::toolbox::{DynTool, Toolbox};
@@ -62,7 +63,9 @@ impl Stage {
             Stage::Router => {
                 "rules on the question's words and scope; the model (enum schema) when they disagree"
             }
-            Stage::Retrieval => "LogQL / file filter over the window, plus Kubernetes events",
+            Stage::Retrieval => {
+                "LogQL / file filter over the window (structured), or that scope searched by meaning and fused with recency (hybrid); plus Kubernetes events"
+            }
             Stage::Evidence => {
                 "signature library + Drain pattern miner; lines chosen by evidence, then recency"
             }
@@ -289,9 +292,20 @@ pub struct AgentReport {
     pub prompt_version: String,
 }
 
+/// What the retrieval stage found.
+enum Found {
+    Structured {
+        lines: Vec<LogLine>,
+        unfiltered: bool,
+        note: Option<String>,
+    },
+    Hybrid(HybridResult),
+}
+
 /// The agent pipeline over one log source, optional event source, and one model.
 #[derive(Clone)]
 pub struct AgentPipeline {
+    hybrid: Option<HybridRetriever>,
     source: Arc<dyn LogSource>,
     events: Option<Arc<dyn EventSource>>,
     llm: LlmClient,
@@ -337,6 +351,7 @@ impl AgentPipeline {
         cfg: PipelineConfig,
     ) -> Self {
         Self {
+            hybrid: None,
             source,
             events,
             llm,
@@ -344,6 +359,23 @@ impl AgentPipeline {
             graph: PipelineGraph::default(),
             cfg,
         }
+    }
+
+    /// The same pipeline with hybrid retrieval available (used when the router or the
+    /// request asks for it).
+    pub fn with_hybrid(mut self, hybrid: HybridRetriever) -> Self {
+        self.hybrid = Some(hybrid);
+        self
+    }
+
+    /// Hybrid retrieval, when configured.
+    pub fn hybrid(&self) -> Option<&HybridRetriever> {
+        self.hybrid.as_ref()
+    }
+
+    /// The log source.
+    pub fn source(&self) -> &Arc<dyn LogSource> {
+        &self.source
     }
 
     /// The same pipeline showing at most `max_lines` evidence lines.
@@ -391,12 +423,26 @@ impl AgentPipeline {
         )
     }
 
-    /// Runs the pipeline for one question.
+    /// Runs the pipeline for one question; the router chooses the retrieval.
     pub async fn run(
         &self,
         question: &str,
         filter: &LogFilter,
         scope: Scope,
+        progress: Option<&UnboundedSender<AgentEvent>>,
+    ) -> Result<AgentReport, RunError> {
+        self.run_with(question, filter, scope, None, progress).await
+    }
+
+    /// Runs the pipeline for one question. `forced` overrides the router's retrieval
+    /// choice (`/v1` forces structured, `/v2` hybrid); a forced hybrid retrieval that
+    /// fails fails the run, a chosen one falls back to structured retrieval.
+    pub async fn run_with(
+        &self,
+        question: &str,
+        filter: &LogFilter,
+        scope: Scope,
+        forced: Option<RetrievalMode>,
         progress: Option<&UnboundedSender<AgentEvent>>,
     ) -> Result<AgentReport, RunError> {
         let emit = |e: AgentEvent| {
@@ -410,6 +456,7 @@ impl AgentPipeline {
         let mut lines = Vec::new();
         let mut events: Vec<K8sEvent> = Vec::new();
         let mut evidence: Option<EvidenceSet> = None;
+        let mut ranking: Option<Vec<Ranked>> = None;
         let mut opinions: Vec<Opinion> = Vec::new();
         let mut consensus: Option<Consensus> = None;
         let pseudonyms = Arc::new(Mutex::new(Pseudonyms::new(&self.cfg.pseudonymize)));
@@ -558,50 +605,124 @@ impl AgentPipeline {
                         route = Some(r);
                     }
                     Stage::Retrieval => {
+                        let wanted = forced
+                            .or(route.as_ref().map(|r| r.retrieval))
+                            .unwrap_or(RetrievalMode::Structured);
                         let span = tracing::info_span!(
                             "retrieval",
+                            "loglens.retrieval.mode" = %format!("{wanted:?}").to_lowercase(),
                             "loglens.retrieval.filter" = %filter.describe(),
                             "loglens.retrieval.source" = %self.source.describe(),
                             "loglens.retrieval.lines" = tracing::field::Empty,
                             "loglens.retrieval.events" = tracing::field::Empty,
                             "loglens.retrieval.unfiltered" = tracing::field::Empty,
+                            "loglens.retrieval.semantic_hits" = tracing::field::Empty,
                             otel.status_code = tracing::field::Empty,
                         );
-                        let found = async {
+                        let found: (Vec<K8sEvent>, Result<Found, AnalyzeError>) = async {
                             let mut events = Vec::new();
                             if let Some(es) = &self.events {
-                            let ef = EventFilter {
-                                namespace: filter.namespace.clone(),
-                                object: filter.pod.clone(),
-                                kind: None,
-                                warnings_only: true,
-                                since: filter.start,
-                            };
-                            match es.events(&ef).await {
-                                Ok(e) => events = e,
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "events unavailable; going on without them")
+                                let ef = EventFilter {
+                                    namespace: filter.namespace.clone(),
+                                    object: filter.pod.clone(),
+                                    kind: None,
+                                    warnings_only: true,
+                                    since: filter.start,
+                                };
+                                match es.events(&ef).await {
+                                    Ok(e) => events = e,
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "events unavailable; going on without them")
+                                    }
                                 }
                             }
+                            let mut hybrid_note = None;
+                            if wanted == RetrievalMode::Hybrid {
+                                match (&self.hybrid, forced) {
+                                    (Some(h), _) => {
+                                        match h.retrieve(self.source.as_ref(), question, filter).await {
+                                            Ok(found) => {
+                                                return (events, Ok(Found::Hybrid(found)));
+                                            }
+                                            Err(e) if forced == Some(RetrievalMode::Hybrid) => {
+                                                return (events, Err(e));
+                                            }
+                                            Err(e) => {
+                                                tracing::warn!(error = %e, "hybrid retrieval failed; structured retrieval used");
+                                                hybrid_note = Some(format!(
+                                                    "; hybrid retrieval failed ({e}), structured retrieval used"
+                                                ));
+                                            }
+                                        }
+                                    }
+                                    (None, Some(RetrievalMode::Hybrid)) => {
+                                        return (
+                                            events,
+                                            Err(AnalyzeError::BadRequest(
+                                                "hybrid retrieval needs an embedding server and a vector index; none is configured".into(),
+                                            )),
+                                        );
+                                    }
+                                    (None, _) => {
+                                        hybrid_note = Some(
+                                            "; hybrid retrieval is not configured (no embedding server), structured retrieval used".into(),
+                                        );
+                                    }
+                                }
                             }
                             let found =
                                 lines_in_scope(self.source.as_ref(), filter, !events.is_empty())
-                                    .await;
+                                    .await
+                                    .map(|(lines, unfiltered)| Found::Structured {
+                                        lines,
+                                        unfiltered,
+                                        note: hybrid_note,
+                                    })
+                                    .map_err(AnalyzeError::from);
                             (events, found)
                         }
                         .instrument(span.clone())
                         .await;
-                        let unfiltered;
-                        (events, (lines, unfiltered)) = match found {
+                        let outcome = found;
+                        let found: Found;
+                        (events, found) = match outcome {
                             (ev, Ok(found)) => (ev, found),
                             (_, Err(e)) => {
                                 span.record("otel.status_code", "ERROR");
-                                return Err(RunError::new(e.into(), path, None));
+                                return Err(RunError::new(e, path, None));
                             }
                         };
+                        let mut note;
+                        match found {
+                            Found::Structured {
+                                lines: l,
+                                unfiltered,
+                                note: extra,
+                            } => {
+                                lines = l;
+                                span.record("loglens.retrieval.unfiltered", unfiltered);
+                                note = format!("{} lines, {} events", lines.len(), events.len());
+                                if unfiltered {
+                                    note.push_str(
+                                        "; no line matched the text filter, so the scope's lines without it",
+                                    );
+                                }
+                                note.push_str(extra.as_deref().unwrap_or(""));
+                            }
+                            Found::Hybrid(h) => {
+                                span.record("loglens.retrieval.semantic_hits", h.semantic_hits);
+                                note = format!(
+                                    "{} lines, {} events; {}",
+                                    h.lines.len(),
+                                    events.len(),
+                                    h.note
+                                );
+                                lines = h.lines;
+                                ranking = Some(h.ranking);
+                            }
+                        }
                         span.record("loglens.retrieval.lines", lines.len());
                         span.record("loglens.retrieval.events", events.len());
-                        span.record("loglens.retrieval.unfiltered", unfiltered);
                         crate::metrics::record_retrieval(lines.len(), events.len());
                         if lines.is_empty() && events.is_empty() {
                             let error = AnalyzeError::NoLines {
@@ -609,20 +730,6 @@ impl AgentPipeline {
                                 source_desc: self.source.describe(),
                             };
                             return Err(RunError::new(error, path, None));
-                        }
-                        let mut note = format!("{} lines, {} events", lines.len(), events.len());
-                        if unfiltered {
-                            note.push_str(
-                                "; no line matched the text filter, so the scope's lines without it",
-                            );
-                        }
-                        if route
-                            .as_ref()
-                            .is_some_and(|r| r.retrieval == RetrievalMode::Hybrid)
-                        {
-                            note.push_str(
-                                "; hybrid retrieval is not available yet (no vector index), structured retrieval used",
-                            );
                         }
                         path.push(StepRecord {
                             stage,
@@ -639,7 +746,14 @@ impl AgentPipeline {
                             "loglens.evidence.lines_shown" = tracing::field::Empty,
                         );
                         let ev = self
-                            .evidence(question, &lines, &events, route.as_ref(), &pseudonyms)
+                            .evidence(
+                                question,
+                                &lines,
+                                &events,
+                                route.as_ref(),
+                                ranking.as_deref(),
+                                &pseudonyms,
+                            )
                             .instrument(span.clone())
                             .await;
                         span.record(
@@ -787,6 +901,7 @@ impl AgentPipeline {
         lines: &[loglens_tools::logs::LogLine],
         events: &[K8sEvent],
         route: Option<&Route>,
+        ranking: Option<&[Ranked]>,
         pseudonyms: &Mutex<Pseudonyms>,
     ) -> EvidenceSet {
         let mut analysis = analyze(lines, events, &self.library);
@@ -819,7 +934,7 @@ impl AgentPipeline {
             max_tokens: self.cfg.specialist.line_tokens(fixed),
             max_line_chars: self.cfg.specialist.max_line_chars,
         };
-        let mut ev = analysis.choose(lines, events, &budget);
+        let mut ev = analysis.choose_ranked(lines, events, &budget, ranking);
         if let Ok(mut p) = pseudonyms.lock()
             && !p.is_empty()
         {

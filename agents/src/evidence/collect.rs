@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::patterns::{MinerConfig, Pattern, mine};
 use super::signatures::{Candidate, SignatureLibrary, workload};
 use crate::finding::LineRef;
+use crate::retrieval::{Chosen, Ranked};
 
 /// Tokens each rendered line costs besides its text.
 const LINE_OVERHEAD_TOKENS: usize = 16;
@@ -147,6 +148,18 @@ impl Analysis {
         events: &[K8sEvent],
         budget: &LineBudget,
     ) -> EvidenceSet {
+        self.choose_ranked(lines, events, budget, None)
+    }
+
+    /// [`Self::choose`], with hybrid retrieval's fused ranking in place of recency once the
+    /// candidates' and patterns' lines are in; each line the ranking holds says why.
+    pub fn choose_ranked(
+        self,
+        lines: &[LogLine],
+        events: &[K8sEvent],
+        budget: &LineBudget,
+        ranking: Option<&[Ranked]>,
+    ) -> EvidenceSet {
         let Analysis {
             candidates,
             patterns,
@@ -159,6 +172,14 @@ impl Analysis {
         }
         for p in &patterns {
             priority.extend(p.examples.first());
+        }
+        let why: BTreeMap<usize, Chosen> = ranking
+            .unwrap_or_default()
+            .iter()
+            .map(|r| (r.index, r.chosen))
+            .collect();
+        if let Some(r) = ranking {
+            priority.extend(r.iter().map(|r| r.index).filter(|&i| i < lines.len()));
         }
         priority.extend((0..lines.len()).rev());
 
@@ -211,7 +232,7 @@ impl Analysis {
                 labels: l.labels.clone(),
                 text,
                 similar,
-                why: None,
+                why: why.get(&i).copied(),
             });
             number_of_line.insert(i, out.len());
         }

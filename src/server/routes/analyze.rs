@@ -1,4 +1,11 @@
-//! `POST /v1/analyze`, `POST /v1/analyze/stream` and `GET /v1/analyses/{id}`.
+//! `POST /v1/analyze`, `POST /v1/analyze/stream`, `GET /v1/analyses/{id}`, and their
+//! hybrid-retrieval versions `POST /v2/analyze` and `POST /v2/analyze/stream`.
+//!
+//! `/v1` finds lines by the filters alone (structured retrieval, the baseline the Python
+//! service had); `/v2` searches the filters' scope by meaning and fuses that with recency
+//! (hybrid retrieval), and each retrieved line says why it was chosen (`why`). `/v2/analyze`
+//! with `"compare": true` runs both on the one request and returns both answers with
+//! their lines, for evaluation (A/B).
 //!
 //! The request body keeps the fields of the Python service loglens replaces:
 //! `{"query", "namespace", "pod", "container", "node", "start", "end", "since", "limit"}`,
@@ -24,6 +31,7 @@ use crate::server::{ApiError, AppState};
 use crate::store::AnalysisRecord;
 use loglens_agents::events::AgentEvent;
 use loglens_agents::llm::ReplyEvent;
+use loglens_agents::router::RetrievalMode;
 
 /// The analysis routes.
 pub fn router() -> Router<AppState> {
@@ -31,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/analyze", post(analyze))
         .route("/v1/analyze/stream", post(analyze_stream))
         .route("/v1/analyses/{id}", get(get_analysis))
+        .route("/v2/analyze", post(analyze_v2))
+        .route("/v2/analyze/stream", post(analyze_stream_v2))
 }
 
 /// `Json` with our error body for every rejection.
@@ -71,11 +81,18 @@ pub struct AnalyzeRequest {
     /// `agents` (default: router, specialists with tools, consensus) or `baseline`.
     #[serde(default)]
     pub pipeline: Option<PipelineMode>,
+    /// `/v2/analyze` only: also answer with structured retrieval and return both (A/B).
+    #[serde(default)]
+    pub compare: bool,
 }
 
 impl AnalyzeRequest {
     /// Checks the request and turns it into a [`Question`].
-    fn into_question(self, channel: &'static str) -> Result<Question, ApiError> {
+    fn into_question(
+        self,
+        channel: &'static str,
+        retrieval: RetrievalMode,
+    ) -> Result<Question, ApiError> {
         let limit = self
             .limit
             .unwrap_or(loglens_agents::baseline::DEFAULT_LIMIT);
@@ -106,6 +123,7 @@ impl AnalyzeRequest {
             limit,
             channel,
             mode: self.pipeline.unwrap_or_default(),
+            retrieval: Some(retrieval),
         })
     }
 }
@@ -114,9 +132,69 @@ async fn analyze(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AnalyzeRequest>,
 ) -> Result<Json<AnalysisRecord>, ApiError> {
-    let q = req.into_question("http")?;
+    if req.compare {
+        return Err(ApiError::invalid(
+            "compare is a /v2/analyze option (it compares hybrid with /v1's retrieval)",
+        ));
+    }
+    let q = req.into_question("http", RetrievalMode::Structured)?;
     let record = state.service.run(q, None).await?;
     Ok(Json(record))
+}
+
+/// `POST /v2/analyze`: hybrid retrieval; with `compare`, both retrievals (A/B).
+async fn analyze_v2(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<AnalyzeRequest>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let compare = req.compare;
+    let q = req.into_question("http-v2", RetrievalMode::Hybrid)?;
+    if !compare {
+        let record = state.service.run(q, None).await?;
+        return Ok(Json(record).into_response());
+    }
+    let mut structured = q.clone();
+    structured.id = new_id();
+    structured.retrieval = Some(RetrievalMode::Structured);
+    // One after the other: they share one model server.
+    let hybrid = state.service.run(q, None).await;
+    let structured = state.service.run(structured, None).await;
+    let (hybrid, structured) = match (hybrid, structured) {
+        (Ok(h), Ok(s)) => (h, s),
+        (Err(f), _) | (_, Err(f)) => return Err(f.into()),
+    };
+    let comparison = compare_records(&hybrid, &structured);
+    Ok(Json(json!({
+        "hybrid": hybrid,
+        "structured": structured,
+        "comparison": comparison,
+    }))
+    .into_response())
+}
+
+/// How two answers to one question differ: lines each retrieval alone found, and whether
+/// they agree on the finding.
+pub fn compare_records(a: &AnalysisRecord, b: &AnalysisRecord) -> serde_json::Value {
+    let key = |l: &loglens_agents::finding::LineRef| (l.source.clone(), l.line_no);
+    let ka: std::collections::BTreeSet<_> = a.retrieved.iter().map(key).collect();
+    let kb: std::collections::BTreeSet<_> = b.retrieved.iter().map(key).collect();
+    let field = |r: &AnalysisRecord, f: fn(&loglens_agents::finding::Finding) -> String| {
+        r.finding.as_ref().map(f)
+    };
+    let same = |f: fn(&loglens_agents::finding::Finding) -> String| {
+        let (x, y) = (field(a, f), field(b, f));
+        x.is_some() && x == y
+    };
+    json!({
+        "lines_shared": ka.intersection(&kb).count(),
+        "lines_only_hybrid": ka.difference(&kb).count(),
+        "lines_only_structured": kb.difference(&ka).count(),
+        "same_root_cause": same(|f| f.root_cause.clone()),
+        "same_component": same(|f| f.component.clone()),
+        "same_severity": same(|f| format!("{:?}", f.severity)),
+        "latency_ms": { "hybrid": a.latency_ms, "structured": b.latency_ms },
+    })
 }
 
 /// Streams the analysis as server-sent events:
@@ -133,7 +211,34 @@ async fn analyze_stream(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<AnalyzeRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let q = req.into_question("http-stream")?;
+    if req.compare {
+        return Err(ApiError::invalid(
+            "compare is a /v2/analyze option (it compares hybrid with /v1's retrieval)",
+        ));
+    }
+    let q = req.into_question("http-stream", RetrievalMode::Structured)?;
+    stream(state, q)
+}
+
+/// `POST /v2/analyze/stream`: the `/v1` stream, with hybrid retrieval (each line in
+/// `retrieved` carries `why`).
+async fn analyze_stream_v2(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<AnalyzeRequest>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if req.compare {
+        return Err(ApiError::invalid(
+            "compare returns two answers at once: use POST /v2/analyze",
+        ));
+    }
+    let q = req.into_question("http-v2-stream", RetrievalMode::Hybrid)?;
+    stream(state, q)
+}
+
+fn stream(
+    state: AppState,
+    q: Question,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let service = state.service.clone();
     // The run outlives the handler (it streams); it stays in the request's trace.
