@@ -47,6 +47,7 @@ async fn main() {
                 limit: 15,
                 channel: "bench",
                 mode,
+                retrieval: Some(loglens_agents::router::RetrievalMode::Structured),
             };
             let started = Instant::now();
             let record = service

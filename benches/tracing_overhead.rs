@@ -84,6 +84,7 @@ async fn main() {
         limit: 15,
         channel: "bench",
         mode: PipelineMode::Agents,
+        retrieval: Some(loglens_agents::router::RetrievalMode::Structured),
     };
     // A warm-up run each way fills llama.cpp's prompt cache and the page cache.
     let (mut plain, mut with) = (Vec::new(), Vec::new());

@@ -3,6 +3,8 @@
 # and stops what it started.
 #   1. llama-server + SmolLM2-135M (scripts/install-model.sh; the server build is cached
 #      in ~/.cache/loglens after the first run), started on 127.0.0.1:18089;
+#   1b. llama-server --embeddings + all-MiniLM-L6-v2 (scripts/embed-server.sh; the model is
+#      converted to GGUF once, scripts/install-embed-model.sh) on 127.0.0.1:18091;
 #   2. a private PostgreSQL on 127.0.0.1:55432 (scripts/postgres.sh);
 #   3. a Loki-API server (qryn on chDB) on 127.0.0.1:13100 (scripts/loki-server.sh); it
 #      also answers Tempo's API and takes OTLP/HTTP traces;
@@ -10,19 +12,21 @@
 #      logs the metrics it receives (scripts/otlp-receiver.sh);
 #   5. Prometheus's promtool, to check /metrics (scripts/install-promtool.sh);
 #   6. cargo test over the whole workspace, with the servers' URLs in
-#      LOGLENS_TEST_MODEL_URL, LOGLENS_TEST_DATABASE_URL, LOGLENS_TEST_LOKI_URL,
+#      LOGLENS_TEST_MODEL_URL, LOGLENS_TEST_EMBED_URL, LOGLENS_TEST_DATABASE_URL, LOGLENS_TEST_LOKI_URL,
 #      LOGLENS_TEST_OTLP_GRPC_URL (+ LOGLENS_TEST_OTLP_LOG) and LOGLENS_TEST_PROMTOOL.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p loglens-tools).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 MODEL_PORT="${LOGLENS_TEST_MODEL_PORT:-18089}"
+EMBED_PORT="${LOGLENS_TEST_EMBED_PORT:-18091}"
 PG_PORT="${LOGLENS_TEST_PG_PORT:-55432}"
 LOKI_PORT="${LOGLENS_TEST_LOKI_PORT:-13100}"
 OTLP_PORT="${LOGLENS_TEST_OTLP_PORT:-14317}"
 
 cleanup() {
   scripts/llama-server.sh stop "$MODEL_PORT" || true
+  scripts/embed-server.sh stop "$EMBED_PORT" || true
   scripts/postgres.sh stop "$PG_PORT" || true
   scripts/loki-server.sh stop "$LOKI_PORT" || true
   scripts/otlp-receiver.sh stop "$OTLP_PORT" || true
@@ -30,6 +34,8 @@ cleanup() {
 trap cleanup EXIT
 
 scripts/llama-server.sh start "$MODEL_PORT"
+scripts/embed-server.sh start "$EMBED_PORT"
+export LOGLENS_TEST_EMBED_URL="http://127.0.0.1:$EMBED_PORT"
 LOGLENS_TEST_DATABASE_URL="$(scripts/postgres.sh start "$PG_PORT")"
 export LOGLENS_TEST_DATABASE_URL
 export LOGLENS_TEST_MODEL_URL="http://127.0.0.1:$MODEL_PORT"

@@ -394,7 +394,8 @@ pub struct EvalRunArgs {
     /// The cases.
     #[arg(long, default_value = "golden/cases", value_name = "DIR")]
     pub cases: PathBuf,
-    /// Which pipeline: `evidence` (no model), `agents` or `baseline`.
+    /// Which pipeline: `evidence` (no model), `agents`, `baseline`, or `hybrid` (the
+    /// baseline over hybrid retrieval).
     #[arg(long, value_enum, default_value_t = EvalVariant::Evidence)]
     pub variant: EvalVariant,
     /// Agents only: no vote over the opinions; the most confident one is the answer
@@ -436,6 +437,8 @@ pub enum EvalVariant {
     Agents,
     /// The baseline.
     Baseline,
+    /// The baseline's extraction over hybrid retrieval (needs the embedding server).
+    Hybrid,
 }
 
 /// Filters shared by `ask` and the HTTP API.

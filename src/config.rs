@@ -68,8 +68,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use loglens_agents::llm::LlmConfig;
-use loglens_agents::specialist::{SpecialistConfig, ToolCalling};
 use loglens_agents::retrieval::{ChunkConfig, ChunkMode, HybridConfig};
+use loglens_agents::specialist::{SpecialistConfig, ToolCalling};
 use loglens_agents::{BaselineConfig, PipelineConfig};
 use loglens_tools::embed::EmbedConfig;
 use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
@@ -602,7 +602,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[model.sampling]\ndry_multiplier = 0.8\ntop_k = 20\n[logs]\npaths = [\"a\"]\n",
+            "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[model.sampling]\ndry_multiplier = 0.8\ntop_k = 20\n[logs]\npaths = [\"a\"]\n[embeddings]\nurl = \"http://embed:1\"\n[vectors]\nchunking = \"window:4\"\ntop_k = 30\n",
         )
         .unwrap_or_default();
         let mut args = GlobalArgs {
@@ -625,9 +625,27 @@ mod tests {
             loki_user: None,
             loki_password: None,
             log_format: crate::cli::LogFormat::Text,
+            embed_url: None,
+            embed_model: None,
+            qdrant_url: None,
+            vector_path: None,
         };
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(c.llm.base_url, "http://file:1");
+        assert_eq!(c.embed.url, "http://embed:1");
+        assert_eq!(c.hybrid.chunk.mode, ChunkMode::Window(4));
+        assert_eq!(c.hybrid.top_k, 30);
+        // The embedded index sits beside the default SQLite database; Qdrant replaces it.
+        assert_eq!(
+            c.vectors,
+            VectorBackend::Sqlite(PathBuf::from(".loglens/loglens.vectors.db"))
+        );
+        args.qdrant_url = Some("http://qdrant:6334".into());
+        let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(
+            matches!(c.vectors, VectorBackend::Qdrant { ref url, .. } if url == "http://qdrant:6334")
+        );
+        args.qdrant_url = None;
         assert_eq!(c.llm.sampling["dry_multiplier"], serde_json::json!(0.8));
         assert_eq!(c.llm.sampling["top_k"], serde_json::json!(20));
         // A flag overrides the file's sampling value; values are JSON when they parse.

@@ -98,7 +98,15 @@ async fn run_eval(
         EvalVariant::Evidence => Variant::Evidence,
         EvalVariant::Agents => Variant::Agents,
         EvalVariant::Baseline => Variant::Baseline,
+        EvalVariant::Hybrid => Variant::Hybrid,
     };
+    let embedder = (variant == Variant::Hybrid)
+        .then(|| loglens_tools::embed::Embedder::new(config.embed.clone()));
+    if let Some(e) = &embedder {
+        e.dimension()
+            .await
+            .context("the embedding server must be up for the hybrid variant")?;
+    }
     if args.no_consensus && variant != Variant::Agents {
         bail!("--no-consensus applies to the agents variant only");
     }
@@ -201,7 +209,7 @@ async fn run_eval(
         let trace_id = crate::telemetry::trace_id(&span);
         let case_started = std::time::Instant::now();
         let mut run = tokio::select! {
-            r = replay(c, variant, llm.as_ref(), &pipeline, &library).instrument(span) => r?,
+            r = replay(c, variant, llm.as_ref(), &pipeline, &library, embedder.as_ref()).instrument(span) => r?,
             _ = &mut stop => {
                 bar.abandon();
                 eprintln!(
@@ -294,7 +302,9 @@ async fn run_eval(
         "prompt_version": match variant {
             Variant::Evidence => "none".to_string(),
             Variant::Agents => loglens_agents::pipeline::prompt_versions(),
-            Variant::Baseline => loglens_agents::prompts::EXTRACT.version.to_string(),
+            Variant::Baseline | Variant::Hybrid => {
+                loglens_agents::prompts::EXTRACT.version.to_string()
+            }
         },
         "samples": pipeline.samples,
         "max_steps": pipeline.specialist.max_steps,

@@ -189,7 +189,9 @@ async fn print_report(
         );
     }
     if r.lines == 0 {
-        bail!("no lines in the window: nothing was indexed (check --logs / --loki-url and --since)");
+        bail!(
+            "no lines in the window: nothing was indexed (check --logs / --loki-url and --since)"
+        );
     }
     Ok(())
 }

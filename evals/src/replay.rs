@@ -8,6 +8,9 @@
 //!   top candidate. The floor every model-backed variant must beat.
 //! - `agents`: the whole agent pipeline (router, specialists with tools, consensus).
 //! - `baseline`: the most recent lines and one extraction call.
+//! - `hybrid`: the baseline's extraction over hybrid retrieval (the case's lines searched
+//!   by meaning, fused with recency): `/v2/analyze` against `baseline`'s `/v1`. Each case
+//!   gets a fresh vector index; the embedding client (and its cache) is shared.
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,7 +25,10 @@ use loglens_agents::specialist::{Role, evidence_finding};
 use loglens_agents::{
     AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, LineRef, PipelineConfig,
 };
+use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
 use loglens_tools::ToolError;
+use loglens_tools::embed::Embedder;
+use loglens_tools::vector::SqliteVectorStore;
 use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
 use loglens_tools::logs::{FileLogSource, LogFilter, LogLine, LogSource};
 use serde::{Deserialize, Serialize};
@@ -40,6 +46,8 @@ pub enum Variant {
     Agents,
     /// The baseline.
     Baseline,
+    /// The baseline's extraction over hybrid retrieval.
+    Hybrid,
 }
 
 impl Variant {
@@ -49,6 +57,7 @@ impl Variant {
             Variant::Evidence => "evidence",
             Variant::Agents => "agents",
             Variant::Baseline => "baseline",
+            Variant::Hybrid => "hybrid",
         }
     }
 }
@@ -216,6 +225,7 @@ pub async fn replay(
     llm: Option<&LlmClient>,
     cfg: &PipelineConfig,
     library: &Arc<SignatureLibrary>,
+    embedder: Option<&Embedder>,
 ) -> anyhow::Result<CaseRun> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("logs.jsonl");
@@ -330,10 +340,24 @@ pub async fn replay(
                 Err(e) => run.error = Some(format!("{}: {e}", e.code())),
             }
         }
-        Variant::Baseline => {
+        Variant::Baseline | Variant::Hybrid => {
             let llm = llm.ok_or_else(|| anyhow::anyhow!("the baseline variant needs a model"))?;
             let b = BaselineAnalyzer::new(source, llm.clone(), BaselineConfig::default());
-            match b.retrieve(&case.question, &filter, cfg.max_lines).await {
+            let retrieved = if variant == Variant::Hybrid {
+                let embedder = embedder
+                    .ok_or_else(|| anyhow::anyhow!("the hybrid variant needs an embedder"))?;
+                let store = SqliteVectorStore::open(&dir.path().join("vectors.db")).await?;
+                let h = HybridRetriever::new(
+                    embedder.clone(),
+                    Arc::new(store),
+                    HybridConfig::default(),
+                );
+                b.retrieve_hybrid(&case.question, &filter, cfg.max_lines, &h)
+                    .await
+            } else {
+                b.retrieve(&case.question, &filter, cfg.max_lines).await
+            };
+            match retrieved {
                 Ok(r) => {
                     run.retrieved = indexes(&r.lines, &file);
                     match b.extract(&case.question, &r, None).await {

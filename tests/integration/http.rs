@@ -8,7 +8,7 @@ use tower::ServiceExt;
 
 use crate::support::{INCIDENT, app_state, dead_url, model_url, write_logs};
 
-async fn send(
+pub(crate) async fn send(
     router: axum::Router,
     method: &str,
     uri: &str,
@@ -27,7 +27,7 @@ async fn send(
     (status, bytes.to_vec())
 }
 
-async fn post_json(router: axum::Router, uri: &str, body: &str) -> (StatusCode, Value) {
+pub(crate) async fn post_json(router: axum::Router, uri: &str, body: &str) -> (StatusCode, Value) {
     let (status, bytes) = send(
         router,
         "POST",
@@ -42,7 +42,7 @@ async fn post_json(router: axum::Router, uri: &str, body: &str) -> (StatusCode, 
 }
 
 /// Parses an SSE body into (event, data) pairs, checking the framing as it goes.
-fn parse_sse(body: &str) -> Vec<(String, Value)> {
+pub(crate) fn parse_sse(body: &str) -> Vec<(String, Value)> {
     let mut events = Vec::new();
     for block in body.split("\n\n").filter(|b| !b.trim().is_empty()) {
         let mut name = None;

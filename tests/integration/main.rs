@@ -1,13 +1,15 @@
 //! Integration tests of the `loglens` binary crate, in one test binary.
 //!
 //! They run against real servers that `scripts/test.sh` starts: llama-server with the tiny
-//! SmolLM2 model (`LOGLENS_TEST_MODEL_URL`) and PostgreSQL (`LOGLENS_TEST_DATABASE_URL`).
+//! SmolLM2 model (`LOGLENS_TEST_MODEL_URL`), the embedding server (`LOGLENS_TEST_EMBED_URL`)
+//! and PostgreSQL (`LOGLENS_TEST_DATABASE_URL`).
 //! Faults a real model server cannot be made to produce use the scripted fake from
 //! `loglens_agents::test_utils`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli; // the `loglens` executable: --help, ask, errors
 mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readiness
+mod hybrid; // embeddings, the vector index, loglens index, /v2 and A/B
 mod store; // SQLite and PostgreSQL round trips
 mod support; // shared fixtures
 mod telemetry; // traces to a Tempo API (HTTP and gRPC), the database, JSON logs, /metrics

@@ -8,8 +8,11 @@ use loglens::server::AppState;
 use loglens::store::Store;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::llm::{LlmClient, LlmConfig};
+use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
 use loglens_agents::{AgentPipeline, BaselineAnalyzer, BaselineConfig, PipelineConfig};
+use loglens_tools::embed::{EmbedConfig, Embedder};
 use loglens_tools::logs::{FileLogSource, LogSource};
+use loglens_tools::vector::SqliteVectorStore;
 
 /// The real llama-server started by scripts/test.sh.
 pub fn model_url() -> String {
@@ -23,6 +26,28 @@ pub fn postgres_url() -> String {
         .unwrap_or_else(|_| panic!("LOGLENS_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL"))
 }
 
+/// The real embedding server (llama-server --embeddings, all-MiniLM-L6-v2) started by
+/// scripts/test.sh.
+pub fn embed_url() -> String {
+    test_env("LOGLENS_TEST_EMBED_URL")
+}
+
+/// Hybrid retrieval over the embedding server at `embed_url` and a fresh embedded index
+/// in `dir`.
+pub async fn hybrid(dir: &Path, embed_url: &str) -> HybridRetriever {
+    let store = SqliteVectorStore::open(&dir.join("loglens.vectors.db"))
+        .await
+        .unwrap();
+    HybridRetriever::new(
+        Embedder::new(EmbedConfig {
+            url: embed_url.into(),
+            ..EmbedConfig::default()
+        }),
+        Arc::new(store),
+        HybridConfig::default(),
+    )
+}
+
 /// The `loglens` executable, run from the repository root, with no loglens or
 /// OpenTelemetry settings inherited from the environment.
 pub fn loglens() -> std::process::Command {
@@ -34,6 +59,10 @@ pub fn loglens() -> std::process::Command {
         "LOGLENS_DATABASE_URL",
         "LOGLENS_LOKI_URL",
         "LOGLENS_CONFIG",
+        "LOGLENS_EMBED_URL",
+        "LOGLENS_EMBED_MODEL",
+        "LOGLENS_VECTOR_PATH",
+        "QDRANT_URL",
         "LOGLENS_LOG_FORMAT",
         "RUST_LOG",
     ] {
@@ -85,6 +114,16 @@ pub fn write_logs(dir: &Path, name: &str, content: &str) -> PathBuf {
 
 /// An app over `logs`, a model at `model_url`, and a SQLite file in `dir`.
 pub async fn app_state(dir: &Path, logs: PathBuf, model_url: &str) -> AppState {
+    app_state_with(dir, logs, model_url, None).await
+}
+
+/// [`app_state`], with hybrid retrieval (`/v2`) when given.
+pub async fn app_state_with(
+    dir: &Path,
+    logs: PathBuf,
+    model_url: &str,
+    hybrid: Option<HybridRetriever>,
+) -> AppState {
     let llm = LlmClient::new(LlmConfig {
         base_url: model_url.into(),
         model: "test-model".into(),
@@ -101,6 +140,10 @@ pub async fn app_state(dir: &Path, logs: PathBuf, model_url: &str) -> AppState {
         Arc::new(SignatureLibrary::builtin().unwrap()),
         PipelineConfig::default(),
     );
+    let agents = match hybrid {
+        Some(h) => agents.with_hybrid(h),
+        None => agents,
+    };
     let store = Store::connect(&format!("sqlite://{}", dir.join("loglens.db").display()))
         .await
         .unwrap();

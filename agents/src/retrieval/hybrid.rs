@@ -313,8 +313,8 @@ impl HybridRetriever {
             };
             semantic_hits += 1;
             for &i in &c.lines {
-                if !similarity.contains_key(&i) {
-                    similarity.insert(i, h.score);
+                if let std::collections::hash_map::Entry::Vacant(e) = similarity.entry(i) {
+                    e.insert(h.score);
                     semantic.push(i);
                 }
             }

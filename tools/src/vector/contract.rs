@@ -2,7 +2,9 @@
 //! backend (the embedded store always; Qdrant when `QDRANT_URL` is set).
 //!
 //! Results are checked against a brute-force reference: the exact cosine ranking of the
-//! chunks [`VectorFilter::matches`] accepts.
+//! chunks [`VectorFilter::matches`] accepts. It is test code that ships with the crate
+//! (so the Qdrant test and any future backend run the same suite): it panics on failure.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::{Chunk, IndexMeta, VectorError, VectorFilter, VectorStore};
@@ -88,7 +90,6 @@ fn reference(filter: &VectorFilter, query: &[f32], k: usize) -> Vec<i64> {
 }
 
 /// Runs the whole contract; panics (with what broke) on the first failure.
-#[allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 pub async fn run(store: &dyn VectorStore) {
     store.reset().await.expect("reset");
     assert_eq!(
@@ -148,7 +149,7 @@ pub async fn run(store: &dyn VectorStore) {
 
     // Every filter agrees with the reference.
     let t0 = base();
-    let filters = vec![
+    let filters = [
         VectorFilter::default(),
         VectorFilter {
             namespace: Some("shop".into()),
