@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Converts a BERT sentence-embedding model (all-MiniLM-L6-v2, BGE-small) to GGUF for llama-server.
 
-Usage: convert-minilm-gguf.py MODEL_DIR OUT.gguf
+Usage: convert-minilm-gguf.py MODEL_DIR OUT.gguf [--q8]
 
 MODEL_DIR holds Hugging Face files: config.json, model.safetensors, tokenizer.json,
 vocab.txt and (optionally) 1_Pooling/config.json. Needs only `gguf`, `safetensors` and
@@ -13,7 +13,9 @@ gigabytes; what it does for BERT is small and repeated here:
 - the WordPiece vocabulary in llama.cpp's "phantom space" form: a word-initial token gets
   a leading U+2581, a `##` continuation loses its `##`, control tokens stay as they are;
 - tensors renamed by gguf's BERT name map; weight matrices stored as f16; vectors (norms,
-  biases) and the position and token-type embeddings as f32, as llama.cpp expects.
+  biases) and the position and token-type embeddings as f32, as llama.cpp expects;
+- `--q8`: the transformer's weight matrices as Q8_0 instead (llama.cpp's fast AVX2
+  kernels cover Q8_0; the embeddings stay within Q8_0's rounding of the f16 model's).
 """
 import json
 import sys
@@ -25,10 +27,12 @@ from safetensors.numpy import load_file
 
 
 def main() -> int:
-    if len(sys.argv) != 3:
+    args = [a for a in sys.argv[1:] if a != "--q8"]
+    q8 = "--q8" in sys.argv[1:]
+    if len(args) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    src, out = Path(sys.argv[1]), Path(sys.argv[2])
+    src, out = Path(args[0]), Path(args[1])
     cfg = json.loads((src / "config.json").read_text())
     if cfg.get("model_type") != "bert":
         print(f"error: {src} is a {cfg.get('model_type')!r} model, not bert", file=sys.stderr)
@@ -46,7 +50,7 @@ def main() -> int:
     w.add_head_count(int(cfg["num_attention_heads"]))
     w.add_layer_norm_eps(float(cfg.get("layer_norm_eps", 1e-12)))
     w.add_causal_attention(False)
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0 if q8 else gguf.LlamaFileType.MOSTLY_F16)
 
     pooling = gguf.PoolingType.MEAN
     pool_cfg = src / "1_Pooling" / "config.json"
@@ -121,8 +125,13 @@ def main() -> int:
         # Position and token-type embeddings are added to f32 activations: llama.cpp
         # keeps them f32, as it does vectors and norms.
         keep_f32 = data.ndim < 2 or new in ("position_embd.weight", "token_types.weight")
-        arr = data.astype(np.float32) if keep_f32 else data.astype(np.float16)
-        w.add_tensor(new, arr)
+        if keep_f32:
+            w.add_tensor(new, data.astype(np.float32))
+        elif q8 and new.startswith("blk.") and data.shape[-1] % 32 == 0:
+            q = gguf.quants.quantize(data.astype(np.float32), gguf.GGMLQuantizationType.Q8_0)
+            w.add_tensor(new, q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        else:
+            w.add_tensor(new, data.astype(np.float16))
 
     w.write_header_to_file()
     w.write_kv_data_to_file()

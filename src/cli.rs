@@ -402,6 +402,10 @@ pub struct EvalRunArgs {
     /// (the ablation that measures what consensus adds).
     #[arg(long)]
     pub no_consensus: bool,
+    /// Baseline and hybrid only: retrieve, score the retrieved lines, ask no model (the
+    /// quick A/B of time-based against hybrid retrieval; answer metrics stay empty).
+    #[arg(long)]
+    pub retrieval_only: bool,
     /// Only the cases whose id contains this.
     #[arg(long)]
     pub only: Option<String>,

@@ -46,7 +46,7 @@
 //! [embeddings]                    # hybrid retrieval (/v2, --retrieval hybrid, loglens index)
 //! url = "http://127.0.0.1:8081"   # llama-server --embeddings (all-MiniLM-L6-v2, BGE-small)
 //! model = ""                      # default: the model the server lists
-//! batch = 32                      # texts per request
+//! batch = 64                      # texts per request
 //! concurrency = 2                 # requests in flight
 //!
 //! [vectors]
@@ -56,6 +56,7 @@
 //! chunking = "line"               # or "window:5" (5 lines of one stream per chunk)
 //! collapse = true                 # one chunk per log pattern, stream and hour
 //! top_k = 50                      # semantic hits fused with as many recent lines
+//! min_similarity = 0.3            # semantic hits below this cosine are dropped
 //! on_demand = 2000                # most chunks embedded during one request
 //!
 //! [loki]                          # read from Loki when no [logs] paths are given
@@ -138,6 +139,8 @@ pub struct VectorsSection {
     pub collapse: Option<bool>,
     /// Semantic hits fused.
     pub top_k: Option<usize>,
+    /// Semantic hits below this similarity are dropped.
+    pub min_similarity: Option<f32>,
     /// Chunks embedded per request at most.
     pub on_demand: Option<usize>,
 }
@@ -520,6 +523,7 @@ impl Config {
         let hd = HybridConfig::default();
         let hybrid = HybridConfig {
             top_k: file.vectors.top_k.unwrap_or(hd.top_k),
+            min_similarity: file.vectors.min_similarity.unwrap_or(hd.min_similarity),
             max_embed_on_demand: file.vectors.on_demand.unwrap_or(hd.max_embed_on_demand),
             chunk: ChunkConfig {
                 mode: match &file.vectors.chunking {
@@ -533,6 +537,9 @@ impl Config {
         };
         if !(1..=1000).contains(&hybrid.top_k) {
             bail!("[vectors] top_k must be 1..=1000");
+        }
+        if !(-1.0..=1.0).contains(&hybrid.min_similarity) {
+            bail!("[vectors] min_similarity is a cosine similarity, in -1..=1");
         }
         Ok(Self {
             embed,

@@ -112,8 +112,13 @@ async fn run_eval(
     }
     let mut pipeline = config.pipeline.clone();
     pipeline.consensus = !args.no_consensus;
+    if args.retrieval_only && !matches!(variant, Variant::Baseline | Variant::Hybrid) {
+        bail!("--retrieval-only applies to the baseline and hybrid variants");
+    }
     let variant_name = if args.no_consensus {
         format!("{}+no-consensus", variant.name())
+    } else if args.retrieval_only {
+        format!("{}+retrieval-only", variant.name())
     } else {
         variant.name().to_string()
     };
@@ -126,6 +131,7 @@ async fn run_eval(
     }
     let llm = match variant {
         Variant::Evidence => None,
+        _ if args.retrieval_only => None,
         _ => {
             let llm = LlmClient::new(config.llm.clone())?;
             llm.ready()
@@ -209,7 +215,7 @@ async fn run_eval(
         let trace_id = crate::telemetry::trace_id(&span);
         let case_started = std::time::Instant::now();
         let mut run = tokio::select! {
-            r = replay(c, variant, llm.as_ref(), &pipeline, &library, embedder.as_ref()).instrument(span) => r?,
+            r = replay(c, variant, llm.as_ref(), &pipeline, &library, embedder.as_ref().map(|e| (e, config.hybrid))).instrument(span) => r?,
             _ = &mut stop => {
                 bar.abandon();
                 eprintln!(

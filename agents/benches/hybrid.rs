@@ -99,7 +99,9 @@ async fn embedding_throughput(url: &str) {
     let source = FileLogSource::new(vec![incident()]);
     let lines = source.query(&LogFilter::default()).await.unwrap();
     let chunks = chunk_lines(&lines, &ChunkConfig::default());
-    let store = SqliteVectorStore::open(&dir.path().join("v.db")).await.unwrap();
+    let store = SqliteVectorStore::open(&dir.path().join("v.db"))
+        .await
+        .unwrap();
     let h = HybridRetriever::new(
         Embedder::new(EmbedConfig {
             url: url.into(),
@@ -110,10 +112,13 @@ async fn embedding_throughput(url: &str) {
     );
     h.meta().await.unwrap();
     let started = Instant::now();
-    let (embedded, _) = h.ensure_indexed(&chunks, usize::MAX, &|_| {}).await.unwrap();
+    let (embedded, _) = h
+        .ensure_indexed(&chunks, usize::MAX, &|_| {})
+        .await
+        .unwrap();
     let s = started.elapsed().as_secs_f64();
     println!(
-        "\nindexing examples/cart-redis-incident: {} lines → {} chunks ({} embedded) in {s:.2} s = {:.0} log lines/s ({:.0} chunks/s, batch 32, concurrency 2)\n",
+        "\nindexing examples/cart-redis-incident: {} lines → {} chunks ({} embedded) in {s:.2} s = {:.0} log lines/s ({:.0} chunks/s, default batch and concurrency)\n",
         lines.len(),
         chunks.len(),
         embedded,
@@ -133,7 +138,9 @@ async fn vector_search() {
         .unwrap_or(50_000);
     let dim = 384;
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteVectorStore::open(&dir.path().join("v.db")).await.unwrap();
+    let store = SqliteVectorStore::open(&dir.path().join("v.db"))
+        .await
+        .unwrap();
     store
         .prepare(&IndexMeta {
             model: "bench".into(),
@@ -247,7 +254,9 @@ async fn vector_search() {
 async fn hybrid_overhead(url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let source = FileLogSource::new(vec![incident()]);
-    let store = SqliteVectorStore::open(&dir.path().join("v.db")).await.unwrap();
+    let store = SqliteVectorStore::open(&dir.path().join("v.db"))
+        .await
+        .unwrap();
     let h = HybridRetriever::new(
         Embedder::new(EmbedConfig {
             url: url.into(),
@@ -285,9 +294,5 @@ async fn hybrid_overhead(url: &str) {
     println!("|---|---|---|");
     println!("| structured (filter + most recent) | {s50:.1} | {s99:.1} |");
     println!("| hybrid (scope + embed question + search + RRF) | {h50:.1} | {h99:.1} |");
-    println!(
-        "| added by hybrid | {:.1} | {:.1} |",
-        h50 - s50,
-        h99 - s99
-    );
+    println!("| added by hybrid | {:.1} | {:.1} |", h50 - s50, h99 - s99);
 }

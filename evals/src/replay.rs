@@ -8,6 +8,7 @@
 //!   top candidate. The floor every model-backed variant must beat.
 //! - `agents`: the whole agent pipeline (router, specialists with tools, consensus).
 //! - `baseline`: the most recent lines and one extraction call.
+//! - `baseline` and `hybrid` without a model (`--retrieval-only`): the lines only.
 //! - `hybrid`: the baseline's extraction over hybrid retrieval (the case's lines searched
 //!   by meaning, fused with recency): `/v2/analyze` against `baseline`'s `/v1`. Each case
 //!   gets a fresh vector index; the embedding client (and its cache) is shared.
@@ -20,17 +21,17 @@ use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
 use loglens_agents::pipeline::lines_in_scope;
+use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
 use loglens_agents::router::{RetrievalMode, Scope, SpecialistChoice, decide_by_rules, features};
 use loglens_agents::specialist::{Role, evidence_finding};
 use loglens_agents::{
     AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, LineRef, PipelineConfig,
 };
-use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
 use loglens_tools::ToolError;
 use loglens_tools::embed::Embedder;
-use loglens_tools::vector::SqliteVectorStore;
 use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
 use loglens_tools::logs::{FileLogSource, LogFilter, LogLine, LogSource};
+use loglens_tools::vector::SqliteVectorStore;
 use serde::{Deserialize, Serialize};
 
 use crate::case::GoldenCase;
@@ -225,7 +226,7 @@ pub async fn replay(
     llm: Option<&LlmClient>,
     cfg: &PipelineConfig,
     library: &Arc<SignatureLibrary>,
-    embedder: Option<&Embedder>,
+    hybrid: Option<(&Embedder, HybridConfig)>,
 ) -> anyhow::Result<CaseRun> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("logs.jsonl");
@@ -341,23 +342,29 @@ pub async fn replay(
             }
         }
         Variant::Baseline | Variant::Hybrid => {
-            let llm = llm.ok_or_else(|| anyhow::anyhow!("the baseline variant needs a model"))?;
-            let b = BaselineAnalyzer::new(source, llm.clone(), BaselineConfig::default());
+            // Without a model: retrieval only (the lines are scored, nothing is asked). The
+            // prompt budget then uses the token estimate instead of the server's count.
+            let retrieval_only = llm.is_none();
+            let client = match llm {
+                Some(l) => l.clone(),
+                None => LlmClient::new(loglens_agents::llm::LlmConfig {
+                    base_url: "http://127.0.0.1:9".into(),
+                    ..Default::default()
+                })?,
+            };
+            let b = BaselineAnalyzer::new(source, client, BaselineConfig::default());
             let retrieved = if variant == Variant::Hybrid {
-                let embedder = embedder
+                let (embedder, hcfg) = hybrid
                     .ok_or_else(|| anyhow::anyhow!("the hybrid variant needs an embedder"))?;
                 let store = SqliteVectorStore::open(&dir.path().join("vectors.db")).await?;
-                let h = HybridRetriever::new(
-                    embedder.clone(),
-                    Arc::new(store),
-                    HybridConfig::default(),
-                );
+                let h = HybridRetriever::new(embedder.clone(), Arc::new(store), hcfg);
                 b.retrieve_hybrid(&case.question, &filter, cfg.max_lines, &h)
                     .await
             } else {
                 b.retrieve(&case.question, &filter, cfg.max_lines).await
             };
             match retrieved {
+                Ok(r) if retrieval_only => run.retrieved = indexes(&r.lines, &file),
                 Ok(r) => {
                     run.retrieved = indexes(&r.lines, &file);
                     match b.extract(&case.question, &r, None).await {

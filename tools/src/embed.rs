@@ -54,7 +54,7 @@ impl Default for EmbedConfig {
         Self {
             url: "http://127.0.0.1:8081".into(),
             model: String::new(),
-            batch: 32,
+            batch: 64,
             concurrency: 2,
             timeout: Duration::from_secs(60),
             cache_entries: 50_000,

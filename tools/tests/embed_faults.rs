@@ -62,10 +62,20 @@ async fn a_vector_of_another_length_is_refused() {
     let url = serve(|n, k| (StatusCode::OK, vectors(k, if n == 0 { 8 } else { 4 }))).await;
     let e = client(url);
     assert_eq!(e.dimension().await.unwrap(), 8);
-    assert_eq!(e.model().await.unwrap(), "fake-embed.gguf", "file name, not path");
+    assert_eq!(
+        e.model().await.unwrap(),
+        "fake-embed.gguf",
+        "file name, not path"
+    );
     let err = e.embed_one("x").await.unwrap_err();
     assert!(
-        matches!(err, EmbedError::WrongDimension { expected: 8, got: 4 }),
+        matches!(
+            err,
+            EmbedError::WrongDimension {
+                expected: 8,
+                got: 4
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("another model"), "{err}");
@@ -77,7 +87,10 @@ async fn garbage_and_errors_are_clear_and_nothing_is_cached() {
         0 => (StatusCode::OK, vectors(k, 8)),
         1 => (StatusCode::OK, "not json".into()),
         2 => (StatusCode::OK, vectors(k + 1, 8)),
-        3 => (StatusCode::SERVICE_UNAVAILABLE, "{\"error\":\"loading\"}".into()),
+        3 => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{\"error\":\"loading\"}".into(),
+        ),
         4 => (
             StatusCode::OK,
             json!({"data": [{"index": 0, "embedding": [0.1, null, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1]}]})
@@ -92,12 +105,21 @@ async fn garbage_and_errors_are_clear_and_nothing_is_cached() {
     let err = e.embed_one("a").await.unwrap_err();
     assert!(err.to_string().contains("2 vectors for 1 texts"), "{err}");
     let err = e.embed_one("a").await.unwrap_err();
-    assert!(matches!(err, EmbedError::Status { status: 503, .. }), "{err}");
+    assert!(
+        matches!(err, EmbedError::Status { status: 503, .. }),
+        "{err}"
+    );
     assert!(err.retryable());
     let err = e.embed_one("a").await.unwrap_err();
-    assert!(matches!(err, EmbedError::BadAnswer(_)), "null in a vector: {err}");
+    assert!(
+        matches!(err, EmbedError::BadAnswer(_)),
+        "null in a vector: {err}"
+    );
     // Failures cached nothing: the next good answer is used.
     let v = e.embed_one("a").await.unwrap();
     assert_eq!(v.len(), 8);
-    assert!((v.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5, "normalized");
+    assert!(
+        (v.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5,
+        "normalized"
+    );
 }

@@ -15,7 +15,7 @@ async fn qdrant_passes_the_vector_store_contract() {
         return;
     };
     let collection = format!("loglens-contract-{}", std::process::id());
-    let store = QdrantStore::connect(&url, &collection, std::env::var("QDRANT_API_KEY").ok())
-        .unwrap();
+    let store =
+        QdrantStore::connect(&url, &collection, std::env::var("QDRANT_API_KEY").ok()).unwrap();
     contract::run(&store).await;
 }

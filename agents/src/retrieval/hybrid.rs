@@ -37,6 +37,10 @@ use crate::error::AnalyzeError;
 pub struct HybridConfig {
     /// Length of each ranked list fused (semantic hits, recent lines).
     pub top_k: usize,
+    /// Semantic hits below this cosine similarity to the question are dropped: every
+    /// line is *somewhat* near any question, and past a point a hit is noise that takes a
+    /// line from the budget.
+    pub min_similarity: f32,
     /// RRF's damping constant (60 in the original paper; larger flattens the ranks).
     pub rrf_k: f32,
     /// Most lines of the scope considered (the most recent are kept).
@@ -51,6 +55,7 @@ impl Default for HybridConfig {
     fn default() -> Self {
         Self {
             top_k: 50,
+            min_similarity: 0.3,
             rrf_k: 60.0,
             max_scope_lines: 20_000,
             max_embed_on_demand: 2_000,
@@ -308,6 +313,9 @@ impl HybridRetriever {
         let mut similarity: HashMap<usize, f32> = HashMap::new();
         let mut semantic_hits = 0;
         for h in &hits {
+            if h.score < self.cfg.min_similarity {
+                break;
+            }
             let Some(c) = by_id.get(&h.chunk.id) else {
                 continue;
             };
