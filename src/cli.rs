@@ -406,6 +406,10 @@ pub struct EvalRunArgs {
     /// quick A/B of time-based against hybrid retrieval; answer metrics stay empty).
     #[arg(long)]
     pub retrieval_only: bool,
+    /// Also score root causes by meaning: the embedding cosine of the expected and the
+    /// given root cause (needs the embedding server, LOGLENS_EMBED_URL).
+    #[arg(long)]
+    pub semantic: bool,
     /// Only the cases whose id contains this.
     #[arg(long)]
     pub only: Option<String>,

@@ -100,12 +100,12 @@ async fn run_eval(
         EvalVariant::Baseline => Variant::Baseline,
         EvalVariant::Hybrid => Variant::Hybrid,
     };
-    let embedder = (variant == Variant::Hybrid)
+    let embedder = (variant == Variant::Hybrid || args.semantic)
         .then(|| loglens_tools::embed::Embedder::new(config.embed.clone()));
     if let Some(e) = &embedder {
         e.dimension()
             .await
-            .context("the embedding server must be up for the hybrid variant")?;
+            .context("the embedding server must be up for the hybrid variant and --semantic")?;
     }
     if args.no_consensus && variant != Variant::Agents {
         bail!("--no-consensus applies to the agents variant only");
@@ -252,6 +252,11 @@ async fn run_eval(
             runs.push(run);
         }
     }
+    if args.semantic
+        && let Some(e) = &embedder
+    {
+        semantic_match(e, &cases, &runs, &mut scores).await?;
+    }
     let m = metrics(&scores, &runs);
     // The headline numbers as gauges: pushed over OTLP at exit when an endpoint is set
     // (the nightly CronJob), so Grafana charts accuracy over time.
@@ -383,6 +388,38 @@ fn csv_field(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// Scores each answered root cause against the expected one by meaning: the cosine of
+/// their embeddings (one batch for the whole run).
+async fn semantic_match(
+    embedder: &loglens_tools::embed::Embedder,
+    cases: &[loglens_evals::case::GoldenCase],
+    runs: &[loglens_evals::replay::CaseRun],
+    scores: &mut [loglens_evals::score::CaseScore],
+) -> anyhow::Result<()> {
+    let expected: std::collections::HashMap<&str, &str> = cases
+        .iter()
+        .map(|c| (c.id.as_str(), c.expected.root_cause.as_str()))
+        .collect();
+    let mut texts = Vec::new();
+    let mut at = Vec::new();
+    for (i, (run, score)) in runs.iter().zip(scores.iter()).enumerate() {
+        if let (Some(f), Some(exp)) = (&run.finding, expected.get(score.case.as_str())) {
+            texts.push(exp.to_string());
+            texts.push(f.root_cause.clone());
+            at.push(i);
+        }
+    }
+    let vectors = embedder
+        .embed(&texts)
+        .await
+        .context("embedding the root causes for --semantic")?;
+    for (k, &i) in at.iter().enumerate() {
+        let sim = loglens_tools::embed::dot(&vectors[2 * k], &vectors[2 * k + 1]);
+        scores[i].root_cause_similarity = Some(f64::from(sim));
+    }
+    Ok(())
 }
 
 /// One row per case: the scores, as `cases.csv`.

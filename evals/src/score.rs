@@ -35,6 +35,14 @@ use crate::case::GoldenCase;
 use crate::replay::CaseRun;
 use crate::text::{MATCH_THRESHOLD, content_overlap, rouge_l};
 
+/// Embedding cosine at or above which two root causes say the same thing. Measured with
+/// all-MiniLM-L6-v2: "the pool of database connections ran out" / "postgres connection
+/// pool exhausted" 0.67; "cart service cannot reach redis" / "Redis host ... does not
+/// resolve; cart storage unavailable" 0.81; jargon it does not know ("container killed
+/// for exceeding its memory limit" / "OOMKilled: checkout exceeded 512Mi") 0.48; unrelated
+/// causes 0.03-0.24.
+pub const SEMANTIC_MATCH: f64 = 0.5;
+
 /// NDCG is taken over this many ranks.
 pub const NDCG_K: usize = 10;
 
@@ -119,6 +127,9 @@ pub struct CaseScore {
     /// Summary ROUGE-L F1.
     #[serde(default)]
     pub summary_rouge_l: f64,
+    /// Cosine similarity of the root causes' embeddings (`--semantic`; `None` without).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause_similarity: Option<f64>,
     /// Retrieval against the evidence lines (`None` when the case names none).
     #[serde(default)]
     pub retrieval: Option<RetrievalScore>,
@@ -156,6 +167,7 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
             route,
             signature: false,
             root_cause_overlap: 0.0,
+            root_cause_similarity: None,
             summary_rouge_l: 0.0,
             retrieval,
             source,
@@ -214,6 +226,7 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         signature: normalize_signature(&f.error_signature)
             == normalize_signature(&exp.error_signature),
         root_cause_overlap: content_overlap(&f.root_cause, &exp.root_cause),
+        root_cause_similarity: None,
         summary_rouge_l: rouge_l(&f.summary, &exp.summary),
         retrieval,
         source,
@@ -344,6 +357,10 @@ pub struct Metrics {
     /// Mean summary ROUGE-L F1.
     #[serde(default)]
     pub summary_rouge_l: f64,
+    /// Share whose root cause matches by meaning (embedding cosine at least
+    /// [`SEMANTIC_MATCH`]; unanswered cases count as misses); `None` without `--semantic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_cause_semantic: Option<f64>,
     /// Macro precision/recall/F1 per field: `cause`, `severity`, `component`.
     #[serde(default)]
     pub fields: BTreeMap<String, FieldScore>,
@@ -446,6 +463,10 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
     Metrics {
         signature_accuracy: share(&|s| s.signature),
         root_cause_match: share(&|s| s.root_cause_overlap >= MATCH_THRESHOLD),
+        root_cause_semantic: scores
+            .iter()
+            .any(|s| s.root_cause_similarity.is_some())
+            .then(|| share(&|s| s.root_cause_similarity.is_some_and(|x| x >= SEMANTIC_MATCH))),
         summary_rouge_l: scores.iter().map(|s| s.summary_rouge_l).sum::<f64>() / n as f64,
         fields,
         retrieval: RetrievalMetrics {
@@ -491,6 +512,12 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
         pct(m.signature_accuracy),
     );
     row("root cause text match", pct(m.root_cause_match));
+    if let Some(x) = m.root_cause_semantic {
+        row(
+            &format!("root cause semantic match (cosine >= {SEMANTIC_MATCH})"),
+            pct(x),
+        );
+    }
     row("summary ROUGE-L", format!("{:.3}", m.summary_rouge_l));
     if let Some(r) = m.router_accuracy {
         row("router accuracy", pct(r));

@@ -384,6 +384,42 @@ fn ingest_pushes_the_incident_to_loki_once_and_ask_reads_it_back() {
     }
     assert_eq!(count, lines);
 
+    // `loglens index` reads Loki an hour at a time (three slices here), embeds, and a
+    // second run finds everything indexed.
+    let index = || {
+        loglens()
+            .args(["index", "--loki-url", &loki, "--namespace", "boutique"])
+            .args([
+                "--start",
+                "2025-11-11T13:30:00Z",
+                "--end",
+                "2025-11-11T16:00:00Z",
+            ])
+            .args([
+                "--embed-url",
+                &crate::support::embed_url(),
+                "--retention",
+                "0",
+            ])
+            .arg("--vector-path")
+            .arg(dir.path().join("v.db"))
+            .output()
+            .unwrap()
+    };
+    let out = index();
+    assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let read: usize = text
+        .split(" lines")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    // The window holds the lines with their own time (the rest were pushed at "now").
+    assert!(read > 100 && read <= lines, "{text}");
+    assert!(!text.contains(" 0 embedded now"), "{text}");
+    let again = String::from_utf8_lossy(&index().stdout).to_string();
+    assert!(again.contains(" 0 embedded now"), "{again}");
+
     // The production path: ask reads from Loki when no --logs are given.
     let db = format!("sqlite://{}", dir.path().join("l.db").display());
     let out = loglens()
