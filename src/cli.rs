@@ -410,6 +410,11 @@ pub struct EvalRunArgs {
     /// given root cause (needs the embedding server, LOGLENS_EMBED_URL).
     #[arg(long)]
     pub semantic: bool,
+    /// Agents only: give the pipeline hybrid retrieval, so the router's choice of it is
+    /// carried out (router "auto"; needs the embedding server). Without it, a hybrid
+    /// route falls back to structured retrieval.
+    #[arg(long)]
+    pub hybrid: bool,
     /// Only the cases whose id contains this.
     #[arg(long)]
     pub only: Option<String>,

@@ -100,7 +100,10 @@ async fn run_eval(
         EvalVariant::Baseline => Variant::Baseline,
         EvalVariant::Hybrid => Variant::Hybrid,
     };
-    let embedder = (variant == Variant::Hybrid || args.semantic)
+    if args.hybrid && variant != Variant::Agents {
+        bail!("--hybrid applies to the agents variant (the hybrid variant always has it)");
+    }
+    let embedder = (variant == Variant::Hybrid || args.semantic || args.hybrid)
         .then(|| loglens_tools::embed::Embedder::new(config.embed.clone()));
     if let Some(e) = &embedder {
         e.dimension()
@@ -115,13 +118,16 @@ async fn run_eval(
     if args.retrieval_only && !matches!(variant, Variant::Baseline | Variant::Hybrid) {
         bail!("--retrieval-only applies to the baseline and hybrid variants");
     }
-    let variant_name = if args.no_consensus {
-        format!("{}+no-consensus", variant.name())
-    } else if args.retrieval_only {
-        format!("{}+retrieval-only", variant.name())
-    } else {
-        variant.name().to_string()
-    };
+    let mut variant_name = variant.name().to_string();
+    for (on, suffix) in [
+        (args.hybrid, "+hybrid"),
+        (args.no_consensus, "+no-consensus"),
+        (args.retrieval_only, "+retrieval-only"),
+    ] {
+        if on {
+            variant_name.push_str(suffix);
+        }
+    }
     let thresholds = DriftThresholds {
         quality: args.drift_threshold.unwrap_or(config.drift.quality),
         ..config.drift
@@ -215,7 +221,10 @@ async fn run_eval(
         let trace_id = crate::telemetry::trace_id(&span);
         let case_started = std::time::Instant::now();
         let mut run = tokio::select! {
-            r = replay(c, variant, llm.as_ref(), &pipeline, &library, embedder.as_ref().map(|e| (e, config.hybrid))).instrument(span) => r?,
+            r = replay(c, variant, llm.as_ref(), &pipeline, &library, embedder
+                .as_ref()
+                .filter(|_| variant == Variant::Hybrid || args.hybrid)
+                .map(|e| (e, config.hybrid))).instrument(span) => r?,
             _ = &mut stop => {
                 bar.abandon();
                 eprintln!(

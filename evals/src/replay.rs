@@ -6,7 +6,8 @@
 //! - `evidence`: no model at all. The router's rules (the safe default when they
 //!   disagree), retrieval, the signature library and the pattern miner; the answer is the
 //!   top candidate. The floor every model-backed variant must beat.
-//! - `agents`: the whole agent pipeline (router, specialists with tools, consensus).
+//! - `agents`: the whole agent pipeline (router, specialists with tools, consensus); with
+//!   `--hybrid`, the router's choice of hybrid retrieval is carried out (router "auto").
 //! - `baseline`: the most recent lines and one extraction call.
 //! - `baseline` and `hybrid` without a model (`--retrieval-only`): the lines only.
 //! - `hybrid`: the baseline's extraction over hybrid retrieval (the case's lines searched
@@ -323,13 +324,23 @@ pub async fn replay(
         }
         Variant::Agents => {
             let llm = llm.ok_or_else(|| anyhow::anyhow!("the agents variant needs a model"))?;
-            let p = AgentPipeline::new(
+            let mut p = AgentPipeline::new(
                 source,
                 Some(events),
                 llm.clone(),
                 library.clone(),
                 cfg.clone(),
             );
+            // With an embedder, the router's hybrid choice is carried out (else it falls
+            // back to structured retrieval, as a service without an embedding server does).
+            if let Some((embedder, hcfg)) = hybrid {
+                let store = SqliteVectorStore::open(&dir.path().join("vectors.db")).await?;
+                p = p.with_hybrid(HybridRetriever::new(
+                    embedder.clone(),
+                    Arc::new(store),
+                    hcfg,
+                ));
+            }
             match p.run(&case.question, &filter, scope, None).await {
                 Ok(r) => {
                     run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
