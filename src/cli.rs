@@ -195,7 +195,8 @@ pub enum Command {
     /// Example: loglens ingest --logs ./logs --loki-url http://loki:3100 --label cluster=homelab
     Ingest(IngestArgs),
     /// Serve the HTTP API: POST /v1/analyze, POST /v1/analyze/stream (SSE),
-    /// GET /v1/analyses/{id}, GET /healthz, GET /readyz.
+    /// POST /v2/analyze and /v2/analyze/stream (hybrid retrieval; `"compare": true` for
+    /// A/B), GET /v1/analyses/{id}, GET /healthz, GET /readyz, GET /metrics.
     Serve(ServeArgs),
     /// Print the agent pipeline's graph: its stages, what each does, what runs in
     /// parallel (and the graph in Graphviz DOT).

@@ -15,12 +15,23 @@ fn help_explains_each_command() {
         "LOGLENS_MODEL_URL",
         "--database-url",
         "--logs",
+        "index",
+        "--embed-url",
+        "LOGLENS_EMBED_URL",
+        "--qdrant-url",
     ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
     let out = loglens().args(["ask", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["--namespace", "--since", "--limit", "--json", "--grep"] {
+    for word in [
+        "--namespace",
+        "--since",
+        "--limit",
+        "--json",
+        "--grep",
+        "--retrieval",
+    ] {
         assert!(text.contains(word), "ask --help lacks {word}:\n{text}");
     }
 }
