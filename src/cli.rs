@@ -209,6 +209,9 @@ pub enum Command {
     ///
     /// Example: loglens eval --variant evidence
     Eval(EvalArgs),
+    /// API keys for the HTTP API (see `serve --require-api-key`).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Embed logs into the vector index for hybrid retrieval: a time range (default the
     /// last 7 days, Loki's retention) from Loki or --logs, hour by hour, with progress.
     /// Idempotent and resumable: chunks already indexed are skipped, so a run that stopped
@@ -552,4 +555,31 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LOGLENS_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// Require an API key (`Authorization: Bearer llk_...`) on every request but
+    /// /healthz, /readyz and /metrics; each key has its own rate limit. Make keys with
+    /// `loglens keys create`.
+    #[arg(long, env = "LOGLENS_REQUIRE_API_KEY")]
+    pub require_api_key: bool,
+}
+
+/// `loglens keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key and print it, once: only its SHA-256 is stored.
+    ///
+    /// Example: loglens keys create slack-bot --rate 30
+    Create {
+        /// What or who the key is for.
+        name: String,
+        /// Requests a minute before the server answers 429.
+        #[arg(long, default_value_t = 60)]
+        rate: u32,
+    },
+    /// List keys (id, name, rate, created, revoked); never the keys themselves.
+    List,
+    /// Revoke a key by its id (from `keys list`); it is refused from then on.
+    Revoke {
+        /// The key's id.
+        id: String,
+    },
 }

@@ -19,9 +19,10 @@ use loglens_tools::logs::FileLogSource;
 use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
 
 use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
-use crate::cli::RetrievalArg;
 use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
+use crate::cli::{KeysCommand, RetrievalArg};
 use crate::config::{Config, VectorBackend};
+use crate::server::auth::Auth;
 use crate::server::{AppState, serve};
 use crate::store::Store;
 use crate::telemetry::Telemetry;
@@ -39,13 +40,15 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         | Command::Golden(_)
         | Command::Eval(_)
         | Command::Trace(_)
-        | Command::Index(_) => None,
+        | Command::Index(_)
+        | Command::Keys(_) => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
         Command::Ask(args) => ask(&config, *args, telemetry).await,
         Command::Trace(args) => crate::trace::trace(&config, args).await,
         Command::Index(args) => crate::index::index(&config, args).await,
+        Command::Keys(cmd) => keys(&config, cmd).await,
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
@@ -53,12 +56,29 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
             print!("{}", PipelineGraph::default().explain());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(_) => {
+        Command::Serve(args) => {
             let service = build_service(&config).await?;
             telemetry.keep_spans_in(service.store().clone());
+            let auth = if args.require_api_key || config.require_api_key {
+                if service
+                    .store()
+                    .api_keys()
+                    .await?
+                    .iter()
+                    .all(|k| k.revoked_at.is_some())
+                {
+                    tracing::warn!(
+                        "API keys are required but none is live: every request will be refused (loglens keys create NAME)"
+                    );
+                }
+                Auth::required()
+            } else {
+                Auth::open()
+            };
             let state = AppState {
                 service,
                 metrics: telemetry.registry(),
+                auth,
             };
             serve(state, config.listen).await?;
             Ok(ExitCode::SUCCESS)
@@ -253,6 +273,43 @@ async fn ask(config: &Config, args: AskArgs, telemetry: &Telemetry) -> anyhow::R
             bail!("{}{stored}", failure.error)
         }
     }
+}
+
+async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&config.database_url).await?;
+    match cmd {
+        KeysCommand::Create { name, rate } => {
+            if name.trim().is_empty() || rate == 0 {
+                bail!("a key needs a name and a rate of at least 1 a minute");
+            }
+            let (record, secret) = store.create_api_key(name.trim(), rate).await?;
+            eprintln!(
+                "key {} for {:?}, {} requests a minute; it is shown only now:",
+                record.id, record.name, record.rate_per_minute
+            );
+            println!("{secret}");
+        }
+        KeysCommand::List => {
+            for k in store.api_keys().await? {
+                println!(
+                    "{}\t{}\t{}/min\tcreated {}\t{}",
+                    k.id,
+                    k.name,
+                    k.rate_per_minute,
+                    k.created_at,
+                    k.revoked_at
+                        .map_or("live".to_string(), |r| format!("revoked {r}"))
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !store.revoke_api_key(&id).await? {
+                bail!("no live key with id {id} (see loglens keys list)");
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<ExitCode> {

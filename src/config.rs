@@ -20,6 +20,7 @@
 //!
 //! [server]
 //! listen = "127.0.0.1:3000"
+//! require_api_key = false         # true: every request needs a key (loglens keys create)
 //!
 //! [agents]
 //! samples = 1                     # per specialist; consensus votes over them
@@ -250,6 +251,8 @@ pub struct LogsSection {
 pub struct ServerSection {
     /// Listen address.
     pub listen: Option<SocketAddr>,
+    /// Require an API key on every request but probes and scrapes.
+    pub require_api_key: Option<bool>,
 }
 
 /// The resolved configuration the program runs with.
@@ -267,6 +270,9 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// HTTP listen address.
     pub listen: SocketAddr,
+    /// Whether the HTTP API requires API keys (`[server] require_api_key`; the serve
+    /// flag `--require-api-key` turns it on too).
+    pub require_api_key: bool,
     /// Loki, when configured.
     pub loki: Option<LokiConfig>,
     /// Agent pipeline settings.
@@ -380,6 +386,7 @@ impl Config {
         } else {
             args.logs.clone()
         };
+        let require_api_key = file.server.require_api_key.unwrap_or(false);
         let listen = match listen.or(file.server.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -558,6 +565,7 @@ impl Config {
                 .max_line_bytes
                 .unwrap_or(loglens_tools::logs::DEFAULT_MAX_LINE_BYTES),
             listen,
+            require_api_key,
         })
     }
 }

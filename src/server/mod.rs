@@ -4,12 +4,15 @@
 //! |---|---|
 //! | `POST /v1/analyze` | ask a question, get the stored result as JSON |
 //! | `POST /v1/analyze/stream` | the same, as server-sent events while it runs |
+//! | `POST /v2/analyze[/stream]` | the same with hybrid retrieval; `compare` for A/B |
 //! | `GET /v1/analyses/{id}` | a stored result |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the model server and the database answer |
 //! | `GET /metrics` | Prometheus metrics |
 //!
-//! Every request but probes and scrapes is one trace span ([`trace_layer`]).
+//! Every request but probes and scrapes is one trace span ([`trace_layer`]); when the
+//! server requires API keys, each of those requests needs a live key within its rate
+//! ([`auth`]).
 //!
 //! [`app`] builds the router without opening a socket, so tests drive it directly.
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ use axum::extract::DefaultBodyLimit;
 
 use crate::analysis::AnalysisService;
 
+pub mod auth;
 mod error;
 mod routes;
 pub mod trace_layer;
@@ -39,6 +43,8 @@ pub struct AppState {
     /// What `GET /metrics` renders (the telemetry's registry; an empty one in tests that
     /// install no meter provider).
     pub metrics: prometheus::Registry,
+    /// API keys: required or not, and the per-key rate limiters.
+    pub auth: auth::Auth,
 }
 
 /// The router with all routes and limits.
@@ -47,6 +53,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::analyze::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check_key,
+        ))
         .layer(axum::middleware::from_fn(trace_layer::trace_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

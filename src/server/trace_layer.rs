@@ -35,6 +35,7 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
         "http.request.method" = %method,
         "http.route" = %route,
         "http.response.status_code" = tracing::field::Empty,
+        "loglens.api_key" = tracing::field::Empty,
     );
     let _ = span.set_parent(parent);
     let resp = next.run(req).instrument(span.clone()).await;

@@ -7,6 +7,7 @@
 //! `loglens_agents::test_utils`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auth; // API keys and rate limits
 mod cli; // the `loglens` executable: --help, ask, errors
 mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readiness
 mod hybrid; // embeddings, the vector index, loglens index, /v2 and A/B

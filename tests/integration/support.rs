@@ -150,5 +150,6 @@ pub async fn app_state_with(
     AppState {
         service: AnalysisService::new(analyzer, agents, store),
         metrics: prometheus::Registry::new(),
+        auth: loglens::server::auth::Auth::open(),
     }
 }
