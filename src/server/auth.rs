@@ -29,11 +29,14 @@ use crate::store::api_key_hash;
 /// Paths open without a key: Kubernetes probes and Prometheus scrapes.
 const OPEN: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
+/// Each key's limiter, with the rate it was made for (by key id).
+type Limiters = HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>;
+
 /// The server's key policy and the per-key limiters.
 #[derive(Clone, Default)]
 pub struct Auth {
     required: bool,
-    limiters: Arc<Mutex<HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>>>,
+    limiters: Arc<Mutex<Limiters>>,
 }
 
 impl std::fmt::Debug for Auth {
