@@ -99,17 +99,7 @@ async fn embedding_throughput(url: &str) {
     let source = FileLogSource::new(vec![incident()]);
     let lines = source.query(&LogFilter::default()).await.unwrap();
     let chunks = chunk_lines(&lines, &ChunkConfig::default());
-    let store = SqliteVectorStore::open(&dir.path().join("v.db"))
-        .await
-        .unwrap();
-    let h = HybridRetriever::new(
-        Embedder::new(EmbedConfig {
-            url: url.into(),
-            ..EmbedConfig::default()
-        }),
-        Arc::new(store),
-        HybridConfig::default(),
-    );
+    let h = retriever(url, dir.path()).await;
     h.meta().await.unwrap();
     let started = Instant::now();
     let (embedded, _) = h
@@ -125,6 +115,19 @@ async fn embedding_throughput(url: &str) {
         lines.len() as f64 / s,
         embedded as f64 / s
     );
+}
+
+/// Hybrid retrieval over the embedding server at `url` and a fresh index in `dir`.
+async fn retriever(url: &str, dir: &std::path::Path) -> HybridRetriever {
+    let store = SqliteVectorStore::open(&dir.join("v.db")).await.unwrap();
+    HybridRetriever::new(
+        Embedder::new(EmbedConfig {
+            url: url.into(),
+            ..EmbedConfig::default()
+        }),
+        Arc::new(store),
+        HybridConfig::default(),
+    )
 }
 
 fn incident() -> std::path::PathBuf {
@@ -254,17 +257,7 @@ async fn vector_search() {
 async fn hybrid_overhead(url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let source = FileLogSource::new(vec![incident()]);
-    let store = SqliteVectorStore::open(&dir.path().join("v.db"))
-        .await
-        .unwrap();
-    let h = HybridRetriever::new(
-        Embedder::new(EmbedConfig {
-            url: url.into(),
-            ..EmbedConfig::default()
-        }),
-        Arc::new(store),
-        HybridConfig::default(),
-    );
+    let h = retriever(url, dir.path()).await;
     let filter = LogFilter::errors();
     let budget = Budget {
         max_lines: 15,
