@@ -212,6 +212,9 @@ pub enum Command {
     /// API keys for the HTTP API (see `serve --require-api-key`).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The incident bots' durable queue: list jobs and dead letters, retry a dead one.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// Embed logs into the vector index for hybrid retrieval: a time range (default the
     /// last 7 days, Loki's retention) from Loki or --logs, hour by hour, with progress.
     /// Idempotent and resumable: chunks already indexed are skipped, so a run that stopped
@@ -560,6 +563,36 @@ pub struct ServeArgs {
     /// `loglens keys create`.
     #[arg(long, env = "LOGLENS_REQUIRE_API_KEY")]
     pub require_api_key: bool,
+    /// Investigation workers for the incident bots (alerts, Slack questions); 0 runs
+    /// none (another process works the queue). Default: `[queue] workers`, else 1.
+    #[arg(long, env = "LOGLENS_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+}
+
+/// `loglens queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List the incident bots' jobs, newest first: investigations, Slack questions and
+    /// report deliveries, with their status, attempts and last error.
+    ///
+    /// Example: loglens queue list --status dead
+    List {
+        /// Only jobs of this kind.
+        #[arg(long)]
+        kind: Option<crate::queue::JobKind>,
+        /// Only jobs in this status (`dead`: the dead letters).
+        #[arg(long)]
+        status: Option<crate::queue::JobStatus>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put a dead job back in the queue with fresh attempts (after fixing what killed
+    /// it: a Slack token, a webhook URL).
+    Retry {
+        /// The job's id.
+        id: String,
+    },
 }
 
 /// `loglens keys ...`.

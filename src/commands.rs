@@ -20,7 +20,7 @@ use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
 
 use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
 use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
-use crate::cli::{KeysCommand, RetrievalArg};
+use crate::cli::{KeysCommand, QueueCommand, RetrievalArg};
 use crate::config::{Config, VectorBackend};
 use crate::server::auth::Auth;
 use crate::server::{AppState, serve};
@@ -41,7 +41,8 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         | Command::Eval(_)
         | Command::Trace(_)
         | Command::Index(_)
-        | Command::Keys(_) => None,
+        | Command::Keys(_)
+        | Command::Queue(_) => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Trace(args) => crate::trace::trace(&config, args).await,
         Command::Index(args) => crate::index::index(&config, args).await,
         Command::Keys(cmd) => keys(&config, cmd).await,
+        Command::Queue(cmd) => queue(&config, cmd).await,
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
@@ -75,10 +77,17 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
             } else {
                 Auth::open()
             };
+            let mut bot_config = config.bots.clone();
+            if let Some(n) = args.workers {
+                bot_config.workers = n;
+            }
+            let bots = build_bots(&config, service.store(), bot_config)?;
+            let _workers = crate::incidents::worker::spawn(&bots, &service);
             let state = AppState {
                 service,
                 metrics: telemetry.registry(),
                 auth,
+                bots,
             };
             serve(state, config.listen).await?;
             Ok(ExitCode::SUCCESS)
@@ -110,6 +119,23 @@ pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
     };
     let store = Store::connect(&config.database_url).await?;
     Ok(AnalysisService::new(analyzer, agents, store))
+}
+
+/// The incident bots over the store's queue and the configured outputs.
+pub fn build_bots(
+    config: &Config,
+    store: &Store,
+    bot_config: crate::incidents::BotConfig,
+) -> anyhow::Result<crate::incidents::Bots> {
+    let queue = crate::queue::JobQueue::new(store, config.queue);
+    let sender =
+        crate::incidents::outputs::Sender::new(config.outputs.clone(), Duration::from_secs(15))?;
+    if sender.outputs().is_empty() {
+        tracing::info!(
+            "no report outputs configured ([slack], [webhook]): alert investigations are stored, not sent"
+        );
+    }
+    Ok(crate::incidents::Bots::new(queue, sender, bot_config))
 }
 
 /// Hybrid retrieval as configured: the embedding client and the vector index (the
@@ -307,6 +333,50 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 bail!("no live key with id {id} (see loglens keys list)");
             }
             println!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn queue(config: &Config, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&config.database_url).await?;
+    let queue = crate::queue::JobQueue::new(&store, config.queue);
+    match cmd {
+        QueueCommand::List {
+            kind,
+            status,
+            limit,
+        } => {
+            for j in queue.list(kind, status, None, limit).await? {
+                let what = j
+                    .payload
+                    .pointer("/alert/labels/alertname")
+                    .or_else(|| j.payload.get("question"))
+                    .or_else(|| j.payload.get("output"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                println!(
+                    "{}\t{}\t{}\t{}/{} attempts\t{}\t{}\t{}",
+                    j.id,
+                    j.kind,
+                    j.status,
+                    j.attempts,
+                    j.max_attempts,
+                    j.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    what.chars().take(60).collect::<String>(),
+                    j.last_error
+                        .unwrap_or_default()
+                        .chars()
+                        .take(120)
+                        .collect::<String>()
+                );
+            }
+        }
+        QueueCommand::Retry { id } => {
+            if !queue.retry(&id).await? {
+                bail!("no dead job with id {id} (see loglens queue list --status dead)");
+            }
+            println!("re-queued {id}; a running `loglens serve` picks it up");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -21,6 +21,7 @@
 //! [server]
 //! listen = "127.0.0.1:3000"
 //! require_api_key = false         # true: every request needs a key (loglens keys create)
+//! trace_url = "https://grafana.home/explore?left=...{trace_id}..."  # trace links in reports
 //!
 //! [agents]
 //! samples = 1                     # per specialist; consensus votes over them
@@ -59,6 +60,29 @@
 //! top_k = 50                      # semantic hits fused with as many recent lines
 //! min_similarity = 0.3            # semantic hits below this cosine are dropped
 //! on_demand = 2000                # most chunks embedded during one request
+//!
+//! [queue]                         # the incident bots' durable queue (in the database)
+//! workers = 1                     # investigations at once (0: serve runs no bots)
+//! max_attempts = 5                # per investigation, then a dead letter
+//! delivery_attempts = 8           # per report delivery, then a dead letter
+//! lease_secs = 60                 # a dead worker's job resumes after this
+//! backoff_secs = 10               # first retry wait; doubles per attempt
+//! max_backoff_secs = 600
+//!
+//! [alerts]                        # POST /v1/alerts (Alertmanager)
+//! lookback = "30m"                # logs read before the alert started
+//! pipeline = "agents"             # or "baseline"
+//!
+//! [slack]                         # secrets: better from the environment
+//! webhook_url = "https://hooks.slack.com/services/..."  # SLACK_WEBHOOK_URL
+//! bot_token = "xoxb-..."          # SLACK_BOT_TOKEN: chat.postMessage, thread answers
+//! channel = "#incidents"          # where alert reports go with the bot token
+//! signing_secret = "..."          # SLACK_SIGNING_SECRET: turns on /v1/slack/events
+//! since = "1h"                    # window of questions asked in Slack
+//!
+//! [webhook]                       # any JSON receiver
+//! url = "https://example/hook"    # LOGLENS_WEBHOOK_URL
+//! secret = "..."                  # LOGLENS_WEBHOOK_SECRET: signs X-Loglens-Signature
 //!
 //! [loki]                          # read from Loki when no [logs] paths are given
 //! url = "http://loki.monitoring:3100"
@@ -106,6 +130,86 @@ pub struct FileConfig {
     pub embeddings: EmbeddingsSection,
     /// `[vectors]`.
     pub vectors: VectorsSection,
+    /// `[queue]`.
+    pub queue: QueueSection,
+    /// `[alerts]`.
+    pub alerts: AlertsSection,
+    /// `[slack]`.
+    pub slack: SlackSection,
+    /// `[webhook]`.
+    pub webhook: WebhookSection,
+}
+
+/// `[queue]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSection {
+    /// Investigation workers.
+    pub workers: Option<usize>,
+    /// Attempts per investigation.
+    pub max_attempts: Option<u32>,
+    /// Attempts per delivery.
+    pub delivery_attempts: Option<u32>,
+    /// Lease length.
+    pub lease_secs: Option<u64>,
+    /// First backoff.
+    pub backoff_secs: Option<u64>,
+    /// Longest backoff.
+    pub max_backoff_secs: Option<u64>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    /// Logs read before an alert started (`30m`).
+    pub lookback: Option<String>,
+    /// The pipeline investigations use.
+    pub pipeline: Option<crate::analysis::PipelineMode>,
+}
+
+/// `[slack]`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackSection {
+    /// Incoming webhook URL.
+    pub webhook_url: Option<String>,
+    /// Bot token.
+    pub bot_token: Option<String>,
+    /// Channel for alert reports.
+    pub channel: Option<String>,
+    /// Signing secret of the Slack app.
+    pub signing_secret: Option<String>,
+    /// Web API base URL.
+    pub api_url: Option<String>,
+    /// Window of Slack questions.
+    pub since: Option<String>,
+}
+
+impl std::fmt::Debug for SlackSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackSection")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[webhook]`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSection {
+    /// Where reports are POSTed.
+    pub url: Option<String>,
+    /// HMAC key.
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSection")
+            .field("url", &self.url.as_ref().map(|_| "set"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[embeddings]`.
@@ -253,6 +357,8 @@ pub struct ServerSection {
     pub listen: Option<SocketAddr>,
     /// Require an API key on every request but probes and scrapes.
     pub require_api_key: Option<bool>,
+    /// Trace link template with `{trace_id}`.
+    pub trace_url: Option<String>,
 }
 
 /// The resolved configuration the program runs with.
@@ -273,6 +379,12 @@ pub struct Config {
     /// Whether the HTTP API requires API keys (`[server] require_api_key`; the serve
     /// flag `--require-api-key` turns it on too).
     pub require_api_key: bool,
+    /// The incident bots.
+    pub bots: crate::incidents::BotConfig,
+    /// Their queue's leases and backoff.
+    pub queue: crate::queue::QueueConfig,
+    /// Where reports go.
+    pub outputs: Vec<crate::incidents::outputs::Output>,
     /// Loki, when configured.
     pub loki: Option<LokiConfig>,
     /// Agent pipeline settings.
@@ -341,6 +453,7 @@ impl Config {
             None if Path::new("loglens.toml").exists() => read_file(Path::new("loglens.toml"))?,
             None => FileConfig::default(),
         };
+        let (bots, queue, outputs) = bots(&file)?;
         let llm_default = LlmConfig::default();
         let llm = LlmConfig {
             base_url: args
@@ -549,6 +662,9 @@ impl Config {
             bail!("[vectors] min_similarity is a cosine similarity, in -1..=1");
         }
         Ok(Self {
+            bots,
+            queue,
+            outputs,
             embed,
             vectors,
             hybrid,
@@ -568,6 +684,94 @@ impl Config {
             require_api_key,
         })
     }
+}
+
+/// A secret from the environment, else from the file.
+fn secret(env: &str, file: Option<&String>) -> Option<String> {
+    std::env::var(env)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| file.cloned())
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// `[queue]`, `[alerts]`, `[slack]`, `[webhook]`: the bots, their queue and outputs.
+fn bots(
+    file: &FileConfig,
+) -> anyhow::Result<(
+    crate::incidents::BotConfig,
+    crate::queue::QueueConfig,
+    Vec<crate::incidents::outputs::Output>,
+)> {
+    use crate::incidents::outputs::{Output, SLACK_API_URL};
+    let bd = crate::incidents::BotConfig::default();
+    let q = &file.queue;
+    let lookback = match &file.alerts.lookback {
+        Some(l) => loglens_tools::logs::parse_since(l)
+            .and_then(|d| d.to_std().ok())
+            .with_context(|| format!("[alerts] lookback {l:?} is not a duration like 30m or 1h"))?,
+        None => bd.lookback,
+    };
+    let slack_since = match &file.slack.since {
+        Some(s) if loglens_tools::logs::parse_since(s).is_none() => {
+            bail!("[slack] since {s:?} is not a duration like 1h")
+        }
+        Some(s) => Some(s.clone()),
+        None => bd.slack_since.clone(),
+    };
+    let bots = crate::incidents::BotConfig {
+        workers: q.workers.unwrap_or(bd.workers),
+        max_attempts: q.max_attempts.unwrap_or(bd.max_attempts),
+        delivery_attempts: q.delivery_attempts.unwrap_or(bd.delivery_attempts),
+        lookback,
+        slack_signing_secret: secret("SLACK_SIGNING_SECRET", file.slack.signing_secret.as_ref()),
+        slack_since,
+        trace_url: file.server.trace_url.clone(),
+        pipeline: file.alerts.pipeline.unwrap_or(bd.pipeline),
+        ..bd
+    };
+    if bots.workers > 16
+        || !(1..=100).contains(&bots.max_attempts)
+        || !(1..=100).contains(&bots.delivery_attempts)
+    {
+        bail!("[queue] workers must be 0..=16, max_attempts and delivery_attempts 1..=100");
+    }
+    let qd = crate::queue::QueueConfig::default();
+    let queue = crate::queue::QueueConfig {
+        lease: q.lease_secs.map_or(qd.lease, Duration::from_secs),
+        backoff: q.backoff_secs.map_or(qd.backoff, Duration::from_secs),
+        max_backoff: q
+            .max_backoff_secs
+            .map_or(qd.max_backoff, Duration::from_secs),
+    };
+    if queue.lease < Duration::from_secs(3) {
+        bail!("[queue] lease_secs must be at least 3 (the lease is renewed every third of it)");
+    }
+    let mut outputs = Vec::new();
+    if let Some(url) = secret("SLACK_WEBHOOK_URL", file.slack.webhook_url.as_ref()) {
+        outputs.push(Output::SlackWebhook { url });
+    }
+    if let Some(token) = secret("SLACK_BOT_TOKEN", file.slack.bot_token.as_ref()) {
+        outputs.push(Output::Slack {
+            api_url: std::env::var("SLACK_API_URL")
+                .ok()
+                .or_else(|| file.slack.api_url.clone())
+                .unwrap_or_else(|| SLACK_API_URL.into()),
+            token,
+            channel: file
+                .slack
+                .channel
+                .clone()
+                .unwrap_or_else(|| "#incidents".into()),
+        });
+    }
+    if let Some(url) = secret("LOGLENS_WEBHOOK_URL", file.webhook.url.as_ref()) {
+        outputs.push(Output::Webhook {
+            url,
+            secret: secret("LOGLENS_WEBHOOK_SECRET", file.webhook.secret.as_ref()),
+        });
+    }
+    Ok((bots, queue, outputs))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {

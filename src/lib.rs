@@ -15,6 +15,9 @@
 //! - [`telemetry`]: loglens's own logs, traces (OTLP and the database) and metrics.
 //! - [`index`]: `loglens index`, embedding logs into the vector index.
 //! - [`trace`]: `loglens trace ID`, a stored run's spans as a tree.
+//! - [`queue`]: the durable job queue in the database (leases, retries, dead letters).
+//! - [`incidents`]: the incident bots: Alertmanager and Slack in, reports to Slack and
+//!   webhooks out, through the queue.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod analysis;
@@ -23,7 +26,9 @@ pub mod commands;
 pub mod config;
 pub mod eval;
 pub mod golden;
+pub mod incidents;
 pub mod index;
+pub mod queue;
 pub mod render;
 pub mod server;
 pub mod store;

@@ -135,6 +135,11 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// The connection pool (for the job queue, which keeps its own queries).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Checks the database answers.
     pub async fn ping(&self) -> anyhow::Result<()> {
         sqlx::query("SELECT 1")

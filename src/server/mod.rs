@@ -6,6 +6,9 @@
 //! | `POST /v1/analyze/stream` | the same, as server-sent events while it runs |
 //! | `POST /v2/analyze[/stream]` | the same with hybrid retrieval; `compare` for A/B |
 //! | `GET /v1/analyses/{id}` | a stored result |
+//! | `POST /v1/alerts` | Alertmanager's webhook: queue an investigation per firing alert |
+//! | `POST /v1/slack/events` | Slack's Events API: answer `@loglens` mentions in thread |
+//! | `GET /v1/jobs[/{id}]`, `POST /v1/jobs/{id}/retry` | the bots' queue and dead letters |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the model server and the database answer |
 //! | `GET /metrics` | Prometheus metrics |
@@ -45,6 +48,8 @@ pub struct AppState {
     pub metrics: prometheus::Registry,
     /// API keys: required or not, and the per-key rate limiters.
     pub auth: auth::Auth,
+    /// The incident bots' queue, outputs and settings.
+    pub bots: crate::incidents::Bots,
 }
 
 /// The router with all routes and limits.
@@ -53,6 +58,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::analyze::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())
+        .merge(routes::alerts::router())
+        .merge(routes::slack::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check_key,

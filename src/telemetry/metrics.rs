@@ -23,6 +23,7 @@ struct Instruments {
     retrieval_precision: Gauge<f64>,
     router_accuracy: Gauge<f64>,
     eval_latency: Histogram<f64>,
+    jobs: Counter<u64>,
 }
 
 static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
@@ -66,8 +67,25 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
             .with_description("Wall time of one eval case")
             .with_boundaries(SECONDS_BUCKETS.to_vec())
             .build(),
+        jobs: meter
+            .u64_counter("loglens.jobs")
+            .with_description(
+                "Incident-bot jobs run to an outcome, by kind (investigate, answer, deliver) and status (done, queued for a retry, dead)",
+            )
+            .build(),
     }
 });
+
+/// Counts one job run by the incident bots.
+pub fn record_job(kind: &str, status: &str) {
+    INSTRUMENTS.jobs.add(
+        1,
+        &[
+            KeyValue::new("kind", kind.to_string()),
+            KeyValue::new("status", status.to_string()),
+        ],
+    );
+}
 
 /// Counts one HTTP request.
 pub fn record_request(method: &str, route: &str, status: u16) {

@@ -11,6 +11,8 @@ mod auth; // API keys and rate limits
 mod cli; // the `loglens` executable: --help, ask, errors
 mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readiness
 mod hybrid; // embeddings, the vector index, loglens index, /v2 and A/B
+mod incidents; // Alertmanager and Slack in, reports out: the bots end to end
+mod queue; // the durable job queue on SQLite and PostgreSQL
 mod store; // SQLite and PostgreSQL round trips
 mod support; // shared fixtures
 mod telemetry; // traces to a Tempo API (HTTP and gRPC), the database, JSON logs, /metrics

@@ -1,4 +1,7 @@
 //! Shared fixtures: server URLs, an incident log, an app over them.
+use loglens::incidents::outputs::{Output, Sender};
+use loglens::incidents::{BotConfig, Bots};
+use loglens::queue::{JobQueue, QueueConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +127,30 @@ pub async fn app_state_with(
     model_url: &str,
     hybrid: Option<HybridRetriever>,
 ) -> AppState {
+    let store = Store::connect(&format!("sqlite://{}", dir.join("loglens.db").display()))
+        .await
+        .unwrap();
+    let bots = bots(
+        &store,
+        Vec::new(),
+        BotConfig::default(),
+        QueueConfig::default(),
+    );
+    AppState {
+        service: service(logs, model_url, hybrid, store),
+        metrics: prometheus::Registry::new(),
+        auth: loglens::server::auth::Auth::open(),
+        bots,
+    }
+}
+
+/// The analysis service over `logs`, a model at `model_url` and a store.
+pub fn service(
+    logs: PathBuf,
+    model_url: &str,
+    hybrid: Option<HybridRetriever>,
+    store: Store,
+) -> AnalysisService {
     let llm = LlmClient::new(LlmConfig {
         base_url: model_url.into(),
         model: "test-model".into(),
@@ -144,12 +171,14 @@ pub async fn app_state_with(
         Some(h) => agents.with_hybrid(h),
         None => agents,
     };
-    let store = Store::connect(&format!("sqlite://{}", dir.join("loglens.db").display()))
-        .await
-        .unwrap();
-    AppState {
-        service: AnalysisService::new(analyzer, agents, store),
-        metrics: prometheus::Registry::new(),
-        auth: loglens::server::auth::Auth::open(),
-    }
+    AnalysisService::new(analyzer, agents, store)
+}
+
+/// Incident bots over a store's queue, sending to `outputs` (no workers are started).
+pub fn bots(store: &Store, outputs: Vec<Output>, config: BotConfig, queue: QueueConfig) -> Bots {
+    Bots::new(
+        JobQueue::new(store, queue),
+        Sender::new(outputs, Duration::from_secs(5)).unwrap(),
+        config,
+    )
 }

@@ -1,4 +1,6 @@
 //! Route modules; each exports a `router()`.
+pub mod alerts;
 pub mod analyze;
 pub mod health;
 pub mod metrics;
+pub mod slack;

@@ -1,0 +1,801 @@
+//! The incident bots: Alertmanager's webhook, Slack's Events API, the workers, and
+//! report delivery with retries and dead letters.
+//!
+//! Investigations run against the real llama-server (tiny model) and, in one test, a
+//! real PostgreSQL whose connections are cut mid-run. Slack itself cannot run here: a
+//! small local HTTP server stands in for Slack's Web API and for a webhook receiver,
+//! and is told to fail (429 with Retry-After, 500, `channel_not_found`) where a test
+//! needs a fault.
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
+use loglens::incidents::outputs::{Delivery, Output, webhook_signature};
+use loglens::incidents::report::Report;
+use loglens::incidents::slack_events::sign;
+use loglens::incidents::{BotConfig, Bots, worker};
+use loglens::queue::{Job, JobKind, NewJob, QueueConfig};
+use loglens::server::{AppState, app};
+use loglens::store::Store;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor};
+use tower::ServiceExt;
+
+use crate::http::post_json;
+use crate::queue::fresh_postgres;
+use crate::support::{INCIDENT, app_state, bots, dead_url, model_url, service, write_logs};
+
+/// A request the stand-in server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+    at: Instant,
+}
+
+impl Seen {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A local HTTP server answering from a script (the last answer repeats), recording
+/// every request: it plays Slack's Web API or a webhook receiver.
+#[derive(Clone)]
+struct StandIn {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+type Answer = (u16, Option<&'static str>, String);
+
+impl StandIn {
+    async fn start(script: Vec<Answer>) -> Self {
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let script = Arc::new(script);
+        let (s2, sc) = (seen.clone(), script.clone());
+        let handler = move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+            let (seen, script) = (s2.clone(), sc.clone());
+            async move {
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(Seen {
+                        path: uri.path().to_string(),
+                        headers,
+                        body,
+                        at: Instant::now(),
+                    });
+                    seen.len() - 1
+                };
+                let (status, retry_after, body) = script[n.min(script.len() - 1)].clone();
+                let mut resp = axum::response::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json");
+                if let Some(r) = retry_after {
+                    resp = resp.header("retry-after", r);
+                }
+                resp.body(Body::from(body)).unwrap()
+            }
+        };
+        let router = axum::Router::new().fallback(handler);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn slack_ok() -> Answer {
+    (
+        200,
+        None,
+        json!({"ok": true, "channel": "C123", "ts": "1700000000.000100"}).to_string(),
+    )
+}
+
+fn quick_queue() -> QueueConfig {
+    QueueConfig {
+        lease: Duration::from_secs(10),
+        backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(5),
+    }
+}
+
+fn notification(alerts: Value) -> String {
+    json!({
+        "version": "4",
+        "groupKey": "{}/{}:{alertname=\"PaymentsErrors\"}",
+        "status": "firing",
+        "receiver": "loglens",
+        "groupLabels": {"alertname": "PaymentsErrors"},
+        "externalURL": "http://alertmanager:9093",
+        "truncatedAlerts": 0,
+        "alerts": alerts
+    })
+    .to_string()
+}
+
+fn payments_alert(status: &str, fingerprint: &str) -> Value {
+    json!({
+        "status": status,
+        "labels": {"alertname": "PaymentsErrors", "namespace": "shop", "pod": "payments-7c9d-x1", "severity": "critical"},
+        "annotations": {"summary": "payments error rate above 5%"},
+        "startsAt": "2025-03-01T10:01:00Z",
+        "endsAt": if status == "resolved" { "2025-03-01T10:20:00Z" } else { "0001-01-01T00:00:00Z" },
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": fingerprint
+    })
+}
+
+/// Polls the queue until `done` holds for the jobs (or panics after `limit`).
+async fn wait_for(bots: &Bots, limit: Duration, done: impl Fn(&[Job]) -> bool) -> Vec<Job> {
+    let started = Instant::now();
+    loop {
+        let jobs = bots.queue.list(None, None, None, 100).await.unwrap();
+        if done(&jobs) {
+            return jobs;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "timed out waiting; jobs: {:#?}",
+            jobs.iter()
+                .map(|j| (&j.kind, &j.status, j.attempts, &j.last_error))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn of_kind<'a>(jobs: &'a [Job], kind: &str) -> Vec<&'a Job> {
+    jobs.iter().filter(|j| j.kind == kind).collect()
+}
+
+fn all_settled(jobs: &[Job], kinds: &[(&str, usize)]) -> bool {
+    kinds.iter().all(|(k, n)| {
+        let js = of_kind(jobs, k);
+        js.len() == *n && js.iter().all(|j| j.status == "done" || j.status == "dead")
+    })
+}
+
+#[tokio::test]
+async fn alerts_are_queued_once_and_bad_payloads_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
+    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let router = app(state.clone());
+
+    let two = notification(json!([payments_alert("firing", "fp1"), {
+        "status": "firing",
+        "labels": {"alertname": "CheckoutLatency", "namespace": "shop", "service": "checkout"},
+        "annotations": {"description": "p99 above 2s"},
+        "startsAt": "2025-03-01T10:02:00Z",
+        "fingerprint": "fp2"
+    }]));
+    let (status, body) = post_json(router.clone(), "/v1/alerts", &two).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["queued"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["queued"][0]["alert"], "PaymentsErrors");
+
+    // Alertmanager repeats the notification: nothing new.
+    let (status, again) = post_json(router.clone(), "/v1/alerts", &two).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["queued"], json!([]));
+    assert_eq!(again["duplicates"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        again["duplicates"][0]["job_id"],
+        body["queued"][0]["job_id"]
+    );
+
+    // It resolves: its job says so, and nothing is queued.
+    let resolved = notification(json!([payments_alert("resolved", "fp1")]));
+    let (_, r) = post_json(router.clone(), "/v1/alerts", &resolved).await;
+    assert_eq!(
+        (r["resolved"].as_u64(), r["queued"].clone()),
+        (Some(1), json!([]))
+    );
+
+    let (status, bytes) = crate::http::send(
+        router.clone(),
+        "GET",
+        "/v1/jobs?kind=investigate",
+        Body::empty(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let jobs: Value = serde_json::from_slice(&bytes).unwrap();
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 2);
+    let payments = jobs
+        .iter()
+        .find(|j| j["payload"]["alert"]["fingerprint"] == "fp1")
+        .unwrap();
+    assert!(payments["resolved_at"].is_string(), "{payments}");
+    assert_eq!(payments["status"], "queued");
+    assert_eq!(
+        payments["group_key"],
+        "{}/{}:{alertname=\"PaymentsErrors\"}"
+    );
+    let question = payments["payload"]["question"].as_str().unwrap();
+    assert!(
+        question.contains("PaymentsErrors") && question.contains("payments error rate"),
+        "{question}"
+    );
+    assert_eq!(payments["payload"]["filters"]["namespace"], "shop");
+    assert_eq!(
+        payments["payload"]["filters"]["start"],
+        "2025-03-01T09:31:00Z"
+    );
+    let checkout = jobs
+        .iter()
+        .find(|j| j["payload"]["alert"]["fingerprint"] == "fp2")
+        .unwrap();
+    assert!(
+        checkout["payload"]["question"]
+            .as_str()
+            .unwrap()
+            .contains("service checkout")
+    );
+
+    // Bad input: clear errors, nothing queued.
+    let (status, e) = post_json(router.clone(), "/v1/alerts", "{\"alerts\": [").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json"))
+    );
+    let (status, e) = post_json(
+        router.clone(),
+        "/v1/alerts",
+        r#"{"version": "3", "alerts": []}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("version"),
+        "{e}"
+    );
+    let (status, e) = post_json(
+        router.clone(),
+        "/v1/alerts",
+        &notification(json!([{"status": "pending", "labels": {}}])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (status, _) = post_json(router.clone(), "/v1/alerts", r#"{"version": "4"}"#).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "alerts is required"
+    );
+    // Larger than other requests may be (64 KiB), within the alert limit (1 MiB).
+    let long = "x".repeat(100 * 1024);
+    let mut big = payments_alert("firing", "fp3");
+    big["annotations"]["description"] = json!(long);
+    let (status, body) = post_json(router.clone(), "/v1/alerts", &notification(json!([big]))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let huge = format!(
+        "{{\"version\":\"4\",\"alerts\":[],\"pad\":\"{}\"}}",
+        "x".repeat(1100 * 1024)
+    );
+    let (status, _) = post_json(router.clone(), "/v1/alerts", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = crate::http::send(
+        router.clone(),
+        "GET",
+        "/v1/jobs?status=bogus",
+        Body::empty(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) =
+        crate::http::send(router.clone(), "GET", "/v1/jobs/nope", Body::empty(), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post_json(router.clone(), "/v1/jobs/nope/retry", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        state
+            .bots
+            .queue
+            .list(Some(JobKind::Investigate), None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn slack_post(
+    router: axum::Router,
+    secret: &str,
+    ts: i64,
+    body: &str,
+) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/slack/events")
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", ts.to_string())
+        .header("x-slack-signature", sign(secret, ts, body.as_bytes()))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn mention(event_id: &str, text: &str) -> String {
+    json!({
+        "type": "event_callback",
+        "team_id": "T1",
+        "event_id": event_id,
+        "event": {"type": "app_mention", "user": "U1", "text": text, "channel": "C9", "ts": "1700000000.000200", "event_ts": "1700000000.000200"}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn slack_events_are_verified_and_queued_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
+    let mut state = app_state(dir.path(), logs, &dead_url()).await;
+    // Not configured: the endpoint says so.
+    let (status, e) = slack_post(
+        app(state.clone()),
+        "s",
+        chrono::Utc::now().timestamp(),
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("slack_not_configured"))
+    );
+
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    state.bots.config.slack_signing_secret = Some(secret.into());
+    // API keys are required, yet Slack (which cannot send one) gets through: its
+    // signature is its authentication.
+    state.auth = loglens::server::auth::Auth::required();
+    let router = app(state.clone());
+    let now = chrono::Utc::now().timestamp();
+
+    let challenge = r#"{"type":"url_verification","token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}"#;
+    let (status, body) = slack_post(router.clone(), secret, now, challenge).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+
+    // Wrong secret, replayed (old) request, no signature: refused.
+    let (status, e) = slack_post(router.clone(), "not-the-secret", now, challenge).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+    );
+    let (status, e) = slack_post(router.clone(), secret, now - 600, challenge).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("replay"),
+        "{e}"
+    );
+    let (status, _) = post_json(router.clone(), "/v1/slack/events", challenge).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Signed garbage is a clear 400.
+    let (status, e) = slack_post(router.clone(), secret, now, "{not json").await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_json"))
+    );
+
+    // A mention is queued; Slack's retry of the same event (or a replay within the
+    // window) is answered once.
+    let event = mention("Ev1", "<@U0BOT> why are payments failing?");
+    let (status, first) = slack_post(router.clone(), secret, now, &event).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["duplicate"], false);
+    let (_, retried) = slack_post(router.clone(), secret, now + 1, &event).await;
+    assert_eq!(
+        (retried["duplicate"].as_bool(), &retried["job_id"]),
+        (Some(true), &first["job_id"])
+    );
+    // Messages from bots (our own answers included) are not questions.
+    let from_bot = json!({"type": "event_callback", "event_id": "Ev2", "event": {"type": "app_mention", "text": "<@U0BOT> hi", "channel": "C9", "ts": "1.1", "bot_id": "B1"}}).to_string();
+    let (status, ignored) = slack_post(router.clone(), secret, now, &from_bot).await;
+    assert_eq!(
+        (status, ignored["ignored"].as_str()),
+        (StatusCode::OK, Some("app_mention"))
+    );
+
+    let jobs = state
+        .bots
+        .queue
+        .list(Some(JobKind::Answer), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].payload["question"], "why are payments failing?");
+    assert_eq!(jobs[0].payload["thread_ts"], "1700000000.000200");
+    assert_eq!(
+        jobs[0].group_key.as_deref(),
+        Some("slack:C9:1700000000.000200")
+    );
+}
+
+/// An alert, end to end on PostgreSQL: queued, investigated by the pipeline on the real
+/// model, reported to Slack (which first answers 429 with Retry-After) and to a signed
+/// webhook (which first answers 500). The database's connections are cut while the
+/// investigation runs: nothing is lost.
+#[tokio::test]
+async fn an_alert_is_investigated_and_reported_despite_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
+    let db = fresh_postgres().await;
+    let store = Store::connect(&db).await.unwrap();
+    let slack = StandIn::start(vec![
+        (
+            429,
+            Some("1"),
+            json!({"ok": false, "error": "ratelimited"}).to_string(),
+        ),
+        slack_ok(),
+    ])
+    .await;
+    let hook = StandIn::start(vec![(500, None, "down".into()), (204, None, String::new())]).await;
+    let outputs = vec![
+        Output::Slack {
+            api_url: format!("{}/api", slack.url),
+            token: "xoxb-test".into(),
+            channel: "#incidents".into(),
+        },
+        Output::Webhook {
+            url: format!("{}/hook", hook.url),
+            secret: Some("hook-secret".into()),
+        },
+    ];
+    let config = BotConfig {
+        trace_url: Some("https://grafana.test/trace/{trace_id}".into()),
+        poll: Duration::from_millis(200),
+        ..BotConfig::default()
+    };
+    let bots = bots(&store, outputs, config, quick_queue());
+    let state = AppState {
+        service: service(logs, &model_url(), None, store.clone()),
+        metrics: prometheus::Registry::new(),
+        auth: loglens::server::auth::Auth::open(),
+        bots: bots.clone(),
+    };
+    let workers = worker::spawn(&bots, &state.service);
+
+    let (status, body) = post_json(
+        app(state.clone()),
+        "/v1/alerts",
+        &notification(json!([payments_alert("firing", "fp-e2e")])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    // Once it runs, cut every connection to the database (what a restart does to them).
+    wait_for(&bots, Duration::from_secs(60), |jobs| {
+        jobs.iter()
+            .any(|j| j.kind == "investigate" && j.status != "queued")
+    })
+    .await;
+    let db_name = db
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut admin = sqlx::AnyConnection::connect(&crate::support::postgres_url())
+        .await
+        .unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db_name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+
+    let jobs = wait_for(&bots, Duration::from_secs(480), |jobs| {
+        all_settled(jobs, &[("investigate", 1), ("deliver", 2)])
+    })
+    .await;
+    for w in workers {
+        w.abort();
+    }
+    let inv = of_kind(&jobs, "investigate")[0];
+    assert_eq!(inv.status, "done", "{inv:#?}");
+    let analysis_id = inv.result.as_ref().unwrap()["analysis_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = store
+        .get(&analysis_id)
+        .await
+        .unwrap()
+        .expect("the analysis is stored");
+    assert_eq!(record.channel, "alert");
+    assert!(record.question.contains("PaymentsErrors"));
+    for d in of_kind(&jobs, "deliver") {
+        assert_eq!(d.status, "done", "{d:#?}");
+        assert_eq!(
+            d.attempts, 2,
+            "each output failed once, then took it: {d:#?}"
+        );
+    }
+
+    // Slack: chat.postMessage with the bot token, Block Kit, after waiting Retry-After.
+    let posts = slack.seen();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[1].path, "/api/chat.postMessage");
+    assert_eq!(posts[1].headers["authorization"], "Bearer xoxb-test");
+    assert!(
+        posts[1].at - posts[0].at >= Duration::from_millis(900),
+        "Retry-After: 1 was honoured"
+    );
+    let msg = posts[1].json();
+    assert_eq!(msg["channel"], "#incidents");
+    assert!(msg["text"].as_str().unwrap().contains("PaymentsErrors"));
+    let blocks = msg["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["type"], "header");
+    assert!(
+        blocks[0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("PaymentsErrors (critical) in shop")
+    );
+    let all = msg["blocks"].to_string();
+    if record.status == "ok" {
+        assert!(
+            all.contains("Root cause") && all.contains("Evidence"),
+            "{all}"
+        );
+    }
+    if let Some(t) = &record.trace_id {
+        assert!(
+            all.contains(&format!("https://grafana.test/trace/{t}")),
+            "{all}"
+        );
+    }
+
+    // Webhook: the report, signed over timestamp and body.
+    let hooks = hook.seen();
+    assert_eq!(hooks.len(), 2);
+    let h = &hooks[1];
+    let ts: i64 = h.headers["x-loglens-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        h.headers["x-loglens-signature"].to_str().unwrap(),
+        webhook_signature("hook-secret", ts, &h.body)
+    );
+    let report = h.json();
+    assert_eq!(report["type"], "loglens.report");
+    assert_eq!(report["report"]["analysis_id"], analysis_id);
+    assert_eq!(report["report"]["alert"]["name"], "PaymentsErrors");
+    assert_eq!(report["report"]["alert"]["fingerprint"], "fp-e2e");
+}
+
+/// A Slack question is answered in its thread, by the real pipeline.
+#[tokio::test]
+async fn a_slack_question_is_answered_in_its_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
+    let mut state = app_state(dir.path(), logs, &model_url()).await;
+    let slack = StandIn::start(vec![slack_ok()]).await;
+    let secret = "slack-secret";
+    state.bots = bots(
+        state.service.store(),
+        vec![Output::Slack {
+            api_url: slack.url.clone(),
+            token: "xoxb-test".into(),
+            channel: "#incidents".into(),
+        }],
+        BotConfig {
+            slack_signing_secret: Some(secret.into()),
+            slack_since: None, // the bundled incident is from 2025
+            poll: Duration::from_millis(200),
+            ..BotConfig::default()
+        },
+        quick_queue(),
+    );
+    let workers = worker::spawn(&state.bots, &state.service);
+    let now = chrono::Utc::now().timestamp();
+    let (status, _) = slack_post(
+        app(state.clone()),
+        secret,
+        now,
+        &mention("Ev9", "<@U0BOT> why are payments failing?"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let jobs = wait_for(&state.bots, Duration::from_secs(480), |jobs| {
+        all_settled(jobs, &[("answer", 1), ("deliver", 1)])
+    })
+    .await;
+    for w in workers {
+        w.abort();
+    }
+    assert!(jobs.iter().all(|j| j.status == "done"), "{jobs:#?}");
+    let posts = slack.seen();
+    assert_eq!(posts.len(), 1);
+    let msg = posts[0].json();
+    assert_eq!(msg["channel"], "C9");
+    assert_eq!(msg["thread_ts"], "1700000000.000200");
+    assert!(
+        msg["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("why are payments failing?")
+    );
+    let answer = of_kind(&jobs, "answer")[0];
+    let id = answer.result.as_ref().unwrap()["analysis_id"]
+        .as_str()
+        .unwrap();
+    let record = state.service.store().get(id).await.unwrap().unwrap();
+    assert_eq!(record.channel, "slack");
+}
+
+/// Outputs that keep failing end as dead letters with the server's answer; a permanent
+/// refusal is dead at once; a dead letter can be retried. An investigation whose model
+/// is down ends dead too, and its failure is still reported.
+#[tokio::test]
+async fn failures_end_as_dead_letters_and_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
+    let mut state = app_state(dir.path(), logs, &dead_url()).await;
+    let hook = StandIn::start(vec![
+        (500, None, "boom".into()),
+        (503, None, "still down".into()),
+        (200, None, "{}".into()),
+    ])
+    .await;
+    let slack = StandIn::start(vec![(
+        200,
+        None,
+        json!({"ok": false, "error": "channel_not_found"}).to_string(),
+    )])
+    .await;
+    state.bots = bots(
+        state.service.store(),
+        vec![
+            Output::Webhook {
+                url: hook.url.clone(),
+                secret: None,
+            },
+            Output::Slack {
+                api_url: slack.url.clone(),
+                token: "xoxb-x".into(),
+                channel: "#gone".into(),
+            },
+        ],
+        BotConfig {
+            max_attempts: 1,
+            delivery_attempts: 2,
+            poll: Duration::from_millis(100),
+            ..BotConfig::default()
+        },
+        quick_queue(),
+    );
+    let bots = state.bots.clone();
+    let report = Report::failed("t".into(), "q".into(), "x", "y".into());
+    let delivery = |output: &str| Delivery {
+        output: output.into(),
+        report: report.clone(),
+        channel: None,
+        thread_ts: None,
+    };
+    let hook_job = bots
+        .queue
+        .enqueue(NewJob {
+            kind: JobKind::Deliver,
+            dedupe_key: "deliver:test:webhook".into(),
+            group_key: None,
+            payload: serde_json::to_value(delivery("webhook")).unwrap(),
+            max_attempts: 2,
+        })
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let slack_job = bots
+        .queue
+        .enqueue(NewJob {
+            kind: JobKind::Deliver,
+            dedupe_key: "deliver:test:slack".into(),
+            group_key: None,
+            payload: serde_json::to_value(delivery("slack")).unwrap(),
+            max_attempts: 2,
+        })
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let workers = worker::spawn(&bots, &state.service);
+    wait_for(&bots, Duration::from_secs(30), |jobs| {
+        all_settled(jobs, &[("deliver", 2)])
+    })
+    .await;
+    let h = bots.queue.get(&hook_job).await.unwrap().unwrap();
+    assert_eq!((h.status.as_str(), h.attempts), ("dead", 2));
+    assert!(h.last_error.as_deref().unwrap().contains("503"), "{h:#?}");
+    let s = bots.queue.get(&slack_job).await.unwrap().unwrap();
+    assert_eq!(
+        (s.status.as_str(), s.attempts),
+        ("dead", 1),
+        "a permanent refusal is not retried"
+    );
+    assert!(
+        s.last_error
+            .as_deref()
+            .unwrap()
+            .contains("channel_not_found")
+    );
+
+    // The webhook is back: the dead letter is retried by hand and delivered.
+    let (status, _) = post_json(
+        app(state.clone()),
+        &format!("/v1/jobs/{hook_job}/retry"),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for(&bots, Duration::from_secs(30), |jobs| {
+        jobs.iter().any(|j| j.id == hook_job && j.status == "done")
+    })
+    .await;
+    assert_eq!(hook.seen().len(), 3);
+
+    // An alert while the model server is down: one attempt allowed, so it is dead, and
+    // its failure report goes out (the webhook takes it; Slack refuses it again).
+    let (status, _) = post_json(
+        app(state.clone()),
+        "/v1/alerts",
+        &notification(json!([payments_alert("firing", "fp-down")])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let jobs = wait_for(&bots, Duration::from_secs(60), |jobs| {
+        all_settled(jobs, &[("investigate", 1), ("deliver", 4)])
+    })
+    .await;
+    for w in workers {
+        w.abort();
+    }
+    let inv = of_kind(&jobs, "investigate")[0];
+    assert_eq!(inv.status, "dead");
+    assert!(
+        inv.last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("model_unavailable"),
+        "{inv:#?}"
+    );
+    let last = hook.seen().last().unwrap().json();
+    assert_eq!(last["report"]["status"], "investigation_failed");
+    assert!(
+        last["report"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("model_unavailable")
+    );
+    assert_eq!(last["report"]["alert"]["fingerprint"], "fp-down");
+}
