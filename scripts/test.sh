@@ -11,7 +11,9 @@
 #   4. an OTLP gRPC receiver (rotel) on 127.0.0.1:14317 that forwards traces to qryn and
 #      logs the metrics it receives (scripts/otlp-receiver.sh);
 #   5. Prometheus's promtool, to check /metrics (scripts/install-promtool.sh);
-#   6. cargo test over the whole workspace, with the servers' URLs in
+#   6. scripts/check-k8s.sh: renders every kustomize overlay in k8s/ and validates the
+#      objects (Kubernetes schemas, wiring, placement) and the Dockerfile;
+#   7. cargo test over the whole workspace, with the servers' URLs in
 #      LOGLENS_TEST_MODEL_URL, LOGLENS_TEST_EMBED_URL, LOGLENS_TEST_DATABASE_URL, LOGLENS_TEST_LOKI_URL,
 #      LOGLENS_TEST_OTLP_GRPC_URL (+ LOGLENS_TEST_OTLP_LOG) and LOGLENS_TEST_PROMTOOL.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p loglens-tools).
@@ -48,6 +50,7 @@ LOGLENS_TEST_PROMTOOL="$(scripts/install-promtool.sh)"
 export LOGLENS_TEST_PROMTOOL
 
 if [ "$#" -eq 0 ]; then
+  scripts/check-k8s.sh
   cargo test --workspace -- --skip telemetry::
   # The trace tests fetch loglens's spans back from qryn's Tempo API. Loaded by the other
   # tests on 2 cores, qryn on chDB was seen to drop whole OTLP batches (the spans were

@@ -19,8 +19,14 @@ fn help_explains_each_command() {
         "--embed-url",
         "LOGLENS_EMBED_URL",
         "--qdrant-url",
+        "queue",
     ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+    let out = loglens().args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["--workers", "LOGLENS_WORKERS", "--require-api-key"] {
+        assert!(text.contains(word), "serve --help lacks {word}:\n{text}");
     }
     let out = loglens().args(["ask", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -799,3 +799,64 @@ async fn failures_end_as_dead_letters_and_are_reported() {
     );
     assert_eq!(last["report"]["alert"]["fingerprint"], "fp-down");
 }
+
+/// `loglens queue list` shows the dead letters with their errors; `loglens queue retry`
+/// puts one back; an unknown id is a clear error.
+#[tokio::test]
+async fn the_queue_command_lists_and_retries_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let queue = loglens::queue::JobQueue::new(&store, quick_queue());
+    let id = queue
+        .enqueue(NewJob {
+            kind: JobKind::Deliver,
+            dedupe_key: "deliver:cli:webhook".into(),
+            group_key: None,
+            payload: json!({"output": "webhook"}),
+            max_attempts: 1,
+        })
+        .await
+        .unwrap()
+        .id()
+        .to_string();
+    let job = queue
+        .claim(&[JobKind::Deliver], "w")
+        .await
+        .unwrap()
+        .unwrap();
+    queue
+        .fail(
+            &job,
+            "w",
+            "the server answered 500: boom",
+            loglens::queue::Retry::Backoff,
+        )
+        .await
+        .unwrap();
+    drop(store);
+
+    let run = |args: &[&str]| {
+        crate::support::loglens()
+            .args(["--database-url", &url])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["queue", "list", "--status", "dead"]);
+    crate::support::assert_ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&id) && text.contains("deliver") && text.contains("boom"),
+        "{text}"
+    );
+    let out = run(&["queue", "list", "--status", "queued"]);
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+
+    crate::support::assert_ok(&run(&["queue", "retry", &id]));
+    let out = run(&["queue", "list", "--status", "queued"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    let out = run(&["queue", "retry", "no-such-job"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dead job"));
+}

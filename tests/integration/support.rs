@@ -66,6 +66,12 @@ pub fn loglens() -> std::process::Command {
         "LOGLENS_EMBED_MODEL",
         "LOGLENS_VECTOR_PATH",
         "QDRANT_URL",
+        "SLACK_WEBHOOK_URL",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "LOGLENS_WEBHOOK_URL",
+        "LOGLENS_WEBHOOK_SECRET",
+        "LOGLENS_WORKERS",
         "LOGLENS_LOG_FORMAT",
         "RUST_LOG",
     ] {
