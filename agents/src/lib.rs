@@ -32,6 +32,7 @@ pub mod error;
 pub mod events;
 pub mod evidence;
 pub mod finding;
+pub mod insights;
 pub mod llm;
 pub mod metrics;
 pub mod pipeline;

@@ -29,6 +29,13 @@ pub const ROUTER: Prompt = Prompt {
     user: include_str!("../../prompts/router/v1/user.md"),
 };
 
+/// The summary prompt: a window's digest → `{headline, summary}` (`loglens summary`).
+pub const SUMMARY: Prompt = Prompt {
+    version: "summary/v1",
+    system: include_str!("../../prompts/summary/v1/system.md"),
+    user: include_str!("../../prompts/summary/v1/user.md"),
+};
+
 /// The specialists' prompts: the opening, each tool round's results, the request for the
 /// answer.
 #[derive(Debug, Clone, Copy)]

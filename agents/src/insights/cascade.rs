@@ -1,0 +1,553 @@
+//! Cascade correlation: which failing component started it.
+//!
+//! When Redis dies, the cart service fails, then the frontend: three components shout,
+//! one is the cause. This builds a service graph (petgraph) of who calls whom from
+//!
+//! - **logs**: a line of A that names B (`dial tcp redis-cart:6379`, `payment service
+//!   unavailable`) is an edge A → B (A depends on B);
+//! - **traces**: lines of several components that carry one `trace_id` are one request;
+//!   the component that logged first called the next (A → B);
+//! - **events**: warning events (BackOff, OOMKilling, Unhealthy) mark a component failing,
+//!   as its error lines do.
+//!
+//! Then, among the failing components, the *roots* are those with no failing dependency
+//! (a sink of the failing subgraph; in a cycle, the sink strongly connected component).
+//! The first to fail among them is named, with the chain from each symptom down to it.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use petgraph::algo::{has_path_connecting, kosaraju_scc};
+use petgraph::graph::{DiGraph, NodeIndex};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::triage::event_severity;
+use super::{Evidence, Snapshot, component, line_severity};
+use crate::Severity;
+use crate::evidence::signatures::workload;
+
+/// A component's state in the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentState {
+    /// The workload.
+    pub name: String,
+    /// Whether it failed (error lines or warning events).
+    pub failing: bool,
+    /// Its first error line or warning event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<DateTime<Utc>>,
+    /// Error lines.
+    pub error_lines: u64,
+    /// Warning events (with repeats).
+    pub warning_events: u64,
+}
+
+/// How a dependency was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A line of the caller names the callee.
+    Log,
+    /// The caller and callee logged the same trace id, the caller first.
+    Trace,
+}
+
+/// `from` depends on (calls) `to`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dependency {
+    /// The caller.
+    pub from: String,
+    /// The callee.
+    pub to: String,
+    /// How it was found.
+    pub via: Via,
+    /// Lines (or traces) that show it.
+    pub count: u64,
+    /// Up to two of them.
+    pub evidence: Vec<Evidence>,
+}
+
+/// The component named as the start of the cascade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Root {
+    /// The workload.
+    pub component: String,
+    /// When it first failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<DateTime<Utc>>,
+    /// Failing components that depend on it, directly or not.
+    pub affected: Vec<String>,
+    /// Why this one, in words.
+    pub why: String,
+    /// Its first failing lines or events.
+    pub evidence: Vec<Evidence>,
+}
+
+/// The service graph and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cascade {
+    /// The first failing component upstream, when anything failed.
+    pub root: Option<Root>,
+    /// Other failing components with no failing dependency (independent problems).
+    pub other_roots: Vec<String>,
+    /// Every component seen, failing ones first.
+    pub components: Vec<ComponentState>,
+    /// The dependencies found.
+    pub dependencies: Vec<Dependency>,
+    /// From each failing symptom down to the root.
+    pub chains: Vec<Vec<String>>,
+}
+
+static TRACE_ID: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r#"(?i)trace[_-]?id["']?\s*[:=]\s*["']?([0-9a-f]{16,32})\b"#).ok());
+
+/// One line of a trace: when, and which component wrote it.
+type Hop = (Option<DateTime<Utc>>, String);
+
+/// A name without service-ish suffixes and a plural `s`: `payments` and `payment-service`
+/// are both `payment`.
+fn stem(name: &str) -> String {
+    let mut s = name.to_ascii_lowercase();
+    for suffix in ["-service", "service", "-svc", "-api", "-server"] {
+        if s.len() > suffix.len() + 2
+            && let Some(rest) = s.strip_suffix(suffix)
+        {
+            s = rest.trim_end_matches('-').to_string();
+        }
+    }
+    if s.len() > 5
+        && let Some(rest) = s.strip_suffix('s')
+    {
+        s = rest.to_string();
+    }
+    s
+}
+
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| w.len() >= 3)
+        .map(str::to_ascii_lowercase)
+}
+
+/// Builds the graph for a window and names the root.
+pub fn cascade(window: &Snapshot) -> Cascade {
+    // Components and their failures.
+    let mut states: BTreeMap<String, ComponentState> = BTreeMap::new();
+    let mut failure_evidence: BTreeMap<String, Vec<Evidence>> = BTreeMap::new();
+    let state = |states: &mut BTreeMap<String, ComponentState>, name: &str| {
+        states
+            .entry(name.to_string())
+            .or_insert_with(|| ComponentState {
+                name: name.to_string(),
+                failing: false,
+                first_failure: None,
+                error_lines: 0,
+                warning_events: 0,
+            });
+    };
+    for l in &window.lines {
+        let c = component(l);
+        state(&mut states, &c);
+        if line_severity(&l.text).is_some_and(|s| s >= Severity::Error)
+            && let Some(s) = states.get_mut(&c)
+        {
+            s.failing = true;
+            s.error_lines += 1;
+            if let Some(t) = l.timestamp {
+                s.first_failure = Some(s.first_failure.map_or(t, |f| f.min(t)));
+            }
+            let ev = failure_evidence.entry(c).or_default();
+            if ev.len() < 3 && !ev.iter().any(|e| e.text == l.text) {
+                ev.push(Evidence::line(l));
+            }
+        }
+    }
+    for e in window.events.iter().filter(|e| e.is_warning()) {
+        let c = workload(&e.name);
+        state(&mut states, &c);
+        if event_severity(&e.reason) >= Severity::Error
+            && let Some(s) = states.get_mut(&c)
+        {
+            s.failing = true;
+            s.warning_events += u64::from(e.count.max(1));
+            if let Some(t) = e.last_seen {
+                s.first_failure = Some(s.first_failure.map_or(t, |f| f.min(t)));
+            }
+            let ev = failure_evidence.entry(c).or_default();
+            if ev.len() < 3 {
+                ev.push(Evidence::event(e));
+            }
+        }
+    }
+
+    // Dependencies from log mentions.
+    let by_stem: BTreeMap<String, String> = states
+        .keys()
+        .filter(|n| stem(n).len() >= 4)
+        .map(|n| (stem(n), n.clone()))
+        .collect();
+    let mut deps: BTreeMap<(String, String, Via), Dependency> = BTreeMap::new();
+    let mut add = |from: &str, to: &str, via: Via, ev: Option<Evidence>| {
+        let d = deps
+            .entry((from.to_string(), to.to_string(), via))
+            .or_insert_with(|| Dependency {
+                from: from.to_string(),
+                to: to.to_string(),
+                via,
+                count: 0,
+                evidence: Vec::new(),
+            });
+        d.count += 1;
+        if let Some(e) = ev
+            && d.evidence.len() < 2
+            && !d.evidence.iter().any(|x| x.text == e.text)
+        {
+            d.evidence.push(e);
+        }
+    };
+    for l in &window.lines {
+        let from = component(l);
+        let mut named = BTreeSet::new();
+        for w in words(&l.text) {
+            let target = states
+                .get_key_value(w.as_str())
+                .map(|(k, _)| k.clone())
+                .or_else(|| by_stem.get(&stem(&w)).cloned());
+            if let Some(to) = target
+                && to != from
+            {
+                named.insert(to);
+            }
+        }
+        for to in named {
+            add(&from, &to, Via::Log, Some(Evidence::line(l)));
+        }
+    }
+    // Dependencies from shared trace ids: the component that logged first called the next.
+    let mut traces: BTreeMap<String, Vec<Hop>> = BTreeMap::new();
+    for l in &window.lines {
+        let id = l.label("trace_id").map(str::to_string).or_else(|| {
+            TRACE_ID
+                .as_ref()
+                .and_then(|r| r.captures(&l.text))
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_str().to_ascii_lowercase())
+        });
+        if let Some(id) = id {
+            traces
+                .entry(id)
+                .or_default()
+                .push((l.timestamp, component(l)));
+        }
+    }
+    for (_, mut hops) in traces {
+        hops.sort_by_key(|h| h.0);
+        let mut order: Vec<String> = Vec::new();
+        for (_, c) in hops {
+            if order.last() != Some(&c) && !order.contains(&c) {
+                order.push(c);
+            }
+        }
+        for pair in order.windows(2) {
+            add(&pair[0], &pair[1], Via::Trace, None);
+        }
+    }
+
+    // The graph, and the sinks of its failing part.
+    let mut graph: DiGraph<String, ()> = DiGraph::new();
+    let mut index: BTreeMap<String, NodeIndex> = BTreeMap::new();
+    for name in states.keys() {
+        index.insert(name.clone(), graph.add_node(name.clone()));
+    }
+    for d in deps.values() {
+        if let (Some(&a), Some(&b)) = (index.get(&d.from), index.get(&d.to))
+            && graph.find_edge(a, b).is_none()
+        {
+            graph.add_edge(a, b, ());
+        }
+    }
+    let failing: BTreeSet<String> = states
+        .values()
+        .filter(|s| s.failing)
+        .map(|s| s.name.clone())
+        .collect();
+    let mut failing_graph: DiGraph<String, ()> = DiGraph::new();
+    let mut fidx: BTreeMap<String, NodeIndex> = BTreeMap::new();
+    for f in &failing {
+        fidx.insert(f.clone(), failing_graph.add_node(f.clone()));
+    }
+    for e in graph.edge_indices() {
+        if let Some((a, b)) = graph.edge_endpoints(e)
+            && let (Some(&fa), Some(&fb)) = (fidx.get(&graph[a]), fidx.get(&graph[b]))
+        {
+            failing_graph.add_edge(fa, fb, ());
+        }
+    }
+    // A root is a failing component in a strongly connected component with no edge out
+    // to another failing one.
+    let mut roots: Vec<String> = Vec::new();
+    for scc in kosaraju_scc(&failing_graph) {
+        let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+        let leaves = scc
+            .iter()
+            .all(|&n| failing_graph.neighbors(n).all(|m| members.contains(&m)));
+        if leaves {
+            // In a cycle, the member that failed first.
+            let first = scc
+                .iter()
+                .map(|&n| failing_graph[n].clone())
+                .min_by(|a, b| by_first_failure(&states, a, b));
+            roots.extend(first);
+        }
+    }
+    let affected = |root: &str| -> Vec<String> {
+        let Some(&r) = fidx.get(root) else {
+            return Vec::new();
+        };
+        failing
+            .iter()
+            .filter(|f| f.as_str() != root)
+            .filter(|f| {
+                fidx.get(*f)
+                    .is_some_and(|&n| has_path_connecting(&failing_graph, n, r, None))
+            })
+            .cloned()
+            .collect()
+    };
+    roots.sort_by(|a, b| {
+        affected(b)
+            .len()
+            .cmp(&affected(a).len())
+            .then_with(|| by_first_failure(&states, a, b))
+    });
+    let root = roots.first().map(|r| {
+        let affected = affected(r);
+        let s = &states[r];
+        let when = s
+            .first_failure
+            .map(|t| format!(" at {}", t.format("%H:%M:%S")))
+            .unwrap_or_default();
+        let why = if affected.is_empty() {
+            format!("{r} failed{when} and none of the components it depends on was failing")
+        } else {
+            format!(
+                "{r} failed{when} with no failing dependency of its own; {} depend{} on it and failed too",
+                affected.join(", "),
+                if affected.len() == 1 { "s" } else { "" }
+            )
+        };
+        Root {
+            component: r.clone(),
+            first_failure: s.first_failure,
+            affected,
+            why,
+            evidence: failure_evidence.get(r).cloned().unwrap_or_default(),
+        }
+    });
+    let chains = match &root {
+        Some(r) => r
+            .affected
+            .iter()
+            .filter_map(|a| chain(&failing_graph, &fidx, a, &r.component))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut components: Vec<ComponentState> = states.into_values().collect();
+    components.sort_by(|a, b| {
+        b.failing
+            .cmp(&a.failing)
+            .then(a.first_failure.is_none().cmp(&b.first_failure.is_none()))
+            .then(a.first_failure.cmp(&b.first_failure))
+            .then(a.name.cmp(&b.name))
+    });
+    Cascade {
+        other_roots: roots.iter().skip(1).cloned().collect(),
+        root,
+        components,
+        dependencies: deps.into_values().collect(),
+        chains,
+    }
+}
+
+fn by_first_failure(
+    states: &BTreeMap<String, ComponentState>,
+    a: &str,
+    b: &str,
+) -> std::cmp::Ordering {
+    let t = |n: &str| states.get(n).and_then(|s| s.first_failure);
+    match (t(a), t(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+    .then_with(|| a.cmp(b))
+}
+
+/// The shortest path from `from` to `to` in the failing graph (breadth first).
+fn chain(
+    g: &DiGraph<String, ()>,
+    idx: &BTreeMap<String, NodeIndex>,
+    from: &str,
+    to: &str,
+) -> Option<Vec<String>> {
+    let (&s, &t) = (idx.get(from)?, idx.get(to)?);
+    let mut prev: BTreeMap<NodeIndex, NodeIndex> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([s]);
+    let mut seen = BTreeSet::from([s]);
+    while let Some(n) = queue.pop_front() {
+        if n == t {
+            let mut path = vec![g[t].clone()];
+            let mut cur = t;
+            while let Some(&p) = prev.get(&cur) {
+                path.push(g[p].clone());
+                cur = p;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for m in g.neighbors(n) {
+            if seen.insert(m) {
+                prev.insert(m, n);
+                queue.push_back(m);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_lines::at;
+    use super::*;
+
+    #[test]
+    fn the_failing_dependency_is_the_root_not_the_loudest_symptom() {
+        let lines = vec![
+            at(
+                "redis-cart-6b8d7c9f5-zzzzz",
+                0,
+                0,
+                "Ready to accept connections",
+            ),
+            at(
+                "redis-cart-6b8d7c9f5-zzzzz",
+                1,
+                0,
+                "FATAL Out of memory allocating 4096 bytes",
+            ),
+            at(
+                "cartservice-7f96948897-ngkmr",
+                1,
+                5,
+                "ERROR can't access cart storage: dial tcp redis-cart:6379: connection refused",
+            ),
+            at(
+                "cartservice-7f96948897-ngkmr",
+                1,
+                6,
+                "ERROR can't access cart storage: dial tcp redis-cart:6379: connection refused",
+            ),
+            at(
+                "frontend-5d8f7c9b6-abcde",
+                1,
+                7,
+                "ERROR failed to get cart from cartservice: rpc error: Unavailable",
+            ),
+            at(
+                "frontend-5d8f7c9b6-abcde",
+                1,
+                8,
+                "ERROR failed to get cart from cartservice: rpc error: Unavailable",
+            ),
+            at(
+                "frontend-5d8f7c9b6-abcde",
+                1,
+                9,
+                "ERROR failed to get cart from cartservice: rpc error: Unavailable",
+            ),
+            at("adservice-84dbdf99d-2zdgh", 1, 0, "GET /ads 200"),
+        ];
+        let c = cascade(&Snapshot {
+            lines,
+            ..Snapshot::default()
+        });
+        let root = c.root.clone().unwrap_or_else(|| panic!("{c:#?}"));
+        assert_eq!(root.component, "redis-cart");
+        assert_eq!(root.affected, vec!["cartservice", "frontend"]);
+        assert!(root.why.contains("no failing dependency"), "{}", root.why);
+        assert!(root.evidence[0].text.contains("Out of memory"));
+        assert!(
+            c.chains.contains(&vec![
+                "frontend".to_string(),
+                "cartservice".into(),
+                "redis-cart".into()
+            ]),
+            "{:?}",
+            c.chains
+        );
+        assert!(c.dependencies.iter().any(|d| d.from == "cartservice"
+            && d.to == "redis-cart"
+            && d.via == Via::Log
+            && d.count == 2));
+        assert!(c.other_roots.is_empty());
+        assert!(
+            !c.components
+                .iter()
+                .any(|s| s.name == "adservice" && s.failing)
+        );
+    }
+
+    #[test]
+    fn traces_give_direction_and_independent_problems_stay_apart() {
+        let lines = vec![
+            at(
+                "checkout-6c7d8f9b5-qwert",
+                2,
+                0,
+                "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 ERROR charge failed",
+            ),
+            at(
+                "payments-7c9d8f6b5-x1abc",
+                2,
+                1,
+                "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 ERROR db timeout",
+            ),
+            at("mailer-6c7d8f9b5-aaaaa", 0, 0, "ERROR smtp relay refused"),
+        ];
+        let c = cascade(&Snapshot {
+            lines,
+            ..Snapshot::default()
+        });
+        assert!(
+            c.dependencies
+                .iter()
+                .any(|d| d.from == "checkout" && d.to == "payments" && d.via == Via::Trace)
+        );
+        let root = c.root.unwrap_or_else(|| panic!("no root"));
+        assert_eq!(
+            root.component, "payments",
+            "the root with dependents comes first"
+        );
+        assert_eq!(c.other_roots, vec!["mailer"]);
+    }
+
+    #[test]
+    fn nothing_failing_means_no_root() {
+        let c = cascade(&Snapshot {
+            lines: vec![at("web-5d8f7c9b6-abcde", 0, 0, "GET / 200")],
+            ..Snapshot::default()
+        });
+        assert!(c.root.is_none() && c.chains.is_empty());
+    }
+
+    #[test]
+    fn stems_match_plural_and_service_names() {
+        assert_eq!(stem("payments"), "payment");
+        assert_eq!(stem("payment-service"), "payment");
+        assert_eq!(stem("cartservice"), "cart");
+        assert_eq!(stem("redis"), "redis"); // short names keep their s
+        assert_eq!(stem("redis-cart"), "redis-cart");
+    }
+}

@@ -1,0 +1,218 @@
+//! Insights over a time window, without a question: what happened ([`summary`]), which
+//! errors matter most ([`triage`]), what changed between two windows ([`changes`]), and
+//! which failing component started it ([`cascade`]).
+//!
+//! All four are deterministic (evidence first): they group lines by template (the same
+//! Drain-style miner as the evidence step) and by known failure signature, count, compare
+//! and rank, and every item carries the lines it rests on. A model is used only to write
+//! the summary's prose, inside a schema, from that digest; without one the digest is
+//! still the answer.
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use loglens_tools::k8s::K8sEvent;
+use loglens_tools::logs::LogLine;
+use loglens_tools::redact::redact;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::Severity;
+use crate::evidence::signatures::workload;
+
+pub mod cascade;
+pub mod changes;
+pub mod summary;
+pub mod triage;
+
+/// Lines and events of one time window.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Start of the window.
+    pub start: Option<DateTime<Utc>>,
+    /// End of the window.
+    pub end: Option<DateTime<Utc>>,
+    /// Every line in it (not only errors), oldest first.
+    pub lines: Vec<LogLine>,
+    /// The Kubernetes events in it.
+    pub events: Vec<K8sEvent>,
+}
+
+impl Snapshot {
+    /// The window's length in minutes, from its bounds or else from its lines' times
+    /// (at least one minute).
+    pub fn minutes(&self) -> f64 {
+        let (start, end) = match (self.start, self.end) {
+            (Some(s), Some(e)) => (Some(s), Some(e)),
+            _ => {
+                let mut times = self.lines.iter().filter_map(|l| l.timestamp);
+                let first = times.next();
+                let last = self.lines.iter().rev().find_map(|l| l.timestamp);
+                (self.start.or(first), self.end.or(last))
+            }
+        };
+        match (start, end) {
+            (Some(s), Some(e)) if e > s => ((e - s).num_milliseconds() as f64 / 60_000.0).max(1.0),
+            _ => 1.0,
+        }
+    }
+}
+
+/// A line an insight rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The component (workload) that wrote it, or the object an event is about.
+    pub component: String,
+    /// Its text, secrets masked.
+    pub text: String,
+    /// Where it came from (a file, a Loki stream, `event`).
+    pub source: String,
+    /// Its position in the source (line number, or Loki timestamp).
+    pub line_no: u64,
+}
+
+impl Evidence {
+    /// A log line as evidence.
+    pub fn line(l: &LogLine) -> Self {
+        Self {
+            timestamp: l.timestamp,
+            component: component(l),
+            text: clip(&redact(&l.text), 400),
+            source: l.source.clone(),
+            line_no: l.line_no,
+        }
+    }
+
+    /// An event as evidence.
+    pub fn event(e: &K8sEvent) -> Self {
+        Self {
+            timestamp: e.last_seen,
+            component: workload(&e.name),
+            text: clip(&crate::evidence::collect::event_text(e), 400),
+            source: "event".into(),
+            line_no: 0,
+        }
+    }
+}
+
+/// The component a line belongs to: its pod's workload, else its stream.
+pub fn component(l: &LogLine) -> String {
+    match l.label("pod") {
+        Some(p) => workload(p),
+        None => workload(l.stream_name()),
+    }
+}
+
+static CRITICAL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(fatal|panic|critical|crit|emerg|oomkilled|out of memory)\b").ok()
+});
+static ERROR: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"(?i)(\b(error|err|exception|failed|failure|refused|unavailable|timed out|timeout|denied|unreachable|traceback)\b|\bat [\w.$]+\()").ok()
+});
+static WARN: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(warn|warning|deprecated|retry|retrying|slow)\b").ok());
+
+/// How bad a line looks from its words: `None` for an ordinary line.
+pub fn line_severity(text: &str) -> Option<Severity> {
+    let hit = |r: &LazyLock<Option<Regex>>| r.as_ref().is_some_and(|r| r.is_match(text));
+    if hit(&CRITICAL) {
+        Some(Severity::Critical)
+    } else if hit(&ERROR) {
+        Some(Severity::Error)
+    } else if hit(&WARN) {
+        Some(Severity::Warn)
+    } else {
+        None
+    }
+}
+
+/// The weight of a severity in rankings.
+pub fn severity_weight(s: Severity) -> f64 {
+    match s {
+        Severity::Info => 0.5,
+        Severity::Warn => 1.0,
+        Severity::Error => 3.0,
+        Severity::Critical => 5.0,
+    }
+}
+
+/// Up to `n` distinct pieces of evidence, earliest first.
+pub(crate) fn first_evidence<'a>(
+    lines: impl Iterator<Item = &'a LogLine>,
+    n: usize,
+) -> Vec<Evidence> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for l in lines {
+        if seen.insert(l.text.as_str()) {
+            out.push(Evidence::line(l));
+            if out.len() == n {
+                break;
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+#[cfg(test)]
+pub(crate) mod test_lines {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A line of `pod` at minute `m` (+ `s` seconds) of 2025-03-01 10:00.
+    pub fn at(pod: &str, m: i64, s: i64, text: &str) -> LogLine {
+        LogLine {
+            source: "test.jsonl".into(),
+            line_no: (m * 60 + s) as u64,
+            timestamp: Some(
+                Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0)
+                    .single()
+                    .unwrap_or_default()
+                    + chrono::Duration::seconds(m * 60 + s),
+            ),
+            labels: [("namespace", "shop"), ("pod", pod)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            text: text.into(),
+            truncated_bytes: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_comes_from_the_words() {
+        assert_eq!(
+            line_severity("FATAL: cannot start"),
+            Some(Severity::Critical)
+        );
+        assert_eq!(
+            line_severity("ERROR pq: too many clients"),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            line_severity("dial tcp 10.0.0.1:6379: connection refused"),
+            Some(Severity::Error)
+        );
+        assert_eq!(line_severity("WARN slow query 2s"), Some(Severity::Warn));
+        assert_eq!(line_severity("GET /healthz 200"), None);
+        // "errors=0" is a word inside a word: not an error line.
+        assert_eq!(line_severity("stats errors=0"), None);
+    }
+}
