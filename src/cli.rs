@@ -212,6 +212,29 @@ pub enum Command {
     /// API keys for the HTTP API (see `serve --require-api-key`).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// What happened in a window: counts per component, the top problems, what changed
+    /// against the window before, where failures started, and a short written summary
+    /// (the model writes it from the measured digest; --no-narrate skips the model).
+    ///
+    /// Example: loglens summary --since 1h --namespace shop
+    Summary(SummaryArgs),
+    /// The window's problems ranked by severity, impact (lines, services, pods) and
+    /// novelty (absent from the window before), with evidence and known fixes.
+    ///
+    /// Example: loglens triage --since 6h
+    Triage(TriageArgs),
+    /// What changed between two windows: new, vanished and spiking log patterns, new
+    /// failure signatures, restarts and warning events, ranked, with evidence. The earlier
+    /// window is the one of the same length before, unless --before-start/--before-end.
+    ///
+    /// Example: loglens changes --since 30m
+    Changes(ChangesArgs),
+    /// Which failing component started it: a service graph from log mentions, trace ids
+    /// and events, and the first failing component upstream, with the chains from each
+    /// symptom to it.
+    ///
+    /// Example: loglens cascade --since 1h --namespace shop
+    Cascade(CascadeArgs),
     /// The incident bots' durable queue: list jobs and dead letters, retry a dead one.
     #[command(subcommand)]
     Queue(QueueCommand),
@@ -567,6 +590,83 @@ pub struct ServeArgs {
     /// none (another process works the queue). Default: `[queue] workers`, else 1.
     #[arg(long, env = "LOGLENS_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+}
+
+/// The scope and window of an insight (every line, not only errors).
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// Only this Kubernetes namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Only this pod (or its workload).
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Only this container.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Only this node.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// The window: this long ago until now, e.g. 15m, 1h. Without --since or --start,
+    /// every line the source has.
+    #[arg(long, conflicts_with = "start")]
+    pub since: Option<String>,
+    /// The window's start (RFC 3339).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// The window's end (RFC 3339; default now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `loglens summary`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Scope and window.
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Only the measured digest; do not ask the model to write it up.
+    #[arg(long)]
+    pub no_narrate: bool,
+}
+
+/// `loglens triage`.
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Scope and window.
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// How many problems.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+/// `loglens changes`.
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// Scope and the later window.
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// The earlier window's start (RFC 3339), with --before-end.
+    #[arg(long, requires = "before_end")]
+    pub before_start: Option<String>,
+    /// The earlier window's end (RFC 3339).
+    #[arg(long, requires = "before_start")]
+    pub before_end: Option<String>,
+    /// How many changes.
+    #[arg(long, default_value_t = 15)]
+    pub limit: usize,
+}
+
+/// `loglens cascade`.
+#[derive(Debug, Args)]
+pub struct CascadeArgs {
+    /// Scope and window.
+    #[command(flatten)]
+    pub window: WindowArgs,
 }
 
 /// `loglens queue ...`.

@@ -42,7 +42,11 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         | Command::Trace(_)
         | Command::Index(_)
         | Command::Keys(_)
-        | Command::Queue(_) => None,
+        | Command::Queue(_)
+        | Command::Summary(_)
+        | Command::Triage(_)
+        | Command::Changes(_)
+        | Command::Cascade(_) => None,
     };
     let config = Config::load(&cli.global, listen)?;
     match cli.command {
@@ -51,6 +55,10 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Index(args) => crate::index::index(&config, args).await,
         Command::Keys(cmd) => keys(&config, cmd).await,
         Command::Queue(cmd) => queue(&config, cmd).await,
+        Command::Summary(a) => crate::insight_commands::summary(&config, a).await,
+        Command::Triage(a) => crate::insight_commands::triage(&config, a).await,
+        Command::Changes(a) => crate::insight_commands::changes(&config, a).await,
+        Command::Cascade(a) => crate::insight_commands::cascade(&config, a).await,
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
@@ -97,16 +105,11 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
 
 /// Builds the analysis service from the configuration: log source, model client, store.
 pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
-    let llm = LlmClient::new(config.llm.clone())?;
-    let source = log_source(config)?;
-    let analyzer = BaselineAnalyzer::new(source.clone(), llm.clone(), config.analyzer.clone());
-    let library = SignatureLibrary::builtin().context("loading the signature library")?;
-    let agents = AgentPipeline::new(
-        source,
-        event_source(config)?,
-        llm,
-        Arc::new(library),
-        config.pipeline.clone(),
+    let agents = agent_pipeline(config)?;
+    let analyzer = BaselineAnalyzer::new(
+        agents.source().clone(),
+        agents.llm().clone(),
+        config.analyzer.clone(),
     );
     // Hybrid retrieval contacts nothing until it is used; only opening the index can
     // fail here (an unwritable path), and that should not stop structured answers.
@@ -119,6 +122,20 @@ pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
     };
     let store = Store::connect(&config.database_url).await?;
     Ok(AnalysisService::new(analyzer, agents, store))
+}
+
+/// The agent pipeline (log and event sources, model client, signatures), without
+/// hybrid retrieval or storage: what the insight commands need.
+pub fn agent_pipeline(config: &Config) -> anyhow::Result<AgentPipeline> {
+    let llm = LlmClient::new(config.llm.clone())?;
+    let library = SignatureLibrary::builtin().context("loading the signature library")?;
+    Ok(AgentPipeline::new(
+        log_source(config)?,
+        event_source(config)?,
+        llm,
+        Arc::new(library),
+        config.pipeline.clone(),
+    ))
 }
 
 /// The incident bots over the store's queue and the configured outputs.

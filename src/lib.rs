@@ -15,6 +15,7 @@
 //! - [`telemetry`]: loglens's own logs, traces (OTLP and the database) and metrics.
 //! - [`index`]: `loglens index`, embedding logs into the vector index.
 //! - [`trace`]: `loglens trace ID`, a stored run's spans as a tree.
+//! - [`insights`]: summaries, triage, "what changed?" and cascades over a window.
 //! - [`queue`]: the durable job queue in the database (leases, retries, dead letters).
 //! - [`incidents`]: the incident bots: Alertmanager and Slack in, reports to Slack and
 //!   webhooks out, through the queue.
@@ -28,6 +29,8 @@ pub mod eval;
 pub mod golden;
 pub mod incidents;
 pub mod index;
+pub mod insight_commands;
+pub mod insights;
 pub mod queue;
 pub mod render;
 pub mod server;

@@ -378,6 +378,16 @@ impl AgentPipeline {
         &self.source
     }
 
+    /// The Kubernetes event source, when configured.
+    pub fn event_source(&self) -> Option<&Arc<dyn EventSource>> {
+        self.events.as_ref()
+    }
+
+    /// The failure signatures.
+    pub fn library(&self) -> &SignatureLibrary {
+        &self.library
+    }
+
     /// The same pipeline showing at most `max_lines` evidence lines.
     pub fn with_max_lines(&self, max_lines: usize) -> Self {
         let mut p = self.clone();

@@ -13,6 +13,7 @@ mod deploy; // the loglens.toml in the Kubernetes ConfigMaps loads
 mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readiness
 mod hybrid; // embeddings, the vector index, loglens index, /v2 and A/B
 mod incidents; // Alertmanager and Slack in, reports out: the bots end to end
+mod insights; // summary, triage, what changed, cascade (HTTP and CLI)
 mod queue; // the durable job queue on SQLite and PostgreSQL
 mod store; // SQLite and PostgreSQL round trips
 mod support; // shared fixtures

@@ -98,25 +98,84 @@ impl Evidence {
     }
 }
 
-/// The component a line belongs to: its pod's workload, else its stream.
+/// The component a line belongs to: its pod's workload when the pod name has
+/// Kubernetes' generated suffixes, else its container, else its stream.
 pub fn component(l: &LogLine) -> String {
-    match l.label("pod") {
-        Some(p) => workload(p),
-        None => workload(l.stream_name()),
+    match (l.label("pod"), l.label("container")) {
+        (Some(p), container) => {
+            let w = workload(p);
+            match container {
+                Some(c) if w == p => c.to_string(),
+                _ => w,
+            }
+        }
+        (None, _) => workload(l.stream_name()),
     }
 }
 
 static CRITICAL: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(fatal|panic|critical|crit|emerg|oomkilled|out of memory)\b").ok()
+    Regex::new(
+        r"(?i)(?:^|[^\w-])(fatal|panic|critical|crit|emerg|oomkilled|out of memory)(?:[^\w-]|$)",
+    )
+    .ok()
 });
 static ERROR: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"(?i)(\b(error|err|exception|failed|failure|refused|unavailable|timed out|timeout|denied|unreachable|traceback)\b|\bat [\w.$]+\()").ok()
+    Regex::new(r"(?i)(?:^|[^\w-])(error|err|exception|failed|failure|refused|unavailable|timed out|denied|unreachable|traceback)(?:[^\w-]|$)").ok()
 });
-static WARN: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"(?i)\b(warn|warning|deprecated|retry|retrying|slow)\b").ok());
+static WARN: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^\w-])(warn|warning|deprecated|retrying|slow)(?:[^\w-]|$)").ok()
+});
+/// A level the line states itself: `"level":"info"`, `level=warn`, `"severity":"ERROR"`.
+static LEVEL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r#"(?i)(?:"(?:level|severity|lvl|loglevel|log\.level)"\s*:\s*"|\b(?:level|lvl|severity)=)"?([a-z]+)"#).ok()
+});
+/// klog's prefix: `E1111 14:43:05.123456 ...`.
+static KLOG: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^([EWIF])\d{4} \d\d:\d\d:\d\d").ok());
+/// A stack trace's continuation: part of the error line before it, not a problem of its own.
+static CONTINUATION: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r#"^\s*(at\s+[\w.$<>\[\]/]+[(.:]|---\s*end of|file "[^"]+", line \d+|\.\.\.\s*\d+\s+more|caused by:)"#).ok()
+});
 
-/// How bad a line looks from its words: `None` for an ordinary line.
+/// Whether a line continues a stack trace (`at Foo.Bar(...)`, `--- End of inner
+/// exception`, `File "x.py", line 3`).
+pub fn is_continuation(text: &str) -> bool {
+    CONTINUATION
+        .as_ref()
+        .is_some_and(|r| r.is_match(&text.to_ascii_lowercase()))
+}
+
+/// How bad a line looks: the level it states (JSON `level`/`severity`, logfmt
+/// `level=`, klog's prefix), else its words; `None` for an ordinary line and for a stack
+/// trace's continuation lines.
 pub fn line_severity(text: &str) -> Option<Severity> {
+    if is_continuation(text) {
+        return None;
+    }
+    let stated = LEVEL
+        .as_ref()
+        .and_then(|r| r.captures(text))
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_ascii_lowercase())
+        .or_else(|| {
+            KLOG.as_ref()
+                .and_then(|r| r.captures(text))
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_str().to_ascii_lowercase())
+        });
+    if let Some(level) = stated {
+        match level.as_str() {
+            "fatal" | "panic" | "critical" | "crit" | "emerg" | "emergency" | "alert" | "f" => {
+                return Some(Severity::Critical);
+            }
+            "error" | "err" | "e" => return Some(Severity::Error),
+            "warn" | "warning" | "w" => return Some(Severity::Warn),
+            "info" | "information" | "notice" | "debug" | "trace" | "verbose" | "i" | "d" => {
+                return None;
+            }
+            _ => {}
+        }
+    }
     let hit = |r: &LazyLock<Option<Regex>>| r.as_ref().is_some_and(|r| r.is_match(text));
     if hit(&CRITICAL) {
         Some(Severity::Critical)
@@ -212,7 +271,41 @@ mod tests {
         );
         assert_eq!(line_severity("WARN slow query 2s"), Some(Severity::Warn));
         assert_eq!(line_severity("GET /healthz 200"), None);
-        // "errors=0" is a word inside a word: not an error line.
+        // "errors=0" and "bf-error-rate" are words inside words: not error lines.
         assert_eq!(line_severity("stats errors=0"), None);
+        assert_eq!(line_severity("{ bf-error-rate : 0.01 }"), None);
+        // A level the line states wins over its words.
+        assert_eq!(
+            line_severity(
+                r#"{"message":"Tracing enabled, but temporarily unavailable","severity":"info"}"#
+            ),
+            None
+        );
+        assert_eq!(
+            line_severity(r#"{"level":"ERROR","message":"charge declined"}"#),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            line_severity("level=warn msg=\"disk 91% full\""),
+            Some(Severity::Warn)
+        );
+        assert_eq!(
+            line_severity("E1111 14:43:05.123456 1 reflector.go:138] watch failed"),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            line_severity("I1111 14:43:05.123456 1 leaderelection.go:248] failed over"),
+            None
+        );
+        // A stack trace's lines belong to the error before them.
+        assert_eq!(
+            line_severity("   at cartservice.cartstore.RedisCartStore.GetCartAsync(String userId)"),
+            None
+        );
+        assert_eq!(
+            line_severity("--- End of inner exception stack trace ---"),
+            None
+        );
+        assert!(is_continuation("  File \"app.py\", line 12, in handler"));
     }
 }

@@ -2,5 +2,6 @@
 pub mod alerts;
 pub mod analyze;
 pub mod health;
+pub mod insights;
 pub mod metrics;
 pub mod slack;
