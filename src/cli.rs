@@ -235,6 +235,10 @@ pub enum Command {
     ///
     /// Example: loglens cascade --since 1h --namespace shop
     Cascade(CascadeArgs),
+    /// Feedback on answers: list it, and export confirmed and corrected answers as
+    /// golden-case candidates (POST /v1/feedback records it).
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
     /// The incident bots' durable queue: list jobs and dead letters, retry a dead one.
     #[command(subcommand)]
     Queue(QueueCommand),
@@ -667,6 +671,31 @@ pub struct CascadeArgs {
     /// Scope and window.
     #[command(flatten)]
     pub window: WindowArgs,
+}
+
+/// `loglens feedback ...`.
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Feedback, newest first: verdict, analysis, author, what was corrected.
+    List {
+        /// Only feedback not exported yet.
+        #[arg(long)]
+        pending: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Write each confirmed or corrected answer not exported yet as a golden case (the
+    /// lines the model saw, the person's answer) under DIR/feedback/, checked against the
+    /// case schema, then mark it exported. Review them before moving them into
+    /// golden/cases/.
+    ///
+    /// Example: loglens feedback export --out golden/candidates
+    Export {
+        /// Where to write.
+        #[arg(long, default_value = "golden/candidates")]
+        out: std::path::PathBuf,
+    },
 }
 
 /// `loglens queue ...`.

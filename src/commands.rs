@@ -20,7 +20,7 @@ use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
 
 use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
 use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
-use crate::cli::{KeysCommand, QueueCommand, RetrievalArg};
+use crate::cli::{FeedbackCommand, KeysCommand, QueueCommand, RetrievalArg};
 use crate::config::{Config, VectorBackend};
 use crate::server::auth::Auth;
 use crate::server::{AppState, serve};
@@ -43,6 +43,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         | Command::Index(_)
         | Command::Keys(_)
         | Command::Queue(_)
+        | Command::Feedback(_)
         | Command::Summary(_)
         | Command::Triage(_)
         | Command::Changes(_)
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Index(args) => crate::index::index(&config, args).await,
         Command::Keys(cmd) => keys(&config, cmd).await,
         Command::Queue(cmd) => queue(&config, cmd).await,
+        Command::Feedback(cmd) => feedback(&config, cmd).await,
         Command::Summary(a) => crate::insight_commands::summary(&config, a).await,
         Command::Triage(a) => crate::insight_commands::triage(&config, a).await,
         Command::Changes(a) => crate::insight_commands::changes(&config, a).await,
@@ -350,6 +352,60 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
                 bail!("no live key with id {id} (see loglens keys list)");
             }
             println!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn feedback(config: &Config, cmd: FeedbackCommand) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&config.database_url).await?;
+    let fb = crate::feedback::FeedbackStore::new(store.clone());
+    match cmd {
+        FeedbackCommand::List { pending, limit } => {
+            for f in fb.list(pending, limit).await? {
+                let fields: Vec<String> = f
+                    .correction
+                    .as_ref()
+                    .and_then(|c| serde_json::to_value(c).ok())
+                    .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{:?}\tanalysis {}\tby {}\t{}\t{}",
+                    f.created_at,
+                    f.verdict,
+                    f.analysis_id,
+                    f.author,
+                    if fields.is_empty() {
+                        "-".to_string()
+                    } else {
+                        format!("corrected {}", fields.join(", "))
+                    },
+                    f.exported_at
+                        .map_or("pending".to_string(), |t| format!("exported {t}"))
+                );
+            }
+        }
+        FeedbackCommand::Export { out } => {
+            let (mut written, mut skipped) = (0, 0);
+            for f in fb.list(true, 10_000).await? {
+                let Some(a) = store.get(&f.analysis_id).await? else {
+                    skipped += 1;
+                    continue;
+                };
+                match crate::feedback::candidate(&f, &a) {
+                    Some(case) => {
+                        let path = loglens_evals::case::write_case(&out, &case)?;
+                        fb.mark_exported(&f.id).await?;
+                        println!("{}", path.display());
+                        written += 1;
+                    }
+                    None => skipped += 1,
+                }
+            }
+            eprintln!(
+                "{written} candidate case(s) written under {}; {skipped} feedback without a right answer to learn from (incorrect, no correction) left as it is",
+                out.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -16,6 +16,7 @@
 //! - [`index`]: `loglens index`, embedding logs into the vector index.
 //! - [`trace`]: `loglens trace ID`, a stored run's spans as a tree.
 //! - [`insights`]: summaries, triage, "what changed?" and cascades over a window.
+//! - [`feedback`]: confirmed and corrected answers, review flags, golden-case candidates.
 //! - [`queue`]: the durable job queue in the database (leases, retries, dead letters).
 //! - [`incidents`]: the incident bots: Alertmanager and Slack in, reports to Slack and
 //!   webhooks out, through the queue.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod eval;
+pub mod feedback;
 pub mod golden;
 pub mod incidents;
 pub mod index;

@@ -35,6 +35,11 @@ const OPEN: [&str; 4] = [
     crate::server::routes::slack::EVENTS_PATH,
 ];
 
+/// The id of the key a request was let in with (a request extension; absent when keys
+/// are not required). Handlers record it as who did something (feedback's author).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyId(pub String);
+
 /// Each key's limiter, with the rate it was made for (by key id).
 type Limiters = HashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>;
 
@@ -116,7 +121,7 @@ fn presented(req: &Request) -> Option<&str> {
 }
 
 /// The middleware: checks the key and its rate when keys are required.
-pub async fn check_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn check_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if !state.auth.required || OPEN.contains(&req.uri().path()) {
         return next.run(req).await;
     }
@@ -165,5 +170,6 @@ pub async fn check_key(State(state): State<AppState>, req: Request, next: Next) 
         return resp;
     }
     tracing::Span::current().record("loglens.api_key", record.id.as_str());
+    req.extensions_mut().insert(KeyId(record.id));
     next.run(req).await
 }

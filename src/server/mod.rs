@@ -7,6 +7,7 @@
 //! | `POST /v2/analyze[/stream]` | the same with hybrid retrieval; `compare` for A/B |
 //! | `GET /v1/analyses/{id}` | a stored result |
 //! | `POST /v1/summary`, `/v1/triage`, `/v1/changes`, `/v1/cascade` | insights over a window: what happened, ranked problems, what changed, where a cascade started |
+//! | `POST /v1/feedback`, `GET /v1/review`, `GET /v1/analyses/{id}/feedback` | confirm or correct answers; answers that need a person |
 //! | `POST /v1/alerts` | Alertmanager's webhook: queue an investigation per firing alert |
 //! | `POST /v1/slack/events` | Slack's Events API: answer `@loglens` mentions in thread |
 //! | `GET /v1/jobs[/{id}]`, `POST /v1/jobs/{id}/retry` | the bots' queue and dead letters |
@@ -62,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::alerts::router())
         .merge(routes::slack::router())
         .merge(routes::insights::router())
+        .merge(routes::feedback::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check_key,

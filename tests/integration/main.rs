@@ -10,6 +10,7 @@
 mod auth; // API keys and rate limits
 mod cli; // the `loglens` executable: --help, ask, errors
 mod deploy; // the loglens.toml in the Kubernetes ConfigMaps loads
+mod feedback; // feedback, the review queue, golden-case candidates
 mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readiness
 mod hybrid; // embeddings, the vector index, loglens index, /v2 and A/B
 mod incidents; // Alertmanager and Slack in, reports out: the bots end to end

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::support::postgres_url;
 
-fn record(status: &str) -> AnalysisRecord {
+pub(crate) fn record(status: &str) -> AnalysisRecord {
     let line = LineRef {
         n: 1,
         source: "logs/app.jsonl".into(),
