@@ -187,6 +187,7 @@ pub struct AnalysisService {
     analyzer: BaselineAnalyzer,
     agents: AgentPipeline,
     store: Store,
+    admission: crate::admission::Admission,
 }
 
 /// Whether an error is the request's fault (not stored) rather than the run's.
@@ -205,7 +206,19 @@ impl AnalysisService {
             analyzer,
             agents,
             store,
+            admission: crate::admission::Admission::default(),
         }
+    }
+
+    /// The same service with these model-slot and queue limits.
+    pub fn with_admission(mut self, admission: crate::admission::Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// The model-slot and queue limits (HTTP handlers take a place in line here).
+    pub fn admission(&self) -> &crate::admission::Admission {
+        &self.admission
     }
 
     /// The baseline analyzer.
@@ -250,6 +263,8 @@ impl AnalysisService {
         );
         let trace_id = crate::telemetry::trace_id(&span);
         let _in_flight = crate::telemetry::metrics::in_flight();
+        // Wait for a model slot (bounded by the admission limits); held for the run.
+        let _slot = self.admission.slot().await;
         let started = Instant::now();
         let (channel, pipeline) = (q.channel, q.mode.name());
         let result = self
@@ -277,6 +292,7 @@ impl AnalysisService {
             &status,
             started.elapsed().as_secs_f64(),
         );
+        self.admission.observe(started.elapsed());
         result
     }
 

@@ -99,7 +99,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
                 auth,
                 bots,
             };
-            serve(state, config.listen).await?;
+            serve(state, config.listen, &config.cors_origins).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -123,7 +123,9 @@ pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
         }
     };
     let store = Store::connect(&config.database_url).await?;
-    Ok(AnalysisService::new(analyzer, agents, store))
+    let (running, queued) = config.admission;
+    Ok(AnalysisService::new(analyzer, agents, store)
+        .with_admission(crate::admission::Admission::new(running, queued)))
 }
 
 /// The agent pipeline (log and event sources, model client, signatures), without

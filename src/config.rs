@@ -22,6 +22,9 @@
 //! listen = "127.0.0.1:3000"
 //! require_api_key = false         # true: every request needs a key (loglens keys create)
 //! trace_url = "https://grafana.home/explore?left=...{trace_id}..."  # trace links in reports
+//! max_concurrent_analyses = 2     # analyses holding a model slot (match llama-server -np)
+//! max_queued_analyses = 8         # more HTTP asks may wait; beyond: 429 + Retry-After
+//! cors_origins = []               # browser origins allowed (CORS is off when empty)
 //!
 //! [agents]
 //! samples = 1                     # per specialist; consensus votes over them
@@ -359,6 +362,12 @@ pub struct ServerSection {
     pub require_api_key: Option<bool>,
     /// Trace link template with `{trace_id}`.
     pub trace_url: Option<String>,
+    /// Analyses holding a model slot at once.
+    pub max_concurrent_analyses: Option<usize>,
+    /// HTTP analyses waiting for a slot before 429.
+    pub max_queued_analyses: Option<usize>,
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// The resolved configuration the program runs with.
@@ -379,6 +388,11 @@ pub struct Config {
     /// Whether the HTTP API requires API keys (`[server] require_api_key`; the serve
     /// flag `--require-api-key` turns it on too).
     pub require_api_key: bool,
+    /// Model slots and the HTTP queue (`[server] max_concurrent_analyses`,
+    /// `max_queued_analyses`).
+    pub admission: (usize, usize),
+    /// Browser origins allowed by CORS (`[server] cors_origins`); empty: CORS off.
+    pub cors_origins: Vec<String>,
     /// The incident bots.
     pub bots: crate::incidents::BotConfig,
     /// Their queue's leases and backoff.
@@ -454,6 +468,21 @@ impl Config {
             None => FileConfig::default(),
         };
         let (bots, queue, outputs) = bots(&file)?;
+        let admission = (
+            file.server.max_concurrent_analyses.unwrap_or(2),
+            file.server.max_queued_analyses.unwrap_or(8),
+        );
+        if !(1..=64).contains(&admission.0) || admission.1 > 1024 {
+            bail!(
+                "[server] max_concurrent_analyses must be 1..=64 and max_queued_analyses 0..=1024"
+            );
+        }
+        let cors_origins = file.server.cors_origins.clone().unwrap_or_default();
+        for o in &cors_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                bail!("[server] cors_origins: {o:?} is not an origin like https://grafana.example");
+            }
+        }
         let llm_default = LlmConfig::default();
         let llm = LlmConfig {
             base_url: args
@@ -662,6 +691,8 @@ impl Config {
             bail!("[vectors] min_similarity is a cosine similarity, in -1..=1");
         }
         Ok(Self {
+            admission,
+            cors_origins,
             bots,
             queue,
             outputs,

@@ -6,6 +6,7 @@
 //! - [`cli`]: the command line (clap).
 //! - [`config`]: defaults → config file → environment → flags.
 //! - [`analysis`]: one question in, one stored answer out (shared by CLI and HTTP).
+//! - [`admission`]: backpressure: model slots and a bounded queue (429 beyond it).
 //! - [`store`]: SQLite / PostgreSQL storage of every analysis (sqlx).
 //! - [`server`]: the HTTP API (axum).
 //! - [`render`]: the human-readable answer.
@@ -22,6 +23,7 @@
 //!   webhooks out, through the queue.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod admission;
 pub mod analysis;
 pub mod cli;
 pub mod commands;

@@ -21,6 +21,8 @@ pub struct ApiError {
     pub message: String,
     /// The stored analysis, if the failure was recorded.
     pub analysis_id: Option<String>,
+    /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             code: "invalid_request",
             message: message.into(),
             analysis_id: None,
+            retry_after: None,
         }
     }
 
@@ -41,6 +44,21 @@ impl ApiError {
             code: "not_found",
             message: message.into(),
             analysis_id: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 429: the model's queue is full; try again after `retry_after` seconds.
+    pub fn overloaded(o: &crate::admission::Overloaded) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "overloaded",
+            message: format!(
+                "{} analyses are running or waiting for the model (the most this server queues); retry in {} s",
+                o.admitted, o.retry_after_secs
+            ),
+            analysis_id: None,
+            retry_after: Some(o.retry_after_secs),
         }
     }
 
@@ -52,6 +70,7 @@ impl ApiError {
             code: "internal",
             message: "internal error".into(),
             analysis_id: None,
+            retry_after: None,
         }
     }
 
@@ -96,6 +115,7 @@ impl From<Failure> for ApiError {
             code,
             message,
             analysis_id: f.stored_id,
+            retry_after: None,
         }
     }
 }
@@ -120,12 +140,20 @@ impl From<JsonRejection> for ApiError {
             code,
             message: r.body_text(),
             analysis_id: None,
+            retry_after: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut resp = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        resp
     }
 }

@@ -73,8 +73,35 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The router with CORS for these browser origins. With none (the default) no CORS
+/// headers are sent, so browsers keep pages on other origins from calling the API.
+pub fn with_cors(router: Router, origins: &[String]) -> anyhow::Result<Router> {
+    if origins.is_empty() {
+        return Ok(router);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| o.parse::<axum::http::HeaderValue>())
+        .collect::<Result<Vec<_>, _>>()
+        .context("a CORS origin is not a valid header value")?;
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+            axum::http::HeaderName::from_static("x-api-key"),
+        ])
+        .max_age(Duration::from_secs(600));
+    Ok(router.layer(cors))
+}
+
 /// Serves until Ctrl-C or SIGTERM, then lets running requests finish (up to 30 s).
-pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+    cors_origins: &[String],
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
@@ -82,7 +109,7 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, "loglens API listening");
     eprintln!("loglens API listening on http://{addr}");
-    axum::serve(listener, app(state))
+    axum::serve(listener, with_cors(app(state), cors_origins)?)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")

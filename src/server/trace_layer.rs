@@ -1,6 +1,7 @@
 //! One span per HTTP request (`POST /v1/analyze/stream`, ...), continuing the caller's trace
 //! when the request carries a W3C `traceparent` header (Envoy Gateway, another service),
-//! and the request counter. Probes and scrapes (`/healthz`, `/readyz`, `/metrics`) are
+//! the request counter, and the request log (one line per request: method, route, status,
+//! milliseconds; probes and scrapes at debug level). Probes and scrapes (`/healthz`, `/readyz`, `/metrics`) are
 //! counted but not traced: they would bury the traces worth reading.
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderMap;
@@ -19,9 +20,11 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
     if UNTRACED.contains(&route.as_str()) {
         let resp = next.run(req).await;
         crate::telemetry::metrics::record_request(&method, &route, resp.status().as_u16());
+        tracing::debug!(method = %method, route = %route, status = resp.status().as_u16(), ms = started.elapsed().as_secs_f64() * 1000.0, "request");
         return resp;
     }
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
@@ -45,6 +48,16 @@ pub async fn trace_requests(req: Request, next: Next) -> Response {
         span.record("otel.status_code", "ERROR");
     }
     crate::telemetry::metrics::record_request(&method, &route, status);
+    // The request log: one line per request, in the request's span (so with its trace id).
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = %route,
+            status,
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
     resp
 }
 

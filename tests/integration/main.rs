@@ -15,6 +15,7 @@ mod http; // the HTTP API: both analyze endpoints, SSE framing, bad input, readi
 mod hybrid; // embeddings, the vector index, loglens index, /v2 and A/B
 mod incidents; // Alertmanager and Slack in, reports out: the bots end to end
 mod insights; // summary, triage, what changed, cascade (HTTP and CLI)
+mod limits; // backpressure (429 + Retry-After) and CORS
 mod queue; // the durable job queue on SQLite and PostgreSQL
 mod store; // SQLite and PostgreSQL round trips
 mod support; // shared fixtures

@@ -138,6 +138,7 @@ async fn analyze(
         ));
     }
     let q = req.into_question("http", RetrievalMode::Structured)?;
+    let _place = admit(&state)?;
     let record = state.service.run(q, None).await?;
     Ok(Json(record))
 }
@@ -150,6 +151,7 @@ async fn analyze_v2(
     use axum::response::IntoResponse;
     let compare = req.compare;
     let q = req.into_question("http-v2", RetrievalMode::Hybrid)?;
+    let _place = admit(&state)?;
     if !compare {
         let record = state.service.run(q, None).await?;
         return Ok(Json(record).into_response());
@@ -217,7 +219,8 @@ async fn analyze_stream(
         ));
     }
     let q = req.into_question("http-stream", RetrievalMode::Structured)?;
-    stream(state, q)
+    let place = admit(&state)?;
+    stream(state, q, place)
 }
 
 /// `POST /v2/analyze/stream`: the `/v1` stream, with hybrid retrieval (each line in
@@ -232,12 +235,23 @@ async fn analyze_stream_v2(
         ));
     }
     let q = req.into_question("http-v2-stream", RetrievalMode::Hybrid)?;
-    stream(state, q)
+    let place = admit(&state)?;
+    stream(state, q, place)
+}
+
+/// A place in the model's line, or 429 with `Retry-After` when it is full.
+pub(crate) fn admit(state: &AppState) -> Result<crate::admission::Ticket, ApiError> {
+    state
+        .service
+        .admission()
+        .try_enter()
+        .map_err(|o| ApiError::overloaded(&o))
 }
 
 fn stream(
     state: AppState,
     q: Question,
+    place: crate::admission::Ticket,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let service = state.service.clone();
@@ -245,6 +259,8 @@ fn stream(
     let span = tracing::Span::current();
     tokio::spawn(
         async move {
+            // The place in line is held until the run is done, not just the headers.
+            let _place = place;
             let send = |name: &str, data: serde_json::Value| {
                 let _ = tx.send(Event::default().event(name).data(data.to_string()));
             };

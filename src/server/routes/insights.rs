@@ -89,6 +89,7 @@ impl From<InsightError> for ApiError {
                     code: "log_source_error",
                     message: "the log source could not be read; see the server's log".into(),
                     analysis_id: None,
+                    retry_after: None,
                 }
             }
         }

@@ -42,6 +42,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             message: "Slack events are off: set [slack] signing_secret or SLACK_SIGNING_SECRET"
                 .into(),
             analysis_id: None,
+            retry_after: None,
         });
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -58,6 +59,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             code: "bad_signature",
             message: e.to_string(),
             analysis_id: None,
+            retry_after: None,
         });
     }
     let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ApiError {
@@ -65,6 +67,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         code: "invalid_json",
         message: format!("not a Slack event: {e}"),
         analysis_id: None,
+        retry_after: None,
     })?;
     match envelope {
         Envelope::UrlVerification { challenge } => {
