@@ -26,7 +26,7 @@ pub const LOW_AGREEMENT: f64 = 0.67;
 pub const MAX_TEXT: usize = 2000;
 
 /// A person's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// The answer is right.
@@ -36,7 +36,7 @@ pub enum Verdict {
 }
 
 /// The corrected fields of an answer; each is optional (only what was wrong).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Correction {
     /// The known failure signature (`oom_killed`, ...), or `other`.
@@ -83,7 +83,7 @@ impl Correction {
 }
 
 /// Feedback as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FeedbackRecord {
     /// UUID.
     pub id: String,
@@ -104,7 +104,7 @@ pub struct FeedbackRecord {
 }
 
 /// Feedback to record.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFeedback {
     /// The analysis it is about.

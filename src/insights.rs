@@ -34,7 +34,7 @@ pub enum InsightError {
 }
 
 /// A window as read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WindowInfo {
     /// Start, when bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,7 +51,7 @@ pub struct WindowInfo {
 }
 
 /// `summary`'s answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SummaryReport {
     /// The window summarized.
     pub window: WindowInfo,
@@ -74,7 +74,7 @@ pub struct SummaryReport {
 }
 
 /// `triage`'s answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TriageReport {
     /// The window ranked.
     pub window: WindowInfo,
@@ -86,7 +86,7 @@ pub struct TriageReport {
 }
 
 /// `changes`' answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChangesReport {
     /// The earlier window.
     pub before: WindowInfo,
@@ -97,7 +97,7 @@ pub struct ChangesReport {
 }
 
 /// `cascade`'s answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CascadeReport {
     /// The window.
     pub window: WindowInfo,

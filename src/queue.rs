@@ -78,7 +78,7 @@ impl JobStatus {
 }
 
 /// A job as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Job {
     /// UUID.
     pub id: String,

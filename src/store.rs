@@ -18,7 +18,7 @@ use crate::telemetry::span_store::SpanRow;
 use sqlx::{AnyPool, Row};
 
 /// A stored analysis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AnalysisRecord {
     /// UUID.
     pub id: String,

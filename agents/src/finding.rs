@@ -131,7 +131,7 @@ pub fn finding_schema(lines: usize) -> Value {
 }
 
 /// A log line as loglens shows and stores it: where it is, and what it said.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LineRef {
     /// Its number in the prompt (1-based), which the model cites.
     pub n: usize,
@@ -160,7 +160,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// The answer: what is wrong, why, what to do, and the exact lines that show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// The known failure signature chosen as the cause (`oom_killed`, ...), or `other`;
     /// absent for the baseline analysis, which has no candidates.

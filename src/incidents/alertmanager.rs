@@ -19,7 +19,7 @@ use crate::analysis::FilterSpec;
 pub const MAX_ALERTS: usize = 200;
 
 /// One webhook notification.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// Payload version; loglens reads version 4.
@@ -48,7 +48,7 @@ pub struct Notification {
 }
 
 /// One alert.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     /// `firing` or `resolved`.

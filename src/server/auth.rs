@@ -2,7 +2,8 @@
 //!
 //! When the server requires keys (`loglens serve --require-api-key`,
 //! `LOGLENS_REQUIRE_API_KEY`, `[server] require_api_key`), every request but probes and
-//! scrapes (`/healthz`, `/readyz`, `/metrics`) and Slack's signed events must carry a key, as
+//! scrapes (`/healthz`, `/readyz`, `/metrics`), the API's description (`/openapi.json`) and
+//! Slack's signed events must carry a key, as
 //! `Authorization: Bearer llk_...` or `X-API-Key: llk_...`. Keys are made with `loglens
 //! keys create`; the database keeps only their SHA-256 (`src/store.rs`), so a copy of it
 //! does not give the keys away. A missing, unknown or revoked key is a 401.
@@ -28,10 +29,11 @@ use crate::store::api_key_hash;
 
 /// Paths open without a key: Kubernetes probes, Prometheus scrapes, and Slack's events
 /// (Slack cannot send a key; each request is signed and checked instead).
-const OPEN: [&str; 4] = [
+const OPEN: [&str; 5] = [
     "/healthz",
     "/readyz",
     "/metrics",
+    "/openapi.json",
     crate::server::routes::slack::EVENTS_PATH,
 ];
 

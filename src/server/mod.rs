@@ -11,6 +11,7 @@
 //! | `POST /v1/alerts` | Alertmanager's webhook: queue an investigation per firing alert |
 //! | `POST /v1/slack/events` | Slack's Events API: answer `@loglens` mentions in thread |
 //! | `GET /v1/jobs[/{id}]`, `POST /v1/jobs/{id}/retry` | the bots' queue and dead letters |
+//! | `GET /openapi.json` | this API as OpenAPI 3.1 (schemas generated from the handlers' types) |
 //! | `GET /healthz` | the process is up |
 //! | `GET /readyz` | the model server and the database answer |
 //! | `GET /metrics` | Prometheus metrics |
@@ -31,6 +32,7 @@ use crate::analysis::AnalysisService;
 
 pub mod auth;
 mod error;
+pub mod openapi;
 mod routes;
 pub mod trace_layer;
 
@@ -64,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::slack::router())
         .merge(routes::insights::router())
         .merge(routes::feedback::router())
+        .merge(openapi::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check_key,

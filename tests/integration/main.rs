@@ -16,6 +16,7 @@ mod hybrid; // embeddings, the vector index, loglens index, /v2 and A/B
 mod incidents; // Alertmanager and Slack in, reports out: the bots end to end
 mod insights; // summary, triage, what changed, cascade (HTTP and CLI)
 mod limits; // backpressure (429 + Retry-After) and CORS
+mod openapi; // /openapi.json: routes exist, responses fit the schemas
 mod queue; // the durable job queue on SQLite and PostgreSQL
 mod store; // SQLite and PostgreSQL round trips
 mod support; // shared fixtures

@@ -28,7 +28,7 @@ use crate::Severity;
 use crate::evidence::signatures::workload;
 
 /// A component's state in the window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ComponentState {
     /// The workload.
     pub name: String,
@@ -44,7 +44,9 @@ pub struct ComponentState {
 }
 
 /// How a dependency was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     /// A line of the caller names the callee.
@@ -54,7 +56,7 @@ pub enum Via {
 }
 
 /// `from` depends on (calls) `to`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dependency {
     /// The caller.
     pub from: String,
@@ -69,7 +71,7 @@ pub struct Dependency {
 }
 
 /// The component named as the start of the cascade.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Root {
     /// The workload.
     pub component: String,
@@ -85,7 +87,7 @@ pub struct Root {
 }
 
 /// The service graph and what it says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Cascade {
     /// The first failing component upstream, when anything failed.
     pub root: Option<Root>,

@@ -26,7 +26,7 @@ use crate::evidence::patterns::{MinerConfig, TemplateMiner};
 use crate::evidence::signatures::{SignatureLibrary, workload};
 
 /// What kind of change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// A known failure signature appeared.
@@ -44,7 +44,7 @@ pub enum ChangeKind {
 }
 
 /// One change, with its evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Change {
     /// 1 is the most important.
     pub rank: usize,

@@ -59,7 +59,7 @@ impl Snapshot {
 }
 
 /// A line an insight rests on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// When.
     #[serde(default, skip_serializing_if = "Option::is_none")]

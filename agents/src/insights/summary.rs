@@ -22,7 +22,7 @@ use crate::llm::{ChatMessage, LlmClient, LlmError, ModelCall};
 use crate::prompts::{SUMMARY, render};
 
 /// Lines and errors of one component.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Volume {
     /// The workload.
     pub component: String,
@@ -35,7 +35,7 @@ pub struct Volume {
 }
 
 /// The busiest minute for errors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Peak {
     /// The minute.
     pub minute: DateTime<Utc>,
@@ -44,7 +44,7 @@ pub struct Peak {
 }
 
 /// A window, measured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Digest {
     /// Start of the window, when bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,7 +239,7 @@ pub fn digest_text(d: &Digest) -> String {
 }
 
 /// The model's headline and summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Narrative {
     /// One short sentence.
     pub headline: String,

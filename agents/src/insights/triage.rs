@@ -22,7 +22,7 @@ use crate::evidence::patterns::{MinerConfig, TemplateMiner};
 use crate::evidence::signatures::{SignatureLibrary, workload};
 
 /// One ranked problem.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TriageItem {
     /// 1 is the most urgent.
     pub rank: usize,

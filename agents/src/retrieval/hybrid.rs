@@ -65,7 +65,7 @@ impl Default for HybridConfig {
 }
 
 /// Why a line was retrieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Why {
     /// Among the most recent lines matching the filter (the baseline's choice).
@@ -77,7 +77,7 @@ pub enum Why {
 }
 
 /// How a line ranked.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Chosen {
     /// Why it was retrieved.
     pub why: Why,

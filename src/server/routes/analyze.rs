@@ -49,7 +49,7 @@ pub fn router() -> Router<AppState> {
 pub struct ApiJson<T>(pub T);
 
 /// The body of both analyze endpoints.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
     /// The question, e.g. "why is checkout slow?".

@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The body of every insight route.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InsightRequest {
     namespace: Option<String>,
