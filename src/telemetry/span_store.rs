@@ -127,9 +127,23 @@ impl SpanRecorder {
     }
 }
 
+/// A request turned away before any work (401 no key, 429 over a rate or the model's
+/// queue full): not kept in the database. A flood of them would otherwise fill it with
+/// one-span traces that say only "refused"; the request counter and the OTLP export
+/// still see them.
+fn refused_request(span: &SpanData) -> bool {
+    span.attributes.iter().any(|kv| {
+        kv.key.as_str() == "http.response.status_code"
+            && matches!(kv.value, opentelemetry::Value::I64(401 | 429))
+    })
+}
+
 impl SpanExporter for SpanRecorder {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         for span in &batch {
+            if refused_request(span) {
+                continue;
+            }
             if self.tx.try_send(SpanRow::from_span(span)).is_err() {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -189,5 +203,39 @@ async fn write(store: &Store, batch: &[SpanRow]) {
     }
     if let Err(e) = store.insert_spans(batch).await {
         tracing::warn!(error = %format!("{e:#}"), spans = batch.len(), "could not store trace spans");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    fn request_span(status: i64) -> SpanData {
+        SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: "POST /v1/analyze".into(),
+            start_time: std::time::SystemTime::now(),
+            end_time: std::time::SystemTime::now(),
+            attributes: vec![KeyValue::new("http.response.status_code", status)],
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: opentelemetry::InstrumentationScope::builder("t").build(),
+        }
+    }
+
+    #[test]
+    fn refused_requests_are_not_kept() {
+        assert!(refused_request(&request_span(429)));
+        assert!(refused_request(&request_span(401)));
+        assert!(!refused_request(&request_span(200)));
+        assert!(!refused_request(&request_span(422)), "a bad request is worth its trace");
     }
 }
