@@ -488,9 +488,9 @@ pub enum EvalVariant {
     Hybrid,
 }
 
-/// Filters shared by `ask` and the HTTP API.
+/// Where to look: labels and a time window (shared by `ask`, `index` and the insights).
 #[derive(Debug, Args, Clone, Default)]
-pub struct FilterArgs {
+pub struct ScopeArgs {
     /// Only this Kubernetes namespace.
     #[arg(long)]
     pub namespace: Option<String>,
@@ -512,6 +512,44 @@ pub struct FilterArgs {
     /// Only lines before this time (RFC 3339).
     #[arg(long)]
     pub end: Option<String>,
+}
+
+impl ScopeArgs {
+    /// The scope as a [`crate::analysis::FilterSpec`] (no text filter); a time that does
+    /// not parse is an error that names the flag.
+    pub fn spec(&self) -> anyhow::Result<crate::analysis::FilterSpec> {
+        Ok(crate::analysis::FilterSpec {
+            namespace: self.namespace.clone(),
+            pod: self.pod.clone(),
+            container: self.container.clone(),
+            node: self.node.clone(),
+            start: parse_time("--start", &self.start)?,
+            end: parse_time("--end", &self.end)?,
+            since: self.since.clone(),
+            ..crate::analysis::FilterSpec::default()
+        })
+    }
+}
+
+/// A time flag's value (RFC 3339); an error that names the flag when it does not parse.
+pub fn parse_time(
+    name: &str,
+    v: &Option<String>,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match v {
+        None => Ok(None),
+        Some(s) => loglens_tools::logs::parse_timestamp(s)
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("{name} {s:?} is not a time like 2025-11-11T14:40:00Z")),
+    }
+}
+
+/// Which lines: a scope, and a text filter (shared by `ask` and `index`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Labels and time window.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Only lines matching this regex instead of the default error filter
     /// `(?i)(error|warn|failed|exception|panic|fatal)`.
     #[arg(long, conflicts_with = "all_lines")]
@@ -519,6 +557,17 @@ pub struct FilterArgs {
     /// Consider every line, not just those matching the error filter.
     #[arg(long)]
     pub all_lines: bool,
+}
+
+impl FilterArgs {
+    /// The filters as a [`crate::analysis::FilterSpec`].
+    pub fn spec(&self) -> anyhow::Result<crate::analysis::FilterSpec> {
+        Ok(crate::analysis::FilterSpec {
+            pattern: self.grep.clone(),
+            all_lines: self.all_lines,
+            ..self.scope.spec()?
+        })
+    }
 }
 
 /// `loglens ask`.
@@ -596,31 +645,13 @@ pub struct ServeArgs {
     pub workers: Option<usize>,
 }
 
-/// The scope and window of an insight (every line, not only errors).
+/// The scope and window of an insight (every line, not only errors; without --since or
+/// --start, every line the source has).
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
-    /// Only this Kubernetes namespace.
-    #[arg(long)]
-    pub namespace: Option<String>,
-    /// Only this pod (or its workload).
-    #[arg(long)]
-    pub pod: Option<String>,
-    /// Only this container.
-    #[arg(long)]
-    pub container: Option<String>,
-    /// Only this node.
-    #[arg(long)]
-    pub node: Option<String>,
-    /// The window: this long ago until now, e.g. 15m, 1h. Without --since or --start,
-    /// every line the source has.
-    #[arg(long, conflicts_with = "start")]
-    pub since: Option<String>,
-    /// The window's start (RFC 3339).
-    #[arg(long)]
-    pub start: Option<String>,
-    /// The window's end (RFC 3339; default now).
-    #[arg(long)]
-    pub end: Option<String>,
+    /// Labels and time window.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -18,8 +18,8 @@ use loglens_tools::k8s::{EventSource, FileEventSource, LokiEventSource};
 use loglens_tools::logs::FileLogSource;
 use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
 
-use crate::analysis::{AnalysisService, FilterSpec, Progress, Question, new_id};
-use crate::cli::{AskArgs, Cli, Command, FilterArgs, IngestArgs};
+use crate::analysis::{AnalysisService, Progress, Question, new_id};
+use crate::cli::{AskArgs, Cli, Command, IngestArgs};
 use crate::cli::{FeedbackCommand, KeysCommand, QueueCommand, RetrievalArg};
 use crate::config::{Config, VectorBackend};
 use crate::server::auth::Auth;
@@ -219,40 +219,14 @@ pub fn log_source(config: &Config) -> anyhow::Result<Arc<dyn LogSource>> {
     )
 }
 
-impl From<FilterArgs> for FilterSpec {
-    fn from(f: FilterArgs) -> Self {
-        let parse = |s: Option<String>| s.and_then(|s| loglens_tools::logs::parse_timestamp(&s));
-        FilterSpec {
-            namespace: f.namespace,
-            pod: f.pod,
-            container: f.container,
-            node: f.node,
-            start: parse(f.start),
-            end: parse(f.end),
-            since: f.since,
-            pattern: f.grep,
-            all_lines: f.all_lines,
-        }
-    }
-}
-
 async fn ask(config: &Config, args: AskArgs, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
-    for (name, value) in [
-        ("--start", &args.filters.start),
-        ("--end", &args.filters.end),
-    ] {
-        if let Some(v) = value
-            && loglens_tools::logs::parse_timestamp(v).is_none()
-        {
-            bail!("{name} {v:?} is not a time like 2025-11-11T14:40:00Z");
-        }
-    }
+    let filters = args.filters.spec()?;
     let service = build_service(config).await?;
     telemetry.keep_spans_in(service.store().clone());
     let question = Question {
         id: new_id(),
         text: args.question,
-        filters: args.filters.into(),
+        filters,
         limit: args.limit,
         channel: "cli",
         mode: args.pipeline,

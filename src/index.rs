@@ -58,7 +58,7 @@ pub async fn index(config: &Config, args: IndexArgs) -> anyhow::Result<ExitCode>
     }
     let meta = retriever.meta().await?;
     let now = Utc::now();
-    let mut spec: FilterSpec = args.filters.into();
+    let mut spec: FilterSpec = args.filters.spec()?;
     spec.all_lines = true;
     spec.pattern = None;
     let mut filter = spec.to_filter(now).map_err(anyhow::Error::msg)?;

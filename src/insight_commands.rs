@@ -8,33 +8,14 @@ use chrono::{DateTime, Utc};
 use loglens_agents::insights::Evidence;
 
 use crate::analysis::FilterSpec;
-use crate::cli::{CascadeArgs, ChangesArgs, SummaryArgs, TriageArgs, WindowArgs};
+use crate::cli::{CascadeArgs, ChangesArgs, SummaryArgs, TriageArgs, WindowArgs, parse_time};
 use crate::config::Config;
 use crate::insights::{
     CascadeReport, ChangesReport, Insights, SummaryReport, TriageReport, WindowInfo,
 };
 
-fn time(name: &str, v: &Option<String>) -> anyhow::Result<Option<DateTime<Utc>>> {
-    match v {
-        None => Ok(None),
-        Some(s) => match loglens_tools::logs::parse_timestamp(s) {
-            Some(t) => Ok(Some(t)),
-            None => bail!("{name} {s:?} is not a time like 2025-11-11T14:40:00Z"),
-        },
-    }
-}
-
 fn spec(w: &WindowArgs) -> anyhow::Result<FilterSpec> {
-    Ok(FilterSpec {
-        namespace: w.namespace.clone(),
-        pod: w.pod.clone(),
-        container: w.container.clone(),
-        node: w.node.clone(),
-        start: time("--start", &w.start)?,
-        end: time("--end", &w.end)?,
-        since: w.since.clone(),
-        ..FilterSpec::default()
-    })
+    w.scope.spec()
 }
 
 fn insights(config: &Config) -> anyhow::Result<Insights> {
@@ -77,8 +58,8 @@ pub async fn changes(config: &Config, a: ChangesArgs) -> anyhow::Result<ExitCode
         bail!("--limit must be between 1 and 100");
     }
     let before = match (
-        time("--before-start", &a.before_start)?,
-        time("--before-end", &a.before_end)?,
+        parse_time("--before-start", &a.before_start)?,
+        parse_time("--before-end", &a.before_end)?,
     ) {
         (Some(s), Some(e)) => Some((s, e)),
         _ => None,

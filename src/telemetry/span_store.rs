@@ -236,6 +236,9 @@ mod tests {
         assert!(refused_request(&request_span(429)));
         assert!(refused_request(&request_span(401)));
         assert!(!refused_request(&request_span(200)));
-        assert!(!refused_request(&request_span(422)), "a bad request is worth its trace");
+        assert!(
+            !refused_request(&request_span(422)),
+            "a bad request is worth its trace"
+        );
     }
 }
