@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Load and soak test of the HTTP API: many concurrent asks against one small model.
-#   scripts/load-test.sh [DURATION] [CONNECTIONS]      # default 10m, 32
+#   scripts/load-test.sh [DURATION] [CONNECTIONS] [QPS]   # default 10m, 32, unpaced
+# QPS paces the load (oha -q): without it each connection sends again as soon as it is
+# answered, and on a 2-core machine the load generator and the flood of 429s take the CPU
+# the model needs; with it, the load is many asks at a steady rate.
 # What it does, and why:
 #   1. installs oha, an HTTP load generator (cargo install oha --locked, MIT, into
 #      ~/.cache/loglens/tools; a few minutes, once);
@@ -23,6 +26,9 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 DURATION="${1:-10m}"
 CONN="${2:-32}"
+QPS="${3:-}"
+PACE=()
+if [ -n "$QPS" ]; then PACE=(-q "$QPS"); fi
 MODEL_PORT=18095
 API_PORT=18096
 TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/loglens/tools"
@@ -69,8 +75,8 @@ START=$(date +%s)
     sleep 5
   done ) &
 SAMPLER=$!
-echo "load: $CONN connections for $DURATION against http://127.0.0.1:$API_PORT/v1/analyze" >&2
-"$TOOLS/bin/oha" -z "$DURATION" -c "$CONN" --no-tui --output-format json -m POST \
+echo "load: $CONN connections for $DURATION${QPS:+ at $QPS requests/s} against http://127.0.0.1:$API_PORT/v1/analyze" >&2
+"$TOOLS/bin/oha" -z "$DURATION" -c "$CONN" "${PACE[@]}" --no-tui --output-format json -m POST \
   -T application/json -d '{"query": "Why are customers unable to view or add items to their cart?", "pipeline": "baseline"}' \
   "http://127.0.0.1:$API_PORT/v1/analyze" >"$OUT/oha.json"
 kill "$SAMPLER" 2>/dev/null || true

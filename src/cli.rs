@@ -639,8 +639,9 @@ pub struct ServeArgs {
     /// `loglens keys create`.
     #[arg(long, env = "LOGLENS_REQUIRE_API_KEY")]
     pub require_api_key: bool,
-    /// Investigation workers for the incident bots (alerts, Slack questions); 0 runs
-    /// none (another process works the queue). Default: `[queue] workers`, else 1.
+    /// Investigation workers for the incident bots (alerts, Slack questions), besides
+    /// one that delivers reports; 0 runs none (another process works the queue).
+    /// Default: `[queue] workers`, else 1.
     #[arg(long, env = "LOGLENS_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
 }

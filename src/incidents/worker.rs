@@ -19,9 +19,13 @@ use super::slack_events::SlackQuestion;
 use crate::analysis::{AnalysisService, Question, new_id};
 use crate::queue::{Enqueued, Job, JobKind, JobStatus, NewJob, Retry};
 
-/// Starts the investigation workers and the delivery worker.
+/// Starts the investigation workers and the delivery worker; with no investigation
+/// workers configured, none at all (another process works the queue).
 pub fn spawn(bots: &Bots, service: &AnalysisService) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
+    if bots.config.workers == 0 {
+        return handles;
+    }
     for i in 0..bots.config.workers {
         let (bots, service) = (bots.clone(), service.clone());
         handles.push(tokio::spawn(async move {
