@@ -325,8 +325,14 @@ async fn queue_deliveries(
 }
 
 async fn deliver(bots: &Bots, job: &Job) -> Result<serde_json::Value, JobError> {
-    let d: Delivery = serde_json::from_value(job.payload.clone())
+    let mut d: Delivery = serde_json::from_value(job.payload.clone())
         .map_err(|e| JobError::permanent(format!("the delivery cannot be read: {e}")))?;
+    if d.thread_ts.is_none()
+        && d.output == "slack"
+        && let Some(group) = &job.group_key
+    {
+        d.thread_ts = group_thread(bots, group).await?;
+    }
     bots.sender.send(&d).await.map_err(|e| match e {
         SendError::Retryable {
             message,
@@ -337,6 +343,32 @@ async fn deliver(bots: &Bots, job: &Job) -> Result<serde_json::Value, JobError> 
         },
         SendError::Permanent(m) => JobError::permanent(m),
     })
+}
+
+/// The Slack message that opened an alert group's thread, if one was posted: the
+/// group's later reports (more alerts of the group, a failure) answer in that thread
+/// instead of each starting a new message in the channel.
+async fn group_thread(bots: &Bots, group: &str) -> anyhow::Result<Option<String>> {
+    let done = bots
+        .queue
+        .list(
+            Some(JobKind::Deliver),
+            Some(JobStatus::Done),
+            Some(group),
+            1000,
+        )
+        .await?;
+    Ok(done
+        .iter()
+        .rev() // oldest first: the group's first message
+        .filter(|j| j.payload.get("output").and_then(|o| o.as_str()) == Some("slack"))
+        .find_map(|j| {
+            j.result
+                .as_ref()
+                .and_then(|r| r.get("ts"))
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
+        }))
 }
 
 /// An investigation or question that died still gets a report: the people waiting for

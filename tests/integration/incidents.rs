@@ -860,3 +860,91 @@ async fn the_queue_command_lists_and_retries_dead_letters() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dead job"));
 }
+
+/// Alertmanager groups alerts; in Slack a group is one thread: the group's first report
+/// opens it, later ones (more alerts, a failure) answer in it. Other groups get their own.
+#[tokio::test]
+async fn reports_of_one_alert_group_share_a_slack_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
+    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let answer = |ts: &str| {
+        (
+            200,
+            None,
+            json!({"ok": true, "channel": "C1", "ts": ts}).to_string(),
+        )
+    };
+    let slack = StandIn::start(vec![answer("111.1"), answer("222.2"), answer("333.3")]).await;
+    let bots = bots(
+        state.service.store(),
+        vec![Output::Slack {
+            api_url: slack.url.clone(),
+            token: "xoxb-t".into(),
+            channel: "#incidents".into(),
+        }],
+        BotConfig {
+            poll: Duration::from_millis(100),
+            ..BotConfig::default()
+        },
+        quick_queue(),
+    );
+    let report = Report::failed("PaymentsErrors".into(), "q".into(), "x", "y".into());
+    let enqueue = |key: &str, group: &str| {
+        let bots = bots.clone();
+        let payload = serde_json::to_value(Delivery {
+            output: "slack".into(),
+            report: report.clone(),
+            channel: None,
+            thread_ts: None,
+        })
+        .unwrap();
+        let (key, group) = (key.to_string(), group.to_string());
+        async move {
+            bots.queue
+                .enqueue(NewJob {
+                    kind: JobKind::Deliver,
+                    dedupe_key: key,
+                    group_key: Some(group),
+                    payload,
+                    max_attempts: 3,
+                })
+                .await
+                .unwrap();
+            bots.wake();
+        }
+    };
+    let workers = worker::spawn(&bots, &state.service);
+    enqueue("deliver:a:slack", "group-1").await;
+    wait_for(&bots, Duration::from_secs(30), |jobs| {
+        all_settled(jobs, &[("deliver", 1)])
+    })
+    .await;
+    enqueue("deliver:b:slack", "group-1").await;
+    wait_for(&bots, Duration::from_secs(30), |jobs| {
+        all_settled(jobs, &[("deliver", 2)])
+    })
+    .await;
+    enqueue("deliver:c:slack", "group-2").await;
+    wait_for(&bots, Duration::from_secs(30), |jobs| {
+        all_settled(jobs, &[("deliver", 3)])
+    })
+    .await;
+    for w in workers {
+        w.abort();
+    }
+    let posts: Vec<Value> = slack.seen().iter().map(Seen::json).collect();
+    assert_eq!(posts.len(), 3);
+    assert!(
+        posts[0].get("thread_ts").is_none(),
+        "the group's first report opens a thread"
+    );
+    assert_eq!(
+        posts[1]["thread_ts"], "111.1",
+        "the group's next report answers in it"
+    );
+    assert!(
+        posts[2].get("thread_ts").is_none(),
+        "another group, another thread"
+    );
+}
