@@ -328,18 +328,38 @@ impl FeedbackStore {
 
     /// Recent answers that need a person and have no feedback yet, newest first, with why.
     pub async fn to_review(&self, limit: usize) -> anyhow::Result<Vec<(AnalysisRecord, String)>> {
-        let mut out = Vec::new();
-        for a in self.store.recent(500).await? {
-            if out.len() >= limit {
-                break;
-            }
-            if let Some(reason) = review_reason(&a)
-                && self.for_analysis(&a.id).await?.is_empty()
-            {
-                out.push((a, reason));
-            }
+        let flagged: Vec<(AnalysisRecord, String)> = self
+            .store
+            .recent(500)
+            .await?
+            .into_iter()
+            .filter_map(|a| review_reason(&a).map(|why| (a, why)))
+            .collect();
+        if flagged.is_empty() {
+            return Ok(flagged);
         }
-        Ok(out)
+        // Which of them have feedback already: one query for all.
+        let placeholders: Vec<String> = (1..=flagged.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT DISTINCT analysis_id FROM feedback WHERE analysis_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (a, _) in &flagged {
+            q = q.bind(a.id.clone());
+        }
+        let reviewed: std::collections::BTreeSet<String> = q
+            .fetch_all(self.store.pool())
+            .await
+            .context("reading which answers have feedback")?
+            .iter()
+            .map(|r| r.try_get::<String, _>("analysis_id"))
+            .collect::<Result<_, _>>()?;
+        Ok(flagged
+            .into_iter()
+            .filter(|(a, _)| !reviewed.contains(&a.id))
+            .take(limit)
+            .collect())
     }
 }
 

@@ -71,7 +71,7 @@ async fn exercise(url: &str) {
     for i in 0..6 {
         let q = q.clone();
         racers.push(tokio::spawn(async move {
-            q.claim(&[JobKind::Investigate], &format!("w{i}"))
+            q.claim(&[JobKind::Investigate], &format!("racer-{i}"))
                 .await
                 .unwrap()
         }));
@@ -103,16 +103,16 @@ async fn exercise(url: &str) {
             .await
             .unwrap()
     );
-    let again = q.claim(&kinds, "w2").await.unwrap().unwrap();
+    let again = q.claim(&kinds, "second").await.unwrap().unwrap();
     assert_eq!(again.attempts, 2);
     assert_eq!(again.last_error.as_deref(), Some("model_unavailable: down"));
-    assert!(q.heartbeat(&id, "w2").await.unwrap());
+    assert!(q.heartbeat(&id, "second").await.unwrap());
     assert!(
         !q.heartbeat(&id, &owner).await.unwrap(),
         "the old owner lost it"
     );
     assert!(
-        q.complete(&id, "w2", &serde_json::json!({"analysis_id": "a1"}))
+        q.complete(&id, "second", &serde_json::json!({"analysis_id": "a1"}))
             .await
             .unwrap()
     );
