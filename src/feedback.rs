@@ -383,11 +383,7 @@ pub fn candidate(f: &FeedbackRecord, a: &AnalysisRecord) -> Option<GoldenCase> {
     let logs: Vec<CaseLine> = a
         .retrieved
         .iter()
-        .map(|l| CaseLine {
-            timestamp: l.timestamp.map(|t| t.to_rfc3339()),
-            labels: l.labels.clone(),
-            line: l.text.clone(),
-        })
+        .map(|l| CaseLine::new(l.timestamp, &l.labels, &l.text))
         .collect();
     // Evidence: the corrected line numbers, else the answer's; as indexes into logs.
     let numbers: Vec<usize> = match &c.evidence {

@@ -39,6 +39,21 @@ pub struct CaseLine {
     pub line: String,
 }
 
+impl CaseLine {
+    /// A line with its time (written as RFC 3339), labels and text.
+    pub fn new(
+        timestamp: Option<chrono::DateTime<chrono::Utc>>,
+        labels: &BTreeMap<String, String>,
+        text: &str,
+    ) -> Self {
+        Self {
+            timestamp: timestamp.map(|t| t.to_rfc3339()),
+            labels: labels.clone(),
+            line: text.to_string(),
+        }
+    }
+}
+
 /// The scope a question comes with.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaseFilters {

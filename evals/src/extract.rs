@@ -318,11 +318,7 @@ pub fn label_window(
     let logs: Vec<CaseLine> = w
         .lines
         .iter()
-        .map(|l| CaseLine {
-            timestamp: l.timestamp.map(|t| t.to_rfc3339()),
-            labels: l.labels.clone(),
-            line: l.text.clone(),
-        })
+        .map(|l| CaseLine::new(l.timestamp, &l.labels, &l.text))
         .collect();
     let slug: String = w
         .group
