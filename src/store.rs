@@ -398,10 +398,7 @@ pub const API_KEY_PREFIX: &str = "llk_";
 /// right one (nothing to brute-force); a slow password hash would only slow each request.
 pub fn api_key_hash(key: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(key.as_bytes()))
 }
 
 fn key_from_row(r: &AnyRow) -> anyhow::Result<ApiKeyRecord> {

@@ -143,10 +143,7 @@ impl Alert {
                     h.update(v.as_bytes());
                     h.update([0]);
                 }
-                h.finalize()[..8]
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect()
+                hex::encode(&h.finalize()[..8])
             }
         }
     }

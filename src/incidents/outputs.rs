@@ -105,11 +105,7 @@ pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    format!("v1={}", hex(&mac.finalize().into_bytes()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Sends reports to the configured outputs.

@@ -7,6 +7,7 @@
 //! message, and evidence lines go inside code blocks.
 use chrono::{DateTime, Utc};
 use loglens_agents::{Finding, Severity};
+use loglens_tools::budget::clip_to as clip;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -253,15 +254,6 @@ pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-    s.push('…');
-    s
 }
 
 #[cfg(test)]

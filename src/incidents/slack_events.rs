@@ -68,7 +68,7 @@ pub fn sign(signing_secret: &str, timestamp: i64, body: &[u8]) -> String {
     };
     mac.update(format!("v0:{timestamp}:").as_bytes());
     mac.update(body);
-    format!("v0={}", super::outputs::hex(&mac.finalize().into_bytes()))
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

@@ -212,13 +212,7 @@ async fn investigate(
         bots.config.trace_url.as_deref(),
         Some(alert_info(&inv, job)),
     );
-    let outputs: Vec<String> = bots
-        .sender
-        .outputs()
-        .iter()
-        .map(|o| o.name().to_string())
-        .collect();
-    let deliveries = queue_deliveries(bots, job, &report, &outputs, None).await?;
+    let deliveries = queue_deliveries(bots, job, &report, &output_names(bots), None).await?;
     Ok(json!({ "analysis_id": record.id, "status": record.status, "deliveries": deliveries }))
 }
 
@@ -384,13 +378,7 @@ async fn report_failure(bots: &Bots, job: &Job, error: &str) {
                     format!("after {} attempts: {error}", job.attempts),
                 );
                 r.alert = Some(alert_info(&inv, job));
-                let names = bots
-                    .sender
-                    .outputs()
-                    .iter()
-                    .map(|o| o.name().to_string())
-                    .collect();
-                (r, names, None)
+                (r, output_names(bots), None)
             }
             Err(_) => return,
         },
@@ -416,6 +404,15 @@ async fn report_failure(bots: &Bots, job: &Job, error: &str) {
     if let Err(e) = queue_deliveries(bots, job, &report, &outputs, reply).await {
         tracing::error!(job = %job.id, error = %format!("{e:#}"), "could not queue the failure report");
     }
+}
+
+/// The names of every configured output (an alert's report goes to each).
+fn output_names(bots: &Bots) -> Vec<String> {
+    bots.sender
+        .outputs()
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect()
 }
 
 fn title(inv: &Investigation) -> String {

@@ -122,6 +122,18 @@ pub fn clip(text: &str, max_chars: usize) -> String {
     format!("{kept}…[+{} chars]", total - max_chars)
 }
 
+/// Cuts `text` to at most `max_chars` characters in all, the last one `…` when it was
+/// cut: for hard limits (a Slack header, a stored title), where [`clip`]'s count of what
+/// was left out would not fit.
+pub fn clip_to(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
 #[allow(clippy::expect_used)] // constant patterns, exercised by the tests below
 static SHAPE_RULES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
@@ -265,5 +277,12 @@ mod tests {
             },
         );
         assert!(!got[0].text.contains("hunter2"));
+    }
+
+    #[test]
+    fn clip_to_keeps_within_the_limit() {
+        assert_eq!(clip_to("short", 10), "short");
+        assert_eq!(clip_to("ünïcode text", 5), "ünïc…");
+        assert_eq!(clip_to("abcdef", 5).chars().count(), 5);
     }
 }

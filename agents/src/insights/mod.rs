@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use loglens_tools::budget::clip_to as clip;
 use loglens_tools::k8s::K8sEvent;
 use loglens_tools::logs::LogLine;
 use loglens_tools::redact::redact;
@@ -214,15 +215,6 @@ pub(crate) fn first_evidence<'a>(
         }
     }
     out
-}
-
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-    s.push('…');
-    s
 }
 
 #[cfg(test)]
