@@ -49,9 +49,11 @@ case "$CMD" in
     for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$CH_PORT/ping" >/dev/null 2>&1 && break; sleep 0.5; done
     # SAMPLES_DAYS/LABELS_DAYS: qryn's retention (default 7 days) silently drops older
     # entries; tests push recorded incidents with their original, older timestamps.
+    # LINE_FMT=go_native: line_format with Go's text/template, as Loki does (qryn's
+    # default, Handlebars, renders Loki's `{{.msg}}` as nothing).
     # exec: the recorded pid is node's own, so `stop` can end it.
     (cd "$DIR/node" && exec env CLICKHOUSE_SERVER=127.0.0.1 CLICKHOUSE_PORT="$CH_PORT" CLICKHOUSE_DB=loki \
-      PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL=error SAMPLES_DAYS=3650 LABELS_DAYS=3650 \
+      PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL=error SAMPLES_DAYS=3650 LABELS_DAYS=3650 LINE_FMT=go_native \
       node node_modules/qryn/qryn_node.js) >"$RUN/qryn.log" 2>&1 &
     echo $! >"$RUN/qryn.pid"
     for _ in $(seq 1 120); do

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use loglens_agents::specialist::AnswerMode;
 
 /// loglens answers questions about Kubernetes logs with a local model, citing the exact
 /// log lines each answer rests on.
@@ -61,6 +62,12 @@ pub struct GlobalArgs {
     /// the context leaves). Fewer is faster on a CPU.
     #[arg(long, global = true, env = "LOGLENS_EVIDENCE_TOKENS", value_name = "N")]
     pub evidence_tokens: Option<usize>,
+
+    /// What the model writes as its answer: `full` (every field, prose included),
+    /// `choose` (cause, lines, component, severity; loglens words the rest from the
+    /// evidence) or `auto` (choose for a model under 1B parameters).
+    #[arg(long, global = true, env = "LOGLENS_ANSWER", value_name = "MODE")]
+    pub answer: Option<AnswerMode>,
 
     /// Base URL of the OpenAI-compatible model server (llama.cpp's llama-server).
     #[arg(long, global = true, env = "LOGLENS_MODEL_URL", value_name = "URL")]
@@ -473,6 +480,11 @@ pub struct EvalRunArgs {
     /// Do not store the run in the database (nor compare it).
     #[arg(long)]
     pub no_store: bool,
+    /// Replay through Loki (--loki-url or [loki] url) instead of the embedded file
+    /// source: each case's lines are pushed (retimed to the last minutes, labelled
+    /// loglens_eval="<run>/<case>") and read back through the Loki client.
+    #[arg(long)]
+    pub loki: bool,
 }
 
 /// `--variant`.

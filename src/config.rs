@@ -36,6 +36,9 @@
 //! tool_timeout_secs = 20
 //! tool_calling = "auto"           # native OpenAI tools when the model's template has them,
 //!                                 # else JSON-schema output ("schema"); or force "native"
+//! answer = "auto"                 # "full": the model writes every field; "choose": it picks
+//!                                 # cause, lines, component, severity and loglens words the
+//!                                 # rest; "auto": choose for a model under 1B parameters
 //!
 //! [redaction]                     # secrets are always masked; these get placeholders
 //! pseudonymize = ["email"]        # also "ip"; never sent to the model
@@ -98,7 +101,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use loglens_agents::llm::LlmConfig;
 use loglens_agents::retrieval::{ChunkConfig, ChunkMode, HybridConfig};
-use loglens_agents::specialist::{SpecialistConfig, ToolCalling};
+use loglens_agents::specialist::{AnswerMode, SpecialistConfig, ToolCalling};
 use loglens_agents::{BaselineConfig, PipelineConfig};
 use loglens_tools::embed::EmbedConfig;
 use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
@@ -291,6 +294,8 @@ pub struct AgentsSection {
     pub tool_timeout_secs: Option<u64>,
     /// `auto`, `schema` or `native`.
     pub tool_calling: Option<ToolCalling>,
+    /// `auto`, `full` or `choose`.
+    pub answer: Option<AnswerMode>,
 }
 
 /// `[events]`.
@@ -575,6 +580,7 @@ impl Config {
             context_tokens: analyzer.context_tokens,
             answer_tokens: llm.max_tokens,
             tool_calling: file.agents.tool_calling.unwrap_or_default(),
+            answer: args.answer.or(file.agents.answer).unwrap_or_default(),
             evidence_tokens: args.evidence_tokens.or(file.agents.evidence_tokens),
             ..pd.specialist
         };
@@ -862,6 +868,7 @@ mod tests {
             samples: None,
             max_steps: None,
             evidence_tokens: None,
+            answer: None,
             model_url: None,
             model: None,
             sampling: vec![],

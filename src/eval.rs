@@ -120,6 +120,7 @@ async fn run_eval(
     }
     let mut variant_name = variant.name().to_string();
     for (on, suffix) in [
+        (args.loki, "+loki"),
         (args.hybrid, "+hybrid"),
         (args.no_consensus, "+no-consensus"),
         (args.retrieval_only, "+retrieval-only"),
@@ -149,6 +150,22 @@ async fn run_eval(
     let library = Arc::new(SignatureLibrary::builtin()?);
 
     let started = chrono::Utc::now();
+    // --loki: each case is pushed into Loki and read back through the Loki client.
+    let loki = match (&config.loki, args.loki) {
+        (_, false) => None,
+        (None, true) => bail!("--loki needs a Loki: --loki-url, LOGLENS_LOKI_URL or [loki] url"),
+        (Some(cfg), true) => {
+            let client = loglens_tools::logs::loki::LokiClient::new(cfg.clone())?;
+            client
+                .labels(started - chrono::Duration::minutes(5), started)
+                .await
+                .with_context(|| format!("Loki at {} must be up for --loki", cfg.url))?;
+            Some(loglens_evals::loki_replay::LokiReplay::new(
+                client,
+                &started.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
+            ))
+        }
+    };
     let out = match (&args.resume, &args.out) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => dir.clone(),
@@ -224,7 +241,7 @@ async fn run_eval(
             r = replay(c, variant, llm.as_ref(), &pipeline, &library, embedder
                 .as_ref()
                 .filter(|_| variant == Variant::Hybrid || args.hybrid)
-                .map(|e| (e, config.hybrid))).instrument(span) => r?,
+                .map(|e| (e, config.hybrid)), loki.as_ref()).instrument(span) => r?,
             _ = &mut stop => {
                 bar.abandon();
                 eprintln!(
@@ -315,6 +332,10 @@ async fn run_eval(
         }
     }
     // What produced the numbers: the model and the pipeline's settings.
+    let answer = match (&llm, variant) {
+        (Some(llm), Variant::Agents) => Some(pipeline.specialist.answer.resolve(llm).await.name()),
+        _ => None,
+    };
     let settings = serde_json::json!({
         "model": model,
         "model_url": llm.as_ref().map(|l| l.config().base_url.clone()),
@@ -329,6 +350,7 @@ async fn run_eval(
         "samples": pipeline.samples,
         "max_steps": pipeline.specialist.max_steps,
         "evidence_tokens": pipeline.specialist.evidence_tokens,
+        "answer": answer,
         "max_lines": pipeline.max_lines,
         "consensus": pipeline.consensus,
     });

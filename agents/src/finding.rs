@@ -104,6 +104,41 @@ pub fn evidence_schema(lines: usize, causes: &[String], components: &[String]) -
     })
 }
 
+/// The fields a model fills in [`AnswerMode::Choose`](crate::specialist::AnswerMode):
+/// the choices, not the prose.
+pub const CHOICE_FIELDS: &[&str] = &["cause", "evidence", "component", "severity", "confidence"];
+
+/// [`evidence_schema`] cut down to [`CHOICE_FIELDS`]: the model picks the cause, the
+/// lines, the component and the severity; loglens words the rest from what it picked
+/// ([`crate::wording`]). A choice is a few dozen tokens where a full finding is hundreds,
+/// which is what a small model on a CPU can afford, and it cannot write a wrong sentence.
+pub fn choice_schema(lines: usize, causes: &[String], components: &[String]) -> Value {
+    let mut schema = evidence_schema(lines, causes, components);
+    if let Some(props) = schema["properties"].as_object_mut() {
+        props.retain(|k, _| CHOICE_FIELDS.contains(&k.as_str()));
+    }
+    if let Some(required) = schema["required"].as_array_mut() {
+        required.retain(|k| k.as_str().is_some_and(|k| CHOICE_FIELDS.contains(&k)));
+    }
+    schema
+}
+
+/// What a model writes in [`AnswerMode::Choose`](crate::specialist::AnswerMode).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelChoice {
+    /// A candidate signature's id, or `other`.
+    pub cause: String,
+    /// Numbers of the lines that show it.
+    pub evidence: Vec<u32>,
+    /// The component at fault.
+    pub component: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// How sure, 0 to 100.
+    pub confidence: u8,
+}
+
 /// The schema sent to the model for a prompt holding `lines` numbered log lines: evidence
 /// items are integers from 1 to `lines`.
 pub fn finding_schema(lines: usize) -> Value {
@@ -189,15 +224,7 @@ impl Finding {
     /// range (impossible under the schema, but the schema is not trusted) and repeats are
     /// dropped.
     pub fn resolve(model: ModelFinding, sent: &[LineRef]) -> Self {
-        let mut evidence: Vec<LineRef> = Vec::new();
-        for n in model.evidence {
-            if let Some(line) = sent.iter().find(|l| l.n == n as usize)
-                && !evidence.iter().any(|e| e.n == line.n)
-            {
-                evidence.push(line.clone());
-            }
-        }
-        evidence.sort_by_key(|l| l.n);
+        let evidence = resolve_lines(&model.evidence, sent);
         Self {
             cause: None,
             root_cause: model.root_cause,
@@ -210,6 +237,21 @@ impl Finding {
             confidence: f32::from(model.confidence.min(100)) / 100.0,
         }
     }
+}
+
+/// The lines that cited numbers stand for, in line order, each once; numbers of lines
+/// that were not sent are dropped.
+pub fn resolve_lines(numbers: &[u32], sent: &[LineRef]) -> Vec<LineRef> {
+    let mut evidence: Vec<LineRef> = Vec::new();
+    for n in numbers {
+        if let Some(line) = sent.iter().find(|l| l.n == *n as usize)
+            && !evidence.iter().any(|e| e.n == line.n)
+        {
+            evidence.push(line.clone());
+        }
+    }
+    evidence.sort_by_key(|l| l.n);
+    evidence
 }
 
 #[cfg(test)]

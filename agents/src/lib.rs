@@ -41,6 +41,7 @@ pub mod retrieval;
 pub mod router;
 pub mod specialist;
 pub mod toolbox;
+pub mod wording;
 
 pub use baseline::{BaselineAnalyzer, BaselineConfig, Extraction, Retrieval};
 pub use error::AnalyzeError;

@@ -30,10 +30,11 @@ use crate::error::AnalyzeError;
 use crate::events::AgentEvent;
 use crate::evidence::collect::{EvidenceSet, event_line};
 use crate::evidence::{Category, Pattern};
-use crate::finding::{Finding, LineRef, ModelFinding, evidence_schema};
+use crate::finding::{Finding, LineRef, ModelChoice, ModelFinding, choice_schema, evidence_schema};
 use crate::llm::{CallOptions, ChatMessage, LlmClient, LlmError, ModelCall};
 use crate::prompts::{SPECIALIST, render};
 use crate::toolbox::{CallStatus, ToolRecord, Toolbox};
+use crate::wording::word_choice;
 
 /// Which point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,6 +89,68 @@ pub enum ToolCalling {
     Native,
 }
 
+/// What the model writes as its answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// `choose` for a model under [`SMALL_MODEL_PARAMS`] parameters (as the server
+    /// reports it), else `full`.
+    #[default]
+    Auto,
+    /// Every field of the finding, prose included ([`ModelFinding`]).
+    Full,
+    /// Only the choices: cause, evidence lines, component, severity and confidence
+    /// ([`crate::finding::ModelChoice`]); the prose is worded from the evidence chosen
+    /// ([`crate::wording`]). A few dozen tokens instead of hundreds.
+    Choose,
+}
+
+impl AnswerMode {
+    /// `full` or `choose`: `auto` decided by the size of the model `llm` serves.
+    pub async fn resolve(self, llm: &LlmClient) -> AnswerMode {
+        match self {
+            AnswerMode::Auto => match llm.model_params().await {
+                Some(n) if n < SMALL_MODEL_PARAMS => AnswerMode::Choose,
+                _ => AnswerMode::Full,
+            },
+            mode => mode,
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnswerMode::Auto => "auto",
+            AnswerMode::Full => "full",
+            AnswerMode::Choose => "choose",
+        }
+    }
+}
+
+impl std::str::FromStr for AnswerMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(AnswerMode::Auto),
+            "full" => Ok(AnswerMode::Full),
+            "choose" => Ok(AnswerMode::Choose),
+            other => Err(format!(
+                "answer mode {other:?} is not one of auto, full, choose"
+            )),
+        }
+    }
+}
+
+/// Below this many parameters `auto` answers in `choose` mode: such a model chooses among
+/// candidates well enough but writes no usable sentence (the 135M test model fills every
+/// text field with repeats up to its length limit: `evals/README.md`).
+pub const SMALL_MODEL_PARAMS: u64 = 1_000_000_000;
+
+/// Reply tokens of a choice: a cause id, up to eight line numbers, a component, a
+/// severity and a number, with room for the whitespace a grammar allows.
+const CHOICE_TOKENS: u32 = 256;
+
 /// Limits of one specialist.
 #[derive(Debug, Clone, Copy)]
 pub struct SpecialistConfig {
@@ -111,6 +174,8 @@ pub struct SpecialistConfig {
     /// model on a CPU answers no better from more lines, and every prompt token costs
     /// time (`None`: what the context leaves).
     pub evidence_tokens: Option<usize>,
+    /// What the model writes as its answer.
+    pub answer: AnswerMode,
 }
 
 impl Default for SpecialistConfig {
@@ -127,6 +192,7 @@ impl Default for SpecialistConfig {
             max_line_chars: 400,
             tool_calling: ToolCalling::Auto,
             evidence_tokens: None,
+            answer: AnswerMode::Auto,
         }
     }
 }
@@ -208,6 +274,12 @@ impl Specialist {
     /// Its role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The answer mode in use: the configured one, with `auto` decided by the served
+    /// model's size.
+    pub async fn answer_mode(&self) -> AnswerMode {
+        self.cfg.answer.resolve(&self.llm).await
     }
 
     /// The candidate causes it is offered: its own category's first, then the rest.
@@ -400,7 +472,14 @@ impl Specialist {
                 ("count", &lines.len().to_string()),
             ],
         )));
-        let schema = evidence_schema(lines.len(), &causes, &evidence.components);
+        let mode = self.answer_mode().await;
+        let (schema, max_tokens) = if mode == AnswerMode::Choose {
+            let schema = choice_schema(lines.len(), &causes, &evidence.components);
+            (schema, self.cfg.answer_tokens.min(CHOICE_TOKENS))
+        } else {
+            let schema = evidence_schema(lines.len(), &causes, &evidence.components);
+            (schema, self.cfg.answer_tokens)
+        };
         let reply = self
             .llm
             .complete_json_with::<Value>(
@@ -409,7 +488,7 @@ impl Specialist {
                 &schema,
                 None,
                 CallOptions {
-                    max_tokens: Some(self.cfg.answer_tokens),
+                    max_tokens: Some(max_tokens),
                     ..options
                 },
             )
@@ -418,19 +497,7 @@ impl Specialist {
         let (finding, fallback) = match reply {
             Ok(reply) => {
                 calls.extend(reply.calls);
-                let mut value = reply.value;
-                let cause = value
-                    .as_object_mut()
-                    .and_then(|o| o.remove("cause"))
-                    .and_then(|v| v.as_str().map(str::to_string));
-                let model: ModelFinding = serde_json::from_value(value).map_err(|e| {
-                    AnalyzeError::Model(LlmError::Protocol(format!(
-                        "the finding does not fit its type: {e}"
-                    )))
-                })?;
-                let mut finding = Finding::resolve(model, &lines);
-                finding.cause = cause;
-                (finding, None)
+                (read_answer(reply.value, mode, evidence, &lines)?, None)
             }
             // The model wrote garbage twice: the evidence still has an answer when the
             // signature library found a candidate. It is marked as such, with the reason.
@@ -461,6 +528,33 @@ impl Specialist {
             fallback,
         })
     }
+}
+
+/// The finding in a reply that matched its schema: the model's own words (`full`), or
+/// its choices worded from the evidence (`choose`).
+fn read_answer(
+    mut value: Value,
+    mode: AnswerMode,
+    evidence: &EvidenceSet,
+    lines: &[LineRef],
+) -> Result<Finding, AnalyzeError> {
+    let misfit = |e: serde_json::Error| {
+        AnalyzeError::Model(LlmError::Protocol(format!(
+            "the finding does not fit its type: {e}"
+        )))
+    };
+    if mode == AnswerMode::Choose {
+        let choice: ModelChoice = serde_json::from_value(value).map_err(misfit)?;
+        return Ok(word_choice(choice, evidence, lines));
+    }
+    let cause = value
+        .as_object_mut()
+        .and_then(|o| o.remove("cause"))
+        .and_then(|v| v.as_str().map(str::to_string));
+    let model: ModelFinding = serde_json::from_value(value).map_err(misfit)?;
+    let mut finding = Finding::resolve(model, lines);
+    finding.cause = cause;
+    Ok(finding)
 }
 
 /// Confidence given to an answer taken from the evidence alone.

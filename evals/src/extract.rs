@@ -30,6 +30,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use loglens_agents::Severity;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::evidence::patterns::{MinerConfig, TemplateMiner};
+use loglens_agents::wording::LEVEL_WORD;
 use loglens_tools::logs::LogLine;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -81,11 +82,6 @@ static LEVEL_FIELD: LazyLock<Option<Regex>> = LazyLock::new(|| {
     Regex::new(r#"(?i)"?\b(?:level|lvl|severity|loglevel)"?\s*[:=]\s*"?([A-Za-z]+)"#).ok()
 });
 
-static LEVEL_WORD: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(r"\b(FATAL|CRITICAL|CRIT|PANIC|EMERG|ALERT|SEVERE|ERROR|ERR|WARNING|WARN|INFO|NOTICE|DEBUG|TRACE)\b")
-        .ok()
-});
-
 fn level_of_word(w: &str) -> Option<Severity> {
     Some(match w.to_ascii_uppercase().as_str() {
         "FATAL" | "CRITICAL" | "CRIT" | "PANIC" | "EMERG" | "EMERGENCY" | "ALERT" => {
@@ -130,21 +126,7 @@ pub fn detect_level(line: &LogLine) -> Severity {
     Severity::Info
 }
 
-/// The message without its header: what follows a level word near the start of the line
-/// (and a `logger:` right after it), so a template is not made of dates and levels.
-pub fn message_part(text: &str) -> &str {
-    let Some(m) = LEVEL_WORD.as_ref().and_then(|r| r.find(text)) else {
-        return text;
-    };
-    if m.start() > 48 {
-        return text;
-    }
-    let rest = text[m.end()..].trim_start_matches([' ', ':', ']', '\t']);
-    match rest.split_once(": ") {
-        Some((logger, msg)) if !logger.contains(' ') && !msg.is_empty() => msg,
-        _ => rest,
-    }
-}
+pub use loglens_agents::wording::message_part;
 
 /// The stream a line belongs to, for windowing.
 pub fn group_key(line: &LogLine) -> String {

@@ -24,6 +24,7 @@ pub mod combine;
 pub mod drift;
 pub mod extract;
 pub mod import;
+pub mod loki_replay;
 pub mod replay;
 pub mod score;
 pub mod synth;

@@ -1,8 +1,9 @@
 //! Replaying a case through a variant.
 //!
 //! A case replays offline: its lines are written to a JSON-lines file that the embedded
-//! file source reads (the same code path as `--logs`), and its events are served from
-//! memory. Variants:
+//! file source reads (the same code path as `--logs`), or, with `--loki`, pushed into
+//! Loki and read back through the Loki client ([`crate::loki_replay`]); its events are
+//! served from memory. Variants:
 //! - `evidence`: no model at all. The router's rules (the safe default when they
 //!   disagree), retrieval, the signature library and the pattern miner; the answer is the
 //!   top candidate. The floor every model-backed variant must beat.
@@ -37,6 +38,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::GoldenCase;
 use crate::extract::{detect_level, message_part};
+use crate::loki_replay::{LoadedCase, LokiReplay};
+use loglens_agents::wording::unmatched_wording;
 
 /// Which pipeline a case goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,9 +110,26 @@ fn case_index(r: &LineRef, file: &str) -> Option<usize> {
     (r.source == file && r.line_no >= 1).then(|| (r.line_no - 1) as usize)
 }
 
-fn indexes(refs: &[LineRef], file: &str) -> Vec<usize> {
+/// How lines read back map to the case's lines.
+enum LineIndex {
+    /// Read from the replay's file: by line number.
+    File(String),
+    /// Read from Loki: by push time.
+    Loki(Box<LoadedCase>),
+}
+
+impl LineIndex {
+    fn of(&self, r: &LineRef) -> Option<usize> {
+        match self {
+            LineIndex::File(file) => case_index(r, file),
+            LineIndex::Loki(loaded) => loaded.case_index(r),
+        }
+    }
+}
+
+fn indexes(refs: &[LineRef], lines: &LineIndex) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::new();
-    for i in refs.iter().filter_map(|r| case_index(r, file)) {
+    for i in refs.iter().filter_map(|r| lines.of(r)) {
         if !out.contains(&i) {
             out.push(i);
         }
@@ -198,9 +218,10 @@ fn level_finding(lines: &[LogLine], ev: &EvidenceSet) -> Finding {
         .take(8)
         .cloned()
         .collect();
+    let (root_cause, action) = unmatched_wording(&component, &message);
     Finding {
         cause: Some("other".into()),
-        root_cause: format!("No known failure signature; {component} logs \"{message}\"."),
+        root_cause,
         severity,
         component: component.clone(),
         error_signature: message.chars().take(120).collect(),
@@ -209,7 +230,7 @@ fn level_finding(lines: &[LogLine], ev: &EvidenceSet) -> Finding {
             worst.len(),
             lines.len()
         ),
-        action: format!("Look into {component}: find what makes it log this."),
+        action,
         evidence: if cited.is_empty() {
             ev.lines.last().cloned().into_iter().collect()
         } else {
@@ -228,6 +249,7 @@ pub async fn replay(
     cfg: &PipelineConfig,
     library: &Arc<SignatureLibrary>,
     hybrid: Option<(&Embedder, HybridConfig)>,
+    loki: Option<&LokiReplay>,
 ) -> anyhow::Result<CaseRun> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("logs.jsonl");
@@ -239,9 +261,26 @@ pub async fn replay(
         }
         f.flush()?;
     }
-    let source: Arc<dyn LogSource> = Arc::new(FileLogSource::new(vec![path.clone()]));
+    let (source, index, window): (Arc<dyn LogSource>, LineIndex, _) = match loki {
+        None => (
+            Arc::new(FileLogSource::new(vec![path.clone()])),
+            LineIndex::File(path.display().to_string()),
+            None,
+        ),
+        Some(loki) => {
+            let loaded = loki.load(&case.id, &path).await?;
+            let window = Some((loaded.start, loaded.end));
+            (
+                Arc::new(loaded.source.clone()),
+                LineIndex::Loki(Box::new(loaded)),
+                window,
+            )
+        }
+    };
     let events: Arc<dyn EventSource> = Arc::new(CaseEvents(case.events.clone()));
     let filter = LogFilter {
+        start: window.map(|(s, _)| s),
+        end: window.map(|(_, e)| e),
         namespace: case.filters.namespace.clone(),
         pod: case.filters.pod.clone(),
         container: case.filters.container.clone(),
@@ -270,7 +309,6 @@ pub async fn replay(
         cited: Vec::new(),
         trace_id: None,
     };
-    let file = path.display().to_string();
     let started = Instant::now();
     let mut calls: Vec<ModelCall> = Vec::new();
     match variant {
@@ -313,7 +351,7 @@ pub async fn replay(
                     loglens_agents::evidence::Category::App => Role::App,
                 })
             });
-            run.retrieved = indexes(&ev.lines, &file);
+            run.retrieved = indexes(&ev.lines, &index);
             // No known failure in the evidence: the floor answers from the lines' own
             // levels: the worst level seen, where most of those lines come from, and their
             // message; "nothing is failing" when every line is informational.
@@ -345,7 +383,7 @@ pub async fn replay(
                 Ok(r) => {
                     run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
                     run.tool_calls = r.opinions.iter().map(|o| o.tools.len()).sum();
-                    run.retrieved = indexes(&r.evidence.lines, &file);
+                    run.retrieved = indexes(&r.evidence.lines, &index);
                     calls = r.calls;
                     run.finding = Some(r.consensus.finding);
                 }
@@ -375,9 +413,9 @@ pub async fn replay(
                 b.retrieve(&case.question, &filter, cfg.max_lines).await
             };
             match retrieved {
-                Ok(r) if retrieval_only => run.retrieved = indexes(&r.lines, &file),
+                Ok(r) if retrieval_only => run.retrieved = indexes(&r.lines, &index),
                 Ok(r) => {
-                    run.retrieved = indexes(&r.lines, &file);
+                    run.retrieved = indexes(&r.lines, &index);
                     match b.extract(&case.question, &r, None).await {
                         Ok(x) => {
                             calls = x.calls;
@@ -391,7 +429,7 @@ pub async fn replay(
         }
     }
     if let Some(f) = &run.finding {
-        run.cited = indexes(&f.evidence, &file);
+        run.cited = indexes(&f.evidence, &index);
     }
     run.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     run.model_ms = busy_ms(&calls);

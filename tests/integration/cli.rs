@@ -231,6 +231,148 @@ fn golden_cases_check_and_the_eval_harness_reports() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not fit the case schema"));
 }
 
+/// `eval --loki` pushes each case into a real Loki API (qryn, started by scripts/test.sh),
+/// retimed and labelled, and reads it back through the Loki client. The deterministic
+/// variant must then answer every smoke case exactly as it does from the embedded file
+/// source, with the same lines retrieved and cited (mapped back to the case's lines).
+/// Then the agents variant runs through Loki with the real test model: answers in choose
+/// mode (the model is under 1B parameters) that cite case lines.
+#[test]
+fn eval_through_loki_answers_as_the_file_source_does() {
+    let loki = std::env::var("LOGLENS_TEST_LOKI_URL").unwrap_or_else(|_| {
+        panic!("LOGLENS_TEST_LOKI_URL is not set: run the tests with scripts/test.sh")
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str], out: &std::path::Path| -> Value {
+        let o = loglens()
+            .args(["eval", "--subset", "golden/smoke.txt", "--no-store"])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap()
+    };
+    let files = run(&[], &tmp.path().join("files"));
+    let through_loki = run(&["--loki", "--loki-url", &loki], &tmp.path().join("loki"));
+    assert_eq!(through_loki["variant"], "evidence+loki");
+    let by_case = |v: &Value| -> std::collections::BTreeMap<String, Value> {
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["case"].as_str().unwrap().to_string(), r.clone()))
+            .collect()
+    };
+    let (a, b) = (by_case(&files), by_case(&through_loki));
+    assert_eq!(a.len(), 10);
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let mut retrieved = 0;
+    for (id, fr) in &a {
+        let lr = &b[id];
+        assert_eq!(fr["error"], lr["error"], "{id}");
+        assert_eq!(fr["cited"], lr["cited"], "{id}: lines cited");
+        // Loki has no "unknown time": a case's untimed lines (kubectl logs without
+        // --timestamps) get push times before its first timed line, in file order, as the
+        // file source orders them; the time-based parts of choosing lines can then pick a
+        // different one of equivalent lines. With every line timed, the same lines exactly.
+        let case: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("golden/cases/{id}.json")).unwrap(),
+        )
+        .unwrap();
+        let untimed = case["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["timestamp"].is_null());
+        let set = |v: &Value| -> std::collections::BTreeSet<u64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .collect()
+        };
+        let (fs, ls) = (set(&fr["retrieved"]), set(&lr["retrieved"]));
+        if untimed {
+            let shared = fs.intersection(&ls).count() as f64;
+            let all = fs.union(&ls).count().max(1) as f64;
+            assert!(
+                fs == ls || shared / all >= 0.7,
+                "{id}: lines retrieved {fs:?} / {ls:?}"
+            );
+        } else {
+            assert_eq!(fr["retrieved"], lr["retrieved"], "{id}: lines retrieved");
+        }
+        for field in [
+            "cause",
+            "component",
+            "severity",
+            "error_signature",
+            "root_cause",
+        ] {
+            assert_eq!(fr["finding"][field], lr["finding"][field], "{id}: {field}");
+        }
+        retrieved += lr["retrieved"].as_array().unwrap().len();
+    }
+    assert!(
+        retrieved > 20,
+        "the cases' lines came back from Loki ({retrieved})"
+    );
+
+    // The agents variant with the real model, through Loki.
+    let out = tmp.path().join("agents");
+    let subset = tmp.path().join("subset.txt");
+    std::fs::write(
+        &subset,
+        "synthetic/oom_killed-001\nsynthetic/db_auth-001\nsynthetic/tls-001\n",
+    )
+    .unwrap();
+    let o = loglens()
+        .args([
+            "eval",
+            "--variant",
+            "agents",
+            "--no-store",
+            "--max-steps",
+            "0",
+        ])
+        .arg("--subset")
+        .arg(&subset)
+        .args(["--loki", "--loki-url", &loki, "--model-url", &model_url()])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let agents: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(agents["variant"], "agents+loki");
+    assert_eq!(
+        agents["settings"]["answer"], "choose",
+        "{}",
+        agents["settings"]
+    );
+    let runs = agents["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "the three synthetic smoke cases");
+    for r in runs {
+        assert!(r["error"].is_null(), "{r}");
+        assert!(r["model_calls"].as_u64().unwrap() >= 1, "{r}");
+        let f = &r["finding"];
+        // Choose mode: the model picked, loglens worded it from the evidence.
+        assert!(!f["root_cause"].as_str().unwrap().is_empty(), "{f}");
+        assert!(
+            f["evidence"].as_array().unwrap().iter().all(|e| e["source"]
+                .as_str()
+                .unwrap()
+                .starts_with("loki {")
+                || e["source"] == "kubernetes-events"),
+            "{f}"
+        );
+        assert!(!r["retrieved"].as_array().unwrap().is_empty(), "{r}");
+    }
+}
+
 #[test]
 fn ask_answers_over_the_bundled_incident() {
     let dir = tempfile::tempdir().unwrap();

@@ -182,6 +182,16 @@ async fn file_source_and_loki_agree() {
         ),
         ("payments-55c-b2", "payments", "INFO healthz ok"),
         ("checkoutv2-1", "checkout", "FATAL panic: nil map"),
+        (
+            "worker-6f-c3",
+            "worker",
+            r#"level=error msg="job timed out" job=reindex duration_ms=1200"#,
+        ),
+        (
+            "worker-6f-c3",
+            "worker",
+            r#"level=info msg="job done" job=thumbs duration_ms=80"#,
+        ),
     ];
     let mut jsonl = String::new();
     let mut streams: BTreeMap<(String, String), Vec<(i64, String)>> = BTreeMap::new();
@@ -249,6 +259,33 @@ async fn file_source_and_loki_agree() {
             LogFilter {
                 logql: q(&format!(
                     r#"{{namespace="{ns}", container="checkout"}} | json | status >= 500"#
+                )),
+                ..LogFilter::default()
+            },
+        ),
+        (
+            "logql json + line_format",
+            LogFilter {
+                logql: q(&format!(
+                    r#"{{namespace="{ns}", pod=~"checkout-7d9f.*", container="checkout"}} | json | line_format "{{{{.level}}}}: {{{{ .msg }}}} ({{{{.status}}}})""#
+                )),
+                ..LogFilter::default()
+            },
+        ),
+        (
+            "logql logfmt + numeric filter + line_format",
+            LogFilter {
+                logql: q(&format!(
+                    r#"{{namespace="{ns}", container="worker"}} | logfmt | duration_ms > 1000 | line_format "{{{{.job}}}} took {{{{.duration_ms}}}}ms""#
+                )),
+                ..LogFilter::default()
+            },
+        ),
+        (
+            "logql logfmt + string filter",
+            LogFilter {
+                logql: q(&format!(
+                    r#"{{namespace="{ns}"}} | logfmt | level="info" | job=~"th.*""#
                 )),
                 ..LogFilter::default()
             },

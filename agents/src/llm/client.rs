@@ -1,10 +1,12 @@
 //! [`LlmClient`]: chat completions with a JSON schema, validated and retried once.
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -211,6 +213,8 @@ pub struct JsonReply<T> {
 pub struct LlmClient {
     http: reqwest::Client,
     cfg: LlmConfig,
+    /// The served model's parameter count, asked once ([`LlmClient::model_params`]).
+    params: Arc<OnceCell<Option<u64>>>,
 }
 
 /// Largest error body we read from the server.
@@ -243,6 +247,7 @@ impl LlmClient {
         Ok(Self {
             http,
             cfg: LlmConfig { base_url, ..cfg },
+            params: Arc::default(),
         })
     }
 
@@ -477,6 +482,23 @@ impl LlmClient {
             });
         }
         Ok(ids)
+    }
+
+    /// How many parameters the served model has, as llama-server reports it
+    /// (`/v1/models`: `data[0].meta.n_params`). Asked once per client; `None` when the
+    /// server does not say (another server, or it could not be reached).
+    pub async fn model_params(&self) -> Option<u64> {
+        *self
+            .params
+            .get_or_init(|| async {
+                let resp = self.http.get(self.url("/v1/models")).send().await.ok()?;
+                if !resp.status().is_success() {
+                    return None;
+                }
+                let v: Value = resp.json().await.ok()?;
+                v.pointer("/data/0/meta/n_params")?.as_u64()
+            })
+            .await
     }
 
     /// Counts the tokens of `text` with the server's own tokenizer (llama.cpp's

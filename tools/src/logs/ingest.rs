@@ -258,7 +258,7 @@ impl Ingest {
 
 /// The Loki stream a line goes to: its labels that are valid Loki label names, plus the
 /// extra labels.
-fn stream_labels(l: &LogLine, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+pub fn stream_labels(l: &LogLine, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = l
         .labels
         .iter()

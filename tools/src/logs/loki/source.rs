@@ -15,6 +15,7 @@ pub struct LokiLogSource {
     client: LokiClient,
     default_window: Duration,
     max_lines: usize,
+    scope: BTreeMap<String, String>,
 }
 
 impl LokiLogSource {
@@ -25,7 +26,30 @@ impl LokiLogSource {
             client,
             default_window: Duration::hours(24),
             max_lines: 5000,
+            scope: BTreeMap::new(),
         }
+    }
+
+    /// Confines every query to the streams with these labels (`cluster="homelab"`, or one
+    /// eval case's streams): they are added to every selector this source builds or is
+    /// given. Names must be Loki label names.
+    pub fn with_scope(mut self, labels: BTreeMap<String, String>) -> Result<Self, ToolError> {
+        for (k, v) in &labels {
+            if !crate::logs::logql::is_label_name(k) || v.is_empty() {
+                return Err(ToolError::InvalidFilter(format!(
+                    "scope label {k}={v:?}: the name must be a Loki label name ([a-zA-Z_][a-zA-Z0-9_]*) and the value not empty"
+                )));
+            }
+        }
+        self.scope = labels;
+        Ok(self)
+    }
+
+    fn scope_matchers(&self) -> Vec<String> {
+        self.scope
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote(v)))
+            .collect()
     }
 
     /// Changes how far back a query without a window looks.
@@ -64,7 +88,7 @@ impl LokiLogSource {
                     .cloned()
             })
         };
-        let mut matchers = Vec::new();
+        let mut matchers = self.scope_matchers();
         for (canon, value) in [
             ("namespace", &filter.namespace),
             ("pod", &filter.pod),
@@ -83,8 +107,9 @@ impl LokiLogSource {
             };
             matchers.push(matcher(&name, canon, value));
         }
+        let scoped = matchers.len() - self.scope.len();
         let mut query = match &filter.logql {
-            Some(q) if matchers.is_empty() => q.text.clone(),
+            Some(q) if scoped == 0 => scope_query(&q.text, &self.scope_matchers())?,
             Some(_) => {
                 return Err(ToolError::InvalidFilter(
                     "give either a LogQL query or label filters (namespace, pod, container, node), not both".into(),
@@ -92,7 +117,8 @@ impl LokiLogSource {
             }
             None => {
                 if matchers.is_empty() {
-                    // Every stream: Loki needs one matcher that cannot match empty.
+                    // Every stream: Loki needs one matcher that cannot match empty (a
+                    // scope's matchers are exact, so they do).
                     let Some(name) = actual("namespace").or_else(|| label_names.first().cloned())
                     else {
                         return Ok(None);
@@ -119,7 +145,7 @@ impl LokiLogSource {
         end: DateTime<Utc>,
     ) -> Result<Option<BTreeMap<String, String>>, ToolError> {
         let mut chosen = BTreeMap::new();
-        let mut so_far: Vec<String> = Vec::new();
+        let mut so_far: Vec<String> = self.scope_matchers();
         for (canon, value) in [
             ("namespace", &filter.namespace),
             ("pod", &filter.pod),
@@ -168,6 +194,23 @@ impl LokiLogSource {
         let start = filter.start.unwrap_or(end - self.default_window);
         (start, end)
     }
+}
+
+/// A LogQL log query confined to the scope's matchers: they are added at the head of its
+/// stream selector. A query that does not start with a selector is refused, since the
+/// scope could not be applied to it.
+fn scope_query(query: &str, scope: &[String]) -> Result<String, ToolError> {
+    if scope.is_empty() {
+        return Ok(query.to_string());
+    }
+    let Some(rest) = query.trim_start().strip_prefix('{') else {
+        return Err(ToolError::InvalidFilter(
+            "this Loki source is scoped to some streams: give a log query that starts with a stream selector ({...})".into(),
+        ));
+    };
+    let rest = rest.trim_start();
+    let sep = if rest.starts_with('}') { "" } else { ", " };
+    Ok(format!("{{{}{sep}{rest}", scope.join(", ")))
 }
 
 /// The selector matcher for a filter value: exact, or for a pod its workload as well
@@ -323,6 +366,41 @@ mod tests {
                 .build_query(&f, &[], &BTreeMap::new())
                 .unwrap_or_default()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_scope_confines_every_query() {
+        let scope = BTreeMap::from([("loglens_eval".to_string(), "run-1".to_string())]);
+        let src = source()
+            .with_scope(scope)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let names = vec!["namespace".to_string(), "loglens_eval".to_string()];
+        let f = LogFilter {
+            namespace: Some("shop".into()),
+            ..LogFilter::default()
+        };
+        let q = src
+            .build_query(&f, &names, &BTreeMap::new())
+            .unwrap_or_default()
+            .unwrap_or_default();
+        assert_eq!(q, r#"{loglens_eval="run-1", namespace="shop"}"#);
+        // No filters: the scope alone selects.
+        let q = src
+            .build_query(&LogFilter::default(), &names, &BTreeMap::new())
+            .unwrap_or_default()
+            .unwrap_or_default();
+        assert_eq!(q, r#"{loglens_eval="run-1"}"#);
+        // A query the model wrote gets the scope too; one without a selector is refused.
+        assert_eq!(
+            scope_query(r#"{app="x"} |= "err""#, &src.scope_matchers()).unwrap_or_default(),
+            r#"{loglens_eval="run-1", app="x"} |= "err""#
+        );
+        assert!(scope_query("rate({app=\"x\"}[5m])", &src.scope_matchers()).is_err());
+        assert!(
+            source()
+                .with_scope(BTreeMap::from([("bad-name".to_string(), "v".to_string())]))
+                .is_err()
         );
     }
 
