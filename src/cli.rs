@@ -50,6 +50,12 @@ pub struct GlobalArgs {
     )]
     pub events: Vec<PathBuf>,
 
+    /// Read Kubernetes events and pod status from the Kubernetes API (in a pod: its
+    /// service account; else the current kubeconfig context), when no --events files are
+    /// given. Also `[events] kubernetes = true`.
+    #[arg(long, global = true, env = "LOGLENS_KUBERNETES")]
+    pub kubernetes: bool,
+
     /// Samples per specialist (consensus votes over them; more is steadier and slower).
     #[arg(long, global = true, env = "LOGLENS_SAMPLES", value_name = "N")]
     pub samples: Option<usize>,

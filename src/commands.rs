@@ -14,7 +14,7 @@ use loglens_agents::retrieval::HybridRetriever;
 use loglens_agents::router::RetrievalMode;
 use loglens_agents::{AgentPipeline, BaselineAnalyzer};
 use loglens_tools::embed::Embedder;
-use loglens_tools::k8s::{EventSource, FileEventSource, LokiEventSource};
+use loglens_tools::k8s::{EventSource, FileEventSource, KubeEventSource, LokiEventSource};
 use loglens_tools::logs::FileLogSource;
 use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
 
@@ -107,7 +107,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
 
 /// Builds the analysis service from the configuration: log source, model client, store.
 pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
-    let agents = agent_pipeline(config)?;
+    let agents = agent_pipeline(config).await?;
     let analyzer = BaselineAnalyzer::new(
         agents.source().clone(),
         agents.llm().clone(),
@@ -130,12 +130,12 @@ pub async fn build_service(config: &Config) -> anyhow::Result<AnalysisService> {
 
 /// The agent pipeline (log and event sources, model client, signatures), without
 /// hybrid retrieval or storage: what the insight commands need.
-pub fn agent_pipeline(config: &Config) -> anyhow::Result<AgentPipeline> {
+pub async fn agent_pipeline(config: &Config) -> anyhow::Result<AgentPipeline> {
     let llm = LlmClient::new(config.llm.clone())?;
     let library = SignatureLibrary::builtin().context("loading the signature library")?;
     Ok(AgentPipeline::new(
         log_source(config)?,
-        event_source(config)?,
+        event_source(config).await?,
         llm,
         Arc::new(library),
         config.pipeline.clone(),
@@ -181,9 +181,10 @@ pub async fn hybrid_retriever(config: &Config) -> anyhow::Result<HybridRetriever
     ))
 }
 
-/// Where Kubernetes events come from: the files given with --events, else Loki (Alloy's
-/// `loki.source.kubernetes_events`) when it is configured, else nowhere.
-pub fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSource>>> {
+/// Where Kubernetes events come from: the files given with --events, else the Kubernetes
+/// API when asked (--kubernetes), else Loki (Alloy's `loki.source.kubernetes_events`)
+/// when it is configured, else nowhere.
+pub async fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSource>>> {
     if !config.event_paths.is_empty() {
         for p in &config.event_paths {
             if !p.exists() {
@@ -193,6 +194,9 @@ pub fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSourc
         return Ok(Some(Arc::new(FileEventSource::new(
             config.event_paths.clone(),
         ))));
+    }
+    if config.kubernetes {
+        return Ok(Some(Arc::new(KubeEventSource::infer().await?)));
     }
     if let Some(loki) = &config.loki {
         return Ok(Some(Arc::new(LokiEventSource::new(LokiClient::new(

@@ -46,6 +46,8 @@
 //!
 //! [events]                        # Kubernetes events (else from Loki, when configured)
 //! paths = ["examples/cart-redis-incident/events.json"]
+//! kubernetes = false              # true: events and pod status from the Kubernetes API
+//!                                 # (in-cluster service account, else kubeconfig)
 //!
 //! [eval]                          # drift against the last good run (loglens eval)
 //! drift_threshold = 0.05          # largest allowed drop of a quality metric (0..1)
@@ -304,6 +306,8 @@ pub struct AgentsSection {
 pub struct EventsSection {
     /// Event files.
     pub paths: Vec<PathBuf>,
+    /// Read the Kubernetes API (when no files are given).
+    pub kubernetes: bool,
 }
 
 /// `[loki]`. Credentials come from the environment (LOGLENS_LOKI_TOKEN,
@@ -410,6 +414,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Kubernetes event files.
     pub event_paths: Vec<PathBuf>,
+    /// Read events and pod status from the Kubernetes API (when there are no files).
+    pub kubernetes: bool,
     /// When an eval run has drifted.
     pub drift: loglens_evals::drift::DriftThresholds,
     /// The embedding server.
@@ -709,6 +715,7 @@ impl Config {
             loki,
             pipeline,
             event_paths,
+            kubernetes: args.kubernetes || file.events.kubernetes,
             llm,
             analyzer,
             database_url,
@@ -865,6 +872,7 @@ mod tests {
             config: Some(path),
             logs: vec![],
             events: vec![],
+            kubernetes: false,
             samples: None,
             max_steps: None,
             evidence_tokens: None,

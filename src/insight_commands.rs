@@ -18,8 +18,10 @@ fn spec(w: &WindowArgs) -> anyhow::Result<FilterSpec> {
     w.scope.spec()
 }
 
-fn insights(config: &Config) -> anyhow::Result<Insights> {
-    Ok(Insights::new(crate::commands::agent_pipeline(config)?))
+async fn insights(config: &Config) -> anyhow::Result<Insights> {
+    Ok(Insights::new(
+        crate::commands::agent_pipeline(config).await?,
+    ))
 }
 
 fn print<T: serde::Serialize>(
@@ -37,7 +39,8 @@ fn print<T: serde::Serialize>(
 
 /// `loglens summary`.
 pub async fn summary(config: &Config, a: SummaryArgs) -> anyhow::Result<ExitCode> {
-    let r = insights(config)?
+    let r = insights(config)
+        .await?
         .summary(&spec(&a.window)?, !a.no_narrate)
         .await?;
     print(a.window.json, &r, summary_text)
@@ -48,7 +51,10 @@ pub async fn triage(config: &Config, a: TriageArgs) -> anyhow::Result<ExitCode> 
     if !(1..=100).contains(&a.limit) {
         bail!("--limit must be between 1 and 100");
     }
-    let r = insights(config)?.triage(&spec(&a.window)?, a.limit).await?;
+    let r = insights(config)
+        .await?
+        .triage(&spec(&a.window)?, a.limit)
+        .await?;
     print(a.window.json, &r, triage_text)
 }
 
@@ -64,7 +70,8 @@ pub async fn changes(config: &Config, a: ChangesArgs) -> anyhow::Result<ExitCode
         (Some(s), Some(e)) => Some((s, e)),
         _ => None,
     };
-    let r = insights(config)?
+    let r = insights(config)
+        .await?
         .changes(&spec(&a.window)?, before, a.limit)
         .await?;
     print(a.window.json, &r, changes_text)
@@ -72,7 +79,7 @@ pub async fn changes(config: &Config, a: ChangesArgs) -> anyhow::Result<ExitCode
 
 /// `loglens cascade`.
 pub async fn cascade(config: &Config, a: CascadeArgs) -> anyhow::Result<ExitCode> {
-    let r = insights(config)?.cascade(&spec(&a.window)?).await?;
+    let r = insights(config).await?.cascade(&spec(&a.window)?).await?;
     print(a.window.json, &r, cascade_text)
 }
 

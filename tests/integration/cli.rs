@@ -464,6 +464,23 @@ fn ask_without_logs_or_model_fails_clearly() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("does/not/exist"));
+
+    // --kubernetes with no cluster to talk to (no service account, no kubeconfig): a
+    // clear error that says where it looked, before any model call.
+    let out = loglens()
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("KUBECONFIG", "/does/not/exist/kubeconfig")
+        .args(["ask", "why?", "--logs", "examples/cart-redis-incident"])
+        .args(["--kubernetes", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Kubernetes API: no cluster configuration")
+            && err.contains("/does/not/exist/kubeconfig"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -34,6 +34,15 @@ pub enum ToolError {
     /// Loki failed or refused the query.
     #[error(transparent)]
     Loki(#[from] crate::logs::loki::LokiError),
+    /// The Kubernetes API could not be reached or refused a read (no cluster configured,
+    /// no permission, the server down). `retryable` when the server may come back.
+    #[error("Kubernetes API: {message}")]
+    Kubernetes {
+        /// What failed and why.
+        message: String,
+        /// Whether trying again could help (a timeout, a 5xx, a 429).
+        retryable: bool,
+    },
     /// A background task failed (panicked or was cancelled).
     #[error("log scan task failed: {0}")]
     Task(String),
@@ -44,6 +53,7 @@ impl ToolError {
     pub fn retryable(&self) -> bool {
         match self {
             ToolError::Task(_) => true,
+            ToolError::Kubernetes { retryable, .. } => *retryable,
             ToolError::Loki(e) => e.retryable(),
             _ => false,
         }

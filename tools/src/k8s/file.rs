@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::parse::{parse_describe_events, parse_event_list_json, parse_event_table};
+use super::parse::{
+    parse_describe_events, parse_event_list_json, parse_event_table, parse_pod_list_json,
+};
 use super::{EventFilter, EventSource, K8sEvent, fold, rank};
 use crate::ToolError;
 
@@ -78,7 +80,10 @@ fn parse_file(text: &str) -> Vec<K8sEvent> {
                 .flat_map(|(cmd, out)| parse_command(cmd, out))
                 .collect();
         }
-        return parse_event_list_json(&v);
+        // An event list, or pods (`kubectl get pods -o json`): their status.
+        let mut out = parse_event_list_json(&v);
+        out.extend(parse_pod_list_json(&v));
+        return out;
     }
     parse_text(text, None, "Pod")
 }
@@ -113,6 +118,10 @@ fn parse_command(cmd: &str, out: &Value) -> Vec<K8sEvent> {
         Value::Object(_) | Value::Array(_) if cmd.contains("get events") => {
             parse_event_list_json(out)
         }
+        Value::Object(_) | Value::Array(_) if cmd.contains("get pod") => parse_pod_list_json(out),
+        Value::String(text) if cmd.contains("get pod") => serde_json::from_str::<Value>(text)
+            .map(|v| parse_pod_list_json(&v))
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

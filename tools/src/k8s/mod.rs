@@ -9,9 +9,10 @@
 //! - [`LokiEventSource`]: events that Grafana Alloy's `loki.source.kubernetes_events`
 //!   ships to Loki (logfmt or JSON lines).
 //!
-//! The Kubernetes API backend (kube-rs) is not built yet: no API server installs on these
-//! machines to test it against.
+//! - [`KubeEventSource`]: the Kubernetes API (kube-rs): events, and pod status (waiting
+//!   and termination reasons, exit codes, restarts, unschedulable and evicted pods).
 mod file;
+mod kube_api;
 mod loki;
 mod parse;
 
@@ -20,8 +21,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use file::FileEventSource;
+pub use kube_api::KubeEventSource;
 pub use loki::LokiEventSource;
-pub use parse::{parse_describe_events, parse_event_list_json, parse_event_table};
+pub use parse::{
+    parse_describe_events, parse_event_list_json, parse_event_table, parse_pod_list_json,
+};
 
 use crate::ToolError;
 

@@ -286,6 +286,126 @@ pub fn parse_describe_events(text: &str, kind: &str) -> Vec<K8sEvent> {
     out
 }
 
+/// Pod status from pod objects as the Kubernetes API returns them (`kubectl get pods -o
+/// json`, or kube-rs's `Pod`s serialized): what events alone miss, as Warning entries with
+/// source `pod status`, worded as [`parse_describe_events`] words them. Per container
+/// (init containers too): a waiting reason (`CrashLoopBackOff`, `ImagePullBackOff`), a
+/// bad termination now or last time (`OOMKilled`, `Error`, with the exit code and when it
+/// finished), with the restart count. Per pod: an eviction or other failure reason, and a
+/// pod that cannot be scheduled (`PodScheduled` false). Healthy pods give nothing.
+pub fn parse_pod_list_json(v: &Value) -> Vec<K8sEvent> {
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(o) if o.contains_key("items") => o["items"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
+        Value::Object(_) => vec![v],
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for pod in items {
+        if pod
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k != "Pod")
+            || pod.get("status").is_none()
+        {
+            continue;
+        }
+        let s = |p: &str| pod.pointer(p).and_then(Value::as_str).map(str::to_string);
+        let Some(name) = s("/metadata/name") else {
+            continue;
+        };
+        let namespace = s("/metadata/namespace");
+        let entry = |reason: &str, message: String, at: Option<&str>| K8sEvent {
+            namespace: namespace.clone(),
+            kind: "Pod".into(),
+            name: name.clone(),
+            event_type: "Warning".into(),
+            reason: reason.to_string(),
+            message,
+            count: 1,
+            last_seen: at.and_then(parse_timestamp),
+            age: None,
+            source: Some("pod status".into()),
+        };
+        if let Some(reason) = s("/status/reason") {
+            let message = s("/status/message").unwrap_or_default();
+            out.push(entry(&reason, format!("pod {reason}: {message}"), None));
+        }
+        for c in pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
+            if field("type") == "PodScheduled" && field("status") == "False" {
+                let reason = c
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Unschedulable");
+                out.push(entry(
+                    reason,
+                    format!("pod not scheduled: {}", field("message")),
+                    c.get("lastTransitionTime").and_then(Value::as_str),
+                ));
+            }
+        }
+        for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
+            for c in pod
+                .pointer(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let container = c.get("name").and_then(Value::as_str).unwrap_or("?");
+                let restarts = c.get("restartCount").and_then(Value::as_u64).unwrap_or(0);
+                let restart_note = if restarts > 0 {
+                    format!(", restart count {restarts}")
+                } else {
+                    String::new()
+                };
+                for (state, which) in [("/state", "is"), ("/lastState", "last terminated")] {
+                    let Some(st) = c.pointer(state).and_then(Value::as_object) else {
+                        continue;
+                    };
+                    for (phase, detail) in st {
+                        let reason = detail.get("reason").and_then(Value::as_str).unwrap_or("");
+                        let exit = detail.get("exitCode").and_then(Value::as_i64);
+                        // A clean exit, a normal start, or nothing said: not a problem.
+                        let bad = match phase.as_str() {
+                            "waiting" => !reason.is_empty() && reason != "ContainerCreating",
+                            "terminated" => reason != "Completed" && exit != Some(0),
+                            _ => false,
+                        };
+                        if !bad {
+                            continue;
+                        }
+                        let reason = if reason.is_empty() { "Error" } else { reason };
+                        let state_word = match phase.as_str() {
+                            "waiting" => "Waiting",
+                            _ => "Terminated",
+                        };
+                        let exit = exit
+                            .map(|e| format!(" (exit code {e})"))
+                            .unwrap_or_default();
+                        out.push(entry(
+                            reason,
+                            format!(
+                                "container {container}: {which} {state_word} {reason}{exit}{restart_note}"
+                            ),
+                            detail.get("finishedAt").and_then(Value::as_str),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +465,72 @@ mod tests {
         assert!(
             e.iter()
                 .all(|e| e.namespace.as_deref() == Some("shop") && e.name == "api-7d9f-x1")
+        );
+    }
+
+    #[test]
+    fn pod_objects_give_their_container_and_scheduling_problems() {
+        // The shape `kubectl get pods -o json` prints (fields from the Kubernetes API's
+        // PodStatus): an OOM-killed container in CrashLoopBackOff, a healthy pod, a pod
+        // that cannot be scheduled, an evicted pod.
+        let v: Value = serde_json::from_str(r#"{"apiVersion":"v1","kind":"List","items":[
+          {"kind":"Pod","metadata":{"name":"api-7d9f-x1","namespace":"shop"},
+           "status":{"phase":"Running","containerStatuses":[
+             {"name":"server","restartCount":5,"ready":false,
+              "state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 5m0s"}},
+              "lastState":{"terminated":{"reason":"OOMKilled","exitCode":137,"finishedAt":"2025-06-01T10:00:00Z"}}},
+             {"name":"sidecar","restartCount":0,"ready":true,"state":{"running":{"startedAt":"2025-06-01T09:00:00Z"}}}]}},
+          {"kind":"Pod","metadata":{"name":"web-1","namespace":"shop"},
+           "status":{"phase":"Running","containerStatuses":[{"name":"web","restartCount":0,"state":{"running":{}},
+             "lastState":{"terminated":{"reason":"Completed","exitCode":0}}}]}},
+          {"kind":"Pod","metadata":{"name":"ml-0","namespace":"ai"},
+           "status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable",
+             "message":"0/2 nodes are available: 1 node(s) had untolerated taint {heavy: true}.","lastTransitionTime":"2025-06-01T10:01:00Z"}]}},
+          {"kind":"Pod","metadata":{"name":"batch-9","namespace":"ai"},
+           "status":{"phase":"Failed","reason":"Evicted","message":"The node was low on resource: memory."}}
+        ]}"#).unwrap();
+        let e = parse_pod_list_json(&v);
+        let got: Vec<(&str, &str, &str)> = e
+            .iter()
+            .map(|e| (e.name.as_str(), e.reason.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "api-7d9f-x1",
+                    "CrashLoopBackOff",
+                    "container server: is Waiting CrashLoopBackOff, restart count 5"
+                ),
+                (
+                    "api-7d9f-x1",
+                    "OOMKilled",
+                    "container server: last terminated Terminated OOMKilled (exit code 137), restart count 5"
+                ),
+                (
+                    "ml-0",
+                    "Unschedulable",
+                    "pod not scheduled: 0/2 nodes are available: 1 node(s) had untolerated taint {heavy: true}."
+                ),
+                (
+                    "batch-9",
+                    "Evicted",
+                    "pod Evicted: The node was low on resource: memory."
+                ),
+            ]
+        );
+        assert!(
+            e.iter()
+                .all(|e| e.is_warning() && e.source.as_deref() == Some("pod status"))
+        );
+        assert_eq!(e[0].namespace.as_deref(), Some("shop"));
+        assert!(e[1].last_seen.is_some() && e[0].last_seen.is_none());
+        // Events are not pods: nothing from an event list.
+        assert!(
+            parse_pod_list_json(
+                &serde_json::json!({"items":[{"kind":"Event","involvedObject":{"name":"x"}}]})
+            )
+            .is_empty()
         );
     }
 }

@@ -1,0 +1,213 @@
+//! [`KubeEventSource`]: events and pod status from the Kubernetes API (kube-rs).
+//!
+//! In the cluster loglens runs with a service account (`k8s/`: a ClusterRole that may
+//! `list` events and pods, nothing else); elsewhere it uses the current kubeconfig
+//! context (`KUBECONFIG` or `~/.kube/config`), as kubectl does. Two reads per call:
+//! - events (`core/v1` Event), warnings only when asked (a field selector, so the API
+//!   server filters), turned into [`K8sEvent`]s by the same parser as
+//!   `kubectl get events -o json` files ([`parse_event_list_json`]);
+//! - pods, whose status says what events may no longer hold (events expire after an
+//!   hour): a container waiting in CrashLoopBackOff, its last termination (OOMKilled,
+//!   exit code), restart counts, an unschedulable or evicted pod
+//!   ([`parse_pod_list_json`], the parser of `kubectl get pods -o json` files).
+//!
+//! No Kubernetes API server installs on the machines the tests run on, so this backend's
+//! own code is tested through the parsers it shares with the file backend (on real
+//! kubectl output), and against a cluster by an ignored test that runs where one is
+//! reachable (`LOGLENS_TEST_KUBECONFIG`, see `tools/tests/kube.rs`).
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams};
+use kube::{Client, Config};
+use serde_json::Value;
+
+use super::parse::{parse_event_list_json, parse_pod_list_json};
+use super::{EventFilter, EventSource, K8sEvent, rank};
+use crate::ToolError;
+
+/// Most objects of one kind read per call (the API server pages beyond this; events past
+/// it are the oldest, which matter least).
+const PAGE: u32 = 500;
+
+/// Reads events and pod status from a Kubernetes API server.
+#[derive(Clone)]
+pub struct KubeEventSource {
+    client: Client,
+    cluster: String,
+}
+
+impl std::fmt::Debug for KubeEventSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeEventSource")
+            .field("cluster", &self.cluster)
+            .finish()
+    }
+}
+
+fn config_error(what: &str, e: impl std::fmt::Display) -> ToolError {
+    ToolError::Kubernetes {
+        message: format!("{what}: {e}"),
+        retryable: false,
+    }
+}
+
+/// A failed API call: permission and not-found answers are final, the rest (timeouts,
+/// 5xx, 429, connections) may pass.
+fn api_error(what: &str, e: kube::Error) -> ToolError {
+    let retryable = match &e {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => true,
+    };
+    ToolError::Kubernetes {
+        message: format!("{what}: {e}"),
+        retryable,
+    }
+}
+
+impl KubeEventSource {
+    /// A source for the cluster the environment points at: the pod's service account in
+    /// a cluster, else the current kubeconfig context.
+    pub async fn infer() -> Result<Self, ToolError> {
+        let config = Config::infer()
+            .await
+            .map_err(|e| config_error("no cluster configuration (in-cluster or kubeconfig)", e))?;
+        Self::from_config(config)
+    }
+
+    /// A source for this configuration.
+    pub fn from_config(config: Config) -> Result<Self, ToolError> {
+        let cluster = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| config_error("client", e))?;
+        Ok(Self { client, cluster })
+    }
+
+    async fn list<K>(&self, filter: &EventFilter, params: &ListParams) -> Result<Value, ToolError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = match &filter.namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let list = api
+            .list(params)
+            .await
+            .map_err(|e| api_error(&format!("listing {}", K::plural(&Default::default())), e))?;
+        serde_json::to_value(&list.items).map_err(|e| config_error("reading the list", e))
+    }
+}
+
+/// The field selector for events: warnings only when asked.
+fn event_params(filter: &EventFilter) -> ListParams {
+    let params = ListParams::default().limit(PAGE);
+    if filter.warnings_only {
+        params.fields("type=Warning")
+    } else {
+        params
+    }
+}
+
+/// Whether pods are read too: they are only ever about pods.
+fn wants_pods(filter: &EventFilter) -> bool {
+    filter
+        .kind
+        .as_deref()
+        .is_none_or(|k| k.eq_ignore_ascii_case("pod"))
+}
+
+#[async_trait]
+impl EventSource for KubeEventSource {
+    fn describe(&self) -> String {
+        format!("the Kubernetes API at {}", self.cluster)
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<K8sEvent>, ToolError> {
+        let events = self.list::<Event>(filter, &event_params(filter)).await?;
+        let mut out = parse_event_list_json(&events);
+        if wants_pods(filter) {
+            let pods = self
+                .list::<Pod>(filter, &ListParams::default().limit(PAGE))
+                .await?;
+            out.extend(parse_pod_list_json(&pods));
+        }
+        out.retain(|e| filter.matches(e));
+        rank(&mut out);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_selected_by_the_api_server() {
+        let f = EventFilter {
+            warnings_only: true,
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            event_params(&f).field_selector.as_deref(),
+            Some("type=Warning")
+        );
+        assert!(
+            event_params(&EventFilter::default())
+                .field_selector
+                .is_none()
+        );
+        assert_eq!(event_params(&f).limit, Some(PAGE));
+    }
+
+    #[test]
+    fn pods_are_read_unless_another_kind_is_asked_for() {
+        assert!(wants_pods(&EventFilter::default()));
+        let kind = |k: &str| EventFilter {
+            kind: Some(k.into()),
+            ..EventFilter::default()
+        };
+        assert!(wants_pods(&kind("Pod")));
+        assert!(!wants_pods(&kind("Node")));
+    }
+
+    #[test]
+    fn api_objects_serialize_to_what_the_parsers_read() {
+        // kube-rs hands back typed objects; serialized, they are the API's JSON, which is
+        // what `kubectl get ... -o json` prints and the parsers were tested on.
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "api.1", "namespace": "shop"},
+            "involvedObject": {"kind": "Pod", "name": "api-7d9f-x1", "namespace": "shop"},
+            "type": "Warning", "reason": "BackOff", "count": 12,
+            "message": "Back-off restarting failed container server",
+            "lastTimestamp": "2025-06-01T10:00:00Z",
+            "source": {"component": "kubelet"}
+        }))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let v = serde_json::to_value(vec![event]).unwrap_or_default();
+        let e = parse_event_list_json(&v);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].reason, "BackOff");
+        assert_eq!(e[0].count, 12);
+        assert!(e[0].last_seen.is_some());
+
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "api-7d9f-x1", "namespace": "shop"},
+            "status": {"containerStatuses": [{
+                "name": "server", "restartCount": 3, "ready": false, "image": "api:1",
+                "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+            }]}
+        }))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let v = serde_json::to_value(vec![pod]).unwrap_or_default();
+        let reasons: Vec<String> = parse_pod_list_json(&v)
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(reasons, vec!["CrashLoopBackOff", "OOMKilled"]);
+    }
+}
