@@ -14,7 +14,9 @@ use loglens_agents::retrieval::HybridRetriever;
 use loglens_agents::router::RetrievalMode;
 use loglens_agents::{AgentPipeline, BaselineAnalyzer};
 use loglens_tools::embed::Embedder;
-use loglens_tools::k8s::{EventSource, FileEventSource, KubeEventSource, LokiEventSource};
+use loglens_tools::k8s::{
+    EventSource, FileEventSource, KubeEventSource, LokiEventSource, MergedEventSource,
+};
 use loglens_tools::logs::FileLogSource;
 use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
 
@@ -182,8 +184,8 @@ pub async fn hybrid_retriever(config: &Config) -> anyhow::Result<HybridRetriever
 }
 
 /// Where Kubernetes events come from: the files given with --events, else the Kubernetes
-/// API when asked (--kubernetes), else Loki (Alloy's `loki.source.kubernetes_events`)
-/// when it is configured, else nowhere.
+/// API when asked (--kubernetes; merged with Loki's events when Loki is configured), else
+/// Loki (Alloy's `loki.source.kubernetes_events`) when it is configured, else nowhere.
 pub async fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSource>>> {
     if !config.event_paths.is_empty() {
         for p in &config.event_paths {
@@ -196,7 +198,16 @@ pub async fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn Even
         ))));
     }
     if config.kubernetes {
-        return Ok(Some(Arc::new(KubeEventSource::infer().await?)));
+        let api: Arc<dyn EventSource> = Arc::new(KubeEventSource::infer().await?);
+        // With Loki too: the API's present (pod status, the last hour of events) and
+        // Loki's history of events, read as one.
+        return Ok(Some(match &config.loki {
+            Some(loki) => Arc::new(MergedEventSource::new(vec![
+                api,
+                Arc::new(LokiEventSource::new(LokiClient::new(loki.clone())?)),
+            ])),
+            None => api,
+        }));
     }
     if let Some(loki) = &config.loki {
         return Ok(Some(Arc::new(LokiEventSource::new(LokiClient::new(

@@ -47,7 +47,8 @@
 //! [events]                        # Kubernetes events (else from Loki, when configured)
 //! paths = ["examples/cart-redis-incident/events.json"]
 //! kubernetes = false              # true: events and pod status from the Kubernetes API
-//!                                 # (in-cluster service account, else kubeconfig)
+//!                                 # (in-cluster service account, else kubeconfig), merged
+//!                                 # with Loki's events when [loki] is set
 //!
 //! [eval]                          # drift against the last good run (loglens eval)
 //! drift_threshold = 0.05          # largest allowed drop of a quality metric (0..1)

@@ -10,10 +10,13 @@
 //!   ships to Loki (logfmt or JSON lines).
 //!
 //! - [`KubeEventSource`]: the Kubernetes API (kube-rs): events, and pod status (waiting
-//!   and termination reasons, exit codes, restarts, unschedulable and evicted pods).
+//!   and termination reasons, exit codes, restarts, unschedulable and evicted pods);
+//! - [`MergedEventSource`]: several of these read as one (the API's present and Loki's
+//!   history).
 mod file;
 mod kube_api;
 mod loki;
+mod merged;
 mod parse;
 
 use async_trait::async_trait;
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use file::FileEventSource;
 pub use kube_api::KubeEventSource;
 pub use loki::LokiEventSource;
+pub use merged::MergedEventSource;
 pub use parse::{
     parse_describe_events, parse_event_list_json, parse_event_table, parse_pod_list_json,
 };
