@@ -112,10 +112,31 @@ pub const CHOICE_FIELDS: &[&str] = &["cause", "evidence", "component", "severity
 /// lines, the component and the severity; loglens words the rest from what it picked
 /// ([`crate::wording`]). A choice is a few dozen tokens where a full finding is hundreds,
 /// which is what a small model on a CPU can afford, and it cannot write a wrong sentence.
-pub fn choice_schema(lines: usize, causes: &[String], components: &[String]) -> Value {
+///
+/// `max_severity` bounds the severities offered: a model that only chooses may not rate
+/// the problem above what the evidence itself states (its lines' levels and the candidate
+/// signatures' severities), so a window of informational lines cannot be called an
+/// outage.
+pub fn choice_schema(
+    lines: usize,
+    causes: &[String],
+    components: &[String],
+    max_severity: Severity,
+) -> Value {
     let mut schema = evidence_schema(lines, causes, components);
     if let Some(props) = schema["properties"].as_object_mut() {
         props.retain(|k, _| CHOICE_FIELDS.contains(&k.as_str()));
+        let allowed: Vec<Value> = [
+            Severity::Info,
+            Severity::Warn,
+            Severity::Error,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .filter(|s| *s <= max_severity)
+        .map(|s| json!(s.to_string()))
+        .collect();
+        props.insert("severity".into(), json!({ "enum": allowed }));
     }
     if let Some(required) = schema["required"].as_array_mut() {
         required.retain(|k| k.as_str().is_some_and(|k| CHOICE_FIELDS.contains(&k)));
@@ -257,6 +278,36 @@ pub fn resolve_lines(numbers: &[u32], sent: &[LineRef]) -> Vec<LineRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_choice_offers_only_the_choices_and_severities_up_to_the_evidences() {
+        let causes = vec!["oom_killed".to_string()];
+        let components = vec!["cart".to_string()];
+        let s = choice_schema(4, &causes, &components, Severity::Warn);
+        let props: Vec<&String> = s["properties"]
+            .as_object()
+            .map(|p| p.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(props.len(), CHOICE_FIELDS.len());
+        assert!(props.iter().all(|k| CHOICE_FIELDS.contains(&k.as_str())));
+        assert_eq!(s["properties"]["severity"]["enum"], json!(["INFO", "WARN"]));
+        assert_eq!(
+            s["properties"]["cause"]["enum"],
+            json!(["oom_killed", "other"])
+        );
+        assert_eq!(s["properties"]["evidence"]["items"]["maximum"], 4);
+        let s = choice_schema(4, &causes, &components, Severity::Critical);
+        assert_eq!(
+            s["properties"]["severity"]["enum"],
+            json!(["INFO", "WARN", "ERROR", "CRITICAL"])
+        );
+        // Every required field is offered.
+        let required: Vec<&str> = s["required"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(required.len(), CHOICE_FIELDS.len());
+    }
 
     #[test]
     fn schema_bounds_evidence_by_lines_sent() {

@@ -474,7 +474,12 @@ impl Specialist {
         )));
         let mode = self.answer_mode().await;
         let (schema, max_tokens) = if mode == AnswerMode::Choose {
-            let schema = choice_schema(lines.len(), &causes, &evidence.components);
+            let schema = choice_schema(
+                lines.len(),
+                &causes,
+                &evidence.components,
+                stated_severity(evidence, &lines),
+            );
             (schema, self.cfg.answer_tokens.min(CHOICE_TOKENS))
         } else {
             let schema = evidence_schema(lines.len(), &causes, &evidence.components);
@@ -555,6 +560,23 @@ fn read_answer(
     let mut finding = Finding::resolve(model, lines);
     finding.cause = cause;
     Ok(finding)
+}
+
+/// The worst severity the evidence states: its lines' levels (a stated level, else their
+/// words) and its candidate causes' severities; INFO when it states none.
+fn stated_severity(evidence: &EvidenceSet, lines: &[LineRef]) -> crate::Severity {
+    let from_lines = lines
+        .iter()
+        .filter_map(|l| crate::insights::line_severity(&l.text))
+        .max();
+    let from_candidates = evidence
+        .candidates
+        .iter()
+        .map(|c| c.candidate.severity)
+        .max();
+    from_lines
+        .max(from_candidates)
+        .unwrap_or(crate::Severity::Info)
 }
 
 /// Confidence given to an answer taken from the evidence alone.
@@ -724,5 +746,54 @@ fn result_lines(tool: &str, v: &Value, max_chars: usize) -> Vec<LineRef> {
             })
             .unwrap_or_default(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Severity;
+
+    fn line(n: usize, text: &str) -> LineRef {
+        LineRef {
+            n,
+            source: "f.log".into(),
+            line_no: n as u64,
+            timestamp: None,
+            labels: Default::default(),
+            text: text.into(),
+            similar: 0,
+            why: None,
+        }
+    }
+
+    #[test]
+    fn the_stated_severity_is_the_worst_the_lines_and_candidates_state() {
+        let quiet = vec![line(1, "INFO started"), line(2, "level=info msg=ok")];
+        let ev = EvidenceSet::default();
+        assert_eq!(stated_severity(&ev, &quiet), Severity::Info);
+        let warned = vec![line(1, "INFO started"), line(2, "WARN retrying in 2s")];
+        assert_eq!(stated_severity(&ev, &warned), Severity::Warn);
+        let failed = vec![line(1, r#"{"level":"error","msg":"payment failed"}"#)];
+        assert_eq!(stated_severity(&ev, &failed), Severity::Error);
+        // A candidate cause rated CRITICAL lifts the bound above what the lines say.
+        let ev = EvidenceSet {
+            candidates: vec![crate::evidence::collect::CandidateRef {
+                candidate: crate::evidence::Candidate {
+                    signature: "oom_killed".into(),
+                    title: "OOM".into(),
+                    severity: Severity::Critical,
+                    category: crate::evidence::Category::Infra,
+                    action: "raise the limit".into(),
+                    component: None,
+                    lines: vec![],
+                    events: vec![],
+                    hits: 1,
+                },
+                cited: vec![],
+            }],
+            ..EvidenceSet::default()
+        };
+        assert_eq!(stated_severity(&ev, &quiet), Severity::Critical);
     }
 }
