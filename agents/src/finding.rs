@@ -211,6 +211,23 @@ pub struct LineRef {
     pub why: Option<crate::retrieval::Chosen>,
 }
 
+#[cfg(test)]
+impl LineRef {
+    /// Line `n` of `f.log` with this text, for tests.
+    pub(crate) fn numbered(n: usize, text: &str) -> Self {
+        Self {
+            n,
+            source: "f.log".into(),
+            line_no: n as u64,
+            timestamp: None,
+            labels: Default::default(),
+            text: text.into(),
+            similar: 0,
+            why: None,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

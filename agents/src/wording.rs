@@ -142,16 +142,7 @@ mod tests {
     use crate::evidence::{Candidate, Category};
 
     fn line(n: usize, text: &str) -> LineRef {
-        LineRef {
-            n,
-            source: "f.log".into(),
-            line_no: n as u64,
-            timestamp: None,
-            labels: Default::default(),
-            text: text.into(),
-            similar: 0,
-            why: None,
-        }
+        LineRef::numbered(n, text)
     }
 
     fn evidence() -> EvidenceSet {

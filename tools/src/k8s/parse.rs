@@ -4,10 +4,9 @@ use serde_json::Value;
 use super::K8sEvent;
 use crate::logs::parse_timestamp;
 
-/// `kubectl get events -o json` (an `EventList`), a single `Event`, or a JSON array of
-/// events.
-pub fn parse_event_list_json(v: &Value) -> Vec<K8sEvent> {
-    let items: Vec<&Value> = match v {
+/// The objects of an API list (`{"items": [...]}`), a bare array, or one object.
+fn list_items(v: &Value) -> Vec<&Value> {
+    match v {
         Value::Array(a) => a.iter().collect(),
         Value::Object(o) if o.contains_key("items") => o["items"]
             .as_array()
@@ -15,8 +14,13 @@ pub fn parse_event_list_json(v: &Value) -> Vec<K8sEvent> {
             .unwrap_or_default(),
         Value::Object(_) => vec![v],
         _ => Vec::new(),
-    };
-    items
+    }
+}
+
+/// `kubectl get events -o json` (an `EventList`), a single `Event`, or a JSON array of
+/// events.
+pub fn parse_event_list_json(v: &Value) -> Vec<K8sEvent> {
+    list_items(v)
         .into_iter()
         .filter_map(|e| {
             let obj = e.get("involvedObject").or_else(|| e.get("regarding"))?;
@@ -294,17 +298,8 @@ pub fn parse_describe_events(text: &str, kind: &str) -> Vec<K8sEvent> {
 /// finished), with the restart count. Per pod: an eviction or other failure reason, and a
 /// pod that cannot be scheduled (`PodScheduled` false). Healthy pods give nothing.
 pub fn parse_pod_list_json(v: &Value) -> Vec<K8sEvent> {
-    let items: Vec<&Value> = match v {
-        Value::Array(a) => a.iter().collect(),
-        Value::Object(o) if o.contains_key("items") => o["items"]
-            .as_array()
-            .map(|a| a.iter().collect())
-            .unwrap_or_default(),
-        Value::Object(_) => vec![v],
-        _ => Vec::new(),
-    };
     let mut out = Vec::new();
-    for pod in items {
+    for pod in list_items(v) {
         if pod
             .get("kind")
             .and_then(Value::as_str)

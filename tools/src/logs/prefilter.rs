@@ -50,81 +50,87 @@ pub(super) fn scan(
     source: &str,
     base_labels: &BTreeMap<String, String>,
 ) -> Result<Option<Vec<LogLine>>, ToolError> {
-    let io_err = |e| ToolError::Io {
-        path: path.to_path_buf(),
-        source: e,
+    let job = Job {
+        path,
+        filter,
+        cap,
+        needle,
+        source,
+        base_labels,
     };
-    let len = std::fs::metadata(path).map_err(io_err)?.len();
+    let len = std::fs::metadata(path).map_err(|e| job.io_err(e))?.len();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
     let parts = if len < PARALLEL_MIN { 1 } else { threads };
-    scan_in_parts(path, parts, filter, cap, needle, source, base_labels)
+    job.in_parts(len, parts)
 }
 
-/// [`scan`] with the file cut into `parts` ranges.
-fn scan_in_parts(
-    path: &Path,
-    parts: usize,
-    filter: &LogFilter,
+/// What one scan looks for, where: shared by its ranges.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    path: &'a Path,
+    filter: &'a LogFilter,
     cap: usize,
-    needle: &[u8],
-    source: &str,
-    base_labels: &BTreeMap<String, String>,
-) -> Result<Option<Vec<LogLine>>, ToolError> {
-    let io_err = |e| ToolError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let len = std::fs::metadata(path).map_err(io_err)?.len();
-    let ranges = if parts < 2 {
-        vec![(0, len)]
-    } else {
-        split(path, len, parts).map_err(io_err)?
-    };
-    let scan_one = |(start, end): (u64, u64)| {
-        scan_range(path, start, end, filter, cap, needle, source, base_labels)
-    };
-    let results: Vec<Result<Option<RangeScan>, ToolError>> = if ranges.len() == 1 {
-        ranges.into_iter().map(scan_one).collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .into_iter()
-                .map(|r| s.spawn(move || scan_one(r)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(io_err(std::io::Error::other("a scan thread panicked")))
+    needle: &'a [u8],
+    source: &'a str,
+    base_labels: &'a BTreeMap<String, String>,
+}
+
+impl Job<'_> {
+    fn io_err(&self, e: std::io::Error) -> ToolError {
+        ToolError::Io {
+            path: self.path.to_path_buf(),
+            source: e,
+        }
+    }
+
+    /// The scan with the file (`len` bytes) cut into `parts` ranges.
+    fn in_parts(&self, len: u64, parts: usize) -> Result<Option<Vec<LogLine>>, ToolError> {
+        let ranges = if parts < 2 {
+            vec![(0, len)]
+        } else {
+            split(self.path, len, parts).map_err(|e| self.io_err(e))?
+        };
+        let results: Vec<Result<Option<RangeScan>, ToolError>> = if ranges.len() == 1 {
+            ranges.into_iter().map(|(a, b)| self.range(a, b)).collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = ranges
+                    .into_iter()
+                    .map(|(a, b)| s.spawn(move || self.range(a, b)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(self.io_err(std::io::Error::other("a scan thread panicked")))
+                        })
                     })
-                })
-                .collect()
-        })
-    };
-    let mut scanned = Vec::with_capacity(results.len());
-    for r in results {
-        match r? {
-            Some(range) => scanned.push(range),
-            // A range's first lines could not find their inherited time within the block
-            // before it; one pass over the whole file may (and else gives up itself).
-            None if parts > 1 => {
-                return scan_in_parts(path, 1, filter, cap, needle, source, base_labels);
+                    .collect()
+            })
+        };
+        let mut scanned = Vec::with_capacity(results.len());
+        for r in results {
+            match r? {
+                Some(range) => scanned.push(range),
+                // A range's first lines could not find their inherited time within the
+                // block before it; one pass over the whole file may (else it gives up).
+                None if parts > 1 => return self.in_parts(len, 1),
+                None => return Ok(None),
             }
-            None => return Ok(None),
         }
-    }
-    let mut out = Vec::new();
-    let mut lines_before = 0u64;
-    for range in scanned {
-        for mut line in range.lines {
-            line.line_no += lines_before;
-            out.push(line);
+        let mut out = Vec::new();
+        let mut lines_before = 0u64;
+        for range in scanned {
+            for mut line in range.lines {
+                line.line_no += lines_before;
+                out.push(line);
+            }
+            lines_before += range.newlines;
         }
-        lines_before += range.newlines;
+        Ok(Some(out))
     }
-    Ok(Some(out))
 }
 
 /// Cuts `[0, len)` into about `parts` ranges, each starting right after a newline.
@@ -165,144 +171,141 @@ struct RangeScan {
     newlines: u64,
 }
 
-/// Scans the lines in `[start, end)` of `path` (`start` is 0 or follows a newline).
-#[allow(clippy::too_many_arguments)]
-fn scan_range(
-    path: &Path,
-    start: u64,
-    end: u64,
-    filter: &LogFilter,
-    cap: usize,
-    needle: &[u8],
-    source: &str,
-    base_labels: &BTreeMap<String, String>,
-) -> Result<Option<RangeScan>, ToolError> {
-    let io_err = |source| ToolError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io_err)?;
-    let finder = memmem::Finder::new(needle);
-    let mut out = Vec::new();
-    // Two buffers, zeroed once and reused: the block being scanned and the one before it
-    // (for inherited times). Fresh allocations per block cost page faults and
-    // zeroing that showed up as a third of the scan's time.
-    let mut cur_buf = vec![0u8; BLOCK];
-    let mut prev_buf = vec![0u8; BLOCK];
-    // A range after the first starts with the whole lines of the block before it as its
-    // `prev`, so its first lines can inherit a time from there.
-    let (mut prev_len, mut prev_from_file_start) = if start == 0 {
-        (0, true)
-    } else {
-        let seed_start = start.saturating_sub(BLOCK as u64);
-        let want = (start - seed_start) as usize;
-        file.seek(SeekFrom::Start(seed_start)).map_err(io_err)?;
-        file.read_exact(&mut prev_buf[..want]).map_err(io_err)?;
-        if seed_start == 0 {
-            (want, true)
+impl Job<'_> {
+    /// Scans the lines in `[start, end)` (`start` is 0 or follows a newline).
+    fn range(&self, start: u64, end: u64) -> Result<Option<RangeScan>, ToolError> {
+        let Job {
+            path,
+            filter,
+            cap,
+            needle,
+            source,
+            base_labels,
+        } = *self;
+        let io_err = |e| self.io_err(e);
+        let mut file = File::open(path).map_err(io_err)?;
+        let finder = memmem::Finder::new(needle);
+        let mut out = Vec::new();
+        // Two buffers, zeroed once and reused: the block being scanned and the one before it
+        // (for inherited times). Fresh allocations per block cost page faults and
+        // zeroing that showed up as a third of the scan's time.
+        let mut cur_buf = vec![0u8; BLOCK];
+        let mut prev_buf = vec![0u8; BLOCK];
+        // A range after the first starts with the whole lines of the block before it as its
+        // `prev`, so its first lines can inherit a time from there.
+        let (mut prev_len, mut prev_from_file_start) = if start == 0 {
+            (0, true)
         } else {
-            // Drop the partial line at the front.
-            let skip = memchr::memchr(b'\n', &prev_buf[..want]).map_or(want, |i| i + 1);
-            prev_buf.copy_within(skip..want, 0);
-            (want - skip, false)
-        }
-    };
-    file.seek(SeekFrom::Start(start)).map_err(io_err)?;
-    let mut file = file.take(end - start);
-    // Bytes at the front of `cur_buf` carried over from the last block (a partial line).
-    let mut carried = 0usize;
-    let mut lines_before_cur = 0u64;
-    let mut cur_from_file_start = start == 0;
-    let mut eof = false;
-    while !eof {
-        // The next block of whole lines (the last one may lack its newline at EOF).
-        let mut filled = carried;
-        while filled < cur_buf.len() {
-            let n = file.read(&mut cur_buf[filled..]).map_err(io_err)?;
-            if n == 0 {
-                eof = true;
-                break;
+            let seed_start = start.saturating_sub(BLOCK as u64);
+            let want = (start - seed_start) as usize;
+            file.seek(SeekFrom::Start(seed_start)).map_err(io_err)?;
+            file.read_exact(&mut prev_buf[..want]).map_err(io_err)?;
+            if seed_start == 0 {
+                (want, true)
+            } else {
+                // Drop the partial line at the front.
+                let skip = memchr::memchr(b'\n', &prev_buf[..want]).map_or(want, |i| i + 1);
+                prev_buf.copy_within(skip..want, 0);
+                (want - skip, false)
             }
-            filled += n;
-        }
-        let mut end = filled;
-        if !eof {
-            match memchr::memrchr(b'\n', &cur_buf[..filled]) {
-                Some(i) => end = i + 1,
-                None => {
-                    // One line longer than the buffer: grow it and keep reading the line.
-                    carried = filled;
-                    let grown = cur_buf.len() * 2;
-                    cur_buf.resize(grown, 0);
-                    continue;
+        };
+        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+        let mut file = file.take(end - start);
+        // Bytes at the front of `cur_buf` carried over from the last block (a partial line).
+        let mut carried = 0usize;
+        let mut lines_before_cur = 0u64;
+        let mut cur_from_file_start = start == 0;
+        let mut eof = false;
+        while !eof {
+            // The next block of whole lines (the last one may lack its newline at EOF).
+            let mut filled = carried;
+            while filled < cur_buf.len() {
+                let n = file.read(&mut cur_buf[filled..]).map_err(io_err)?;
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+                filled += n;
+            }
+            let mut end = filled;
+            if !eof {
+                match memchr::memrchr(b'\n', &cur_buf[..filled]) {
+                    Some(i) => end = i + 1,
+                    None => {
+                        // One line longer than the buffer: grow it and keep reading the line.
+                        carried = filled;
+                        let grown = cur_buf.len() * 2;
+                        cur_buf.resize(grown, 0);
+                        continue;
+                    }
                 }
             }
-        }
-        let cur = &cur_buf[..end];
-        let prev = &prev_buf[..prev_len];
+            let cur = &cur_buf[..end];
+            let prev = &prev_buf[..prev_len];
 
-        let mut pos = 0;
-        let mut counted_to = 0;
-        let mut line_no = lines_before_cur;
-        while let Some(found) = finder.find(&cur[pos..]) {
-            let m = pos + found;
-            let ls = memchr::memrchr(b'\n', &cur[..m]).map_or(0, |i| i + 1);
-            let le = memchr::memchr(b'\n', &cur[m..]).map_or(cur.len(), |i| m + i);
-            line_no += newlines(&cur[counted_to..ls]);
-            counted_to = ls;
-            pos = le + 1;
-            // The slow path keeps only the first `cap` bytes of a line; an occurrence that
-            // ends past them is not in the text it filters.
-            if m + needle.len() <= ls + cap {
-                let kept = (le - ls).min(cap);
-                if let Some(parsed) = parse_raw(&cur[ls..ls + kept]) {
-                    let (parsed, key) = labelled(parsed, base_labels);
-                    let timestamp = match parsed.timestamp {
-                        Some(t) => Some(t),
-                        None => match inherited(
-                            &key,
-                            &cur[..ls],
-                            prev,
-                            prev_from_file_start,
-                            cap,
-                            base_labels,
-                        ) {
-                            Lookup::Found(t) => t,
-                            Lookup::GaveUp => return Ok(None),
-                        },
-                    };
-                    let line = LogLine {
-                        source: source.to_string(),
-                        line_no: line_no + 1,
-                        timestamp,
-                        labels: parsed.labels,
-                        text: parsed.text,
-                        truncated_bytes: (le - ls) - kept,
-                    };
-                    accept(&mut out, filter, line);
+            let mut pos = 0;
+            let mut counted_to = 0;
+            let mut line_no = lines_before_cur;
+            while let Some(found) = finder.find(&cur[pos..]) {
+                let m = pos + found;
+                let ls = memchr::memrchr(b'\n', &cur[..m]).map_or(0, |i| i + 1);
+                let le = memchr::memchr(b'\n', &cur[m..]).map_or(cur.len(), |i| m + i);
+                line_no += newlines(&cur[counted_to..ls]);
+                counted_to = ls;
+                pos = le + 1;
+                // The slow path keeps only the first `cap` bytes of a line; an occurrence that
+                // ends past them is not in the text it filters.
+                if m + needle.len() <= ls + cap {
+                    let kept = (le - ls).min(cap);
+                    if let Some(parsed) = parse_raw(&cur[ls..ls + kept]) {
+                        let (parsed, key) = labelled(parsed, base_labels);
+                        let timestamp = match parsed.timestamp {
+                            Some(t) => Some(t),
+                            None => match inherited(
+                                &key,
+                                &cur[..ls],
+                                prev,
+                                prev_from_file_start,
+                                cap,
+                                base_labels,
+                            ) {
+                                Lookup::Found(t) => t,
+                                Lookup::GaveUp => return Ok(None),
+                            },
+                        };
+                        let line = LogLine {
+                            source: source.to_string(),
+                            line_no: line_no + 1,
+                            timestamp,
+                            labels: parsed.labels,
+                            text: parsed.text,
+                            truncated_bytes: (le - ls) - kept,
+                        };
+                        accept(&mut out, filter, line);
+                    }
+                }
+                if pos >= cur.len() {
+                    break;
                 }
             }
-            if pos >= cur.len() {
-                break;
+            lines_before_cur = line_no + newlines(&cur[counted_to..]);
+            // The partial line after the block goes to the front of the other buffer, which
+            // becomes the next block; this block becomes `prev`.
+            carried = filled - end;
+            if prev_buf.len() < cur_buf.len() {
+                prev_buf.resize(cur_buf.len(), 0);
             }
+            prev_buf[..carried].copy_from_slice(&cur_buf[end..filled]);
+            std::mem::swap(&mut cur_buf, &mut prev_buf);
+            prev_len = end;
+            prev_from_file_start = cur_from_file_start;
+            cur_from_file_start = false;
         }
-        lines_before_cur = line_no + newlines(&cur[counted_to..]);
-        // The partial line after the block goes to the front of the other buffer, which
-        // becomes the next block; this block becomes `prev`.
-        carried = filled - end;
-        if prev_buf.len() < cur_buf.len() {
-            prev_buf.resize(cur_buf.len(), 0);
-        }
-        prev_buf[..carried].copy_from_slice(&cur_buf[end..filled]);
-        std::mem::swap(&mut cur_buf, &mut prev_buf);
-        prev_len = end;
-        prev_from_file_start = cur_from_file_start;
-        cur_from_file_start = false;
+        Ok(Some(RangeScan {
+            lines: out,
+            newlines: lines_before_cur,
+        }))
     }
-    Ok(Some(RangeScan {
-        lines: out,
-        newlines: lines_before_cur,
-    }))
 }
 
 /// Counts newlines (bytecount: SIMD, chosen at run time; about twice memchr's iterator).
@@ -392,20 +395,22 @@ mod tests {
         };
         // File order, as the caller gets it before sorting all files' lines by time.
         let fast = |parts: usize| {
-            scan_in_parts(
-                &path,
-                parts,
-                &q(r#"{filename="t.log"} |= "ERROR""#),
-                256,
-                b"ERROR",
-                &path.display().to_string(),
-                &base,
-            )
-            .unwrap()
-            .map(|mut v| {
-                v.sort_by_key(|l| (l.timestamp, l.line_no));
-                v
-            })
+            let filter = q(r#"{filename="t.log"} |= "ERROR""#);
+            let source = path.display().to_string();
+            let job = Job {
+                path: &path,
+                filter: &filter,
+                cap: 256,
+                needle: b"ERROR",
+                source: &source,
+                base_labels: &base,
+            };
+            job.in_parts(bytes.len() as u64, parts)
+                .unwrap()
+                .map(|mut v| {
+                    v.sort_by_key(|l| (l.timestamp, l.line_no));
+                    v
+                })
         };
         let one = fast(1);
         // Cut into ranges scanned in parallel: the same lines, numbers and times (or the
