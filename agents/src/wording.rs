@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::evidence::collect::EvidenceSet;
-use crate::finding::{Finding, LineRef, ModelChoice, Severity};
+use crate::finding::{Finding, LineRef, ModelChoice};
 use loglens_tools::budget::clip;
 
 /// A log level word (`ERROR`, `WARN`, `INFO`, ...), as a line's header carries it.
@@ -109,7 +109,7 @@ pub fn word_choice(choice: ModelChoice, evidence: &EvidenceSet, lines: &[LineRef
                 summary: format!(
                     "{} {} line(s) cited from {component}; no known failure signature matched{}.",
                     cited.len(),
-                    severity_word(choice.severity),
+                    choice.severity,
                     if offered > 0 {
                         format!(" (the model ruled out {offered} candidate cause(s))")
                     } else {
@@ -126,20 +126,12 @@ pub fn word_choice(choice: ModelChoice, evidence: &EvidenceSet, lines: &[LineRef
     }
 }
 
-fn severity_word(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "INFO",
-        Severity::Warn => "WARN",
-        Severity::Error => "ERROR",
-        Severity::Critical => "CRITICAL",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::evidence::collect::CandidateRef;
     use crate::evidence::{Candidate, Category};
+    use crate::finding::Severity;
 
     fn line(n: usize, text: &str) -> LineRef {
         LineRef::numbered(n, text)

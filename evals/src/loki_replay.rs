@@ -25,9 +25,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use loglens_agents::LineRef;
-use loglens_tools::logs::ingest::stream_labels;
+use loglens_tools::logs::ingest::push_streams;
 use loglens_tools::logs::logql::quote;
-use loglens_tools::logs::loki::{Direction, LokiClient, LokiLogSource, LokiStream};
+use loglens_tools::logs::loki::{Direction, LokiClient, LokiLogSource};
 use loglens_tools::logs::{FileLogSource, LogFilter, LogLine};
 
 /// The label every pushed line carries: which run and case it belongs to.
@@ -59,8 +59,6 @@ pub struct LoadedCase {
     pub start: DateTime<Utc>,
     /// End of that window.
     pub end: DateTime<Utc>,
-    /// Lines pushed.
-    pub pushed: usize,
     /// Push time (ns) → index of the case line.
     index: HashMap<u64, usize>,
 }
@@ -131,7 +129,6 @@ impl LokiReplay {
                 source,
                 start: now - chrono::Duration::minutes(5),
                 end: now,
-                pushed: 0,
                 index: HashMap::new(),
             });
         }
@@ -162,22 +159,7 @@ impl LokiReplay {
         // its newest one.
         entries.sort_by_key(|(at, _)| *at);
         for batch in entries.chunks(BATCH_LINES) {
-            let mut streams: BTreeMap<BTreeMap<String, String>, Vec<(i64, String)>> =
-                BTreeMap::new();
-            for (at, i) in batch {
-                let l = &lines[*i];
-                streams
-                    .entry(stream_labels(l, &extra))
-                    .or_default()
-                    .push((*at, l.text.clone()));
-            }
-            let streams: Vec<LokiStream> = streams
-                .into_iter()
-                .map(|(labels, mut entries)| {
-                    entries.sort_by_key(|(t, _)| *t);
-                    LokiStream { labels, entries }
-                })
-                .collect();
+            let streams = push_streams(batch.iter().map(|(at, i)| (*at, &lines[*i])), &extra);
             self.client
                 .push(&streams)
                 .await
@@ -190,7 +172,6 @@ impl LokiReplay {
             source: source.with_max_lines(lines.len().max(1)),
             start,
             end,
-            pushed: lines.len(),
             index,
         })
     }

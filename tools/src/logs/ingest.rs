@@ -186,20 +186,7 @@ impl Ingest {
     }
 
     fn streams(&self, batch: &[(i64, LogLine)]) -> Vec<LokiStream> {
-        let mut by_stream: BTreeMap<BTreeMap<String, String>, Vec<(i64, String)>> = BTreeMap::new();
-        for (ts, l) in batch {
-            by_stream
-                .entry(stream_labels(l, &self.extra_labels))
-                .or_default()
-                .push((*ts, l.text.clone()));
-        }
-        by_stream
-            .into_iter()
-            .map(|(labels, mut entries)| {
-                entries.sort_by_key(|(t, _)| *t);
-                LokiStream { labels, entries }
-            })
-            .collect()
+        push_streams(batch.iter().map(|(ts, l)| (*ts, l)), &self.extra_labels)
     }
 
     fn key(&self, file: &Path) -> Result<String, IngestError> {
@@ -256,9 +243,31 @@ impl Ingest {
     }
 }
 
+/// Lines with their push times (ns), grouped into Loki streams ([`stream_labels`]), each
+/// stream's entries in time order, as a push wants them.
+pub fn push_streams<'a>(
+    lines: impl IntoIterator<Item = (i64, &'a LogLine)>,
+    extra: &BTreeMap<String, String>,
+) -> Vec<LokiStream> {
+    let mut by_stream: BTreeMap<BTreeMap<String, String>, Vec<(i64, String)>> = BTreeMap::new();
+    for (ts, l) in lines {
+        by_stream
+            .entry(stream_labels(l, extra))
+            .or_default()
+            .push((ts, l.text.clone()));
+    }
+    by_stream
+        .into_iter()
+        .map(|(labels, mut entries)| {
+            entries.sort_by_key(|(t, _)| *t);
+            LokiStream { labels, entries }
+        })
+        .collect()
+}
+
 /// The Loki stream a line goes to: its labels that are valid Loki label names, plus the
 /// extra labels.
-pub fn stream_labels(l: &LogLine, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn stream_labels(l: &LogLine, extra: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = l
         .labels
         .iter()
