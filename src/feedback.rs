@@ -434,6 +434,7 @@ pub fn candidate(f: &FeedbackRecord, a: &AnalysisRecord) -> Option<GoldenCase> {
         },
         logs,
         events: Vec::new(),
+        state: Default::default(),
         expected: Expected {
             route: ExpectedRoute {
                 retrieval: text("retrieval")
@@ -448,6 +449,7 @@ pub fn candidate(f: &FeedbackRecord, a: &AnalysisRecord) -> Option<GoldenCase> {
             root_cause,
             severity,
             component,
+            detail: None,
             error_signature: pick(&c.error_signature, finding.map(|x| &x.error_signature))
                 .unwrap_or_default(),
             summary: pick(&c.summary, finding.map(|x| &x.summary)).unwrap_or_default(),

@@ -25,7 +25,11 @@ pub async fn golden(config: &Config, cmd: GoldenCommand) -> anyhow::Result<ExitC
             let lib = SignatureLibrary::builtin()?;
             let mut cases = Vec::new();
             if let Some(dir) = &cloudopsbench {
-                cases.extend(loglens_evals::import::cloudopsbench::import_all(dir, &lib).await?);
+                let imported = loglens_evals::import::cloudopsbench::import_all(dir, &lib).await?;
+                for (folder, why) in &imported.skipped {
+                    eprintln!("skipped {folder}: {why}");
+                }
+                cases.extend(imported.cases);
             }
             if let Some(dir) = &holmesgpt {
                 cases.extend(loglens_evals::import::holmesgpt::import_all(dir)?);

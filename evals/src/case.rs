@@ -93,6 +93,10 @@ pub struct Expected {
     pub severity: Severity,
     /// The component at fault.
     pub component: String,
+    /// Which kind of the cause (`untolerated_taint` under `scheduling_failure`), when
+    /// the label says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// The failing message, normalized.
     pub error_signature: String,
     /// What is going on.
@@ -125,6 +129,10 @@ pub struct GoldenCase {
     /// Kubernetes events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<K8sEvent>,
+    /// Recorded kubectl output (command → output): the cluster's state, read into a
+    /// [`loglens_tools::k8s::ClusterState`] at replay.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state: BTreeMap<String, String>,
     /// The answer.
     pub expected: Expected,
     /// Free tags.
@@ -175,9 +183,7 @@ pub fn load_cases(dir: &Path) -> anyhow::Result<Vec<GoldenCase>> {
     collect(dir, &mut files)?;
     let mut cases = Vec::with_capacity(files.len());
     for f in files {
-        let text =
-            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
-        cases.push(parse_case(&text, &f)?);
+        cases.push(parse_case(&read_case_text(&f)?, &f)?);
     }
     cases.sort_by(|a, b| a.id.cmp(&b.id));
     if let Some(w) = cases.windows(2).find(|w| w[0].id == w[1].id) {
@@ -192,23 +198,58 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let path = e?.path();
         if path.is_dir() {
             collect(&path, out)?;
-        } else if path.extension().is_some_and(|x| x == "json") {
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".json") || n.ends_with(".json.gz"))
+        {
             out.push(path);
         }
     }
     Ok(())
 }
 
-/// Writes a case to `dir/<id>.json` (folders from the id's slashes).
+/// A case file's text: `.json` as it is, `.json.gz` gunzipped.
+pub fn read_case_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|x| x == "gz") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .with_context(|| format!("{} is not gzip'd UTF-8", path.display()))?;
+        Ok(text)
+    } else {
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))
+    }
+}
+
+/// Cases larger than this are written gzip'd (`.json.gz`): recorded cluster state and
+/// hundreds of lines per container would make the golden set hundreds of megabytes.
+const GZIP_ABOVE: usize = 64 * 1024;
+
+/// Writes a case to `dir/<id>.json`, or `dir/<id>.json.gz` when it is large (folders
+/// from the id's slashes).
 pub fn write_case(dir: &Path, case: &GoldenCase) -> anyhow::Result<PathBuf> {
-    let path = dir.join(format!("{}.json", case.id));
+    let text = serde_json::to_string_pretty(case)? + "\n";
+    let gzip = text.len() > GZIP_ABOVE;
+    let path = dir.join(format!("{}.json{}", case.id, if gzip { ".gz" } else { "" }));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let text = serde_json::to_string_pretty(case)?;
     parse_case(&text, &path)?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    // One form per case: a re-import must not leave the other one behind.
+    let other = dir.join(format!("{}.json{}", case.id, if gzip { "" } else { ".gz" }));
+    if other.exists() {
+        std::fs::remove_file(&other).with_context(|| format!("removing {}", other.display()))?;
+    }
+    let bytes = if gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, text.as_bytes())?;
+        enc.finish()?
+    } else {
+        text.into_bytes()
+    };
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

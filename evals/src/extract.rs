@@ -317,6 +317,7 @@ pub fn label_window(
         filters: crate::case::CaseFilters::default(),
         logs,
         events: Vec::new(),
+        state: Default::default(),
         expected: Expected {
             route: ExpectedRoute {
                 retrieval: "structured".into(),
@@ -326,6 +327,7 @@ pub fn label_window(
             root_cause,
             severity,
             component,
+            detail: None,
             error_signature,
             summary,
             action,

@@ -31,7 +31,7 @@ use loglens_agents::{
 };
 use loglens_tools::ToolError;
 use loglens_tools::embed::Embedder;
-use loglens_tools::k8s::{EventFilter, EventSource, K8sEvent};
+use loglens_tools::k8s::{ClusterState, EventFilter, EventSource, K8sEvent, current_events};
 use loglens_tools::logs::{FileLogSource, LogFilter, LogLine, LogSource};
 use loglens_tools::vector::SqliteVectorStore;
 use serde::{Deserialize, Serialize};
@@ -152,7 +152,7 @@ impl EventSource for CaseEvents {
             .filter(|e| filter.matches(e))
             .cloned()
             .collect();
-        out.sort_by_key(|e| (!e.is_warning(), std::cmp::Reverse(e.count)));
+        out.sort_by_key(|e| (!e.is_state(), !e.is_warning(), std::cmp::Reverse(e.count)));
         Ok(out)
     }
 }
@@ -277,7 +277,15 @@ pub async fn replay(
             )
         }
     };
-    let events: Arc<dyn EventSource> = Arc::new(CaseEvents(case.events.clone()));
+    // The recorded state supersedes stale events and adds what it shows is abnormal.
+    let case_events = if case.state.is_empty() {
+        case.events.clone()
+    } else {
+        let state =
+            ClusterState::from_recorded(case.state.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        current_events(&state, case.events.clone())
+    };
+    let events: Arc<dyn EventSource> = Arc::new(CaseEvents(case_events));
     let filter = LogFilter {
         start: window.map(|(s, _)| s),
         end: window.map(|(_, e)| e),

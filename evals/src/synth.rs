@@ -270,6 +270,7 @@ pub fn make_case(t: &Template, index: usize, rng: &mut Rng) -> GoldenCase {
         },
         logs,
         events,
+        state: Default::default(),
         expected: Expected {
             route: ExpectedRoute {
                 retrieval: if vague { "hybrid" } else { "structured" }.into(),
@@ -279,6 +280,7 @@ pub fn make_case(t: &Template, index: usize, rng: &mut Rng) -> GoldenCase {
             root_cause: fill(&t.root_cause, &v, rng),
             severity: t.severity,
             component: component.clone(),
+            detail: None,
             error_signature: t.error_signature.clone(),
             summary: fill(&t.root_cause, &v, rng),
             action: fill(&t.action, &v, rng),

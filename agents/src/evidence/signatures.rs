@@ -210,12 +210,31 @@ impl SignatureLibrary {
             if line_hits.is_empty() && event_hits.is_empty() {
                 continue;
             }
-            event_hits.sort_by_key(|&i| std::cmp::Reverse(events[i].count));
+            // Facts about the current state first: they name the object at fault.
+            event_hits.sort_by_key(|&i| {
+                (
+                    std::cmp::Reverse(is_state(&events[i])),
+                    std::cmp::Reverse(events[i].count),
+                )
+            });
+            let state_hits: Vec<usize> = event_hits
+                .iter()
+                .copied()
+                .filter(|&i| is_state(&events[i]))
+                .collect();
             let mut votes: BTreeMap<String, u64> = BTreeMap::new();
-            for &i in &line_hits {
-                *votes.entry(workload(lines[i].stream_name())).or_default() += 1;
+            if state_hits.is_empty() {
+                for &i in &line_hits {
+                    *votes.entry(workload(lines[i].stream_name())).or_default() += 1;
+                }
             }
-            for &i in &event_hits {
+            // The component is the object the state names (a node, a namespace, a
+            // Service), not whoever logs the most about it.
+            for &i in if state_hits.is_empty() {
+                &event_hits
+            } else {
+                &state_hits
+            } {
                 *votes.entry(workload(&events[i].name)).or_default() +=
                     u64::from(events[i].count.max(1));
             }
@@ -240,14 +259,27 @@ impl SignatureLibrary {
                 hits,
             });
         }
+        // Abnormal state now beats symptoms: candidates the current state shows come
+        // first, then those with events, then log-only ones; within each, by severity
+        // and then by how much evidence.
         out.sort_by_key(|c| {
+            let tier = if c.events.iter().any(|&i| is_state(&events[i])) {
+                2
+            } else {
+                u8::from(!c.events.is_empty())
+            };
             (
+                std::cmp::Reverse(tier),
                 std::cmp::Reverse(rank(c.severity)),
                 std::cmp::Reverse(c.hits),
             )
         });
         out
     }
+}
+
+fn is_state(e: &K8sEvent) -> bool {
+    e.is_state()
 }
 
 fn rank(s: Severity) -> u8 {

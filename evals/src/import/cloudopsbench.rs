@@ -1,23 +1,26 @@
 //! Cloud-OpsBench cases (`benchmark/boutique/<category>/<id>/`) as golden cases.
 //!
 //! Each case folder has `metadata.json` (`namespace`, `query`: the alert, `result`:
-//! `{fault_taxonomy, fault_object, root_cause}`), `raw_data/logs.json` (`{container: [log
-//! lines]}`) and `raw_data/k8s_states.json` (kubectl outputs keyed by command). The lines
-//! keep only the times they carry themselves; pod and node names come from the recorded
-//! `kubectl get pods -o wide`; events from the recorded `kubectl describe` outputs.
+//! `{fault_taxonomy, fault_object, root_cause}`), `raw_data/logs.json` (`{container: lines}`,
+//! the lines as a list or as one `kubectl logs` string; `<container>.previous` holds the
+//! previous container's) and `raw_data/k8s_states.json` (kubectl outputs keyed by
+//! command). A case keeps its newest lines per container with the times they carry, pod
+//! and node labels from the recorded `kubectl get pods -o wide`, the warning events of the
+//! recorded `describe` outputs, and the recorded state itself (the commands the cluster
+//! snapshot reads), so the replay sees the cluster as the analyst did.
 //!
-//! Cloud-OpsBench names 49 root-cause classes; [`CLASSES`] maps each one seen so far to the
-//! signature that names it in `agents/data/signatures.toml`, or to `other` when the library
-//! has none (a configuration mistake whose symptom is a connection failure), with the route
-//! an analyst would take. A class not in the table is refused, so a new one gets a
-//! deliberate mapping rather than a guess.
+//! The benchmark names 49 root-cause classes. [`CLASSES`] maps those seen in the public
+//! cases to a cause in `agents/data/signatures.toml` and a detail; a class not in the table
+//! is mapped by the Kubernetes words in its name ([`by_words`]: `quota`, `taint`, `kubelet`,
+//! ...), and a case whose class fits neither is skipped with the reason, as is a case that
+//! cannot be read.
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use loglens_agents::Severity;
 use loglens_agents::evidence::SignatureLibrary;
-use loglens_tools::k8s::{EventFilter, EventSource, FileEventSource};
+use loglens_tools::k8s::recorded_events;
 use serde_json::Value;
 
 use crate::case::{CaseFilters, CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
@@ -25,79 +28,358 @@ use crate::case::{CaseFilters, CaseLine, Expected, ExpectedRoute, GoldenCase, Or
 /// Lines kept per container (the newest): some containers logged thousands of 2 KB lines.
 pub const MAX_LINES_PER_CONTAINER: usize = 300;
 
-/// One root-cause class: the signature (or `other`), the specialists, the failing message.
+/// One root-cause class: the cause (a signature id, or `other`), its detail, the
+/// specialists, the failing message.
 pub struct Class {
     /// Cloud-OpsBench's class name.
     pub name: &'static str,
     /// Our signature id, or `other`.
     pub cause: &'static str,
+    /// Which kind of the cause.
+    pub detail: &'static str,
     /// `infra`, `app` or `both`.
     pub specialists: &'static str,
     /// The failing message, normalized.
     pub error_signature: &'static str,
-    /// Why, in a sentence (for `other`, where the library has no title).
-    pub root_cause: &'static str,
 }
 
-/// The classes seen in the data so far.
+const fn class(
+    name: &'static str,
+    cause: &'static str,
+    detail: &'static str,
+    specialists: &'static str,
+    error_signature: &'static str,
+) -> Class {
+    Class {
+        name,
+        cause,
+        detail,
+        specialists,
+        error_signature,
+    }
+}
+
+/// The classes seen in the public cases.
 pub const CLASSES: &[Class] = &[
-    Class {
-        name: "oom_killed",
-        cause: "oom_killed",
-        specialists: "infra",
-        error_signature: "OOMKilled, exit code 137",
-        root_cause: "The container exceeds its memory limit and is killed (OOMKilled).",
-    },
-    Class {
-        name: "liveness_probe_incorrect_protocol",
-        cause: "liveness_probe_failure",
-        specialists: "infra",
-        error_signature: "Liveness probe failed",
-        root_cause: "The liveness probe uses the wrong protocol for the port, so it fails and the kubelet restarts the container.",
-    },
-    Class {
-        name: "liveness_probe_incorrect_port",
-        cause: "liveness_probe_failure",
-        specialists: "infra",
-        error_signature: "Liveness probe failed",
-        root_cause: "The liveness probe checks a port the container does not serve, so the kubelet restarts it.",
-    },
-    Class {
-        name: "readiness_probe_incorrect_port",
-        cause: "readiness_probe_failure",
-        specialists: "infra",
-        error_signature: "Readiness probe failed",
-        root_cause: "The readiness probe checks a port the container does not serve, so the pod never becomes ready.",
-    },
-    Class {
-        name: "readiness_probe_incorrect_protocol",
-        cause: "readiness_probe_failure",
-        specialists: "infra",
-        error_signature: "Readiness probe failed",
-        root_cause: "The readiness probe uses the wrong protocol, so the pod never becomes ready.",
-    },
-    Class {
-        name: "incorrect_image_reference",
-        cause: "image_pull_error",
-        specialists: "infra",
-        error_signature: "ErrImagePull / ImagePullBackOff",
-        root_cause: "The deployment references an image that cannot be pulled.",
-    },
-    Class {
-        name: "service_env_var_address_mismatch",
-        cause: "other",
-        specialists: "app",
-        error_signature: "cannot connect to the dependency's address",
-        root_cause: "An environment variable points the service at a dependency address that does not exist.",
-    },
-    Class {
-        name: "service_selector_mismatch",
-        cause: "other",
-        specialists: "infra",
-        error_signature: "service has no endpoints",
-        root_cause: "The Service's selector matches no pods, so calls to it find no endpoints.",
-    },
+    class(
+        "oom_killed",
+        "oom_killed",
+        "memory_limit",
+        "infra",
+        "OOMKilled, exit code 137",
+    ),
+    class(
+        "liveness_probe_incorrect_protocol",
+        "liveness_probe_failure",
+        "protocol",
+        "infra",
+        "Liveness probe failed",
+    ),
+    class(
+        "liveness_probe_incorrect_port",
+        "liveness_probe_failure",
+        "port",
+        "infra",
+        "Liveness probe failed",
+    ),
+    class(
+        "liveness_probe_incorrect_timing",
+        "liveness_probe_failure",
+        "timing",
+        "infra",
+        "Liveness probe failed",
+    ),
+    class(
+        "readiness_probe_incorrect_port",
+        "readiness_probe_failure",
+        "port",
+        "infra",
+        "Readiness probe failed",
+    ),
+    class(
+        "readiness_probe_incorrect_protocol",
+        "readiness_probe_failure",
+        "protocol",
+        "infra",
+        "Readiness probe failed",
+    ),
+    class(
+        "incorrect_image_reference",
+        "image_pull_error",
+        "image_not_found",
+        "infra",
+        "ErrImagePull / ImagePullBackOff",
+    ),
+    class(
+        "missing_image_pull_secret",
+        "image_pull_error",
+        "unauthorized",
+        "infra",
+        "ErrImagePull / ImagePullBackOff",
+    ),
+    class(
+        "image_registry_dns_failure",
+        "image_pull_error",
+        "registry_unresolvable",
+        "infra",
+        "ErrImagePull / ImagePullBackOff",
+    ),
+    class(
+        "service_env_var_address_mismatch",
+        "other",
+        "address_misconfigured",
+        "app",
+        "cannot connect to the dependency's address",
+    ),
+    class(
+        "service_selector_mismatch",
+        "service_misconfigured",
+        "selector_mismatch",
+        "infra",
+        "service has no endpoints",
+    ),
+    class(
+        "service_port_mapping_mismatch",
+        "service_misconfigured",
+        "target_port_mismatch",
+        "infra",
+        "service target port not served",
+    ),
+    class(
+        "service_protocol_mismatch",
+        "service_misconfigured",
+        "protocol_mismatch",
+        "infra",
+        "service protocol mismatch",
+    ),
+    class(
+        "node_selector_mismatch",
+        "scheduling_failure",
+        "node_selector",
+        "infra",
+        "FailedScheduling: didn't match node selector",
+    ),
+    class(
+        "node_affinity_mismatch",
+        "scheduling_failure",
+        "node_affinity",
+        "infra",
+        "FailedScheduling: didn't match node affinity",
+    ),
+    class(
+        "taint_toleration_mismatch",
+        "scheduling_failure",
+        "untolerated_taint",
+        "infra",
+        "FailedScheduling: untolerated taint",
+    ),
+    class(
+        "pod_anti_affinity_conflict",
+        "scheduling_failure",
+        "pod_anti_affinity",
+        "infra",
+        "FailedScheduling: pod anti-affinity",
+    ),
+    class(
+        "node_cordon_mismatch",
+        "scheduling_failure",
+        "nodes_unschedulable",
+        "infra",
+        "FailedScheduling: nodes unschedulable",
+    ),
+    class(
+        "cpu_capacity_mismatch",
+        "scheduling_failure",
+        "insufficient_cpu",
+        "infra",
+        "FailedScheduling: Insufficient cpu",
+    ),
+    class(
+        "memory_capacity_mismatch",
+        "scheduling_failure",
+        "insufficient_memory",
+        "infra",
+        "FailedScheduling: Insufficient memory",
+    ),
+    class(
+        "pvc_access_mode_mismatch",
+        "pvc_unbound",
+        "access_mode",
+        "infra",
+        "unbound immediate PersistentVolumeClaims",
+    ),
+    class(
+        "pvc_capacity_mismatch",
+        "pvc_unbound",
+        "capacity",
+        "infra",
+        "unbound immediate PersistentVolumeClaims",
+    ),
+    class(
+        "pvc_selector_mismatch",
+        "pvc_unbound",
+        "selector",
+        "infra",
+        "unbound immediate PersistentVolumeClaims",
+    ),
+    class(
+        "pvc_storage_class_mismatch",
+        "pvc_unbound",
+        "storage_class",
+        "infra",
+        "unbound immediate PersistentVolumeClaims",
+    ),
+    class(
+        "pv_binding_occupied",
+        "pvc_unbound",
+        "volume_taken",
+        "infra",
+        "unbound immediate PersistentVolumeClaims",
+    ),
+    class(
+        "volume_mount_permission_denied",
+        "permission_denied",
+        "volume_ownership",
+        "infra",
+        "Permission denied",
+    ),
+    class(
+        "missing_service_account",
+        "service_account_missing",
+        "service_account",
+        "infra",
+        "serviceaccount not found",
+    ),
+    class(
+        "namespace_cpu_quota_exceeded",
+        "quota_exceeded",
+        "cpu",
+        "infra",
+        "exceeded quota",
+    ),
+    class(
+        "namespace_memory_quota_exceeded",
+        "quota_exceeded",
+        "memory",
+        "infra",
+        "exceeded quota",
+    ),
+    class(
+        "namespace_pod_quota_exceeded",
+        "quota_exceeded",
+        "pods",
+        "infra",
+        "exceeded quota",
+    ),
+    class(
+        "namespace_service_quota_exceeded",
+        "quota_exceeded",
+        "services",
+        "infra",
+        "exceeded quota",
+    ),
+    class(
+        "namespace_storage_quota_exceeded",
+        "quota_exceeded",
+        "storage",
+        "infra",
+        "exceeded quota",
+    ),
+    class(
+        "kubelet_unavailable",
+        "node_component_down",
+        "kubelet",
+        "infra",
+        "node NotReady",
+    ),
+    class(
+        "containerd_unavailable",
+        "node_component_down",
+        "container_runtime",
+        "infra",
+        "node NotReady",
+    ),
+    class(
+        "kube_proxy_unavailable",
+        "node_component_down",
+        "kube_proxy",
+        "infra",
+        "service IPs unreachable from the node",
+    ),
+    class(
+        "kube_scheduler_unavailable",
+        "node_component_down",
+        "kube_scheduler",
+        "infra",
+        "pods Pending with no scheduling decision",
+    ),
 ];
+
+/// A class the table does not have, mapped by the Kubernetes words in its name; `None`
+/// when none fits. Order matters: the most specific words first.
+pub fn by_words(name: &str) -> Option<(&'static str, &'static str)> {
+    let has = |w: &str| name.contains(w);
+    let cause = if has("quota") {
+        "quota_exceeded"
+    } else if has("oom") {
+        "oom_killed"
+    } else if has("liveness") || has("startup_probe") {
+        "liveness_probe_failure"
+    } else if has("readiness") {
+        "readiness_probe_failure"
+    } else if has("image") || has("registry") {
+        "image_pull_error"
+    } else if has("service_account") {
+        "service_account_missing"
+    } else if [
+        "kubelet",
+        "containerd",
+        "docker",
+        "kube_proxy",
+        "scheduler",
+        "node_not_ready",
+    ]
+    .iter()
+    .any(|w| has(w))
+    {
+        "node_component_down"
+    } else if has("pvc") || has("pv_") || has("storage_class") || has("volume_binding") {
+        "pvc_unbound"
+    } else if has("service_selector")
+        || has("service_port")
+        || has("service_protocol")
+        || has("endpoint")
+    {
+        "service_misconfigured"
+    } else if [
+        "affinity",
+        "taint",
+        "cordon",
+        "capacity",
+        "node_selector",
+        "unschedulable",
+    ]
+    .iter()
+    .any(|w| has(w))
+    {
+        "scheduling_failure"
+    } else if has("permission") || has("read_only") {
+        "permission_denied"
+    } else if has("dns") {
+        "dns_resolution_failure"
+    } else if has("password") || has("credential") || has("auth") {
+        "db_auth_failure"
+    } else if has("connection_pool") || has("max_connections") || has("connection_exhaust") {
+        "connection_pool_exhausted"
+    } else if has("delay") || has("latency") || has("timeout") {
+        "upstream_timeout"
+    } else if has("port") {
+        "connection_refused"
+    } else {
+        return None;
+    };
+    Some((cause, "infra"))
+}
 
 /// Reads one case folder.
 pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Result<GoldenCase> {
@@ -116,10 +398,24 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
     let class_name = meta["result"]["root_cause"]
         .as_str()
         .context("metadata.json has no result.root_cause")?;
-    let Some(class) = CLASSES.iter().find(|c| c.name == class_name) else {
-        bail!(
-            "{name}: root-cause class {class_name} has no mapping in evals/src/import/cloudopsbench.rs"
-        );
+    let (cause, detail, specialists, error_signature) = match CLASSES
+        .iter()
+        .find(|c| c.name == class_name)
+    {
+        Some(c) => (
+            c.cause,
+            c.detail,
+            c.specialists,
+            c.error_signature.to_string(),
+        ),
+        None => match by_words(class_name) {
+            Some((cause, specialists)) => {
+                (cause, class_name, specialists, class_name.replace('_', " "))
+            }
+            None => bail!(
+                "{name}: root-cause class {class_name} has no mapping (evals/src/import/cloudopsbench.rs)"
+            ),
+        },
     };
     let component = meta["result"]["fault_object"]
         .as_str()
@@ -127,53 +423,69 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
         .unwrap_or("unknown")
         .to_string();
 
-    let states_path = dir.join("raw_data").join("k8s_states.json");
-    let states: Value = read_json(&states_path)?;
-    let pods = pods_by_container(&states, &namespace);
-    let logs: BTreeMap<String, Vec<String>> =
+    let states: Value = read_json(&dir.join("raw_data").join("k8s_states.json"))?;
+    let states = states
+        .as_object()
+        .context("k8s_states.json is not {command: output}")?;
+    let pods = pods_by_container(states, &namespace);
+    let logs: BTreeMap<String, Value> =
         serde_json::from_value(read_json(&dir.join("raw_data").join("logs.json"))?)
-            .context("logs.json is not {container: [lines]}")?;
+            .context("logs.json is not {container: lines}")?;
     let mut lines = Vec::new();
-    for (container, raw) in &logs {
+    for (key, raw) in &logs {
+        let (container, previous) = match key.strip_suffix(".previous") {
+            Some(c) => (c, true),
+            None => (key.as_str(), false),
+        };
         let mut labels = BTreeMap::from([
             ("namespace".to_string(), namespace.clone()),
-            ("container".to_string(), container.clone()),
+            ("container".to_string(), container.to_string()),
         ]);
+        if previous {
+            labels.insert("previous".into(), "true".into());
+        }
         if let Some((pod, node)) = pods.get(container) {
             labels.insert("pod".into(), pod.clone());
             labels.insert("node".into(), node.clone());
         }
+        let raw: Vec<&str> = match raw {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            Value::String(s) => s.lines().collect(),
+            _ => Vec::new(),
+        };
         let skip = raw.len().saturating_sub(MAX_LINES_PER_CONTAINER);
-        for line in raw.iter().skip(skip) {
+        for line in raw.iter().skip(skip).filter(|l| !l.trim().is_empty()) {
+            let (timestamp, text) = line_time(line);
             lines.push(CaseLine {
-                timestamp: line_time(line),
+                timestamp,
                 labels: labels.clone(),
-                line: line.clone(),
+                line: text.to_string(),
             });
         }
     }
-    if lines.is_empty() {
-        bail!("{name}: no log lines");
+    if lines.is_empty() && states.is_empty() {
+        bail!("{name}: no log lines and no recorded state");
     }
+    let state = recorded_state(states);
     // Warnings only: the recorded cluster's normal events (thousands of Scheduled,
     // Pulled, Started) say nothing about the fault and would bloat the case.
-    let events = FileEventSource::new(vec![states_path])
-        .events(&EventFilter {
-            warnings_only: true,
-            ..EventFilter::default()
-        })
-        .await
-        .with_context(|| format!("{name}: reading events from k8s_states.json"))?
+    let outputs: Vec<(&str, &Value)> = states.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let events = recorded_events(&outputs, false)
         .into_iter()
         .filter(|e| e.is_warning())
         .collect();
 
-    let signature = library.signatures().iter().find(|s| s.id == class.cause);
+    let signature = library.signatures().iter().find(|s| s.id == cause);
     let severity = signature.map_or(Severity::Error, |s| s.severity);
     let action = signature.map_or_else(
         || "Compare the service's configuration (env vars, Service selector) with the running pods and fix the mismatch.".to_string(),
         |s| s.action.clone(),
     );
+    let words = class_name.replace('_', " ");
+    let root_cause = match signature {
+        Some(s) => format!("{} ({words}).", s.title),
+        None => format!("A configuration mistake: {words}."),
+    };
     Ok(GoldenCase {
         id: format!("cloudopsbench/{name}"),
         origin: Origin::Real,
@@ -186,17 +498,19 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
         },
         logs: lines,
         events,
+        state,
         expected: Expected {
             route: ExpectedRoute {
                 retrieval: "structured".into(),
-                specialists: class.specialists.into(),
+                specialists: specialists.into(),
             },
-            cause: class.cause.into(),
-            root_cause: class.root_cause.into(),
+            cause: cause.into(),
+            root_cause: root_cause.clone(),
             severity,
             component: component.clone(),
-            error_signature: class.error_signature.into(),
-            summary: format!("{query} {} ({component})", class.root_cause),
+            detail: Some(detail.to_string()),
+            error_signature,
+            summary: format!("{query} {root_cause} ({component})"),
             action,
             evidence: Vec::new(),
         },
@@ -211,11 +525,41 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
     })
 }
 
-/// Every case folder under `root` (folders with a `metadata.json`), sorted.
-pub async fn import_all(
-    root: &Path,
-    library: &SignatureLibrary,
-) -> anyhow::Result<Vec<GoldenCase>> {
+/// The recorded commands the cluster snapshot reads, as text: the namespace's tables
+/// (plain, `-o wide`, `--show-labels`) and every `describe`. Per-object `get`s repeat
+/// the tables and label-selected ones repeat them again, so they are left out.
+fn recorded_state(states: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
+    states
+        .iter()
+        .filter_map(|(cmd, out)| Some((cmd, out.as_str()?)))
+        .filter(|(cmd, out)| {
+            let w: Vec<&str> = cmd.split_whitespace().collect();
+            !out.trim().is_empty()
+                && match w.get(1) {
+                    Some(&"describe") => !matches!(
+                        w.get(2),
+                        Some(&"configmaps" | &"secrets" | &"serviceaccounts" | &"storageclasses")
+                    ),
+                    // `kubectl get <resource> -n NS [flags]`: no object name, no selector.
+                    Some(&"get") => w.get(3) == Some(&"-n") && !w.contains(&"-l"),
+                    _ => false,
+                }
+        })
+        .map(|(cmd, out)| (cmd.clone(), out.to_string()))
+        .collect()
+}
+
+/// The folders to import and the ones skipped, each with why.
+pub struct Imported {
+    /// The cases read.
+    pub cases: Vec<GoldenCase>,
+    /// `(folder, reason)` for each case that could not be read or mapped.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Every case folder under `root` (folders with a `metadata.json`), sorted; a case that
+/// cannot be read or mapped is skipped with the reason.
+pub async fn import_all(root: &Path, library: &SignatureLibrary) -> anyhow::Result<Imported> {
     let mut dirs: Vec<_> = std::fs::read_dir(root)
         .with_context(|| format!("reading {}", root.display()))?
         .filter_map(Result::ok)
@@ -223,9 +567,17 @@ pub async fn import_all(
         .filter(|p| p.join("metadata.json").exists())
         .collect();
     dirs.sort();
-    let mut out = Vec::new();
+    let mut out = Imported {
+        cases: Vec::new(),
+        skipped: Vec::new(),
+    };
     for d in dirs {
-        out.push(import_case(&d, library).await?);
+        match import_case(&d, library).await {
+            Ok(c) => out.cases.push(c),
+            Err(e) => out
+                .skipped
+                .push((d.display().to_string(), format!("{e:#}"))),
+        }
     }
     Ok(out)
 }
@@ -237,24 +589,51 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
 }
 
 /// container (workload) name → (pod, node), from `kubectl get pods -n NS -o wide`.
-fn pods_by_container(states: &Value, namespace: &str) -> BTreeMap<String, (String, String)> {
+fn pods_by_container(
+    states: &serde_json::Map<String, Value>,
+    namespace: &str,
+) -> BTreeMap<String, (String, String)> {
     let key = format!("kubectl get pods -n {namespace} -o wide");
     let mut out = BTreeMap::new();
-    for row in states[&key].as_str().unwrap_or("").lines().skip(1) {
+    for row in states
+        .get(&key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .lines()
+        .skip(1)
+    {
         let cols: Vec<&str> = row.split_whitespace().collect();
-        if cols.len() >= 7 {
+        // RESTARTS can read `4 (45s ago)`: the node is the column after the IP.
+        if let Some(ip) = cols.iter().position(|c| c.contains('.') || *c == "<none>")
+            && cols.len() > ip + 1
+        {
             let workload = loglens_agents::evidence::signatures::workload(cols[0]);
-            out.insert(workload, (cols[0].to_string(), cols[6].to_string()));
+            out.insert(workload, (cols[0].to_string(), cols[ip + 1].to_string()));
         }
     }
     out
 }
 
-/// The time a line carries itself: the `timestamp` field of a JSON line.
-fn line_time(line: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    let t = v["timestamp"].as_str()?;
-    loglens_tools::logs::parse_timestamp(t).map(|t| t.to_rfc3339())
+/// The time a line carries and its text: a `kubectl logs --timestamps` prefix (removed
+/// from the text), else the `timestamp` field of a JSON line.
+fn line_time(line: &str) -> (Option<String>, &str) {
+    if let Some((first, rest)) = line.split_once(' ')
+        && first.len() >= 20
+        && first.as_bytes()[4] == b'-'
+        && first.contains('T')
+        && let Some(t) = loglens_tools::logs::parse_timestamp(first)
+    {
+        return (Some(t.to_rfc3339()), rest);
+    }
+    let t = serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|v| {
+            v["timestamp"]
+                .as_str()
+                .and_then(loglens_tools::logs::parse_timestamp)
+        })
+        .map(|t| t.to_rfc3339());
+    (t, line)
 }
 
 #[cfg(test)]
@@ -262,14 +641,16 @@ mod tests {
     use super::*;
 
     fn data() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/cloudopsbench")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/cloudopsbench")
     }
 
     #[tokio::test]
-    async fn imports_the_shared_cases_with_their_mapped_causes() {
+    async fn imports_the_fixture_cases_with_their_mapped_causes_and_state() {
         let lib = SignatureLibrary::builtin().unwrap();
-        let cases = import_all(&data(), &lib).await.unwrap();
-        assert_eq!(cases.len(), 6);
+        let imported = import_all(&data(), &lib).await.unwrap();
+        assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
+        let cases = imported.cases;
+        assert_eq!(cases.len(), 4);
         let oom = cases
             .iter()
             .find(|c| c.id == "cloudopsbench/boutique_runtime_22")
@@ -277,32 +658,90 @@ mod tests {
         assert_eq!(oom.expected.cause, "oom_killed");
         assert_eq!(oom.expected.component, "adservice");
         assert_eq!(oom.expected.route.specialists, "infra");
-        assert!(
-            oom.events
-                .iter()
-                .any(|e| e.message.to_lowercase().contains("oom"))
-        );
         assert!(oom.events.iter().all(|e| e.is_warning()));
+        let quota = cases
+            .iter()
+            .find(|c| c.id == "cloudopsbench/boutique_admission_13")
+            .unwrap();
+        assert_eq!(quota.expected.cause, "quota_exceeded");
+        assert_eq!(quota.expected.detail.as_deref(), Some("cpu"));
+        assert_eq!(quota.expected.component, "boutique");
+        // The recorded state travels with the case; per-object and selected views do not.
+        assert!(
+            quota
+                .state
+                .contains_key("kubectl get resourcequota -n boutique")
+        );
+        assert!(quota.state.keys().all(|k| !k.contains(" -l ")));
         for c in &cases {
             // Every case written out fits the schema.
             let text = serde_json::to_string(c).unwrap();
             crate::case::parse_case(&text, Path::new("x.json")).unwrap();
-            assert!(c.logs.len() <= 11 * MAX_LINES_PER_CONTAINER);
             assert!(c.logs.iter().all(|l| l.labels["namespace"] == "boutique"));
         }
     }
 
-    #[tokio::test]
-    async fn an_unmapped_class_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+    fn write_case_dir(dir: &Path, class: &str, logs: serde_json::Value) {
+        std::fs::create_dir_all(dir.join("raw_data")).unwrap();
         std::fs::write(
-            dir.path().join("metadata.json"),
-            r#"{"namespace":"x","query":"q","result":{"root_cause":"cosmic_rays","fault_object":"app/a"}}"#,
+            dir.join("metadata.json"),
+            serde_json::json!({"namespace": "shop", "query": "q",
+                "result": {"root_cause": class, "fault_object": "app/api", "fault_taxonomy": "X"}})
+            .to_string(),
         )
         .unwrap();
-        let err = import_case(dir.path(), &SignatureLibrary::builtin().unwrap())
+        std::fs::write(dir.join("raw_data/logs.json"), logs.to_string()).unwrap();
+        std::fs::write(
+            dir.join("raw_data/k8s_states.json"),
+            r#"{"kubectl get pods -n shop -o wide": "NAME   READY   STATUS   RESTARTS   AGE   IP   NODE\n"}"#,
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn kubectl_logs_strings_previous_containers_and_unknown_classes() {
+        let root = tempfile::tempdir().unwrap();
+        write_case_dir(
+            &root.path().join("a_1"),
+            "namespace_gpu_quota_exceeded",
+            serde_json::json!({
+                "api": "2026-01-02T16:01:48.217425932+08:00 starting\n2026-01-02T16:01:49.000000000+08:00 boom\n",
+                "api.previous": ["{\"timestamp\":\"2026-01-02T08:00:00Z\",\"msg\":\"old\"}"]
+            }),
+        );
+        write_case_dir(
+            &root.path().join("b_2"),
+            "cosmic_rays",
+            serde_json::json!({"api": []}),
+        );
+        let imported = import_all(root.path(), &SignatureLibrary::builtin().unwrap())
             .await
-            .unwrap_err();
-        assert!(err.to_string().contains("cosmic_rays"), "{err}");
+            .unwrap();
+        // The unknown class is skipped with its reason; the import goes on.
+        assert_eq!(imported.skipped.len(), 1);
+        assert!(
+            imported.skipped[0].1.contains("cosmic_rays"),
+            "{:?}",
+            imported.skipped
+        );
+        let c = &imported.cases[0];
+        // Mapped by its words.
+        assert_eq!(c.expected.cause, "quota_exceeded");
+        let texts: Vec<&str> = c.logs.iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "starting",
+                "boom",
+                "{\"timestamp\":\"2026-01-02T08:00:00Z\",\"msg\":\"old\"}"
+            ]
+        );
+        assert_eq!(
+            c.logs[0].timestamp.as_deref(),
+            Some("2026-01-02T08:01:48.217425932+00:00")
+        );
+        assert_eq!(c.logs[2].labels["container"], "api");
+        assert_eq!(c.logs[2].labels["previous"], "true");
+        assert!(c.logs[2].timestamp.is_some());
     }
 }

@@ -250,6 +250,7 @@ pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Resu
         },
         logs,
         events,
+        state: Default::default(),
         expected: Expected {
             route: ExpectedRoute {
                 retrieval: label.retrieval.clone(),
@@ -259,6 +260,7 @@ pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Resu
             root_cause: label.root_cause.clone(),
             severity: label.severity,
             component: label.component.clone(),
+            detail: None,
             error_signature: label.error_signature.clone(),
             summary,
             action: label.action.clone(),

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::parse::{
-    parse_describe_events, parse_event_list_json, parse_event_table, parse_pod_list_json,
+    kind_of, parse_describe_events, parse_event_list_json, parse_event_table, parse_pod_list_json,
 };
+use super::state::ClusterState;
 use super::{EventFilter, EventSource, K8sEvent, fold, rank};
 use crate::ToolError;
 
@@ -75,10 +76,8 @@ fn parse_file(text: &str) -> Vec<K8sEvent> {
         if let Value::Object(map) = &v
             && map.keys().any(|k| k.starts_with("kubectl "))
         {
-            return map
-                .iter()
-                .flat_map(|(cmd, out)| parse_command(cmd, out))
-                .collect();
+            let outputs: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            return recorded_events(&outputs, true);
         }
         // An event list, or pods (`kubectl get pods -o json`): their status.
         let mut out = parse_event_list_json(&v);
@@ -86,6 +85,28 @@ fn parse_file(text: &str) -> Vec<K8sEvent> {
         return out;
     }
     parse_text(text, None, "Pod")
+}
+
+/// Events from recorded kubectl outputs (`command → output`, as `k8s_states.json` keeps
+/// them): every event the outputs show; with `with_state`, those the objects' current
+/// state has superseded are dropped and the state's own facts added
+/// ([`super::current_events`]).
+pub fn recorded_events(outputs: &[(&str, &Value)], with_state: bool) -> Vec<K8sEvent> {
+    let events: Vec<K8sEvent> = fold(
+        outputs
+            .iter()
+            .flat_map(|(cmd, out)| parse_command(cmd, out))
+            .collect(),
+    );
+    if !with_state {
+        return events;
+    }
+    let state = ClusterState::from_recorded(
+        outputs
+            .iter()
+            .filter_map(|(cmd, out)| out.as_str().map(|o| (*cmd, o))),
+    );
+    super::current_events(&state, events)
 }
 
 /// One kubectl command and its recorded output.
@@ -102,18 +123,20 @@ fn parse_command(cmd: &str, out: &Value) -> Vec<K8sEvent> {
                 .iter()
                 .position(|w| *w == "describe")
                 .and_then(|i| words.get(i + 1))
-                .map_or("Pod", |k| match k.trim_end_matches('s') {
-                    "pod" | "po" => "Pod",
-                    "node" | "no" => "Node",
-                    "deployment" | "deploy" => "Deployment",
-                    "job" => "Job",
-                    "pvc" | "persistentvolumeclaim" => "PersistentVolumeClaim",
-                    _ => "Pod",
+                .map_or("Pod".to_string(), |k| match k.trim_end_matches('s') {
+                    "po" => "Pod".to_string(),
+                    "no" => "Node".to_string(),
+                    "deploy" => "Deployment".to_string(),
+                    "rs" => "ReplicaSet".to_string(),
+                    "svc" => "Service".to_string(),
+                    "pvc" => "PersistentVolumeClaim".to_string(),
+                    "pv" => "PersistentVolume".to_string(),
+                    other => kind_of(other),
                 });
             if let Ok(v) = serde_json::from_str::<Value>(text) {
                 return parse_event_list_json(&v);
             }
-            parse_text(text, namespace, kind)
+            parse_text(text, namespace, &kind)
         }
         Value::Object(_) | Value::Array(_) if cmd.contains("get events") => {
             parse_event_list_json(out)

@@ -13,23 +13,32 @@
 //!   and termination reasons, exit codes, restarts, unschedulable and evicted pods);
 //! - [`MergedEventSource`]: several of these read as one (the API's present and Loki's
 //!   history).
+//!
+//! Recorded `kubectl` output also gives a [`ClusterState`] (the objects' current state);
+//! [`current_events`] drops the events that state has superseded and adds what it shows
+//! is abnormal as facts (source [`STATE_SOURCE`]).
 mod file;
 mod kube_api;
 mod loki;
 mod merged;
 mod parse;
+pub mod state;
+pub mod state_facts;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use file::FileEventSource;
+pub use file::recorded_events;
 pub use kube_api::KubeEventSource;
 pub use loki::LokiEventSource;
 pub use merged::MergedEventSource;
 pub use parse::{
     parse_describe_events, parse_event_list_json, parse_event_table, parse_pod_list_json,
 };
+pub use state::ClusterState;
+pub use state_facts::{STATE_SOURCE, current_events};
 
 use crate::ToolError;
 
@@ -62,6 +71,12 @@ impl K8sEvent {
     /// Whether it is a warning.
     pub fn is_warning(&self) -> bool {
         self.event_type.eq_ignore_ascii_case("warning")
+    }
+
+    /// Whether it states the current state (a fact from the cluster snapshot, or a pod's
+    /// status) rather than something that happened.
+    pub fn is_state(&self) -> bool {
+        matches!(self.source.as_deref(), Some(STATE_SOURCE | "pod status"))
     }
 }
 
@@ -111,11 +126,13 @@ pub trait EventSource: Send + Sync {
     async fn events(&self, filter: &EventFilter) -> Result<Vec<K8sEvent>, ToolError>;
 }
 
-/// Orders events for reading: warnings first, then the most repeated, then the latest.
+/// Orders events for reading: the current state's facts first, then warnings, then the
+/// most repeated, then the latest.
 pub(crate) fn rank(events: &mut [K8sEvent]) {
     events.sort_by(|a, b| {
-        b.is_warning()
-            .cmp(&a.is_warning())
+        b.is_state()
+            .cmp(&a.is_state())
+            .then(b.is_warning().cmp(&a.is_warning()))
             .then(b.count.cmp(&a.count))
             .then(b.last_seen.cmp(&a.last_seen))
     });

@@ -67,7 +67,7 @@ pub fn parse_event_list_json(v: &Value) -> Vec<K8sEvent> {
 }
 
 /// Column start offsets (in characters) of a fixed-width table header.
-fn columns(header: &str, names: &[&str]) -> Vec<Option<usize>> {
+pub(crate) fn columns(header: &str, names: &[&str]) -> Vec<Option<usize>> {
     names
         .iter()
         .map(|n| {
@@ -87,7 +87,7 @@ fn columns(header: &str, names: &[&str]) -> Vec<Option<usize>> {
         .collect()
 }
 
-fn cell(line: &str, start: Option<usize>, end: Option<usize>) -> String {
+pub(crate) fn cell(line: &str, start: Option<usize>, end: Option<usize>) -> String {
     let Some(start) = start else {
         return String::new();
     };
@@ -101,7 +101,7 @@ fn cell(line: &str, start: Option<usize>, end: Option<usize>) -> String {
 
 /// The kind for `kubectl`'s `kind/name` object column (`pod` → `Pod`,
 /// `replicaset` → `ReplicaSet`).
-fn kind_of(resource: &str) -> String {
+pub(crate) fn kind_of(resource: &str) -> String {
     match resource.to_ascii_lowercase().as_str() {
         "pod" => "Pod",
         "replicaset" => "ReplicaSet",

@@ -1,0 +1,581 @@
+//! State analysis: what in a [`ClusterState`] is abnormal now, as citable facts.
+//!
+//! Each detector reads the snapshot by Kubernetes semantics (what a controller or the
+//! scheduler would say) and names one abnormal thing with its reason: a node that is not
+//! Ready, a pod the scheduler placed nowhere, a ReplicaSet that cannot create its pods,
+//! a quota at its limit, a Service whose selector matches no pod or whose target port no
+//! container serves, a claim that never bound. A fact is a [`K8sEvent`] with source
+//! [`STATE_SOURCE`], so everything downstream (signatures, evidence lines, citations,
+//! the events tool) treats it like an event, and the signature detector ranks current
+//! state above symptoms.
+//!
+//! [`current_events`] also drops events the current state has superseded: a ReplicaSet's
+//! old `FailedCreate` once it has all its pods, a probe failure on a pod that is ready now
+//! and never restarted (start-up noise).
+use std::collections::BTreeSet;
+
+use super::K8sEvent;
+use super::state::{ClusterState, PodState};
+
+/// The `source` of every fact.
+pub const STATE_SOURCE: &str = "cluster state";
+
+fn fact(
+    namespace: Option<&str>,
+    kind: &str,
+    name: &str,
+    reason: &str,
+    message: String,
+) -> K8sEvent {
+    K8sEvent {
+        namespace: namespace.map(str::to_string),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        event_type: "Warning".into(),
+        reason: reason.to_string(),
+        message,
+        count: 1,
+        last_seen: None,
+        age: None,
+        source: Some(STATE_SOURCE.into()),
+    }
+}
+
+/// The events still in force, then the facts the state shows.
+pub fn current_events(state: &ClusterState, events: Vec<K8sEvent>) -> Vec<K8sEvent> {
+    let mut out: Vec<K8sEvent> = events
+        .into_iter()
+        .filter(|e| !superseded(state, e))
+        .collect();
+    let facts = facts(state, &out);
+    out.extend(facts);
+    out
+}
+
+/// Whether the current state shows an event's problem is over.
+fn superseded(state: &ClusterState, e: &K8sEvent) -> bool {
+    if e.reason == "FailedCreate" {
+        // A ReplicaSet that has every pod it wants created them after all.
+        let rs = state
+            .workloads
+            .iter()
+            .find(|w| w.kind == "ReplicaSet" && w.name == e.name);
+        return rs.is_some_and(|w| w.desired > 0 && w.current >= w.desired);
+    }
+    if e.reason == "Unhealthy" || e.message.contains("probe failed") {
+        let pod = state.pods.iter().find(|p| p.name == e.name);
+        return pod.is_some_and(|p| p.healthy() && p.restarts == 0);
+    }
+    false
+}
+
+/// Every abnormal thing the state shows.
+pub fn facts(state: &ClusterState, events: &[K8sEvent]) -> Vec<K8sEvent> {
+    let mut out = Vec::new();
+    nodes(state, &mut out);
+    unscheduled(state, events, &mut out);
+    refused_pods(state, events, &mut out);
+    quotas(state, &mut out);
+    services(state, &mut out);
+    claims(state, events, &mut out);
+    out
+}
+
+fn ns(state: &ClusterState) -> Option<&str> {
+    state.namespace.as_deref()
+}
+
+fn pods_on<'a>(state: &'a ClusterState, node: &str) -> Vec<&'a PodState> {
+    state
+        .pods
+        .iter()
+        .filter(|p| p.node.as_deref() == Some(node))
+        .collect()
+}
+
+/// Nodes that are not Ready, with the condition's reason and the pods they strand.
+fn nodes(state: &ClusterState, out: &mut Vec<K8sEvent>) {
+    for n in state.nodes.iter().filter(|n| n.not_ready()) {
+        let why = n
+            .ready_reason
+            .clone()
+            .unwrap_or_else(|| format!("status {}", n.status));
+        let stranded = pods_on(state, &n.name)
+            .iter()
+            .filter(|p| !p.healthy())
+            .count();
+        out.push(fact(
+            None,
+            "Node",
+            &n.name,
+            "NodeNotReady",
+            format!(
+                "node {} is NotReady ({why}); {stranded} pod(s) on it not running or not ready: its kubelet or container runtime is not working",
+                n.name
+            ),
+        ));
+    }
+}
+
+/// Pods with no node: the scheduler's last word on each, or its silence.
+fn unscheduled(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent>) {
+    for p in state
+        .pods
+        .iter()
+        .filter(|p| p.status == "Pending" && p.node.is_none())
+    {
+        let said = events
+            .iter()
+            .filter(|e| e.name == p.name && e.reason == "FailedScheduling")
+            .max_by_key(|e| e.count);
+        match said {
+            Some(e) => out.push(fact(
+                ns(state),
+                "Pod",
+                &p.name,
+                "FailedScheduling",
+                format!("pod {} is Pending on no node: {}", p.name, e.message),
+            )),
+            None if !events.is_empty() => {
+                // Scheduled by nobody, refused by nobody: the scheduler is not running.
+                let plane = state
+                    .nodes
+                    .iter()
+                    .find(|n| n.control_plane())
+                    .map_or("kube-scheduler", |n| n.name.as_str());
+                out.push(fact(
+                    None,
+                    "Node",
+                    plane,
+                    "SchedulerNotRunning",
+                    format!(
+                        "pod {} is Pending on no node and the scheduler recorded no decision about it: kube-scheduler (control plane {plane}) is not running",
+                        p.name
+                    ),
+                ));
+            }
+            None => {}
+        }
+    }
+}
+
+/// ReplicaSets short of pods whose pod creation is refused (admission: quota, service
+/// account): the refusal, about the object that refuses.
+fn refused_pods(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent>) {
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    for w in state
+        .workloads
+        .iter()
+        .filter(|w| w.kind == "ReplicaSet" && w.current < w.desired)
+    {
+        let Some(e) = events
+            .iter()
+            .filter(|e| e.name == w.name && e.reason == "FailedCreate")
+            .max_by_key(|e| e.count)
+        else {
+            continue;
+        };
+        let detail = e
+            .message
+            .trim_start_matches("(combined from similar events): ")
+            .to_string();
+        let (kind, name) = if detail.contains("exceeded quota") {
+            ("Namespace", state.namespace.clone().unwrap_or_default())
+        } else {
+            ("ReplicaSet", w.name.clone())
+        };
+        if !seen.insert((kind.to_string(), name.clone())) {
+            continue;
+        }
+        out.push(fact(
+            ns(state),
+            kind,
+            &name,
+            "FailedCreate",
+            format!(
+                "replicaset {} has {} of {} pods; creating them is refused: {detail}",
+                w.name, w.current, w.desired
+            ),
+        ));
+    }
+}
+
+/// Quantities as numbers where kubectl writes them plainly (`10`, `500m`, `3Gi`).
+fn quantity(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (n, unit) = q.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let scale = match unit {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0_f64.powi(4),
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
+/// Quotas whose use has reached their limit: the next object of that kind is refused.
+fn quotas(state: &ClusterState, out: &mut Vec<K8sEvent>) {
+    let Some(namespace) = state.namespace.as_deref() else {
+        return;
+    };
+    for q in &state.quotas {
+        let full: Vec<String> = q
+            .items
+            .iter()
+            .filter(|(_, used, hard)| {
+                matches!((quantity(used), quantity(hard)), (Some(u), Some(h)) if h > 0.0 && u >= h)
+            })
+            .map(|(res, used, hard)| format!("{res} {used}/{hard}"))
+            .collect();
+        if !full.is_empty() {
+            out.push(fact(
+                Some(namespace),
+                "Namespace",
+                namespace,
+                "QuotaExhausted",
+                format!(
+                    "resource quota {} in namespace {namespace} is at its limit ({}): new objects that need more are refused (exceeded quota)",
+                    q.name,
+                    full.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
+/// Services that cannot deliver: a selector that matches no pod; a target port or
+/// protocol that no selected container serves.
+fn services(state: &ClusterState, out: &mut Vec<K8sEvent>) {
+    let labels_known = state.has_pod_labels();
+    for s in &state.services {
+        if s.selector.is_empty() {
+            continue;
+        }
+        let selector = s
+            .selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let pods = state.selected(&s.selector);
+        let empty = s
+            .endpoints
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == "<none>");
+        if labels_known && pods.is_empty() && empty {
+            out.push(fact(
+                ns(state),
+                "Service",
+                &s.name,
+                "ServiceSelectorMismatch",
+                format!(
+                    "service {} selects {selector}, which matches no pod: it has no endpoints",
+                    s.name
+                ),
+            ));
+            continue;
+        }
+        let containers: Vec<&(u16, String)> = pods
+            .iter()
+            .flat_map(|p| p.containers.iter().flat_map(|c| c.ports.iter()))
+            .collect();
+        if containers.is_empty() {
+            continue;
+        }
+        for port in &s.ports {
+            let Ok(target) = port.target.parse::<u16>() else {
+                continue;
+            };
+            let same_port: Vec<&&(u16, String)> =
+                containers.iter().filter(|(p, _)| *p == target).collect();
+            if same_port.is_empty() {
+                let served: Vec<String> = containers
+                    .iter()
+                    .map(|(p, pr)| format!("{p}/{pr}"))
+                    .collect();
+                out.push(fact(
+                    ns(state),
+                    "Service",
+                    &s.name,
+                    "ServiceTargetPortMismatch",
+                    format!(
+                        "service {} sends port {} to target port {target}, but its pods serve {}: connections to it fail",
+                        s.name,
+                        port.port,
+                        served.join(", ")
+                    ),
+                ));
+            } else if !same_port
+                .iter()
+                .any(|(_, pr)| pr.eq_ignore_ascii_case(&port.protocol))
+            {
+                out.push(fact(
+                    ns(state),
+                    "Service",
+                    &s.name,
+                    "ServiceProtocolMismatch",
+                    format!(
+                        "service {} port {} uses protocol {}, but its pods serve port {target} over {}: connections to it fail",
+                        s.name, port.port, port.protocol, same_port[0].1
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Claims that never bound, with what the volumes and events say.
+fn claims(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent>) {
+    for c in state.claims.iter().filter(|c| c.status == "Pending") {
+        let mut why: Vec<String> = events
+            .iter()
+            .filter(|e| e.name == c.name && e.kind.contains("PersistentVolumeClaim"))
+            .map(|e| e.message.clone())
+            .collect();
+        let taken: Vec<String> = state
+            .volumes
+            .iter()
+            .filter(|v| v.status == "Bound")
+            .filter_map(|v| {
+                v.claim
+                    .as_ref()
+                    .map(|cl| format!("{} is bound to {cl}", v.name))
+            })
+            .collect();
+        if !state.volumes.is_empty() && !state.volumes.iter().any(|v| v.status == "Available") {
+            why.push(format!("no volume is Available ({})", taken.join("; ")));
+        }
+        if let Some(class) = &c.storage_class {
+            why.push(format!("storage class {class}"));
+        }
+        out.push(fact(
+            ns(state),
+            "PersistentVolumeClaim",
+            &c.name,
+            "ClaimPending",
+            format!(
+                "persistentvolumeclaim {} is Pending (unbound): {}",
+                c.name,
+                if why.is_empty() {
+                    "no matching volume".to_string()
+                } else {
+                    why.join("; ")
+                }
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: &str, name: &str, reason: &str, message: &str) -> K8sEvent {
+        K8sEvent {
+            namespace: Some("shop".into()),
+            kind: kind.into(),
+            name: name.into(),
+            event_type: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            count: 1,
+            last_seen: None,
+            age: None,
+            source: None,
+        }
+    }
+
+    fn state(outputs: &[(&str, &str)]) -> ClusterState {
+        ClusterState::from_recorded(outputs.iter().copied())
+    }
+
+    #[test]
+    fn old_refusals_and_start_up_probe_noise_are_superseded() {
+        let s = state(&[
+            (
+                "kubectl get replicasets -n shop",
+                "NAME            DESIRED   CURRENT   READY   AGE\nweb-7f9c8d6b5   1         1         1       5m\napi-6c7d8e9f0   1         0         0       5m\n",
+            ),
+            (
+                "kubectl get pods -n shop",
+                "NAME                  READY   STATUS    RESTARTS   AGE\nweb-7f9c8d6b5-abcde   1/1     Running   0          5m\n",
+            ),
+        ]);
+        let sa = "Error creating: pods \"x-\" is forbidden: error looking up service account shop/x: serviceaccount \"x\" not found";
+        let out = current_events(
+            &s,
+            vec![
+                ev("ReplicaSet", "web-7f9c8d6b5", "FailedCreate", sa),
+                ev("ReplicaSet", "api-6c7d8e9f0", "FailedCreate", sa),
+                ev(
+                    "Pod",
+                    "web-7f9c8d6b5-abcde",
+                    "Unhealthy",
+                    "Liveness probe failed: timeout",
+                ),
+            ],
+        );
+        let names: Vec<(&str, &str)> = out
+            .iter()
+            .map(|e| (e.name.as_str(), e.reason.as_str()))
+            .collect();
+        assert!(
+            !names.contains(&("web-7f9c8d6b5", "FailedCreate")),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|(_, r)| *r == "Unhealthy"), "{names:?}");
+        // The ReplicaSet still short of pods keeps its event and gets a fact.
+        assert!(names.contains(&("api-6c7d8e9f0", "FailedCreate")));
+        let f = out
+            .iter()
+            .find(|e| e.source.as_deref() == Some(STATE_SOURCE))
+            .unwrap();
+        assert!(f.message.contains("0 of 1 pods"), "{}", f.message);
+        assert!(f.message.contains("serviceaccount"), "{}", f.message);
+    }
+
+    #[test]
+    fn quota_refusals_are_about_the_namespace() {
+        let s = state(&[
+            (
+                "kubectl get replicasets -n shop",
+                "NAME            DESIRED   CURRENT   READY   AGE\napi-6c7d8e9f0   1         0         0       5m\n",
+            ),
+            (
+                "kubectl get resourcequota -n shop",
+                "NAME          AGE    REQUEST         LIMIT\npods-quota    110s   pods: 10/10     \n",
+            ),
+        ]);
+        let out = facts(
+            &s,
+            &[ev(
+                "ReplicaSet",
+                "api-6c7d8e9f0",
+                "FailedCreate",
+                "Error creating: pods \"api-6c7d8e9f0-x\" is forbidden: exceeded quota: pods-quota, requested: pods=1, used: pods=10, limited: pods=10",
+            )],
+        );
+        assert!(
+            out.iter()
+                .all(|f| f.kind == "Namespace" && f.name == "shop"),
+            "{out:?}"
+        );
+        assert!(
+            out.iter()
+                .any(|f| f.reason == "QuotaExhausted" && f.message.contains("pods 10/10"))
+        );
+        assert!(out.iter().any(|f| f.reason == "FailedCreate"));
+    }
+
+    #[test]
+    fn not_ready_nodes_and_a_silent_scheduler() {
+        let s = state(&[
+            (
+                "kubectl get nodes",
+                "NAME        STATUS                     ROLES           AGE   VERSION\ncp-1        Ready,SchedulingDisabled   control-plane   9d    v1.31\nworker-01   NotReady                   node            9d    v1.31\n",
+            ),
+            (
+                "kubectl get pods -n shop -o wide",
+                "NAME                  READY   STATUS    RESTARTS   AGE   IP       NODE\napi-6c7d8e9f0-abcde   0/1     Pending   0          70s   <none>   <none>\n",
+            ),
+        ]);
+        let noise = ev("Pod", "other", "Unhealthy", "Readiness probe failed");
+        let out = facts(&s, &[noise]);
+        assert!(
+            out.iter()
+                .any(|f| f.reason == "NodeNotReady" && f.name == "worker-01")
+        );
+        let sched = out
+            .iter()
+            .find(|f| f.reason == "SchedulerNotRunning")
+            .unwrap();
+        assert_eq!(sched.name, "cp-1");
+        // With the scheduler's refusal recorded, the pod's fact carries it instead.
+        let refused = ev(
+            "Pod",
+            "api-6c7d8e9f0-abcde",
+            "FailedScheduling",
+            "0/2 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}",
+        );
+        let out = facts(&s, &[refused]);
+        let f = out.iter().find(|f| f.reason == "FailedScheduling").unwrap();
+        assert!(f.message.contains("untolerated taint"));
+        assert!(!out.iter().any(|f| f.reason == "SchedulerNotRunning"));
+    }
+
+    #[test]
+    fn services_that_cannot_deliver() {
+        let pods = "NAME                 READY   STATUS    RESTARTS   AGE   LABELS\ndb-5d8f7c9b4-fghij   1/1     Running   0          5m    app=db,pod-template-hash=5d8f7c9b4\n";
+        let pod = "Name:  db-5d8f7c9b4-fghij\nContainers:\n  db:\n    Port:          5432/TCP\n";
+        let svc = |selector: &str, target: &str, proto: &str| {
+            format!(
+                "Name:   db\nSelector:   {selector}\nPort:   pg  5432/{proto}\nTargetPort:   {target}/{proto}\nEndpoints:   <none>\n"
+            )
+        };
+        let run = |d: String| {
+            facts(
+                &state(&[
+                    ("kubectl get pods -n shop --show-labels", pods),
+                    ("kubectl describe pods db-5d8f7c9b4-fghij -n shop", pod),
+                    ("kubectl describe services db -n shop", &d),
+                ]),
+                &[],
+            )
+        };
+        assert_eq!(
+            run(svc("app=db-v2", "5432", "TCP"))[0].reason,
+            "ServiceSelectorMismatch"
+        );
+        assert_eq!(
+            run(svc("app=db", "5433", "TCP"))[0].reason,
+            "ServiceTargetPortMismatch"
+        );
+        assert_eq!(
+            run(svc("app=db", "5432", "UDP"))[0].reason,
+            "ServiceProtocolMismatch"
+        );
+        assert!(run(svc("app=db", "5432", "TCP")).is_empty());
+    }
+
+    #[test]
+    fn pending_claims_say_why() {
+        let s = state(&[
+            (
+                "kubectl get persistentvolumeclaims -n shop",
+                "NAME       STATUS    VOLUME   CAPACITY   ACCESS MODES   STORAGECLASS   AGE\ndata-pvc   Pending                                                   2m\n",
+            ),
+            (
+                "kubectl get persistentvolumes",
+                "NAME      CAPACITY   ACCESS MODES   RECLAIM POLICY   STATUS   CLAIM            STORAGECLASS   AGE\ndata-pv   1Gi        RWO            Retain           Bound    shop/other-pvc                  5m\n",
+            ),
+        ]);
+        let out = facts(&s, &[]);
+        assert_eq!(out[0].reason, "ClaimPending");
+        assert!(
+            out[0]
+                .message
+                .contains("data-pv is bound to shop/other-pvc"),
+            "{}",
+            out[0].message
+        );
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("3Gi"), Some(3.0 * 1024.0 * 1024.0 * 1024.0));
+        assert!(quantity("3000Mi").unwrap() < quantity("3Gi").unwrap());
+        assert_eq!(quantity("x"), None);
+    }
+}
