@@ -230,11 +230,19 @@ impl SignatureLibrary {
             }
             // The component is the object the state names (a node, a namespace, a
             // Service), not whoever logs the most about it.
-            for &i in if state_hits.is_empty() {
+            let voters = if state_hits.is_empty() {
                 &event_hits
             } else {
                 &state_hits
-            } {
+            };
+            // A claim is not a component: the workload that mounts it is.
+            let claims_only = voters
+                .iter()
+                .all(|&i| events[i].kind == "PersistentVolumeClaim");
+            for &i in voters {
+                if events[i].kind == "PersistentVolumeClaim" && !claims_only {
+                    continue;
+                }
                 *votes.entry(workload(&events[i].name)).or_default() +=
                     u64::from(events[i].count.max(1));
             }

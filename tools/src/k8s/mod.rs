@@ -99,13 +99,14 @@ pub struct EventFilter {
 impl EventFilter {
     /// Whether an event passes.
     pub fn matches(&self, e: &K8sEvent) -> bool {
-        self.namespace
+        self.namespace.as_ref().is_none_or(|n| {
+            e.namespace.as_deref() == Some(n.as_str())
+                // Nodes and volumes belong to no namespace and serve every one.
+                || (e.namespace.is_none() && cluster_scoped(&e.kind))
+        }) && self
+            .object
             .as_ref()
-            .is_none_or(|n| e.namespace.as_deref() == Some(n.as_str()))
-            && self
-                .object
-                .as_ref()
-                .is_none_or(|o| crate::logs::in_workload(&e.name, o))
+            .is_none_or(|o| crate::logs::in_workload(&e.name, o))
             && self
                 .kind
                 .as_ref()
@@ -115,6 +116,14 @@ impl EventFilter {
                 .since
                 .is_none_or(|s| e.last_seen.is_none_or(|t| t >= s))
     }
+}
+
+/// Kinds that live outside namespaces.
+fn cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Node" | "PersistentVolume" | "StorageClass" | "ClusterRole" | "Namespace"
+    )
 }
 
 /// A place Kubernetes events can be read from.

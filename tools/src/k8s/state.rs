@@ -42,6 +42,8 @@ pub struct PodState {
     pub labels: BTreeMap<String, String>,
     /// Its containers (from `describe`, when recorded).
     pub containers: Vec<ContainerState>,
+    /// Whether its `describe` (with its events) was recorded.
+    pub described: bool,
 }
 
 impl PodState {
@@ -92,6 +94,8 @@ pub struct WorkloadState {
     pub current: u32,
     /// Replicas ready.
     pub ready: u32,
+    /// Its pod selector (from `-o wide`), when recorded.
+    pub selector: BTreeMap<String, String>,
 }
 
 /// One port of a Service.
@@ -276,6 +280,13 @@ fn labels(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+fn selector_of(row: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    row.get("SELECTOR")
+        .and_then(|s| some(s))
+        .map(|s| labels(&s))
+        .unwrap_or_default()
+}
+
 fn ratio(text: &str) -> (u32, u32) {
     text.split_once('/')
         .map(|(a, b)| (a.trim().parse().unwrap_or(0), b.trim().parse().unwrap_or(0)))
@@ -368,21 +379,42 @@ impl ClusterState {
                 } else {
                     "StatefulSet"
                 };
-                for r in table(out, &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]) {
+                let names = [
+                    "NAME",
+                    "READY",
+                    "UP-TO-DATE",
+                    "AVAILABLE",
+                    "AGE",
+                    "CONTAINERS",
+                    "IMAGES",
+                    "SELECTOR",
+                ];
+                for r in table(out, &names) {
                     let (ready, desired) = ratio(&r["READY"]);
                     let current = r.get("UP-TO-DATE").map_or(desired, |u| number(u));
-                    self.put_workload(kind, &r["NAME"], desired, current, ready);
+                    let selector = selector_of(&r);
+                    self.put_workload(kind, &r["NAME"], [desired, current, ready], selector);
                 }
             }
             "replicasets" => {
-                for r in table(out, &["NAME", "DESIRED", "CURRENT", "READY", "AGE"]) {
-                    self.put_workload(
-                        "ReplicaSet",
-                        &r["NAME"],
+                let names = [
+                    "NAME",
+                    "DESIRED",
+                    "CURRENT",
+                    "READY",
+                    "AGE",
+                    "CONTAINERS",
+                    "IMAGES",
+                    "SELECTOR",
+                ];
+                for r in table(out, &names) {
+                    let counts = [
                         number(&r["DESIRED"]),
                         number(&r["CURRENT"]),
                         number(&r["READY"]),
-                    );
+                    ];
+                    let selector = selector_of(&r);
+                    self.put_workload("ReplicaSet", &r["NAME"], counts, selector);
                 }
             }
             "services" => {
@@ -497,6 +529,7 @@ impl ClusterState {
                     .map(|n| n.split('/').next().unwrap_or(&n).to_string());
                 let pod = self.pod_mut(&name);
                 pod.containers = containers;
+                pod.described = true;
                 if pod.node.is_none() {
                     pod.node = node;
                 }
@@ -563,13 +596,32 @@ impl ClusterState {
         )
     }
 
-    fn put_workload(&mut self, kind: &str, name: &str, desired: u32, current: u32, ready: u32) {
+    /// `counts`: desired, current, ready. A table without selectors keeps the ones an
+    /// earlier `-o wide` table gave.
+    fn put_workload(
+        &mut self,
+        kind: &str,
+        name: &str,
+        counts: [u32; 3],
+        selector: BTreeMap<String, String>,
+    ) {
+        let [desired, current, ready] = counts;
+        let selector = if selector.is_empty() {
+            self.workloads
+                .iter()
+                .find(|w| w.kind == kind && w.name == name)
+                .map(|w| w.selector.clone())
+                .unwrap_or_default()
+        } else {
+            selector
+        };
         let w = WorkloadState {
             kind: kind.to_string(),
             name: name.to_string(),
             desired,
             current,
             ready,
+            selector,
         };
         upsert(&mut self.workloads, w, |a, b| {
             a.kind == b.kind && a.name == b.name

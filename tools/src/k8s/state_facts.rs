@@ -136,7 +136,8 @@ fn unscheduled(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent
                 "FailedScheduling",
                 format!("pod {} is Pending on no node: {}", p.name, e.message),
             )),
-            None if !events.is_empty() => {
+            // Described, so its events were recorded, and the scheduler said nothing.
+            None if p.described => {
                 // Scheduled by nobody, refused by nobody: the scheduler is not running.
                 let plane = state
                     .nodes
@@ -273,7 +274,12 @@ fn services(state: &ClusterState, out: &mut Vec<K8sEvent>) {
             .endpoints
             .as_deref()
             .is_none_or(|e| e.is_empty() || e == "<none>");
-        if labels_known && pods.is_empty() && empty {
+        // A workload whose pods would match, were they running, makes the empty
+        // endpoints its problem, not the selector's.
+        let would_match = state.workloads.iter().any(|w| {
+            !w.selector.is_empty() && s.selector.iter().all(|(k, v)| w.selector.get(k) == Some(v))
+        });
+        if labels_known && pods.is_empty() && empty && !would_match {
             out.push(fact(
                 ns(state),
                 "Service",
@@ -491,6 +497,14 @@ mod tests {
             ),
         ]);
         let noise = ev("Pod", "other", "Unhealthy", "Readiness probe failed");
+        // Not described: its events are unknown, so the scheduler's silence says nothing.
+        assert!(
+            !facts(&s, &[noise.clone()])
+                .iter()
+                .any(|f| f.reason == "SchedulerNotRunning")
+        );
+        let mut s = s;
+        s.pods[0].described = true;
         let out = facts(&s, &[noise]);
         assert!(
             out.iter()
@@ -577,5 +591,72 @@ mod tests {
         assert_eq!(quantity("3Gi"), Some(3.0 * 1024.0 * 1024.0 * 1024.0));
         assert!(quantity("3000Mi").unwrap() < quantity("3Gi").unwrap());
         assert_eq!(quantity("x"), None);
+    }
+}
+
+#[cfg(test)]
+mod recorded {
+    use super::*;
+
+    fn recorded(case: &str) -> Vec<(String, serde_json::Value)> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/cloudopsbench")
+            .join(case)
+            .join("raw_data/k8s_states.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v.as_object().unwrap().clone().into_iter().collect()
+    }
+
+    fn facts_of(case: &str) -> Vec<K8sEvent> {
+        let rec = recorded(case);
+        let outputs: Vec<(&str, &serde_json::Value)> =
+            rec.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        crate::k8s::recorded_events(&outputs, true)
+            .into_iter()
+            .filter(|e| e.source.as_deref() == Some(STATE_SOURCE))
+            .collect()
+    }
+
+    #[test]
+    fn a_recorded_quota_refusal_is_about_the_namespace_only() {
+        let facts = facts_of("boutique_admission_13");
+        assert!(!facts.is_empty());
+        for f in &facts {
+            assert_eq!(
+                (f.kind.as_str(), f.name.as_str()),
+                ("Namespace", "boutique"),
+                "{f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_recorded_target_port_mismatch_is_found() {
+        let facts = facts_of("boutique_service_14");
+        let names: Vec<(&str, &str)> = facts
+            .iter()
+            .map(|f| (f.reason.as_str(), f.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("ServiceTargetPortMismatch", "redis-cart")],
+            "{facts:?}"
+        );
+    }
+
+    #[test]
+    fn a_recorded_cordon_leaves_the_pending_pod_as_the_fact() {
+        let facts = facts_of("boutique_scheduling_1");
+        assert!(
+            facts
+                .iter()
+                .any(|f| f.reason == "FailedScheduling" && f.message.contains("unschedulable")),
+            "{facts:?}"
+        );
+        assert!(
+            !facts.iter().any(|f| f.reason == "ServiceSelectorMismatch"),
+            "{facts:?}"
+        );
     }
 }
