@@ -6,7 +6,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-DATA="${LOGLENS_LOGHUB_DIR:-$ROOT/../shared/data/loghub2_2k}"
+DATA="${LOGLENS_LOGHUB_DIR:-$ROOT/tests/fixtures/loghub2_2k}"
 VENV="$ROOT/.loglens/bench-venv"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import drain3' 2>/dev/null; then
   python3 -m venv "$VENV"

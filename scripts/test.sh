@@ -49,6 +49,15 @@ export LOGLENS_TEST_OTLP_LOG="${TMPDIR:-/tmp}/loglens-otlp-$OTLP_PORT/received.l
 LOGLENS_TEST_PROMTOOL="$(scripts/install-promtool.sh)"
 export LOGLENS_TEST_PROMTOOL
 
+# Tests, benches and the scripts they run read only what is in this repository: no path
+# into ../shared (doc comments may name where public data can come from).
+if grep -rnE '(\.\./)+shared/' --include='*.rs' --include='*.sh' --include='*.py' \
+    agents tools evals src tests benches scripts 2>/dev/null \
+    | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(//|#)' | grep -v 'scripts/make-demo-incident.py'; then
+  echo "test.sh: the lines above read outside the repository; copy what they need into tests/fixtures" >&2
+  exit 1
+fi
+
 if [ "$#" -eq 0 ]; then
   scripts/check-k8s.sh
   cargo test --workspace -- --skip telemetry::

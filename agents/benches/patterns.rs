@@ -1,4 +1,4 @@
-//! Pattern-mining benchmark on Loghub-2.0's 2k sets (`../shared/data/loghub2_2k`, or
+//! Pattern-mining benchmark on Loghub-2.0's 2k sets (`tests/fixtures/loghub2_2k`, or
 //! `LOGLENS_LOGHUB_DIR`): grouping accuracy (GA), parsing accuracy (PA) and throughput of
 //! the Drain miner per system. `scripts/bench-patterns.sh` runs it and the `drain3`
 //! Python package on the same files in one run and prints both.
@@ -65,7 +65,7 @@ fn main() {
     let dir = std::env::var_os("LOGLENS_LOGHUB_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub2_2k")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/loghub2_2k")
         });
     let reps: usize = std::env::var("LOGLENS_BENCH_REPS")
         .ok()

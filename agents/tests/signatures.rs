@@ -1,5 +1,5 @@
 //! The signature detector on real recorded incidents: Cloud-OpsBench cases (events and
-//! `kubectl describe` output in `../shared/data`, MIT) and the bundled demo incident.
+//! `kubectl describe` output in `tests/fixtures/cloudopsbench`, MIT) and the bundled demo incident.
 //! The assertions are about evidence found, not about a model.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,14 +9,17 @@ use loglens_agents::evidence::{Candidate, SignatureLibrary};
 use loglens_tools::k8s::{EventFilter, EventSource, FileEventSource, K8sEvent};
 use loglens_tools::logs::{FileLogSource, LogFilter, LogSource};
 
-async fn case_events(case: &str) -> Vec<K8sEvent> {
-    let path = PathBuf::from(concat!(
+fn case_path(case: &str) -> PathBuf {
+    PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/cloudopsbench"
+        "/../tests/fixtures/cloudopsbench"
     ))
     .join(case)
-    .join("raw_data/k8s_states.json");
-    FileEventSource::new(vec![path])
+    .join("raw_data/k8s_states.json")
+}
+
+async fn case_events(case: &str) -> Vec<K8sEvent> {
+    FileEventSource::new(vec![case_path(case)])
         .events(&EventFilter {
             warnings_only: true,
             ..Default::default()
@@ -67,19 +70,39 @@ async fn known_root_causes_are_found_in_real_cases() {
 #[tokio::test]
 async fn decoys_rank_below_the_fault() {
     // The OOM case is full of "error looking up service account" warnings for other
-    // services; the OOM kill still ranks first by severity.
+    // services, left from before their ReplicaSets got their pods: the recorded state
+    // shows those superseded, and the OOM kill is first.
     let lib = SignatureLibrary::builtin().unwrap();
     let events = case_events("boutique_runtime_22").await;
     let candidates = lib.detect(&[], &events);
-    assert_eq!(
-        candidates[0].signature,
-        "oom_killed",
-        "{:?}",
-        candidates.iter().map(|c| &c.signature).collect::<Vec<_>>()
-    );
+    let ids: Vec<&String> = candidates.iter().map(|c| &c.signature).collect();
+    assert_eq!(candidates[0].signature, "oom_killed", "{ids:?}");
+    let with_state = candidates
+        .iter()
+        .find(|c| c.signature == "service_account_missing")
+        .map_or(0, |c| c.hits);
+    // Without the state (events alone), the decoy is there and louder.
+    let raw: Vec<(String, serde_json::Value)> = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(case_path("boutique_runtime_22")).unwrap(),
+    )
+    .unwrap()
+    .as_object()
+    .unwrap()
+    .clone()
+    .into_iter()
+    .collect();
+    let outputs: Vec<(&str, &serde_json::Value)> =
+        raw.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let events_only: Vec<K8sEvent> = loglens_tools::k8s::recorded_events(&outputs, false)
+        .into_iter()
+        .filter(K8sEvent::is_warning)
+        .collect();
+    let candidates = lib.detect(&[], &events_only);
+    let decoy = find(&candidates, "service_account_missing").hits;
+    assert!(decoy > find(&candidates, "oom_killed").hits);
     assert!(
-        find(&candidates, "service_account_missing").hits > candidates[0].hits,
-        "the decoy is louder, and still second"
+        with_state < decoy,
+        "superseded refusals drop out: {with_state} < {decoy}"
     );
 }
 

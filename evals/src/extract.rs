@@ -669,7 +669,7 @@ mod tests {
 
     #[test]
     fn loghub_sets_read_with_their_own_levels_and_times() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub2_2k");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/loghub2_2k");
         let lines = loghub_lines(&dir).unwrap();
         assert_eq!(lines.len(), 8000);
         assert!(

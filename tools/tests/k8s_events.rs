@@ -1,5 +1,5 @@
 //! Kubernetes events from real recorded kubectl output (Cloud-OpsBench cases in
-//! `../shared/data`, MIT) and from a real Loki-API server (`LOGLENS_TEST_LOKI_URL`).
+//! `tests/fixtures/cloudopsbench`, MIT) and from a real Loki-API server (`LOGLENS_TEST_LOKI_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -18,7 +18,7 @@ use loglens_tools::tool::Tool;
 fn case(name: &str) -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/cloudopsbench"
+        "/../tests/fixtures/cloudopsbench"
     ))
     .join(name)
     .join("raw_data/k8s_states.json")
@@ -69,8 +69,11 @@ async fn image_case_shows_the_pull_failure() {
             .any(|r| r.contains("ImagePull") || *r == "Failed" || r.contains("ErrImage")),
         "{reasons:?}"
     );
-    // Repeats are folded and the most repeated warnings come first.
-    let counts: Vec<u32> = out.events.iter().map(|e| e.count).collect();
+    // Facts about the current state come first; then repeats are folded and the most
+    // repeated warnings come first.
+    let state = out.events.iter().take_while(|e| e.is_state()).count();
+    assert!(out.events[state..].iter().all(|e| !e.is_state()));
+    let counts: Vec<u32> = out.events[state..].iter().map(|e| e.count).collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
     let err = tool
         .call_json(serde_json::json!({"namespace": "boutique", "limit": 1000}))

@@ -293,7 +293,7 @@ mod tests {
     use super::*;
 
     fn data() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/holmesgpt")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/holmesgpt")
     }
 
     #[test]
