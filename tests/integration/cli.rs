@@ -3,6 +3,17 @@ use serde_json::Value;
 
 use crate::support::{assert_ok, dead_url, loglens, model_url};
 
+/// A golden case's JSON by id (`golden/cases/<id>.json`, or `.json.gz` for large ones).
+fn golden_case(id: &str) -> Value {
+    let plain = std::path::PathBuf::from(format!("golden/cases/{id}.json"));
+    let path = if plain.exists() {
+        plain
+    } else {
+        std::path::PathBuf::from(format!("golden/cases/{id}.json.gz"))
+    };
+    serde_json::from_str(&loglens_evals::case::read_case_text(&path).unwrap()).unwrap()
+}
+
 #[test]
 fn help_explains_each_command() {
     let out = loglens().arg("--help").output().unwrap();
@@ -144,9 +155,7 @@ fn golden_cases_check_and_the_eval_harness_reports() {
     // worse): cause accuracy falls, which is drift, and --fail-on-drift fails the run.
     let relabelled = tmp.path().join("relabelled");
     for id in &subset {
-        let src = std::path::Path::new("golden/cases").join(format!("{id}.json"));
-        let mut case: Value =
-            serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+        let mut case = golden_case(id);
         case["expected"]["cause"] = Value::from("relabelled_cause");
         let dst = relabelled.join(format!("{id}.json"));
         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
@@ -277,10 +286,7 @@ fn eval_through_loki_answers_as_the_file_source_does() {
         // --timestamps) get push times before its first timed line, in file order, as the
         // file source orders them; the time-based parts of choosing lines can then pick a
         // different one of equivalent lines. With every line timed, the same lines exactly.
-        let case: Value = serde_json::from_str(
-            &std::fs::read_to_string(format!("golden/cases/{id}.json")).unwrap(),
-        )
-        .unwrap();
+        let case = golden_case(id);
         let untimed = case["logs"]
             .as_array()
             .unwrap()

@@ -8,7 +8,7 @@
 //! lines and events that matched, ranked by severity and then by how much evidence there
 //! is. The agents put these candidates in front of the model (and into the schema's
 //! choices) instead of asking it to guess.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use loglens_tools::k8s::K8sEvent;
 use loglens_tools::logs::LogLine;
@@ -53,6 +53,8 @@ struct SignatureDef {
     event_reasons: Vec<String>,
     #[serde(default)]
     event_messages: Vec<String>,
+    #[serde(default)]
+    symptom: bool,
 }
 
 /// One known failure mode, compiled.
@@ -68,6 +70,9 @@ pub struct Signature {
     pub category: Category,
     /// What to do.
     pub action: String,
+    /// A failure that has a cause of its own (a crash loop: something makes the container
+    /// exit); a cause found on the same component ranks above it.
+    pub symptom: bool,
     log: Vec<Regex>,
     event_reasons: Vec<String>,
     event_messages: Vec<Regex>,
@@ -174,6 +179,7 @@ impl SignatureLibrary {
                 severity: d.severity,
                 category: d.category,
                 action: d.action,
+                symptom: d.symptom,
             });
         }
         Ok(Self { signatures })
@@ -194,6 +200,14 @@ impl SignatureLibrary {
     /// evidence, most severe first, then most evidence first.
     pub fn detect(&self, lines: &[LogLine], events: &[K8sEvent]) -> Vec<Candidate> {
         let mut out = Vec::new();
+        // The workloads in view: a line naming one of them as the host it failed to reach
+        // points at that callee.
+        let known: BTreeSet<String> = lines
+            .iter()
+            .map(|l| workload(l.stream_name()))
+            .chain(events.iter().map(|e| workload(&e.name)))
+            .filter(|w| !w.is_empty())
+            .collect();
         for sig in &self.signatures {
             let line_hits: Vec<usize> = lines
                 .iter()
@@ -225,7 +239,13 @@ impl SignatureLibrary {
             let mut votes: BTreeMap<String, u64> = BTreeMap::new();
             if state_hits.is_empty() {
                 for &i in &line_hits {
-                    *votes.entry(workload(lines[i].stream_name())).or_default() += 1;
+                    // A caller's "connection refused / no such host / timeout to X" is
+                    // about X when X is a workload in view; a host that is no workload
+                    // (a wrong address) leaves the fault with the caller's configuration.
+                    let who = callee(&lines[i].text)
+                        .filter(|c| known.contains(c))
+                        .unwrap_or_else(|| workload(lines[i].stream_name()));
+                    *votes.entry(who).or_default() += 1;
                 }
             }
             // The component is the object the state names (a node, a namespace, a
@@ -268,26 +288,70 @@ impl SignatureLibrary {
             });
         }
         // Abnormal state now beats symptoms: candidates the current state shows come
-        // first, then those with events, then log-only ones; within each, by severity
-        // and then by how much evidence.
-        out.sort_by_key(|c| {
-            let tier = if c.events.iter().any(|&i| is_state(&events[i])) {
+        // first, then those with events, then log-only ones; within each, causes before
+        // symptoms, then by severity, then by how much evidence.
+        let tier = |c: &Candidate| -> u8 {
+            if c.events.iter().any(|&i| is_state(&events[i])) {
                 2
             } else {
                 u8::from(!c.events.is_empty())
-            };
-            (
-                std::cmp::Reverse(tier),
-                std::cmp::Reverse(rank(c.severity)),
-                std::cmp::Reverse(c.hits),
-            )
-        });
-        out
+            }
+        };
+        let symptom = |c: &Candidate| {
+            self.signatures
+                .iter()
+                .any(|s| s.id == c.signature && s.symptom)
+        };
+        // A symptom the state shows (a crash loop) lends its tier to a cause found on the
+        // same component: the crashing container's own error says why it crashes.
+        let lent: BTreeMap<String, u8> = out
+            .iter()
+            .filter(|c| symptom(c))
+            .filter_map(|c| Some((c.component.clone()?, tier(c))))
+            .collect();
+        let keys: Vec<(u8, bool, u8, u64)> = out
+            .iter()
+            .map(|c| {
+                let own = tier(c);
+                // Only the crashing workload's own lines explain its crash, not its
+                // callers' complaints about it.
+                let borrowed = c
+                    .lines
+                    .iter()
+                    .filter_map(|&i| lent.get(&workload(lines[i].stream_name())))
+                    .max()
+                    .copied()
+                    .filter(|_| !symptom(c))
+                    .unwrap_or(0);
+                (own.max(borrowed), !symptom(c), rank(c.severity), c.hits)
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(keys[i]));
+        let mut slots: Vec<Option<Candidate>> = out.into_iter().map(Some).collect();
+        order.into_iter().filter_map(|i| slots[i].take()).collect()
     }
 }
 
 fn is_state(e: &K8sEvent) -> bool {
     e.is_state()
+}
+
+/// The host a failed call named, when it names one by name (not by IP): `lookup cart on
+/// ...`, `dial tcp cart:7070`, `UnableToConnect on cart:6379`, `upstream cart`,
+/// `connect to cart:5432`, `UnknownHostException: cart`, `http://cart:8080/`. The first
+/// DNS label, lower case.
+pub fn callee(text: &str) -> Option<String> {
+    #[allow(clippy::expect_used)] // a constant pattern, exercised by the tests
+    static RE: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+        Regex::new(
+            r#"(?i)(?:\blookup |dial tcp |UnableToConnect on |\bupstream |(?:connect(?:ing)? to|connection to|resolve host:?|resolution failed for|UnknownHostException:?) ["']?|://)([a-z][a-z0-9-]*)(?:[.:/"' ]|$)"#,
+        )
+        .expect("constant callee pattern compiles")
+    });
+    RE.captures(text)
+        .map(|c| c[1].to_ascii_lowercase())
+        .filter(|h| !matches!(h.as_str(), "localhost" | "tcp" | "udp" | "http" | "https"))
 }
 
 fn rank(s: Severity) -> u8 {
@@ -381,6 +445,67 @@ mod tests {
                 .to_string()
                 .contains("no patterns")
         );
+    }
+
+    #[test]
+    fn callees_are_read_from_failed_calls() {
+        for (text, want) in [
+            (
+                "dial tcp: lookup cartservice on 10.0.0.10:53: no such host",
+                Some("cartservice"),
+            ),
+            (
+                "UnableToConnect on redis-cart:6379/Interactive",
+                Some("redis-cart"),
+            ),
+            (
+                "GET /api/cart 500: upstream checkout connection refused",
+                Some("checkout"),
+            ),
+            (
+                "java.net.UnknownHostException: mysql-primary",
+                Some("mysql-primary"),
+            ),
+            (
+                "could not connect to postgres.db.svc:5432",
+                Some("postgres"),
+            ),
+            ("dial tcp 10.42.4.8:6379: connect: connection refused", None),
+            ("connection refused", None),
+        ] {
+            assert_eq!(callee(text).as_deref(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_callers_failures_point_at_the_callee_in_view() {
+        let lib = SignatureLibrary::builtin().unwrap();
+        let line = |pod: &str, text: &str| LogLine {
+            source: "f".into(),
+            line_no: 1,
+            timestamp: None,
+            labels: BTreeMap::from([("pod".to_string(), pod.to_string())]),
+            text: text.into(),
+            truncated_bytes: 0,
+        };
+        let mut lines: Vec<LogLine> = (0..5)
+            .map(|_| {
+                line(
+                    "web-7f9c8d6b5-abcde",
+                    "GET / 500: upstream checkout connection refused",
+                )
+            })
+            .collect();
+        lines.push(line("checkout-5d8f7c9b4-fghij", "listening on :8080"));
+        let c = lib.detect(&lines, &[]);
+        assert_eq!(c[0].component.as_deref(), Some("checkout"));
+        // A host that is no workload in view: the caller's address is wrong.
+        let lines = vec![line(
+            "web-7f9c8d6b5-abcde",
+            "UnableToConnect on checkout-typo:7070",
+        )];
+        let c = lib.detect(&lines, &[]);
+        assert_eq!(c[0].component.as_deref(), Some("web"));
     }
 
     #[test]

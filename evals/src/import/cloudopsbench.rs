@@ -363,16 +363,21 @@ pub fn by_words(name: &str) -> Option<(&'static str, &'static str)> {
     .any(|w| has(w))
     {
         "scheduling_failure"
+    } else if has("read_only") && (has("mysql") || has("db") || has("database") || has("postgres"))
+    {
+        "db_read_only"
     } else if has("permission") || has("read_only") {
         "permission_denied"
     } else if has("dns") {
         "dns_resolution_failure"
     } else if has("password") || has("credential") || has("auth") {
         "db_auth_failure"
-    } else if has("connection_pool") || has("max_connections") || has("connection_exhaust") {
+    } else if has("connection_pool") || has("max_connections") || has("exhaust") {
         "connection_pool_exhausted"
     } else if has("delay") || has("latency") || has("timeout") {
         "upstream_timeout"
+    } else if has("port") && has("conflict") {
+        "port_conflict"
     } else if has("port") {
         "connection_refused"
     } else {

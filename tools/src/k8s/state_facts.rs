@@ -78,7 +78,32 @@ pub fn facts(state: &ClusterState, events: &[K8sEvent]) -> Vec<K8sEvent> {
     quotas(state, &mut out);
     services(state, &mut out);
     claims(state, events, &mut out);
+    probe_restarts(state, events, &mut out);
     out
+}
+
+/// Pods restarting because their liveness probe fails: the kubelet kills the container,
+/// so the restarts (and any back-off) follow from the probe, not from a crash.
+fn probe_restarts(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent>) {
+    for p in state.pods.iter().filter(|p| p.restarts > 0 && !p.healthy()) {
+        let Some(e) = events
+            .iter()
+            .filter(|e| e.name == p.name && e.message.contains("Liveness probe failed"))
+            .max_by_key(|e| e.count)
+        else {
+            continue;
+        };
+        out.push(fact(
+            ns(state),
+            "Pod",
+            &p.name,
+            "LivenessProbeRestarts",
+            format!(
+                "pod {} ({}) has restarted {} times because its liveness probe fails and the kubelet kills the container: {}",
+                p.name, p.status, p.restarts, e.message
+            ),
+        ));
+    }
 }
 
 fn ns(state: &ClusterState) -> Option<&str> {
@@ -129,13 +154,27 @@ fn unscheduled(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent
             .filter(|e| e.name == p.name && e.reason == "FailedScheduling")
             .max_by_key(|e| e.count);
         match said {
-            Some(e) => out.push(fact(
-                ns(state),
-                "Pod",
-                &p.name,
-                "FailedScheduling",
-                format!("pod {} is Pending on no node: {}", p.name, e.message),
-            )),
+            Some(e) => match missing_claim_quota(state, &e.message) {
+                // The claim it needs does not exist and a quota limits storage: the quota
+                // refused the claim when it was created.
+                Some((claim, quota)) => out.push(fact(
+                    ns(state),
+                    "Namespace",
+                    state.namespace.as_deref().unwrap_or_default(),
+                    "ClaimRefusedByQuota",
+                    format!(
+                        "pod {} is Pending: the claim {claim} it needs does not exist, and resource quota {quota} limits storage in this namespace, so a claim asking for more was refused at creation (exceeded quota)",
+                        p.name
+                    ),
+                )),
+                None => out.push(fact(
+                    ns(state),
+                    "Pod",
+                    &p.name,
+                    "FailedScheduling",
+                    format!("pod {} is Pending on no node: {}", p.name, e.message),
+                )),
+            },
             // Described, so its events were recorded, and the scheduler said nothing.
             None if p.described => {
                 // Scheduled by nobody, refused by nobody: the scheduler is not running.
@@ -158,6 +197,29 @@ fn unscheduled(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent
             None => {}
         }
     }
+}
+
+/// The quota (`name (resource used/hard)`) that explains a scheduler's "persistentvolumeclaim
+/// not found": one that limits storage requests in the namespace.
+fn missing_claim_quota(state: &ClusterState, message: &str) -> Option<(String, String)> {
+    let lower = message.to_ascii_lowercase();
+    let at = lower.find("persistentvolumeclaim \"")?;
+    let rest = &message[at + "persistentvolumeclaim \"".len()..];
+    let (claim, tail) = rest.split_once('"')?;
+    if !tail.trim_start().starts_with("not found") {
+        return None;
+    }
+    state.quotas.iter().find_map(|q| {
+        q.items
+            .iter()
+            .find(|(res, _, _)| res.contains("storage") || res.contains("persistentvolumeclaims"))
+            .map(|(res, used, hard)| {
+                (
+                    claim.to_string(),
+                    format!("{} ({res} {used}/{hard})", q.name),
+                )
+            })
+    })
 }
 
 /// ReplicaSets short of pods whose pod creation is refused (admission: quota, service
@@ -291,6 +353,28 @@ fn services(state: &ClusterState, out: &mut Vec<K8sEvent>) {
                 ),
             ));
             continue;
+        }
+        // A named target port resolves against the pods' container port names; when no
+        // container has that name, ready pods give no endpoint (or an address with no
+        // port).
+        let portless = s.endpoints.as_deref().is_some_and(|e| {
+            !e.is_empty() && e != "<none>" && e.split(',').all(|a| !a.contains(':'))
+        });
+        let unresolved =
+            portless || (empty && !pods.is_empty() && pods.iter().all(|p| p.healthy()));
+        for port in s.ports.iter().filter(|p| p.target.parse::<u16>().is_err()) {
+            if unresolved {
+                out.push(fact(
+                    ns(state),
+                    "Service",
+                    &s.name,
+                    "ServiceTargetPortMismatch",
+                    format!(
+                        "service {} sends port {} to the named target port {}, which no container of its pods declares: its endpoints have no port, so connections to it fail",
+                        s.name, port.port, port.target
+                    ),
+                ));
+            }
         }
         let containers: Vec<&(u16, String)> = pods
             .iter()
@@ -499,7 +583,7 @@ mod tests {
         let noise = ev("Pod", "other", "Unhealthy", "Readiness probe failed");
         // Not described: its events are unknown, so the scheduler's silence says nothing.
         assert!(
-            !facts(&s, &[noise.clone()])
+            !facts(&s, std::slice::from_ref(&noise))
                 .iter()
                 .any(|f| f.reason == "SchedulerNotRunning")
         );
@@ -560,6 +644,43 @@ mod tests {
             "ServiceProtocolMismatch"
         );
         assert!(run(svc("app=db", "5432", "TCP")).is_empty());
+        // A named target port no container declares: endpoints without a port, or none
+        // though the selected pods are ready.
+        let none = "Name:   db\nSelector:   app=db\nPort:   pg  5432/TCP\nTargetPort:   pg-main/TCP\nEndpoints:   <none>\n".to_string();
+        assert_eq!(run(none)[0].reason, "ServiceTargetPortMismatch");
+        let named = "Name:   db\nSelector:   app=db\nPort:   pg  5432/TCP\nTargetPort:   pg-main/TCP\nEndpoints:   10.0.0.5\n".to_string();
+        let f = run(named);
+        assert_eq!(f[0].reason, "ServiceTargetPortMismatch");
+        assert!(f[0].message.contains("pg-main"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn a_missing_claim_under_a_storage_quota_is_the_quotas_doing() {
+        let pods = "NAME                  READY   STATUS    RESTARTS   AGE   IP       NODE\ndb-5d8f7c9b4-fghij    0/1     Pending   0          70s   <none>   <none>\n";
+        let quota = "NAME            AGE    REQUEST                   LIMIT\nstorage-quota   2m7s   requests.storage: 0/1Gi   \n";
+        let refused = ev(
+            "Pod",
+            "db-5d8f7c9b4-fghij",
+            "FailedScheduling",
+            "0/4 nodes are available: persistentvolumeclaim \"data\" not found.",
+        );
+        let with_quota = state(&[
+            ("kubectl get pods -n shop -o wide", pods),
+            ("kubectl get resourcequota -n shop", quota),
+        ]);
+        let f = facts(&with_quota, std::slice::from_ref(&refused));
+        assert_eq!(
+            (f[0].kind.as_str(), f[0].reason.as_str()),
+            ("Namespace", "ClaimRefusedByQuota")
+        );
+        assert!(
+            f[0].message
+                .contains("storage-quota (requests.storage 0/1Gi)"),
+            "{}",
+            f[0].message
+        );
+        let without = state(&[("kubectl get pods -n shop -o wide", pods)]);
+        assert_eq!(facts(&without, &[refused])[0].reason, "FailedScheduling");
     }
 
     #[test]
