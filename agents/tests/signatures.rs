@@ -175,6 +175,18 @@ async fn each_family_is_found_from_the_recorded_state() {
             })
             .collect();
         let candidates = lib.detect(&[], &events);
+        // The frontend's optional dependency with no Service is a fact in every case, but
+        // no line mentions it: no candidate.
+        assert!(
+            events.iter().any(|e| e.reason == "UnknownServiceAddress"),
+            "{case}"
+        );
+        assert!(
+            !candidates
+                .iter()
+                .any(|c| c.signature == "dependency_address_invalid"),
+            "{case}"
+        );
         let top = &candidates[0];
         let ids: Vec<(&String, &Option<String>)> = candidates
             .iter()
@@ -190,4 +202,40 @@ async fn each_family_is_found_from_the_recorded_state() {
             "{case}: the answer rests on the current state"
         );
     }
+}
+
+/// The bundled demo incident with its recorded state: the cart service is configured with
+/// a Redis address that names no Service, and its own lines mention that address, so the
+/// configuration is the top candidate and the cart service its component (not Redis, not
+/// the frontend that logs the most).
+#[tokio::test]
+async fn demo_incident_with_its_state_names_the_misconfigured_address() {
+    let lib = SignatureLibrary::builtin().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let lines = FileLogSource::new(vec![format!("{root}/examples/cart-redis-incident").into()])
+        .query(&LogFilter::errors())
+        .await
+        .unwrap();
+    let events = FileEventSource::new(vec![
+        format!("{root}/examples/cluster-states/cart-redis-incident.json").into(),
+    ])
+    .events(&EventFilter {
+        namespace: Some("boutique".into()),
+        warnings_only: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let candidates = lib.detect(&lines, &events);
+    let top = &candidates[0];
+    assert_eq!(
+        top.signature, "dependency_address_invalid",
+        "{candidates:?}"
+    );
+    assert_eq!(top.component.as_deref(), Some("cartservice"));
+    assert!(
+        top.events
+            .iter()
+            .any(|&i| events[i].message.contains("redis-cart-invalid:6379"))
+    );
 }

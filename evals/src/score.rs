@@ -146,6 +146,10 @@ pub struct CaseScore {
     pub severity_pair: (String, String),
     /// Why it went wrong, if it did.
     pub failure: Option<String>,
+    /// Labelled by someone other than loglens's own rules or templates (a benchmark, a
+    /// person): the cases the headline is over.
+    #[serde(default)]
+    pub independent: bool,
 }
 
 /// Scores one run of one case.
@@ -157,6 +161,8 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         .map(|(r, s)| *r == exp.route.retrieval && *s == exp.route.specialists);
     let source = case.id.split('/').next().unwrap_or("").to_string();
     let retrieval = retrieval_score(&exp.evidence, &run.retrieved, &run.cited);
+    let independent =
+        case.origin == crate::case::Origin::Real && !case.tags.iter().any(|t| t == "auto-labelled");
     let Some(f) = &run.finding else {
         return CaseScore {
             case: case.id.clone(),
@@ -178,6 +184,7 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
                 "no answer: {}",
                 run.error.as_deref().unwrap_or("unknown error")
             )),
+            independent,
         };
     };
     let cause = f.cause.as_deref().unwrap_or("other") == exp.cause;
@@ -237,15 +244,32 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         component_pair: (norm_component(&exp.component), norm_component(&f.component)),
         severity_pair: (exp.severity.to_string(), f.severity.to_string()),
         failure: (!wrong.is_empty()).then(|| wrong.join("; ")),
+        independent,
     }
 }
 
+/// A component as its workload: ReplicaSet hashes and pod suffixes removed
+/// (`adservice-74c7f4c787-8g8cs` → `adservice`).
 fn norm_component(s: &str) -> String {
     workload(s.trim()).to_lowercase()
 }
 
+/// Without a StatefulSet pod's ordinal (`alertmanager-0` → `alertmanager`).
+fn without_ordinal(s: &str) -> Option<&str> {
+    let (head, ordinal) = s.rsplit_once('-')?;
+    (!head.is_empty() && !ordinal.is_empty() && ordinal.len() <= 3)
+        .then_some(())
+        .filter(|()| ordinal.bytes().all(|b| b.is_ascii_digit()))
+        .map(|()| head)
+}
+
+/// Components compare as workloads; a StatefulSet pod (`alertmanager-0`) is its set
+/// (`alertmanager`), while two numbered names (`worker-01`, `worker-02`) stay apart.
 fn same_component(got: &str, want: &str) -> bool {
-    norm_component(got) == norm_component(want)
+    let (got, want) = (norm_component(got), norm_component(want));
+    got == want
+        || without_ordinal(&got) == Some(want.as_str())
+        || without_ordinal(&want) == Some(got.as_str())
 }
 
 /// Macro-averaged precision, recall and F1 of one field, and its accuracy.
@@ -370,6 +394,12 @@ pub struct Metrics {
     /// Accuracy per source.
     #[serde(default)]
     pub by_source: BTreeMap<String, SourceMetrics>,
+    /// The independently labelled cases (benchmark and hand labels): the headline.
+    #[serde(default)]
+    pub headline: SourceMetrics,
+    /// The independently labelled cases by expected cause.
+    #[serde(default)]
+    pub by_cause: BTreeMap<String, SourceMetrics>,
     /// `expected → got → count`.
     pub severity_confusion: BTreeMap<String, BTreeMap<String, usize>>,
     /// Latency percentiles, ms.
@@ -446,20 +476,12 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
     let rs: Vec<RetrievalScore> = scores.iter().filter_map(|s| s.retrieval).collect();
     let rmean =
         |f: &dyn Fn(&RetrievalScore) -> f64| rs.iter().map(f).sum::<f64>() / rs.len().max(1) as f64;
-    let mut by_source: BTreeMap<String, SourceMetrics> = BTreeMap::new();
-    for s in scores {
-        let m = by_source.entry(s.source.clone()).or_default();
-        m.cases += 1;
-        m.cause += f64::from(u8::from(s.cause));
-        m.component += f64::from(u8::from(s.component));
-        m.severity += f64::from(u8::from(s.severity));
-    }
-    for m in by_source.values_mut() {
-        let n = m.cases as f64;
-        m.cause /= n;
-        m.component /= n;
-        m.severity /= n;
-    }
+    let by_source = group(scores.iter(), |s| Some(s.source.clone()));
+    let independent = scores.iter().filter(|s| s.independent);
+    let headline = group(independent.clone(), |_| Some(String::new()))
+        .remove("")
+        .unwrap_or_default();
+    let by_cause = group(independent, |s| Some(s.cause_pair.0.clone()));
     Metrics {
         signature_accuracy: share(&|s| s.signature),
         root_cause_match: share(&|s| s.root_cause_overlap >= MATCH_THRESHOLD),
@@ -477,6 +499,8 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
             ndcg: rmean(&|r| r.ndcg),
         },
         by_source,
+        headline,
+        by_cause,
         cases: n,
         answered: share(&|s| s.answered),
         cause_accuracy: share(&|s| s.cause),
@@ -496,11 +520,45 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
     }
 }
 
+/// Accuracy per group of cases (`key` names the group; `None` leaves a case out).
+fn group<'a>(
+    scores: impl Iterator<Item = &'a CaseScore>,
+    key: impl Fn(&CaseScore) -> Option<String>,
+) -> BTreeMap<String, SourceMetrics> {
+    let mut out: BTreeMap<String, SourceMetrics> = BTreeMap::new();
+    for s in scores {
+        let Some(k) = key(s) else { continue };
+        let m = out.entry(k).or_default();
+        m.cases += 1;
+        m.cause += f64::from(u8::from(s.cause));
+        m.component += f64::from(u8::from(s.component));
+        m.severity += f64::from(u8::from(s.severity));
+    }
+    for m in out.values_mut() {
+        let n = m.cases.max(1) as f64;
+        m.cause /= n;
+        m.component /= n;
+        m.severity /= n;
+    }
+    out
+}
+
 /// The run as Markdown: the metrics table, per-field and per-source tables, the severity
 /// confusion matrix, and the failure modes (counted by kind, then case by case).
 pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
     let pct = |x: f64| format!("{:.1}%", x * 100.0);
-    let mut s = format!("# Eval run: {variant}\n\n| metric | value |\n|---|---|\n");
+    let mut s = format!("# Eval run: {variant}\n\n");
+    if m.headline.cases > 0 {
+        s.push_str(&format!(
+            "**Headline** (the {} cases labelled by a benchmark or a person, not by loglens's \
+             rules or templates): cause {}, component {}, severity {}.\n\n",
+            m.headline.cases,
+            pct(m.headline.cause),
+            pct(m.headline.component),
+            pct(m.headline.severity)
+        ));
+    }
+    s.push_str("| metric | value |\n|---|---|\n");
     let mut row = |k: &str, v: String| s.push_str(&format!("| {k} | {v} |\n"));
     row("cases", m.cases.to_string());
     row("answered", pct(m.answered));
@@ -565,6 +623,18 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             pct(b.component),
             pct(b.severity)
         ));
+    }
+    if !m.by_cause.is_empty() {
+        s.push_str("\n## By expected cause (independently labelled cases)\n\n| cause | cases | cause | component | severity |\n|---|---|---|---|---|\n");
+        for (name, b) in &m.by_cause {
+            s.push_str(&format!(
+                "| {name} | {} | {} | {} | {} |\n",
+                b.cases,
+                pct(b.cause),
+                pct(b.component),
+                pct(b.severity)
+            ));
+        }
     }
     s.push_str("\n## Severity (rows: expected, columns: answered)\n\n");
     let cols = ["INFO", "WARN", "ERROR", "CRITICAL", "none"];
@@ -671,6 +741,15 @@ mod tests {
             cited: vec![2],
             trace_id: None,
         }
+    }
+
+    #[test]
+    fn components_compare_as_workloads() {
+        assert!(same_component("alertmanager-0", "alertmanager"));
+        assert!(same_component("adservice-74c7f4c787-8g8cs", "adservice"));
+        assert!(same_component("worker-01", "worker-01"));
+        assert!(!same_component("worker-01", "worker-02"));
+        assert!(!same_component("db-0", "db-1"));
     }
 
     #[test]

@@ -55,6 +55,8 @@ struct SignatureDef {
     event_messages: Vec<String>,
     #[serde(default)]
     symptom: bool,
+    #[serde(default)]
+    corroborate: bool,
 }
 
 /// One known failure mode, compiled.
@@ -73,6 +75,9 @@ pub struct Signature {
     /// A failure that has a cause of its own (a crash loop: something makes the container
     /// exit); a cause found on the same component ranks above it.
     pub symptom: bool,
+    /// An event counts only when a retrieved line mentions what its message quotes in
+    /// backticks (a configured address nobody calls is no fault).
+    pub corroborate: bool,
     log: Vec<Regex>,
     event_reasons: Vec<String>,
     event_messages: Vec<Regex>,
@@ -180,6 +185,7 @@ impl SignatureLibrary {
                 category: d.category,
                 action: d.action,
                 symptom: d.symptom,
+                corroborate: d.corroborate,
             });
         }
         Ok(Self { signatures })
@@ -219,6 +225,7 @@ impl SignatureLibrary {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| sig.matches_event(e))
+                .filter(|(_, e)| !sig.corroborate || mentioned(&e.message, lines))
                 .map(|(i, _)| i)
                 .collect();
             if line_hits.is_empty() && event_hits.is_empty() {
@@ -335,6 +342,14 @@ impl SignatureLibrary {
 
 fn is_state(e: &K8sEvent) -> bool {
     e.is_state()
+}
+
+/// Whether some line mentions what a message quotes in backticks.
+fn mentioned(message: &str, lines: &[LogLine]) -> bool {
+    let Some(quoted) = message.split('`').nth(1).filter(|q| !q.is_empty()) else {
+        return false;
+    };
+    lines.iter().any(|l| l.text.contains(quoted))
 }
 
 /// The host a failed call named, when it names one by name (not by IP): `lookup cart on

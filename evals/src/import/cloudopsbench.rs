@@ -126,8 +126,8 @@ pub const CLASSES: &[Class] = &[
     ),
     class(
         "service_env_var_address_mismatch",
-        "other",
-        "address_misconfigured",
+        "dependency_address_invalid",
+        "env_var",
         "app",
         "cannot connect to the dependency's address",
     ),
@@ -368,6 +368,8 @@ pub fn by_words(name: &str) -> Option<(&'static str, &'static str)> {
         "db_read_only"
     } else if has("permission") || has("read_only") {
         "permission_denied"
+    } else if has("env_var") || has("address") {
+        "dependency_address_invalid"
     } else if has("dns") {
         "dns_resolution_failure"
     } else if has("password") || has("credential") || has("auth") {
@@ -655,7 +657,7 @@ mod tests {
         let imported = import_all(&data(), &lib).await.unwrap();
         assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
         let cases = imported.cases;
-        assert_eq!(cases.len(), 9);
+        assert_eq!(cases.len(), 12);
         let oom = cases
             .iter()
             .find(|c| c.id == "cloudopsbench/boutique_runtime_22")

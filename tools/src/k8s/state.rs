@@ -21,6 +21,9 @@ pub struct ContainerState {
     pub liveness: Option<String>,
     /// The readiness probe.
     pub readiness: Option<String>,
+    /// Its environment as `describe` prints it (`NAME`, value; references to Secrets
+    /// and ConfigMaps as their `<set to the key ...>` text).
+    pub env: Vec<(String, String)>,
 }
 
 /// A pod.
@@ -699,9 +702,11 @@ fn condition_reason(line: &str) -> Option<String> {
 fn describe_containers(block: &str) -> Vec<ContainerState> {
     let mut out: Vec<ContainerState> = Vec::new();
     let mut inside = false;
+    let mut in_env = false;
     for l in block.lines() {
         if !l.starts_with(' ') {
             inside = l.starts_with("Containers:");
+            in_env = false;
             continue;
         }
         if !inside {
@@ -717,6 +722,14 @@ fn describe_containers(block: &str) -> Vec<ContainerState> {
             continue;
         }
         let Some(c) = out.last_mut() else { continue };
+        if indent == 4 {
+            in_env = t.trim_end_matches(':') == "Environment";
+        } else if in_env && indent > 4 {
+            if let Some((k, v)) = t.split_once(':') {
+                c.env.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            continue;
+        }
         if let Some(p) = t.strip_prefix("Port:").or_else(|| t.strip_prefix("Ports:")) {
             for spec in p.split(',') {
                 if let Some((port, proto)) = spec.trim().split_once('/')
@@ -821,7 +834,7 @@ Events:                   <none>
 
     #[test]
     fn pod_describe_gives_ports_and_probes() {
-        let d = "Name:         db-5d8f7c9b4-fghij\nNamespace:    shop\nNode:         worker-02/192.168.0.2\nContainers:\n  db:\n    Port:           5432/TCP\n    Liveness:     tcp-socket :5432 delay=5s timeout=1s period=5s #success=1 #failure=3\nConditions:\n  Type  Status\n";
+        let d = "Name:         db-5d8f7c9b4-fghij\nNamespace:    shop\nNode:         worker-02/192.168.0.2\nContainers:\n  db:\n    Port:           5432/TCP\n    Liveness:     tcp-socket :5432 delay=5s timeout=1s period=5s #success=1 #failure=3\n    Environment:\n      DB_HOST:  db-primary:5432\n    Mounts:\n      /data from data (rw)\nConditions:\n  Type  Status\n";
         let s =
             ClusterState::from_recorded([("kubectl describe pods db-5d8f7c9b4-fghij -n shop", d)]);
         let c = &s.pods[0].containers[0];
@@ -832,6 +845,10 @@ Events:                   <none>
                 .as_deref()
                 .unwrap()
                 .starts_with("tcp-socket :5432")
+        );
+        assert_eq!(
+            c.env,
+            vec![("DB_HOST".to_string(), "db-primary:5432".to_string())]
         );
         assert_eq!(s.pods[0].node.as_deref(), Some("worker-02"));
     }

@@ -79,7 +79,85 @@ pub fn facts(state: &ClusterState, events: &[K8sEvent]) -> Vec<K8sEvent> {
     services(state, &mut out);
     claims(state, events, &mut out);
     probe_restarts(state, events, &mut out);
+    addresses(state, &mut out);
     out
+}
+
+/// The in-cluster Service an address names (`redis:6379`, `http://cart:8080/x`,
+/// `db.shop.svc.cluster.local:5432` → `redis`, `cart`, `db`); `None` for what is no
+/// `host:port` or is outside the cluster (a dotted name that is no `.svc` name).
+fn service_of(value: &str) -> Option<&str> {
+    let rest = value.split_once("://").map_or(value, |(_, r)| r);
+    let hostport = rest.split('/').next()?;
+    let (host, port) = hostport.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    let first = host.split('.').next()?;
+    let in_cluster = !host.contains('.') || host.contains(".svc");
+    let named = first.starts_with(|c: char| c.is_ascii_lowercase())
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    (in_cluster && named && first != "localhost").then_some(first)
+}
+
+/// Containers configured with an in-cluster address whose Service does not exist. Such a
+/// fact is a candidate only where a log line mentions the address (signature
+/// `dependency_address_invalid`, `corroborate`): an optional dependency nobody calls is no
+/// fault. The address is quoted in backticks for that check.
+fn addresses(state: &ClusterState, out: &mut Vec<K8sEvent>) {
+    if state.services.is_empty() {
+        return;
+    }
+    let known: BTreeSet<&str> = state.services.iter().map(|s| s.name.as_str()).collect();
+    // With the namespace's Service quota used up, a missing Service was refused.
+    let full_quota = state.quotas.iter().find_map(|q| {
+        q.items
+            .iter()
+            .find(|(res, used, hard)| {
+                (res == "services" || res == "count/services")
+                    && matches!((quantity(used), quantity(hard)), (Some(u), Some(h)) if u >= h)
+            })
+            .map(|(res, used, hard)| format!("{} ({res} {used}/{hard})", q.name))
+    });
+    let mut refused = false;
+    for p in &state.pods {
+        for c in &p.containers {
+            for (key, value) in &c.env {
+                let Some(service) = service_of(value) else {
+                    continue;
+                };
+                if known.contains(service) {
+                    continue;
+                }
+                if let Some(quota) = &full_quota {
+                    if !refused {
+                        refused = true;
+                        out.push(fact(
+                            ns(state),
+                            "Namespace",
+                            state.namespace.as_deref().unwrap_or_default(),
+                            "ServiceRefusedByQuota",
+                            format!(
+                                "no Service {service} exists though pod {} calls it ({key}={value}), and resource quota {quota} is at its limit: creating the Service was refused (exceeded quota)",
+                                p.name
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                out.push(fact(
+                    ns(state),
+                    "Pod",
+                    &p.name,
+                    "UnknownServiceAddress",
+                    format!(
+                        "container {} of pod {} is configured with {key}=`{value}`, but no Service {service} exists in this namespace: its calls to that address cannot resolve",
+                        c.name, p.name
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// Pods restarting because their liveness probe fails: the kubelet kills the container,
@@ -707,6 +785,34 @@ mod tests {
     }
 
     #[test]
+    fn addresses_that_name_no_service() {
+        assert_eq!(service_of("redis-cart:6379"), Some("redis-cart"));
+        assert_eq!(service_of("http://cart:8080/api"), Some("cart"));
+        assert_eq!(service_of("db.shop.svc.cluster.local:5432"), Some("db"));
+        assert_eq!(service_of("api.example.com:443"), None);
+        assert_eq!(service_of("8080"), None);
+        assert_eq!(service_of("true"), None);
+        let s = state(&[
+            (
+                "kubectl get services -n shop",
+                "NAME    TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)    AGE\nredis   ClusterIP   10.0.0.9     <none>        6379/TCP   5m\n",
+            ),
+            (
+                "kubectl describe pods cart-5d8f7c9b4-fghij -n shop",
+                "Name:  cart-5d8f7c9b4-fghij\nContainers:\n  server:\n    Port:  7070/TCP\n    Environment:\n      REDIS_ADDR:  redis-typo:6379\n      CACHE_ADDR:  redis:6379\n      PORT:        7070\n    Mounts:\n      /x from y (ro)\n",
+            ),
+        ]);
+        let f = facts(&s, &[]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, "UnknownServiceAddress");
+        assert!(
+            f[0].message.contains("REDIS_ADDR=`redis-typo:6379`"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
     fn quantities() {
         assert_eq!(quantity("500m"), Some(0.5));
         assert_eq!(quantity("3Gi"), Some(3.0 * 1024.0 * 1024.0 * 1024.0));
@@ -733,9 +839,13 @@ mod recorded {
         let rec = recorded(case);
         let outputs: Vec<(&str, &serde_json::Value)> =
             rec.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        // Addresses that name no Service are facts in every recorded case here (an
+        // optional dependency the frontend is configured for and never calls); they
+        // become candidates only where lines mention them, so they are left out here.
         crate::k8s::recorded_events(&outputs, true)
             .into_iter()
             .filter(|e| e.source.as_deref() == Some(STATE_SOURCE))
+            .filter(|e| e.reason != "UnknownServiceAddress")
             .collect()
     }
 
