@@ -614,19 +614,11 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             pct(f.accuracy)
         ));
     }
-    s.push_str("\n## By source\n\n| source | cases | cause | component | severity |\n|---|---|---|---|---|\n");
-    for (name, b) in &m.by_source {
+    let mut groups = |title: &str, key: &str, rows: &BTreeMap<String, SourceMetrics>| {
         s.push_str(&format!(
-            "| {name} | {} | {} | {} | {} |\n",
-            b.cases,
-            pct(b.cause),
-            pct(b.component),
-            pct(b.severity)
+            "\n## {title}\n\n| {key} | cases | cause | component | severity |\n|---|---|---|---|---|\n"
         ));
-    }
-    if !m.by_cause.is_empty() {
-        s.push_str("\n## By expected cause (independently labelled cases)\n\n| cause | cases | cause | component | severity |\n|---|---|---|---|---|\n");
-        for (name, b) in &m.by_cause {
+        for (name, b) in rows {
             s.push_str(&format!(
                 "| {name} | {} | {} | {} | {} |\n",
                 b.cases,
@@ -635,6 +627,14 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
                 pct(b.severity)
             ));
         }
+    };
+    groups("By source", "source", &m.by_source);
+    if !m.by_cause.is_empty() {
+        groups(
+            "By expected cause (independently labelled cases)",
+            "cause",
+            &m.by_cause,
+        );
     }
     s.push_str("\n## Severity (rows: expected, columns: answered)\n\n");
     let cols = ["INFO", "WARN", "ERROR", "CRITICAL", "none"];
