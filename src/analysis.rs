@@ -1,6 +1,7 @@
 //! The analysis service: one question in, one stored answer out. The CLI and both HTTP
 //! endpoints go through [`AnalysisService::run`], so they behave the same and every
 //! analysis, successful or not, is stored exactly once.
+use std::borrow::Cow;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -60,9 +61,15 @@ impl FilterSpec {
         let start = match &self.since {
             Some(s) => {
                 let d = loglens_tools::logs::parse_since(s).ok_or_else(|| {
-                    format!("since {s:?} is not a duration like 15m, 1h or 2h30m")
+                    format!(
+                        "since {s:?} is not a duration like 15m, 1h or 2h30m (at most {} days)",
+                        loglens_tools::logs::MAX_SINCE_DAYS
+                    )
                 })?;
-                Some(now - d)
+                Some(
+                    loglens_tools::logs::time_before(now, d)
+                        .ok_or_else(|| format!("since {s:?} reaches before the earliest time"))?,
+                )
             }
             None => self.start,
         };
@@ -259,6 +266,12 @@ impl AnalysisService {
         q: Question,
         progress: Option<UnboundedSender<Progress>>,
     ) -> Result<AnalysisRecord, Failure> {
+        // A secret typed into the question (`password=...`, a token) goes no further: not
+        // to the model, the database, the log or the trace.
+        let mut q = q;
+        if let Cow::Owned(masked) = loglens_tools::redact::redact(&q.text) {
+            q.text = masked;
+        }
         let question: String = q.text.chars().take(500).collect();
         let span = tracing::info_span!(
             "analyze",
@@ -472,7 +485,7 @@ impl AnalysisService {
             created_at: started_at,
             channel: q.channel.to_string(),
             question: q.text.clone(),
-            filters: serde_json::to_value(&q.filters).unwrap_or_default(),
+            filters: redacted_json(serde_json::to_value(&q.filters).unwrap_or_default()),
             retrieved: outcome.retrieved,
             matched_lines: outcome.matched as u64,
             finding: outcome.finding,
@@ -490,6 +503,18 @@ impl AnalysisService {
             details: outcome.details,
             trace_id: None,
         }
+    }
+}
+
+/// `v` with secrets masked in every string (filters as stored: a regex `pattern` may
+/// carry one; the search itself used the filter as given).
+pub fn redacted_json(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(loglens_tools::redact::redact(&s).into_owned()),
+        Value::Array(a) => Value::Array(a.into_iter().map(redacted_json).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, redacted_json(v))).collect()),
+        other => other,
     }
 }
 
@@ -571,6 +596,16 @@ mod tests {
         .to_filter(now)
         .unwrap_or_default();
         assert_eq!(f.start, Some(now - chrono::Duration::minutes(90)));
+    }
+
+    #[test]
+    fn a_since_too_long_to_subtract_is_refused_not_a_panic() {
+        let f = FilterSpec {
+            since: Some("9999999999h".into()),
+            ..FilterSpec::default()
+        };
+        let e = f.to_filter(Utc::now()).unwrap_err();
+        assert!(e.contains("at most"), "{e}");
     }
 
     #[test]

@@ -113,15 +113,16 @@ pub const CHOICE_FIELDS: &[&str] = &["cause", "evidence", "component", "severity
 /// ([`crate::wording`]). A choice is a few dozen tokens where a full finding is hundreds,
 /// which is what a small model on a CPU can afford, and it cannot write a wrong sentence.
 ///
-/// `max_severity` bounds the severities offered: a model that only chooses may not rate
+/// `severities` bounds the severities offered: a model that only chooses may not rate
 /// the problem above what the evidence itself states (its lines' levels and the candidate
 /// signatures' severities), so a window of informational lines cannot be called an
-/// outage.
+/// outage, nor below what it shows (the top candidate's severity), so a log line that
+/// asks for a lower severity cannot get it.
 pub fn choice_schema(
     lines: usize,
     causes: &[String],
     components: &[String],
-    max_severity: Severity,
+    severities: &std::ops::RangeInclusive<Severity>,
 ) -> Value {
     let mut schema = evidence_schema(lines, causes, components);
     if let Some(props) = schema["properties"].as_object_mut() {
@@ -133,7 +134,7 @@ pub fn choice_schema(
             Severity::Critical,
         ]
         .into_iter()
-        .filter(|s| *s <= max_severity)
+        .filter(|s| severities.contains(s))
         .map(|s| json!(s.to_string()))
         .collect();
         props.insert("severity".into(), json!({ "enum": allowed }));
@@ -297,10 +298,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_choice_offers_only_the_choices_and_severities_up_to_the_evidences() {
+    fn a_choice_offers_only_the_choices_and_the_severities_the_evidence_supports() {
         let causes = vec!["oom_killed".to_string()];
         let components = vec!["cart".to_string()];
-        let s = choice_schema(4, &causes, &components, Severity::Warn);
+        let s = choice_schema(4, &causes, &components, &(Severity::Info..=Severity::Warn));
         let props: Vec<&String> = s["properties"]
             .as_object()
             .map(|p| p.keys().collect())
@@ -313,7 +314,9 @@ mod tests {
             json!(["oom_killed", "other"])
         );
         assert_eq!(s["properties"]["evidence"]["items"]["maximum"], 4);
-        let s = choice_schema(4, &causes, &components, Severity::Critical);
+        let s = choice_schema(4, &causes, &components, &(Severity::Error..=Severity::Error));
+        assert_eq!(s["properties"]["severity"]["enum"], json!(["ERROR"]));
+        let s = choice_schema(4, &causes, &components, &(Severity::Info..=Severity::Critical));
         assert_eq!(
             s["properties"]["severity"]["enum"],
             json!(["INFO", "WARN", "ERROR", "CRITICAL"])

@@ -473,13 +473,9 @@ impl Specialist {
             ],
         )));
         let mode = self.answer_mode().await;
+        let severities = severity_bounds(evidence, &lines);
         let (schema, max_tokens) = if mode == AnswerMode::Choose {
-            let schema = choice_schema(
-                lines.len(),
-                &causes,
-                &evidence.components,
-                stated_severity(evidence, &lines),
-            );
+            let schema = choice_schema(lines.len(), &causes, &evidence.components, &severities);
             (schema, self.cfg.answer_tokens.min(CHOICE_TOKENS))
         } else {
             let schema = evidence_schema(lines.len(), &causes, &evidence.components);
@@ -502,7 +498,13 @@ impl Specialist {
         let (finding, fallback) = match reply {
             Ok(reply) => {
                 calls.extend(reply.calls);
-                (read_answer(reply.value, mode, evidence, &lines)?, None)
+                let mut finding = read_answer(reply.value, mode, evidence, &lines)?;
+                // Whatever the model wrote (a full finding has no enum to hold it), the
+                // severity stays within what the evidence supports.
+                finding.severity = finding
+                    .severity
+                    .clamp(*severities.start(), *severities.end());
+                (finding, None)
             }
             // The model wrote garbage twice: the evidence still has an answer when the
             // signature library found a candidate. It is marked as such, with the reason.
@@ -560,6 +562,27 @@ fn read_answer(
     let mut finding = Finding::resolve(model, lines);
     finding.cause = cause;
     Ok(finding)
+}
+
+/// The severities the evidence supports, from a floor to a ceiling. The ceiling is the
+/// worst it states ([`stated_severity`]): informational lines cannot be called an outage.
+/// The floor is the severity of the top candidate (what that kind of failure is), or,
+/// with no candidate, the worst level a line states in its own level field: a line that
+/// tells the model "report severity INFO" cannot talk an error down.
+fn severity_bounds(
+    evidence: &EvidenceSet,
+    lines: &[LineRef],
+) -> std::ops::RangeInclusive<crate::Severity> {
+    let ceiling = stated_severity(evidence, lines);
+    let floor = match evidence.candidates.first() {
+        Some(c) => c.candidate.severity,
+        None => lines
+            .iter()
+            .filter_map(|l| crate::insights::stated_level(&l.text))
+            .max()
+            .unwrap_or(crate::Severity::Info),
+    };
+    floor.min(ceiling)..=ceiling
 }
 
 /// The worst severity the evidence states: its lines' levels (a stated level, else their

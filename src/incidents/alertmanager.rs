@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::FilterSpec;
+use loglens_tools::redact::redact;
 
 /// The most alerts one notification may carry (Alertmanager's `max_alerts` caps it on
 /// the sending side).
@@ -90,6 +91,11 @@ pub struct Investigation {
 impl Notification {
     /// Checks what loglens relies on; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(i) = self.alerts.iter().position(|a| a.labels.is_empty()) {
+            return Err(format!(
+                "alerts[{i}] has no labels: nothing says what it is about (Alertmanager always sends at least alertname)"
+            ));
+        }
         if let Some(v) = &self.version
             && v != "4"
         {
@@ -188,7 +194,15 @@ impl Alert {
                 break;
             }
         }
-        let question: String = q.chars().take(480).collect();
+        // Annotations are free text and sometimes paste a connection string: the
+        // question and the stored alert carry secrets masked.
+        let question: String = redact(&q).chars().take(480).collect();
+        let mut alert = self.clone();
+        for v in alert.labels.values_mut().chain(alert.annotations.values_mut()) {
+            if let std::borrow::Cow::Owned(masked) = redact(v) {
+                *v = masked;
+            }
+        }
         let lookback =
             chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::minutes(30));
         let filters = FilterSpec {
@@ -197,14 +211,16 @@ impl Alert {
             start: self
                 .starts_at
                 .filter(|t| t.timestamp() > 0)
-                .map(|t| t - lookback),
-            end: self.resolved_at().map(|t| t + chrono::Duration::minutes(5)),
+                .and_then(|t| t.checked_sub_signed(lookback)),
+            end: self
+                .resolved_at()
+                .and_then(|t| t.checked_add_signed(chrono::Duration::minutes(5))),
             ..FilterSpec::default()
         };
         Investigation {
             question,
             filters,
-            alert: self.clone(),
+            alert,
             external_url,
         }
     }

@@ -42,8 +42,8 @@ pub fn verify(
     let ts: i64 = ts_text.trim().parse().map_err(|_| {
         SlackAuthError::Malformed("X-Slack-Request-Timestamp is not a Unix time".into())
     })?;
-    let skew = now - ts;
-    if skew.abs() > MAX_SKEW_SECS {
+    let skew = now.saturating_sub(ts);
+    if skew.unsigned_abs() > MAX_SKEW_SECS.unsigned_abs() {
         return Err(SlackAuthError::Stale(skew));
     }
     let sig = signature
@@ -151,7 +151,8 @@ impl Event {
         let channel = self.channel.clone()?;
         let thread_ts = self.thread_ts.clone().or_else(|| self.ts.clone())?;
         Some(SlackQuestion {
-            question: question_text(&self.text),
+            // Secrets pasted into a mention are masked before the job is stored.
+            question: loglens_tools::redact::redact(&question_text(&self.text)).into_owned(),
             channel,
             thread_ts,
             user: self.user.clone(),

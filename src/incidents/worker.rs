@@ -93,8 +93,18 @@ async fn work_on_traced(bots: &Bots, service: &AnalysisService, job: Job, owner:
             }
         }
     };
+    // A panic in a job is a bug, not a reason to lose the job or the worker: it becomes
+    // a failed job (dead at once: it would panic again), counted and reported.
+    let run = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(execute(
+        bots, service, &job,
+    )));
     let outcome = tokio::select! {
-        o = execute(bots, service, &job) => o,
+        o = run => o.unwrap_or_else(|payload| {
+            let what = crate::server::panic_text(payload.as_ref());
+            tracing::error!(job = %job.id, panic = %what, "the job panicked");
+            crate::telemetry::metrics::record_panic("job");
+            Err(JobError::permanent(format!("loglens failed inside while running this job (a bug; the server's log has it): {what}")))
+        }),
         () = heartbeat => {
             tracing::warn!(job = %job.id, "lost the job's lease to another worker; stopping");
             return;

@@ -117,9 +117,16 @@ fn presented(req: &Request) -> Option<&str> {
     let h = req.headers();
     h.get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_token)
         .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 9110 §11.1): `bearer`, `BEARER` and `Bearer` are the same.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// The middleware: checks the key and its rate when keys are required.

@@ -10,6 +10,9 @@ use serde_json::json;
 
 use crate::analysis::Failure;
 
+/// `Retry-After` on a 503: a model or embedding server that is down or still loading.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 30;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -87,14 +90,55 @@ impl ApiError {
         }
     }
 
-    /// The JSON body.
+    /// The JSON body. A server error carries the request's trace id: the log lines and
+    /// the trace under it say how it failed, the body only what failed.
     pub fn body(&self) -> serde_json::Value {
         let mut err = json!({ "code": self.code, "message": self.message });
         if let Some(id) = &self.analysis_id {
             err["analysis_id"] = json!(id);
         }
+        if self.status.is_server_error()
+            && let Some(t) = crate::telemetry::trace_id(&tracing::Span::current())
+        {
+            err["trace_id"] = json!(t);
+        }
         json!({ "error": err })
     }
+
+    /// A 405 for a route that exists with other methods.
+    pub fn method_not_allowed() -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: "this route does not take that method; see GET /openapi.json".into(),
+            analysis_id: None,
+            retry_after: None,
+        }
+    }
+
+    /// A 500 for a handler that panicked: the process lives on, the panic is logged
+    /// (with the trace id) and counted.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send + 'static>) -> Self {
+        let what = panic_text(payload.as_ref());
+        tracing::error!(panic = %what, "a request handler panicked");
+        crate::telemetry::metrics::record_panic("http");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "internal error: the request failed inside loglens; the server's log has the details under this trace id".into(),
+            analysis_id: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// A panic's message (`panic!("...")` carries a `&str` or a `String`).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic with no message")
 }
 
 impl From<Failure> for ApiError {
@@ -110,12 +154,14 @@ impl From<Failure> for ApiError {
         } else {
             f.error.to_string()
         };
+        // A model server that is down or starting: worth another try shortly.
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_UNAVAILABLE_SECS);
         Self {
             status,
             code,
             message,
             analysis_id: f.stored_id,
-            retry_after: None,
+            retry_after,
         }
     }
 }

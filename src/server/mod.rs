@@ -36,7 +36,7 @@ pub mod openapi;
 mod routes;
 pub mod trace_layer;
 
-pub use error::ApiError;
+pub use error::{ApiError, panic_text};
 pub use routes::analyze::AnalyzeRequest;
 
 /// Largest request body accepted (a question and filters are far smaller).
@@ -58,7 +58,7 @@ pub struct AppState {
 
 /// The router with all routes and limits.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(routes::analyze::router())
         .merge(routes::health::router())
         .merge(routes::metrics::router())
@@ -66,10 +66,27 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::slack::router())
         .merge(routes::insights::router())
         .merge(routes::feedback::router())
-        .merge(openapi::router())
+        .merge(openapi::router());
+    with_middleware(routes, state)
+}
+
+/// The layers every route gets, innermost first: API keys, panic catching (a panic in a
+/// handler is a 500 with the trace id, counted in `loglens_panics_total`; the process
+/// lives on), the request span and log (outside the catcher, so the 500 is traced and
+/// counted like any other), the body limit; and JSON errors for unknown routes and
+/// methods. Public so tests can put a route of their own behind the same layers.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .fallback(|| async { ApiError::not_found("no such route; see GET /openapi.json") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check_key,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |payload: Box<dyn std::any::Any + Send + 'static>| {
+                axum::response::IntoResponse::into_response(ApiError::from_panic(payload))
+            },
         ))
         .layer(axum::middleware::from_fn(trace_layer::trace_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -24,6 +24,8 @@ struct Instruments {
     router_accuracy: Gauge<f64>,
     eval_latency: Histogram<f64>,
     jobs: Counter<u64>,
+    panics: Counter<u64>,
+    client_gone: Counter<u64>,
 }
 
 static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
@@ -73,8 +75,34 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
                 "Incident-bot jobs run to an outcome, by kind (investigate, answer, deliver) and status (done, queued for a retry, dead)",
             )
             .build(),
+        panics: meter
+            .u64_counter("loglens.panics")
+            .with_description(
+                "Panics caught and turned into a 500 or a failed job, by where (http, job)",
+            )
+            .build(),
+        client_gone: meter
+            .u64_counter("loglens.http.client_disconnects")
+            .with_description(
+                "Analyses whose client went away before the answer; each still ran to its end and was stored",
+            )
+            .build(),
     }
 });
+
+/// Counts one caught panic (`place`: `http` or `job`).
+pub fn record_panic(place: &str) {
+    INSTRUMENTS
+        .panics
+        .add(1, &[KeyValue::new("where", place.to_string())]);
+}
+
+/// Counts one client that went away while its analysis ran.
+pub fn record_client_gone(route: &str) {
+    INSTRUMENTS
+        .client_gone
+        .add(1, &[KeyValue::new("http.route", route.to_string())]);
+}
 
 /// Counts one job run by the incident bots.
 pub fn record_job(kind: &str, status: &str) {

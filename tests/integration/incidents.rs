@@ -311,7 +311,7 @@ async fn alerts_are_queued_once_and_bad_payloads_refused() {
     );
 }
 
-async fn slack_post(
+pub(crate) async fn slack_post(
     router: axum::Router,
     secret: &str,
     ts: i64,
@@ -336,7 +336,7 @@ async fn slack_post(
     )
 }
 
-fn mention(event_id: &str, text: &str) -> String {
+pub(crate) fn mention(event_id: &str, text: &str) -> String {
     json!({
         "type": "event_callback",
         "team_id": "T1",

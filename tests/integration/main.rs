@@ -7,6 +7,7 @@
 //! `loglens_agents::test_utils`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod adversarial; // requests and log lines built to break loglens: overflowing times, panics, hang-ups, secrets
 mod auth; // API keys and rate limits
 mod cli; // the `loglens` executable: --help, ask, errors
 mod deploy; // the loglens.toml in the Kubernetes ConfigMaps loads

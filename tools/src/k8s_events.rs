@@ -90,7 +90,9 @@ impl Tool for K8sEvents {
                         "since {s:?} is not a duration such as 15m, 1h or 2d"
                     ))
                 })?;
-                Some(Utc::now() - d)
+                Some(crate::logs::time_before(Utc::now(), d).ok_or_else(|| {
+                    ToolError::InvalidQuery(format!("since {s:?} reaches before the earliest time"))
+                })?)
             }
         };
         let filter = EventFilter {

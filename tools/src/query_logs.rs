@@ -120,9 +120,12 @@ impl QueryLogs {
                         "since {since:?} is not a duration such as 15m, 1h or 2d"
                     ))
                 })?;
-                end - d
+                crate::logs::time_before(end, d).ok_or_else(|| {
+                    ToolError::InvalidQuery(format!("since {since:?} reaches before the earliest time"))
+                })?
             }
-            (None, None) => end - Duration::hours(1),
+            (None, None) => crate::logs::time_before(end, Duration::hours(1))
+                .ok_or_else(|| ToolError::InvalidQuery("end is before the earliest time".into()))?,
         };
         if end <= start {
             return Err(ToolError::InvalidQuery("end must be after start".into()));

@@ -146,6 +146,29 @@ pub fn is_continuation(text: &str) -> bool {
         .is_some_and(|r| r.is_match(&text.to_ascii_lowercase()))
 }
 
+/// The level a line states in its own level field (`"level":"error"`, `level=warn`,
+/// klog's `E0101`), ignoring its words; `None` for informational levels or none.
+pub fn stated_level(text: &str) -> Option<Severity> {
+    if is_continuation(text) {
+        return None;
+    }
+    let level = LEVEL
+        .as_ref()
+        .and_then(|r| r.captures(text))
+        .and_then(|c| c.get(1))
+        .or_else(|| KLOG.as_ref().and_then(|r| r.captures(text)).and_then(|c| c.get(1)))?
+        .as_str()
+        .to_ascii_lowercase();
+    match level.as_str() {
+        "fatal" | "panic" | "critical" | "crit" | "emerg" | "emergency" | "alert" | "f" => {
+            Some(Severity::Critical)
+        }
+        "error" | "err" | "e" => Some(Severity::Error),
+        "warn" | "warning" | "w" => Some(Severity::Warn),
+        _ => None,
+    }
+}
+
 /// How bad a line looks: the level it states (JSON `level`/`severity`, logfmt
 /// `level=`, klog's prefix), else its words; `None` for an ordinary line and for a stack
 /// trace's continuation lines.

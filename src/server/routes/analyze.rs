@@ -138,9 +138,57 @@ async fn analyze(
         ));
     }
     let q = req.into_question("http", RetrievalMode::Structured)?;
-    let _place = admit(&state)?;
-    let record = state.service.run(q, None).await?;
+    let place = admit(&state)?;
+    let service = state.service.clone();
+    let record = detached("/v1/analyze", place, async move { service.run(q, None).await }).await??;
     Ok(Json(record))
+}
+
+/// Runs an analysis in a task of its own and waits for it. A client that goes away
+/// drops the handler, not the analysis: it runs to its end and is stored (and counted
+/// as a disconnect); its id is in the log line. A panic inside is a 500 with the trace
+/// id, and counted.
+async fn detached<T: Send + 'static>(
+    route: &'static str,
+    place: crate::admission::Ticket,
+    run: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let task = tokio::spawn(
+        async move {
+            // The place in line is held until the run is done, not the handler.
+            let _place = place;
+            run.await
+        }
+        .instrument(tracing::Span::current()),
+    );
+    let mut watch = ClientWatch {
+        route,
+        answered: false,
+    };
+    let joined = task.await;
+    watch.answered = true;
+    joined.map_err(|e| match e.try_into_panic() {
+        Ok(payload) => ApiError::from_panic(payload),
+        Err(e) => ApiError::internal(anyhow::anyhow!("the analysis task was cancelled: {e}")),
+    })
+}
+
+/// Notices a handler dropped before its answer: the client went away.
+struct ClientWatch {
+    route: &'static str,
+    answered: bool,
+}
+
+impl Drop for ClientWatch {
+    fn drop(&mut self) {
+        if !self.answered {
+            tracing::warn!(
+                route = self.route,
+                "the client went away; the analysis runs to its end and is stored"
+            );
+            crate::telemetry::metrics::record_client_gone(self.route);
+        }
+    }
 }
 
 /// `POST /v2/analyze`: hybrid retrieval; with `compare`, both retrievals (A/B).
@@ -151,17 +199,22 @@ async fn analyze_v2(
     use axum::response::IntoResponse;
     let compare = req.compare;
     let q = req.into_question("http-v2", RetrievalMode::Hybrid)?;
-    let _place = admit(&state)?;
+    let place = admit(&state)?;
+    let service = state.service.clone();
     if !compare {
-        let record = state.service.run(q, None).await?;
+        let record = detached("/v2/analyze", place, async move { service.run(q, None).await })
+            .await??;
         return Ok(Json(record).into_response());
     }
     let mut structured = q.clone();
     structured.id = new_id();
     structured.retrieval = Some(RetrievalMode::Structured);
     // One after the other: they share one model server.
-    let hybrid = state.service.run(q, None).await;
-    let structured = state.service.run(structured, None).await;
+    let (hybrid, structured) = detached("/v2/analyze", place, async move {
+        let hybrid = service.run(q, None).await;
+        (hybrid, service.run(structured, None).await)
+    })
+    .await?;
     let (hybrid, structured) = match (hybrid, structured) {
         (Ok(h), Ok(s)) => (h, s),
         (Err(f), _) | (_, Err(f)) => return Err(f.into()),
@@ -220,7 +273,7 @@ async fn analyze_stream(
     }
     let q = req.into_question("http-stream", RetrievalMode::Structured)?;
     let place = admit(&state)?;
-    stream(state, q, place)
+    stream("/v1/analyze/stream", state, q, place)
 }
 
 /// `POST /v2/analyze/stream`: the `/v1` stream, with hybrid retrieval (each line in
@@ -236,7 +289,7 @@ async fn analyze_stream_v2(
     }
     let q = req.into_question("http-v2-stream", RetrievalMode::Hybrid)?;
     let place = admit(&state)?;
-    stream(state, q, place)
+    stream("/v2/analyze/stream", state, q, place)
 }
 
 /// A place in the model's line, or 429 with `Retry-After` when it is full.
@@ -249,6 +302,7 @@ pub(crate) fn admit(state: &AppState) -> Result<crate::admission::Ticket, ApiErr
 }
 
 fn stream(
+    route: &'static str,
     state: AppState,
     q: Question,
     place: crate::admission::Ticket,
@@ -261,12 +315,27 @@ fn stream(
         async move {
             // The place in line is held until the run is done, not just the headers.
             let _place = place;
+            let gone = std::sync::atomic::AtomicBool::new(false);
             let send = |name: &str, data: serde_json::Value| {
-                let _ = tx.send(Event::default().event(name).data(data.to_string()));
+                let sent = tx.send(Event::default().event(name).data(data.to_string()));
+                if sent.is_err() && !gone.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        route,
+                        "the client went away; the analysis runs to its end and is stored"
+                    );
+                    crate::telemetry::metrics::record_client_gone(route);
+                }
+            };
+            let send_error = |err: ApiError| {
+                let mut body = err.body();
+                body["status"] = json!(err.status.as_u16());
+                send("error", body);
             };
             send("started", json!({ "id": q.id }));
             let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
-            let run = service.run(q, Some(ptx));
+            let run = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+                service.run(q, Some(ptx)),
+            ));
             tokio::pin!(run);
             let forward = |p: Progress| match p {
                 Progress::Retrieved { lines, matched } => {
@@ -302,22 +371,19 @@ fn stream(
             while let Ok(p) = prx.try_recv() {
                 forward(p);
             }
+            let result = result.map_err(ApiError::from_panic);
             match result {
                 // Through text, as `/v1/analyze` answers: `to_value` would widen f32 fields
                 // (0.88 → 0.8799999952316284) and the two endpoints would disagree.
-                Ok(record) => send(
+                Ok(Ok(record)) => send(
                     "result",
                     serde_json::to_string(&record)
                         .ok()
                         .and_then(|t| serde_json::from_str(&t).ok())
                         .unwrap_or_default(),
                 ),
-                Err(failure) => {
-                    let err = ApiError::from(failure);
-                    let mut body = err.body();
-                    body["status"] = json!(err.status.as_u16());
-                    send("error", body);
-                }
+                Ok(Err(failure)) => send_error(ApiError::from(failure)),
+                Err(err) => send_error(err),
             }
             send("done", json!({}));
         }

@@ -8,6 +8,7 @@
 //! cannot send one); the signature is its authentication.
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -26,7 +27,31 @@ pub fn router() -> Router<AppState> {
     Router::new().route(EVENTS_PATH, post(events))
 }
 
-async fn events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // A body over the limit (or one that could not be read) gets the JSON error body
+    // every other route answers with.
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => {
+            let status = r.status();
+            return ApiError {
+                status,
+                code: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "payload_too_large"
+                } else {
+                    "bad_request"
+                },
+                message: r.body_text(),
+                analysis_id: None,
+                retry_after: None,
+            }
+            .into_response();
+        }
+    };
     match handle(&state, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

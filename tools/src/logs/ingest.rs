@@ -296,7 +296,7 @@ fn push_times(
                 .unwrap_or(fallback);
             let prev = last.entry(stream_labels(l, extra)).or_insert(i64::MIN);
             if ts <= *prev {
-                ts = *prev + 1;
+                ts = prev.saturating_add(1);
             }
             *prev = ts;
             ts

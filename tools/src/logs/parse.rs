@@ -57,21 +57,35 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A "how far back" duration as users and models write it: `15m`, `1h`, `2d`, `1h30m`
-/// (humantime's syntax). `None` for anything else, zero, or a span too long to subtract.
+/// (humantime's syntax). `None` for anything else, zero, or a span longer than
+/// [`MAX_SINCE_DAYS`] (no log store keeps more, and a longer one could not be subtracted
+/// from a time: `9999999999h` is a request, not a window).
 pub fn parse_since(s: &str) -> Option<chrono::Duration> {
     let d = humantime::parse_duration(s.trim()).ok()?;
     chrono::Duration::from_std(d)
         .ok()
-        .filter(|d| *d > chrono::Duration::zero())
+        .filter(|d| *d > chrono::Duration::zero() && *d <= chrono::Duration::days(MAX_SINCE_DAYS))
+}
+
+/// The longest "how far back" span accepted: 100 years.
+pub const MAX_SINCE_DAYS: i64 = 36_500;
+
+/// `t - d`, or `None` where that falls outside the times chrono can hold.
+pub fn time_before(t: DateTime<Utc>, d: chrono::Duration) -> Option<DateTime<Utc>> {
+    t.checked_sub_signed(d)
 }
 
 fn epoch(n: i64) -> Option<DateTime<Utc>> {
-    // Pick the unit by magnitude: seconds until year ~5138, then ms, us, ns.
+    // Pick the unit by magnitude: seconds until year ~5138, then ms, us, ns. Every unit
+    // conversion is checked: a line's number is untrusted and may be anything.
     match n {
         0..=99_999_999_999 => Utc.timestamp_opt(n, 0).single(),
         100_000_000_000..=99_999_999_999_999 => Utc.timestamp_millis_opt(n).single(),
-        100_000_000_000_000..=99_999_999_999_999_999 => Some(Utc.timestamp_nanos(n * 1000)),
-        _ => Some(Utc.timestamp_nanos(n)),
+        100_000_000_000_000..=99_999_999_999_999_999 => {
+            DateTime::from_timestamp_micros(n)
+        }
+        n if n > 0 => Some(Utc.timestamp_nanos(n)),
+        _ => None,
     }
 }
 
@@ -83,6 +97,9 @@ fn value_timestamp(v: &Value) -> Option<DateTime<Utc>> {
                 epoch(i)
             } else {
                 let f = n.as_f64()?;
+                if !(0.0..1e11).contains(&f) {
+                    return None;
+                }
                 Utc.timestamp_opt(f.trunc() as i64, ((f.fract()) * 1e9) as u32)
                     .single()
             }
@@ -295,6 +312,31 @@ pub(crate) fn looks_like_loki_export(head: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epoch_numbers_out_of_every_range_give_no_time_and_no_panic() {
+        // Microseconds whose nanoseconds overflow i64 (once a multiply-overflow panic).
+        let t = parse_json_line(r#"{"ts": 9999999999999999, "level":"error", "msg":"x"}"#);
+        assert!(t.is_some());
+        for n in [i64::MAX, i64::MIN, -1, 99_999_999_999_999_999] {
+            let _ = epoch(n);
+        }
+        assert_eq!(epoch(-5), None);
+        assert_eq!(value_timestamp(&serde_json::json!(1e300)), None);
+        assert_eq!(value_timestamp(&serde_json::json!(-1e300)), None);
+        assert_eq!(
+            epoch(1_700_000_000_000_000).map(|t| t.timestamp()),
+            Some(1_700_000_000)
+        );
+    }
+
+    #[test]
+    fn since_is_bounded() {
+        assert_eq!(parse_since("9999999999h"), None);
+        assert_eq!(parse_since("0s"), None);
+        assert!(parse_since("36500d").is_some());
+        assert_eq!(parse_since("36501d"), None);
+    }
 
     #[test]
     fn kubectl_timestamps_prefix_is_parsed() {
