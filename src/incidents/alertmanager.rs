@@ -91,11 +91,6 @@ pub struct Investigation {
 impl Notification {
     /// Checks what loglens relies on; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(i) = self.alerts.iter().position(|a| a.labels.is_empty()) {
-            return Err(format!(
-                "alerts[{i}] has no labels: nothing says what it is about (Alertmanager always sends at least alertname)"
-            ));
-        }
         if let Some(v) = &self.version
             && v != "4"
         {
@@ -114,6 +109,11 @@ impl Notification {
                 return Err(format!(
                     "alerts[{i}].status is {:?}; expected \"firing\" or \"resolved\"",
                     a.status
+                ));
+            }
+            if a.labels.is_empty() {
+                return Err(format!(
+                    "alerts[{i}] has no labels: nothing says what it is about (Alertmanager always sends at least alertname)"
                 ));
             }
         }
@@ -322,5 +322,10 @@ mod tests {
         }))
         .unwrap();
         assert!(n.validate().unwrap_err().contains("alerts[0].status"));
+        let n: Notification = serde_json::from_value(serde_json::json!({
+            "version": "4", "alerts": [{"status": "firing", "labels": {"alertname": "A"}}, {"status": "firing"}]
+        }))
+        .unwrap();
+        assert!(n.validate().unwrap_err().contains("alerts[1] has no labels"));
     }
 }
