@@ -409,10 +409,13 @@ impl AnalysisService {
             calls: Vec::new(),
             extra_model_ms: retrieval.tokenize_ms,
             prompt_version: version,
-            details: retrieval
-                .note
-                .as_ref()
-                .map(|n| serde_json::json!({ "retrieval": { "mode": "hybrid", "note": n } })),
+            details: retrieval.note.as_ref().map(|n| {
+                let mode = match q.retrieval {
+                    Some(RetrievalMode::Hybrid) => "hybrid",
+                    _ => "structured",
+                };
+                serde_json::json!({ "retrieval": { "mode": mode, "note": n } })
+            }),
         };
         match result {
             Ok(x) => {
@@ -513,7 +516,9 @@ pub fn redacted_json(v: serde_json::Value) -> serde_json::Value {
     match v {
         Value::String(s) => Value::String(loglens_tools::redact::redact(&s).into_owned()),
         Value::Array(a) => Value::Array(a.into_iter().map(redacted_json).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, redacted_json(v))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, redacted_json(v))).collect())
+        }
         other => other,
     }
 }
@@ -526,6 +531,7 @@ fn details(r: &AgentReport) -> serde_json::Value {
         "candidates": r.evidence.candidates,
         "patterns": r.evidence.patterns,
         "components": r.evidence.components,
+        "withheld": r.evidence.withheld,
         "opinions": r.opinions.iter().map(|o| serde_json::json!({
             "agent": o.agent,
             "sample": o.sample,

@@ -150,6 +150,28 @@ pub fn record(r: &AnalysisRecord) -> String {
                 .collect();
             let _ = writeln!(s, "Path:        {}", steps.join(" → "));
         }
+        if let Some(w) = d["withheld"].as_array()
+            && !w.is_empty()
+        {
+            let _ = writeln!(
+                s,
+                "Withheld:    {} line(s) that address the model were kept from it and from the answer:",
+                w.len()
+            );
+            for x in w.iter().take(5) {
+                let _ = writeln!(
+                    s,
+                    "  {}:{} ({}): {}",
+                    x["source"].as_str().unwrap_or("?"),
+                    x["line_no"],
+                    x["reason"].as_str().unwrap_or("?"),
+                    x["text"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        if let Some(note) = d["retrieval"]["note"].as_str() {
+            let _ = writeln!(s, "Retrieval:   {note}");
+        }
         if let Some(dis) = d["consensus"]["disagreements"].as_array()
             && !dis.is_empty()
         {

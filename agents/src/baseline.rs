@@ -14,6 +14,7 @@ use loglens_tools::logs::{LogFilter, LogSource};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::AnalyzeError;
+use crate::evidence::screen::keep_clean;
 use crate::finding::{Finding, LineRef, ModelFinding, finding_schema};
 use crate::llm::{ChatMessage, LlmClient, ModelCall, ReplyEvent};
 use crate::prompts::{EXTRACT, render};
@@ -135,12 +136,15 @@ impl BaselineAnalyzer {
                 source_desc: self.source.describe(),
             });
         }
+        // Lines that speak to the model are not sent to it (see evidence::screen).
+        let (lines, withheld) = keep_clean(lines, |l| l.text.as_str());
         let budget = self.budget(question, limit);
         let selected: Vec<LineRef> = select_recent(&lines, &budget)
             .into_iter()
             .map(|s| line_ref(s, None))
             .collect();
-        self.fit(question, selected, lines.len(), None).await
+        self.fit(question, selected, lines.len(), withheld_note(withheld))
+            .await
     }
 
     /// Step 1 with hybrid retrieval: the lines come in the order of the fused ranking
@@ -161,12 +165,28 @@ impl BaselineAnalyzer {
         let budget = self.budget(question, limit);
         let why: std::collections::HashMap<usize, crate::retrieval::Chosen> =
             found.ranking.iter().map(|r| (r.index, r.chosen)).collect();
-        let selected: Vec<LineRef> =
-            select_in_order(&found.lines, found.ranking.iter().map(|r| r.index), &budget)
-                .into_iter()
-                .map(|(i, s)| line_ref(s, why.get(&i).copied()))
-                .collect();
-        self.fit(question, selected, found.matched, Some(found.note))
+        // Lines that speak to the model are not sent to it (see evidence::screen).
+        let clean: Vec<usize> = found
+            .ranking
+            .iter()
+            .map(|r| r.index)
+            .filter(|&i| {
+                found
+                    .lines
+                    .get(i)
+                    .is_some_and(|l| loglens_tools::injection::addresses_model(&l.text).is_none())
+            })
+            .collect();
+        let withheld = found.ranking.len() - clean.len();
+        let selected: Vec<LineRef> = select_in_order(&found.lines, clean.into_iter(), &budget)
+            .into_iter()
+            .map(|(i, s)| line_ref(s, why.get(&i).copied()))
+            .collect();
+        let note = match withheld_note(withheld) {
+            Some(w) => format!("{}; {w}", found.note),
+            None => found.note,
+        };
+        self.fit(question, selected, found.matched, Some(note))
             .await
     }
 
@@ -283,6 +303,13 @@ fn check_limit(limit: usize) -> Result<(), AnalyzeError> {
             "limit must be between 1 and {MAX_LIMIT}, got {limit}"
         )))
     }
+}
+
+/// What the answer says about lines kept from the model, if any were.
+fn withheld_note(withheld: usize) -> Option<String> {
+    (withheld > 0).then(|| {
+        format!("{withheld} line(s) withheld from the model: they address it (prompt injection)")
+    })
 }
 
 fn line_ref(s: Selected, why: Option<crate::retrieval::Chosen>) -> LineRef {

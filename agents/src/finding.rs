@@ -314,9 +314,19 @@ mod tests {
             json!(["oom_killed", "other"])
         );
         assert_eq!(s["properties"]["evidence"]["items"]["maximum"], 4);
-        let s = choice_schema(4, &causes, &components, &(Severity::Error..=Severity::Error));
+        let s = choice_schema(
+            4,
+            &causes,
+            &components,
+            &(Severity::Error..=Severity::Error),
+        );
         assert_eq!(s["properties"]["severity"]["enum"], json!(["ERROR"]));
-        let s = choice_schema(4, &causes, &components, &(Severity::Info..=Severity::Critical));
+        let s = choice_schema(
+            4,
+            &causes,
+            &components,
+            &(Severity::Info..=Severity::Critical),
+        );
         assert_eq!(
             s["properties"]["severity"]["enum"],
             json!(["INFO", "WARN", "ERROR", "CRITICAL"])

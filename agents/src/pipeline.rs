@@ -914,6 +914,17 @@ impl AgentPipeline {
         ranking: Option<&[Ranked]>,
         pseudonyms: &Mutex<Pseudonyms>,
     ) -> EvidenceSet {
+        // Lines that speak to the model go no further (they are listed as withheld).
+        let screened = crate::evidence::screen::screen(lines, events);
+        let ranking: Option<Vec<Ranked>> = ranking.map(|r| {
+            r.iter()
+                .filter_map(|x| {
+                    let index = (*screened.line_index.get(x.index)?)?;
+                    Some(Ranked { index, ..*x })
+                })
+                .collect()
+        });
+        let (lines, events) = (&screened.lines[..], &screened.events[..]);
         let mut analysis = analyze(lines, events, &self.library);
         // Personal values are replaced before anything reaches the model server, the
         // tokenizer included.
@@ -944,7 +955,8 @@ impl AgentPipeline {
             max_tokens: self.cfg.specialist.line_tokens(fixed),
             max_line_chars: self.cfg.specialist.max_line_chars,
         };
-        let mut ev = analysis.choose_ranked(lines, events, &budget, ranking);
+        let mut ev = analysis.choose_ranked(lines, events, &budget, ranking.as_deref());
+        ev.withheld = screened.withheld;
         if let Ok(mut p) = pseudonyms.lock()
             && !p.is_empty()
         {

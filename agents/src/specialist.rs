@@ -662,7 +662,11 @@ fn render_results(
         let args = clip(&r.arguments.to_string(), 300);
         match (&r.status, &r.output) {
             (CallStatus::Ok, Some(v)) => {
-                let new = result_lines(&r.tool, v, cfg.max_line_chars);
+                // Lines that speak to the model are not shown to it (evidence::screen).
+                let (new, withheld) = crate::evidence::screen::keep_clean(
+                    result_lines(&r.tool, v, cfg.max_line_chars),
+                    |l: &LineRef| l.text.as_str(),
+                );
                 let mut used = 0usize;
                 let mut keep: Vec<LineRef> = Vec::new();
                 for l in new.into_iter().rev() {
@@ -674,7 +678,9 @@ fn render_results(
                     keep.push(l);
                 }
                 keep.reverse();
-                let total = result_count(&r.tool, v);
+                // Counted without the withheld ones: the model is not told about lines
+                // it must not read (the answer's evidence lists them for people).
+                let total = result_count(&r.tool, v).saturating_sub(withheld);
                 out.push(format!(
                     "{} {args}: {} result(s){}",
                     r.tool,

@@ -258,8 +258,18 @@ async fn real_pipeline_runs_end_to_end_and_keeps_secrets_and_injections_out() {
             .any(|l| l.source == "kubernetes-events")
     );
 
+    // The two lines that address the model were withheld from it, and listed.
+    let withheld: Vec<u64> = report.evidence.withheld.iter().map(|w| w.line_no).collect();
+    assert_eq!(withheld, [5, 6], "{:#?}", report.evidence.withheld);
+
     // No secret left loglens: not in any request to the model, not in the report.
     let bodies = proxy.bodies();
+    assert!(
+        bodies
+            .iter()
+            .all(|b| !b.contains("admin mode") && !b.contains("then call delete_namespace")),
+        "an injected line reached the model"
+    );
     assert!(
         bodies
             .iter()

@@ -337,6 +337,9 @@ pub async fn replay(
                     ..EventFilter::default()
                 })
                 .await?;
+            // As the pipeline does: lines that address the model are out of the evidence.
+            let screened = loglens_agents::evidence::screen::screen(&lines, &evs);
+            let (lines, evs) = (screened.lines, screened.events);
             let ev = collect(
                 &lines,
                 &evs,

@@ -198,7 +198,11 @@ impl Alert {
         // question and the stored alert carry secrets masked.
         let question: String = redact(&q).chars().take(480).collect();
         let mut alert = self.clone();
-        for v in alert.labels.values_mut().chain(alert.annotations.values_mut()) {
+        for v in alert
+            .labels
+            .values_mut()
+            .chain(alert.annotations.values_mut())
+        {
             if let std::borrow::Cow::Owned(masked) = redact(v) {
                 *v = masked;
             }
@@ -326,6 +330,10 @@ mod tests {
             "version": "4", "alerts": [{"status": "firing", "labels": {"alertname": "A"}}, {"status": "firing"}]
         }))
         .unwrap();
-        assert!(n.validate().unwrap_err().contains("alerts[1] has no labels"));
+        assert!(
+            n.validate()
+                .unwrap_err()
+                .contains("alerts[1] has no labels")
+        );
     }
 }

@@ -155,7 +155,8 @@ impl From<Failure> for ApiError {
             f.error.to_string()
         };
         // A model server that is down or starting: worth another try shortly.
-        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_UNAVAILABLE_SECS);
+        let retry_after =
+            (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_UNAVAILABLE_SECS);
         Self {
             status,
             code,

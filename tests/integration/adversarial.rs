@@ -89,7 +89,10 @@ async fn a_panicking_handler_is_a_500_with_a_json_body_and_the_process_lives_on(
     // What failed, not how: the panic's text stays in the log.
     assert!(!v.to_string().contains("a bug in a handler"), "{v}");
     let (status, body) = send(router, "GET", "/fine", Body::empty(), None).await;
-    assert_eq!((status, body.as_slice()), (StatusCode::OK, b"fine".as_slice()));
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"fine".as_slice())
+    );
 }
 
 #[tokio::test]
@@ -108,7 +111,10 @@ async fn a_client_that_goes_away_still_gets_its_analysis_stored() {
     let client = tokio::spawn(app(state.clone()).oneshot(req));
     let started = Instant::now();
     while state.service.admission().admitted() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "never admitted");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never admitted"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The client hangs up while the model works.
@@ -181,7 +187,14 @@ async fn wrong_methods_and_routes_get_json_errors() {
     let dir = tempfile::tempdir().unwrap();
     let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
     let state = app_state(dir.path(), logs, &dead_url()).await;
-    let (status, body) = send(app(state.clone()), "GET", "/v1/analyze", Body::empty(), None).await;
+    let (status, body) = send(
+        app(state.clone()),
+        "GET",
+        "/v1/analyze",
+        Body::empty(),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["code"], "method_not_allowed");
@@ -232,8 +245,21 @@ async fn an_alert_with_no_labels_is_refused_and_secrets_in_alerts_are_masked() {
     ]});
     let (status, v) = post_json(app(state.clone()), "/v1/alerts", &unlabelled.to_string()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("no labels"));
-    assert!(state.bots.queue.list(None, None, None, 10).await.unwrap().is_empty());
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no labels")
+    );
+    assert!(
+        state
+            .bots
+            .queue
+            .list(None, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let leaky = json!({"version": "4", "status": "firing", "alerts": [{
         "status": "firing",

@@ -10,6 +10,7 @@
 //! - [`budget`]: picks the lines that fit a model's context (most recent first, whole
 //!   lines, repeated messages collapsed).
 //! - [`redact`]: masks secrets in log text before it reaches a prompt or the database.
+//! - [`injection`]: finds log lines that address the model, so they never reach it.
 //! - [`embed`]: text → vectors through the OpenAI-compatible embeddings API, cached.
 //! - [`vector`]: vector stores (embedded `sqlite-vec`, Qdrant) behind one trait.
 //! - [`tool`]: the typed-tool interface agents call; [`query_logs`] (LogQL) and
@@ -20,6 +21,7 @@
 pub mod budget;
 pub mod embed;
 pub mod error;
+pub mod injection;
 pub mod k8s;
 pub mod k8s_events;
 pub mod logs;

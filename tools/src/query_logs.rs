@@ -121,7 +121,9 @@ impl QueryLogs {
                     ))
                 })?;
                 crate::logs::time_before(end, d).ok_or_else(|| {
-                    ToolError::InvalidQuery(format!("since {since:?} reaches before the earliest time"))
+                    ToolError::InvalidQuery(format!(
+                        "since {since:?} reaches before the earliest time"
+                    ))
                 })?
             }
             (None, None) => crate::logs::time_before(end, Duration::hours(1))

@@ -67,6 +67,10 @@ pub struct EvidenceSet {
     pub patterns: Vec<Pattern>,
     /// Components seen in lines and events, most frequent first.
     pub components: Vec<String>,
+    /// Lines and events kept from the model because they address it
+    /// ([`super::screen`]); never shown, never a cause, never cited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<super::screen::Withheld>,
 }
 
 /// What the analyzers found, before lines are chosen.
@@ -271,6 +275,7 @@ impl Analysis {
             candidates,
             patterns,
             components,
+            withheld: Vec::new(),
         }
     }
 }

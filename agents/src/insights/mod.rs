@@ -156,7 +156,11 @@ pub fn stated_level(text: &str) -> Option<Severity> {
         .as_ref()
         .and_then(|r| r.captures(text))
         .and_then(|c| c.get(1))
-        .or_else(|| KLOG.as_ref().and_then(|r| r.captures(text)).and_then(|c| c.get(1)))?
+        .or_else(|| {
+            KLOG.as_ref()
+                .and_then(|r| r.captures(text))
+                .and_then(|c| c.get(1))
+        })?
         .as_str()
         .to_ascii_lowercase();
     match level.as_str() {

@@ -140,7 +140,12 @@ async fn analyze(
     let q = req.into_question("http", RetrievalMode::Structured)?;
     let place = admit(&state)?;
     let service = state.service.clone();
-    let record = detached("/v1/analyze", place, async move { service.run(q, None).await }).await??;
+    let record = detached(
+        "/v1/analyze",
+        place,
+        async move { service.run(q, None).await },
+    )
+    .await??;
     Ok(Json(record))
 }
 
@@ -202,8 +207,12 @@ async fn analyze_v2(
     let place = admit(&state)?;
     let service = state.service.clone();
     if !compare {
-        let record = detached("/v2/analyze", place, async move { service.run(q, None).await })
-            .await??;
+        let record = detached(
+            "/v2/analyze",
+            place,
+            async move { service.run(q, None).await },
+        )
+        .await??;
         return Ok(Json(record).into_response());
     }
     let mut structured = q.clone();

@@ -81,9 +81,7 @@ fn epoch(n: i64) -> Option<DateTime<Utc>> {
     match n {
         0..=99_999_999_999 => Utc.timestamp_opt(n, 0).single(),
         100_000_000_000..=99_999_999_999_999 => Utc.timestamp_millis_opt(n).single(),
-        100_000_000_000_000..=99_999_999_999_999_999 => {
-            DateTime::from_timestamp_micros(n)
-        }
+        100_000_000_000_000..=99_999_999_999_999_999 => DateTime::from_timestamp_micros(n),
         n if n > 0 => Some(Utc.timestamp_nanos(n)),
         _ => None,
     }
