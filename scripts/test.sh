@@ -61,6 +61,9 @@ fi
 if [ "$#" -eq 0 ]; then
   scripts/check-k8s.sh
   cargo test --workspace -- --skip telemetry::
+  # The committed fuzz corpora, replayed through the fuzz targets' entry points (stable
+  # Rust, no sanitizer): every input the fuzzer kept, and every crash it found, still parses.
+  cargo test -p loglens-tools -p loglens-agents --features fuzzing --test fuzz_corpus
   # The trace tests fetch loglens's spans back from qryn's Tempo API. Loaded by the other
   # tests on 2 cores, qryn on chDB was seen to drop whole OTLP batches (the spans were
   # sent: a collector received them all), so these run afterwards, on their own.

@@ -32,6 +32,8 @@ pub mod error;
 pub mod events;
 pub mod evidence;
 pub mod finding;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod insights;
 pub mod llm;
 pub mod metrics;

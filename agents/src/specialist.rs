@@ -539,7 +539,7 @@ impl Specialist {
 
 /// The finding in a reply that matched its schema: the model's own words (`full`), or
 /// its choices worded from the evidence (`choose`).
-fn read_answer(
+pub(crate) fn read_answer(
     mut value: Value,
     mode: AnswerMode,
     evidence: &EvidenceSet,

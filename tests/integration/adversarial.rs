@@ -300,3 +300,51 @@ async fn slack_gets_json_errors_and_its_secrets_masked() {
     let stored = jobs[0].payload.to_string();
     assert!(!stored.contains("hunter22"), "{stored}");
 }
+
+/// Every input the Alertmanager and Slack fuzz targets kept (and any crash they found,
+/// saved there once fixed), through the same calls, on stable Rust.
+#[test]
+fn the_alertmanager_and_slack_fuzz_corpora_parse_without_a_panic() {
+    use loglens::incidents::alertmanager::Notification;
+    use loglens::incidents::slack_events::{Envelope, verify};
+    let read = |target: &str| -> Vec<Vec<u8>> {
+        let dir = format!("{}/fuzz/corpus/{target}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect()
+    };
+    let alerts = read("alertmanager");
+    assert!(!alerts.is_empty());
+    for data in alerts {
+        let Ok(n) = serde_json::from_slice::<Notification>(&data) else {
+            continue;
+        };
+        if n.validate().is_ok() {
+            for a in &n.alerts {
+                let _ = a.dedupe_key();
+                let inv = a.investigation(Duration::from_secs(1800), n.external_url.clone());
+                let _ = inv.filters.to_filter(chrono::Utc::now());
+            }
+        }
+    }
+    let slack = read("slack");
+    assert!(!slack.is_empty());
+    for data in slack {
+        let mut parts = data.splitn(3, |&b| b == b'\n');
+        let ts = parts.next().and_then(|p| std::str::from_utf8(p).ok());
+        let sig = parts.next().and_then(|p| std::str::from_utf8(p).ok());
+        let body = parts.next().unwrap_or_default();
+        let _ = verify(
+            "8f742231b10e8888abcd99yyyzzz85a5",
+            ts,
+            sig,
+            body,
+            1_700_000_000,
+        );
+        if let Ok(Envelope::EventCallback { event, .. }) = serde_json::from_slice::<Envelope>(body)
+        {
+            let _ = event.question();
+        }
+    }
+}

@@ -21,6 +21,8 @@
 pub mod budget;
 pub mod embed;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod injection;
 pub mod k8s;
 pub mod k8s_events;

@@ -729,7 +729,10 @@ fn read_usage(v: &Value, call: &mut ModelCall) {
 }
 
 /// Parses and validates a reply; the error text is written for the model to act on.
-fn check<T: DeserializeOwned>(validator: &jsonschema::Validator, raw: &str) -> Result<T, String> {
+pub(crate) fn check<T: DeserializeOwned>(
+    validator: &jsonschema::Validator,
+    raw: &str,
+) -> Result<T, String> {
     let value: Value =
         serde_json::from_str(raw.trim()).map_err(|e| format!("not valid JSON ({e})"))?;
     let problems: Vec<String> = validator

@@ -15,9 +15,9 @@
 //!
 //! That is ~250 lines over `reqwest`; rig stays the choice for the agent tool loops
 //! (issue 5), where its abstractions pay for themselves.
-mod client;
+pub(crate) mod client;
 mod error;
-mod sse;
+pub(crate) mod sse;
 
 pub use client::{
     CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent,

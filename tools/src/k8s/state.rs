@@ -264,14 +264,17 @@ fn table(text: &str, names: &[&str]) -> Vec<BTreeMap<String, String>> {
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            present
+            // Every asked-for column is in the row (empty when the header lacks it): a
+            // table of another shape under a known command reads as blanks, not a panic.
+            let mut row: BTreeMap<String, String> = names
                 .iter()
-                .enumerate()
-                .map(|(i, (start, name))| {
-                    let end = present.get(i + 1).map(|(s, _)| *s);
-                    (name.to_string(), cell(l, Some(*start), end))
-                })
-                .collect()
+                .map(|n| (n.to_string(), String::new()))
+                .collect();
+            for (i, (start, name)) in present.iter().enumerate() {
+                let end = present.get(i + 1).map(|(s, _)| *s);
+                row.insert(name.to_string(), cell(l, Some(*start), end));
+            }
+            row
         })
         .collect()
 }
@@ -773,6 +776,18 @@ fn describe_service_ports(block: &str) -> Vec<ServicePort> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_table_of_another_shape_reads_as_blanks_not_a_panic() {
+        // Found by the kubectl fuzz target: a node table recorded under `get pods`.
+        let nodes = "NAME STATUS ROLES AGE VERSION\nworker-01 Ready <none> 3d v1.31\n";
+        let s = super::ClusterState::from_recorded([("kubectl get pods -n shop", nodes)]);
+        assert!(
+            s.pods
+                .iter()
+                .all(|p| p.status.is_empty() || p.status == "Ready")
+        );
+    }
+
     use super::*;
 
     const PODS: &str = "NAME                           READY   STATUS             RESTARTS      AGE   IP           NODE        NOMINATED NODE   READINESS GATES

@@ -250,7 +250,7 @@ fn scan_file(
 
 /// One raw line as both scan paths read it: lossily decoded, `\r` trimmed, parsed as JSON
 /// when it looks like JSON and as plain text otherwise. `None` for a blank line.
-pub(super) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
+pub(crate) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
     let raw = String::from_utf8_lossy(bytes);
     let raw = raw.trim_end_matches('\r');
     if raw.trim().is_empty() {

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::ToolError;
 
-mod file;
+pub(crate) mod file;
 mod filter;
 pub mod ingest;
 pub mod logfmt;
 pub mod logql;
 pub mod loki;
-mod parse;
+pub(crate) mod parse;
 mod prefilter;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
