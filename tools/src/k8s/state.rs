@@ -778,7 +778,7 @@ fn describe_service_ports(block: &str) -> Vec<ServicePort> {
 mod tests {
     #[test]
     fn a_table_of_another_shape_reads_as_blanks_not_a_panic() {
-        // Found by the kubectl fuzz target: a node table recorded under `get pods`.
+        // Found by the kubectl fuzz target's seeds: a node table recorded under `get pods`.
         let nodes = "NAME STATUS ROLES AGE VERSION\nworker-01 Ready <none> 3d v1.31\n";
         let s = super::ClusterState::from_recorded([("kubectl get pods -n shop", nodes)]);
         assert!(
