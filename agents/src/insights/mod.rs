@@ -146,13 +146,10 @@ pub fn is_continuation(text: &str) -> bool {
         .is_some_and(|r| r.is_match(&text.to_ascii_lowercase()))
 }
 
-/// The level a line states in its own level field (`"level":"error"`, `level=warn`,
-/// klog's `E0101`), ignoring its words; `None` for informational levels or none.
-pub fn stated_level(text: &str) -> Option<Severity> {
-    if is_continuation(text) {
-        return None;
-    }
-    let level = LEVEL
+/// The level a line states in its own level field (JSON `level`/`severity`, logfmt
+/// `level=`, klog's prefix), lower case.
+fn level_field(text: &str) -> Option<String> {
+    LEVEL
         .as_ref()
         .and_then(|r| r.captures(text))
         .and_then(|c| c.get(1))
@@ -160,17 +157,31 @@ pub fn stated_level(text: &str) -> Option<Severity> {
             KLOG.as_ref()
                 .and_then(|r| r.captures(text))
                 .and_then(|c| c.get(1))
-        })?
-        .as_str()
-        .to_ascii_lowercase();
-    match level.as_str() {
+        })
+        .map(|m| m.as_str().to_ascii_lowercase())
+}
+
+/// What a level word means: `Some(Some(_))` a problem's severity, `Some(None)` an
+/// informational level, `None` a word that is not a level loglens knows.
+fn level_severity(level: &str) -> Option<Option<Severity>> {
+    Some(match level {
         "fatal" | "panic" | "critical" | "crit" | "emerg" | "emergency" | "alert" | "f" => {
             Some(Severity::Critical)
         }
         "error" | "err" | "e" => Some(Severity::Error),
         "warn" | "warning" | "w" => Some(Severity::Warn),
-        _ => None,
+        "info" | "information" | "notice" | "debug" | "trace" | "verbose" | "i" | "d" => None,
+        _ => return None,
+    })
+}
+
+/// The level a line states in its own level field (`"level":"error"`, `level=warn`,
+/// klog's `E0101`), ignoring its words; `None` for informational levels or none.
+pub fn stated_level(text: &str) -> Option<Severity> {
+    if is_continuation(text) {
+        return None;
     }
+    level_severity(&level_field(text)?).flatten()
 }
 
 /// How bad a line looks: the level it states (JSON `level`/`severity`, logfmt
@@ -180,29 +191,8 @@ pub fn line_severity(text: &str) -> Option<Severity> {
     if is_continuation(text) {
         return None;
     }
-    let stated = LEVEL
-        .as_ref()
-        .and_then(|r| r.captures(text))
-        .and_then(|c| c.get(1))
-        .map(|m| m.as_str().to_ascii_lowercase())
-        .or_else(|| {
-            KLOG.as_ref()
-                .and_then(|r| r.captures(text))
-                .and_then(|c| c.get(1))
-                .map(|m| m.as_str().to_ascii_lowercase())
-        });
-    if let Some(level) = stated {
-        match level.as_str() {
-            "fatal" | "panic" | "critical" | "crit" | "emerg" | "emergency" | "alert" | "f" => {
-                return Some(Severity::Critical);
-            }
-            "error" | "err" | "e" => return Some(Severity::Error),
-            "warn" | "warning" | "w" => return Some(Severity::Warn),
-            "info" | "information" | "notice" | "debug" | "trace" | "verbose" | "i" | "d" => {
-                return None;
-            }
-            _ => {}
-        }
+    if let Some(stated) = level_field(text).and_then(|l| level_severity(&l)) {
+        return stated;
     }
     let hit = |r: &LazyLock<Option<Regex>>| r.as_ref().is_some_and(|r| r.is_match(text));
     if hit(&CRITICAL) {

@@ -22,7 +22,7 @@ pub(crate) mod parse;
 mod prefilter;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
-pub use filter::{DEFAULT_ERROR_FILTER, LogFilter, in_workload};
+pub use filter::{DEFAULT_ERROR_FILTER, LogFilter, in_workload, untrusted_regex};
 pub use parse::{MAX_SINCE_DAYS, canonical_label, parse_since, parse_timestamp, time_before};
 
 /// One log line with its origin, time and labels.

@@ -153,7 +153,8 @@ impl Parser<'_> {
         } else {
             pattern.to_string()
         };
-        Regex::new(&full).map_err(|e| self.error(format!("invalid regex {pattern:?}: {e}")))
+        crate::logs::untrusted_regex(&full)
+            .map_err(|e| self.error(format!("invalid regex {pattern:?}: {e}")))
     }
 
     fn match_op(&mut self) -> Option<MatchOp> {
@@ -415,6 +416,14 @@ mod tests {
                 .message
                 .contains("only")
         );
+    }
+
+    #[test]
+    fn a_regex_nested_too_deep_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{{app=~\"{}x{}\"}}", "(".repeat(200), ")".repeat(200));
+        let e = err(&deep);
+        assert!(e.message.contains("invalid regex"), "{}", e.message);
+        assert!(parse(r#"{app=~"((a|b)c)+"}"#).is_ok());
     }
 
     #[test]
