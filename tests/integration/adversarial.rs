@@ -18,12 +18,28 @@ use crate::support::{INCIDENT, app_state, dead_url, model_url, write_logs};
 
 const HUGE_SINCE: &str = r#""since": "9999999999h""#;
 
-#[tokio::test]
-async fn a_window_too_long_to_subtract_is_a_422_on_every_route() {
+/// An app over the shared small incident, with its model at `model_url` (the folder
+/// holds the logs and the database; keep it while the app is used).
+async fn over_incident(model_url: &str) -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
     let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
+    let state = app_state(dir.path(), logs, model_url).await;
+    (dir, state)
+}
+
+fn analyze(body: &str) -> Request<Body> {
+    Request::builder()
+        .method("POST")
+        .uri("/v1/analyze")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_window_too_long_to_subtract_is_a_422_on_every_route() {
     // Validation comes first: no model is needed, and a dead URL proves none is called.
-    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let (_dir, state) = over_incident(&dead_url()).await;
     for (route, extra) in [
         ("/v1/analyze", r#""query": "why?", "#),
         ("/v1/analyze/stream", r#""query": "why?", "#),
@@ -67,9 +83,7 @@ async fn a_line_with_an_absurd_epoch_time_is_read_not_fatal() {
 
 #[tokio::test]
 async fn a_panicking_handler_is_a_500_with_a_json_body_and_the_process_lives_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
-    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let (_dir, state) = over_incident(&dead_url()).await;
     let routes: Router<AppState> = Router::new()
         .route(
             "/boom",
@@ -97,17 +111,8 @@ async fn a_panicking_handler_is_a_500_with_a_json_body_and_the_process_lives_on(
 
 #[tokio::test]
 async fn a_client_that_goes_away_still_gets_its_analysis_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
-    let state = app_state(dir.path(), logs, &model_url()).await;
-    let req = Request::builder()
-        .method("POST")
-        .uri("/v1/analyze")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            r#"{"query": "why is checkout failing?", "pipeline": "baseline"}"#,
-        ))
-        .unwrap();
+    let (_dir, state) = over_incident(&model_url()).await;
+    let req = analyze(r#"{"query": "why is checkout failing?", "pipeline": "baseline"}"#);
     let client = tokio::spawn(app(state.clone()).oneshot(req));
     let started = Instant::now();
     while state.service.admission().admitted() == 0 {
@@ -143,10 +148,8 @@ async fn a_client_that_goes_away_still_gets_its_analysis_stored() {
 
 #[tokio::test]
 async fn secrets_in_a_question_are_masked_before_they_are_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
     // The model is down: the analysis fails, and is stored with its question.
-    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let (_dir, state) = over_incident(&dead_url()).await;
     let (status, v) = post_json(
         app(state.clone()),
         "/v1/analyze",
@@ -163,15 +166,8 @@ async fn secrets_in_a_question_are_masked_before_they_are_stored() {
 
 #[tokio::test]
 async fn a_503_says_when_to_retry() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
-    let state = app_state(dir.path(), logs, &dead_url()).await;
-    let req = Request::builder()
-        .method("POST")
-        .uri("/v1/analyze")
-        .header("content-type", "application/json")
-        .body(Body::from(r#"{"query": "why?", "pipeline": "baseline"}"#))
-        .unwrap();
+    let (_dir, state) = over_incident(&dead_url()).await;
+    let req = analyze(r#"{"query": "why?", "pipeline": "baseline"}"#);
     let resp = app(state).oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     let retry: u64 = resp.headers()["retry-after"]
@@ -184,9 +180,7 @@ async fn a_503_says_when_to_retry() {
 
 #[tokio::test]
 async fn wrong_methods_and_routes_get_json_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
-    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let (_dir, state) = over_incident(&dead_url()).await;
     let (status, body) = send(
         app(state.clone()),
         "GET",
@@ -206,9 +200,7 @@ async fn wrong_methods_and_routes_get_json_errors() {
 
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
-    let mut state = app_state(dir.path(), logs, &dead_url()).await;
+    let (_dir, mut state) = over_incident(&dead_url()).await;
     state.auth = loglens::server::auth::Auth::required();
     let (_, key) = state
         .service
@@ -237,9 +229,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn an_alert_with_no_labels_is_refused_and_secrets_in_alerts_are_masked() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
-    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let (_dir, state) = over_incident(&dead_url()).await;
     let unlabelled = json!({"version": "4", "status": "firing", "alerts": [
         {"status": "firing", "labels": {}, "annotations": {"summary": "something"}}
     ]});
@@ -278,9 +268,7 @@ async fn an_alert_with_no_labels_is_refused_and_secrets_in_alerts_are_masked() {
 
 #[tokio::test]
 async fn slack_gets_json_errors_and_its_secrets_masked() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = write_logs(dir.path(), "app.jsonl", INCIDENT);
-    let mut state = app_state(dir.path(), logs, &dead_url()).await;
+    let (_dir, mut state) = over_incident(&dead_url()).await;
     let secret = "8f742231b10e8888abcd99yyyzzz85a5";
     state.bots.config.slack_signing_secret = Some(secret.into());
     let now = chrono::Utc::now().timestamp();
