@@ -104,6 +104,8 @@ impl Tool for LogPatterns {
                     new: false,
                     spike: None,
                 })
+                // A template that addresses the model is not passed on (super::screen).
+                .filter(|p| loglens_tools::injection::addresses_model(&p.template).is_none())
                 .collect();
             patterns.sort_by_key(|p| std::cmp::Reverse(p.count));
             let lines = patterns.iter().map(|p| p.count as usize).sum();
@@ -126,9 +128,12 @@ impl Tool for LogPatterns {
                 limit: Some(1000),
             })
             .await?;
+        // Lines that address the model are not mined (see super::screen): their template
+        // would carry them to the model.
         let messages: Vec<(&str, _)> = out
             .lines
             .iter()
+            .filter(|l| loglens_tools::injection::addresses_model(&l.line).is_none())
             .map(|l| (l.line.as_str(), l.timestamp))
             .collect();
         let mut patterns = mine(&messages, MinerConfig::default());
@@ -140,7 +145,7 @@ impl Tool for LogPatterns {
         }
         Ok(LogPatternsOutput {
             miner: "drain".into(),
-            lines: out.lines.len(),
+            lines: messages.len(),
             patterns,
             omitted,
         })

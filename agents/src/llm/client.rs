@@ -38,9 +38,12 @@ pub struct LlmConfig {
 }
 
 /// Sampling settings that may be passed through [`LlmConfig::sampling`]: llama.cpp's
-/// sampler parameters. Anything else (the messages, the schema, streaming) is loglens's to
-/// set and is refused.
+/// sampler parameters, and `cache_prompt` (whether the server reuses the cached prefix of
+/// the slot's last prompt: `false` makes a greedy answer depend on the prompt alone, not on
+/// what was asked before). Anything else (the messages, the schema, streaming) is
+/// loglens's to set and is refused.
 pub const SAMPLING_KEYS: &[&str] = &[
+    "cache_prompt",
     "top_k",
     "top_p",
     "min_p",
