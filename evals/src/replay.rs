@@ -327,23 +327,25 @@ pub async fn replay(
                 Err(_) => (RetrievalMode::Structured, SpecialistChoice::Both),
             };
             run.route = Some((word(retrieval), word(specialists)));
-            // As the agent pipeline retrieves: no error lines, so the scope's lines.
-            let (lines, _) =
-                lines_in_scope(source.as_ref(), &filter, !case.events.is_empty()).await?;
-            let evs = events
-                .events(&EventFilter {
+            let evs = loglens_tools::k8s::settled::live_warnings(
+                events.as_ref(),
+                &EventFilter {
                     namespace: filter.namespace.clone(),
                     warnings_only: true,
                     ..EventFilter::default()
-                })
-                .await?;
+                },
+            )
+            .await?;
+            // As the agent pipeline retrieves: no error lines and no warnings, so the
+            // scope's lines.
+            let (lines, _) = lines_in_scope(source.as_ref(), &filter, &evs).await?;
             // As the pipeline does: lines that address the model are out of the evidence.
             let screened = loglens_agents::evidence::screen::screen(&lines, &evs);
             let (lines, evs) = (screened.lines, screened.events);
             let ev = collect(
                 &lines,
                 &evs,
-                library,
+                &library.for_question(&case.question),
                 &LineBudget {
                     max_lines: cfg.max_lines,
                     max_tokens: 2000,

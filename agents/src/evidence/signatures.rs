@@ -57,6 +57,12 @@ struct SignatureDef {
     symptom: bool,
     #[serde(default)]
     corroborate: bool,
+    #[serde(default)]
+    min_seconds: Option<f64>,
+    #[serde(default)]
+    log_unless: Vec<String>,
+    #[serde(default)]
+    asked: Option<String>,
 }
 
 /// One known failure mode, compiled.
@@ -78,21 +84,40 @@ pub struct Signature {
     /// An event counts only when a retrieved line mentions what its message quotes in
     /// backticks (a configured address nobody calls is no fault).
     pub corroborate: bool,
+    /// A duration signature: a line matches only when a duration its `log` patterns
+    /// capture is at least this many seconds.
+    pub min_seconds: Option<f64>,
+    /// Looked for only when the question matches this (see
+    /// [`SignatureLibrary::for_question`]): long operations are normal work unless
+    /// someone asks why something is slow.
+    asked: Option<Regex>,
     log: Vec<Regex>,
+    log_unless: Vec<Regex>,
     event_reasons: Vec<String>,
     event_messages: Vec<Regex>,
 }
 
 impl Signature {
     fn matches_line(&self, text: &str) -> bool {
-        self.log.iter().any(|r| r.is_match(text))
+        if self.asked.is_some() || self.log_unless.iter().any(|r| r.is_match(text)) {
+            return false;
+        }
+        match self.min_seconds {
+            None => self.log.iter().any(|r| r.is_match(text)),
+            Some(min) => self.log.iter().any(|r| {
+                r.captures_iter(text)
+                    .any(|c| seconds(&c).is_some_and(|s| s >= min))
+            }),
+        }
     }
 
     fn matches_event(&self, e: &K8sEvent) -> bool {
-        self.event_reasons
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(&e.reason))
-            || self.event_messages.iter().any(|r| r.is_match(&e.message))
+        self.asked.is_none()
+            && (self
+                .event_reasons
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&e.reason))
+                || self.event_messages.iter().any(|r| r.is_match(&e.message)))
     }
 }
 
@@ -175,8 +200,25 @@ impl SignatureLibrary {
                     })
                     .collect()
             };
+            let log = compile(&d.log)?;
+            if d.min_seconds.is_some()
+                && let Some(r) = log
+                    .iter()
+                    .find(|r| !r.capture_names().any(|n| n == Some("value")))
+            {
+                return Err(SignatureError::Invalid(
+                    d.id,
+                    format!("pattern {r} has no `value` group, which `min_seconds` needs"),
+                ));
+            }
             signatures.push(Signature {
-                log: compile(&d.log)?,
+                log,
+                log_unless: compile(&d.log_unless)?,
+                asked: match &d.asked {
+                    None => None,
+                    Some(p) => compile(std::slice::from_ref(p))?.pop(),
+                },
+                min_seconds: d.min_seconds,
                 event_messages: compile(&d.event_messages)?,
                 event_reasons: d.event_reasons,
                 id: d.id,
@@ -189,6 +231,25 @@ impl SignatureLibrary {
             });
         }
         Ok(Self { signatures })
+    }
+
+    /// The library for one question: a signature that is looked for only when asked
+    /// about (`asked` in the TOML: slowness) is in when the question matches, out
+    /// otherwise. A library not made by this leaves such signatures out.
+    pub fn for_question(&self, question: &str) -> Self {
+        let signatures = self
+            .signatures
+            .iter()
+            .filter_map(|s| match &s.asked {
+                None => Some(s.clone()),
+                Some(r) if r.is_match(question) => Some(Signature {
+                    asked: None,
+                    ..s.clone()
+                }),
+                Some(_) => None,
+            })
+            .collect();
+        Self { signatures }
     }
 
     /// The first signature whose log patterns match this text (by the library's order),
@@ -214,6 +275,9 @@ impl SignatureLibrary {
             .chain(events.iter().map(|e| workload(&e.name)))
             .filter(|w| !w.is_empty())
             .collect();
+        // A refusal a later event on the same object ended (a Job's `FailedCreate` before
+        // its `SuccessfulCreate`) is no live cause.
+        let settled = loglens_tools::k8s::settled::settled(events);
         for sig in &self.signatures {
             let line_hits: Vec<usize> = lines
                 .iter()
@@ -224,7 +288,7 @@ impl SignatureLibrary {
             let mut event_hits: Vec<usize> = events
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| sig.matches_event(e))
+                .filter(|(i, e)| !settled[*i] && sig.matches_event(e))
                 .filter(|(_, e)| !sig.corroborate || mentioned(&e.message, lines))
                 .map(|(i, _)| i)
                 .collect();
@@ -338,6 +402,27 @@ impl SignatureLibrary {
         let mut slots: Vec<Option<Candidate>> = out.into_iter().map(Some).collect();
         order.into_iter().filter_map(|i| slots[i].take()).collect()
     }
+}
+
+/// The duration a match reports, in seconds: its `value` group in its `unit` (or `unit2`)
+/// group's unit. With no unit, a whole number is milliseconds (`"responseTime":3644`) and
+/// a decimal seconds (`request_time=1.204`).
+fn seconds(c: &regex::Captures<'_>) -> Option<f64> {
+    let value = c.name("value")?.as_str();
+    let n: f64 = value.parse().ok()?;
+    let unit = c
+        .name("unit")
+        .or_else(|| c.name("unit2"))
+        .map(|u| u.as_str().to_ascii_lowercase());
+    let scale = match unit.as_deref() {
+        None if value.contains('.') => 1.0,
+        None => 1e-3,
+        Some(u) if u.starts_with("ms") || u.starts_with("milli") => 1e-3,
+        Some(u) if u.starts_with("us") || u.starts_with("µs") || u.starts_with("micro") => 1e-6,
+        Some(u) if u.starts_with('m') => 60.0,
+        Some(_) => 1.0,
+    };
+    Some(n * scale)
 }
 
 fn is_state(e: &K8sEvent) -> bool {
@@ -459,6 +544,77 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("no patterns")
+        );
+    }
+
+    #[test]
+    fn durations_of_seconds_on_ordinary_lines_are_slowness() {
+        let builtin = SignatureLibrary::builtin().unwrap();
+        // Only looked for when the question asks about slowness.
+        assert!(
+            builtin
+                .match_line("INFO:app:Database call completed in 7.3 seconds.")
+                .is_none()
+        );
+        assert!(
+            builtin
+                .for_question("what failed in checkout?")
+                .match_line("INFO:app:Database call completed in 7.3 seconds.")
+                .is_none()
+        );
+        let lib = builtin.for_question("Why is there high latency with customer-orders?");
+        let slow =
+            |text: &str| lib.match_line(text).map(|s| s.id.as_str()) == Some("slow_response");
+        for text in [
+            "INFO:app:Database call completed in 7.3 seconds.",
+            "INFO:app:Page rendered in 8.1 seconds.",
+            r#"{"level":"info","msg":"GET /orders","responseTime":3644}"#,
+            "level=info msg=query took=2.4s",
+            "request served in 1500ms",
+            r#"{"duration_ms": 2300, "path": "/cart"}"#,
+            "upstream latency: 1.2s",
+            "172.18.0.1 - GET /x 200 request_time=1.204",
+            "export finished in 2 minutes",
+        ] {
+            assert!(slow(text), "slow: {text}");
+        }
+        for text in [
+            "INFO:app:Database call completed in 0.3 seconds.",
+            r#"{"level":"info","responseTime":364}"#,
+            "request served in 15ms",
+            "retrying in 5 seconds",
+            "Started Application in 12.3 seconds (JVM running for 13.1)",
+            "health check every 10s took 2s",
+            "cache entry expires in 300 seconds",
+            "GET /metrics HTTP/1.1 200 OK",
+            "Uvicorn running on http://0.0.0.0:8000",
+        ] {
+            assert!(!slow(text), "not slow: {text}");
+        }
+        // A duration signature needs the number's group.
+        let bad = "[[signature]]\nid='a'\ntitle='t'\nseverity='WARN'\ncategory='app'\naction='x'\nmin_seconds=1.0\nlog=['took \\d+']\n";
+        let err = SignatureLibrary::from_toml(bad).unwrap_err().to_string();
+        assert!(err.contains("`value` group"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_setting_the_container_reports_is_a_configuration_error() {
+        let lib = SignatureLibrary::builtin().unwrap();
+        for text in [
+            "Environment variable DEPLOY_ENV is undefined",
+            "error: env var DATABASE_URL must be set",
+            "FATAL missing required environment variable: API_KEY",
+            "config key 'redis.host' is missing",
+        ] {
+            assert_eq!(
+                lib.match_line(text).map(|s| s.id.as_str()),
+                Some("container_config_error"),
+                "{text}"
+            );
+        }
+        assert!(
+            lib.match_line("loaded environment variable PORT=8080")
+                .is_none()
         );
     }
 

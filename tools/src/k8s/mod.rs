@@ -22,6 +22,7 @@ mod kube_api;
 mod loki;
 mod merged;
 mod parse;
+pub mod settled;
 pub mod state;
 pub mod state_facts;
 
