@@ -191,6 +191,58 @@ const APP_TERMS: &[&str] = &[
     "sql",
 ];
 
+/// A kind word before a name (`pod web-1`, `deployment checkout`).
+static KIND_THEN_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)\b(?:pod|deployment|deploy|service|svc|job|cronjob|statefulset|daemonset|replicaset|workload|app)[/ ]+`?([a-z0-9][a-z0-9.-]*[a-z0-9])",
+    )
+});
+
+/// A Kubernetes-style name with a dash (`user-api`, `payment-processing-worker`), or one
+/// in backticks.
+static DASHED_NAME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"`([a-z0-9][a-z0-9.-]*[a-z0-9])`|\b([a-z][a-z0-9]*(?:-[a-z0-9]+)+)\b"));
+
+/// A name said to be a namespace (`in staging-63 namespace`, `namespace app-12`, `-n x`).
+static NAMESPACE_NAME: LazyLock<[Regex; 2]> = LazyLock::new(|| {
+    [
+        re(r"(?i)\b([a-z0-9][a-z0-9-]*)\s+(?:namespace|ns)\b"),
+        re(r"(?i)(?:\bnamespace|\bns|-n)[/ ]+([a-z0-9][a-z0-9-]*)"),
+    ]
+});
+
+/// The workloads a question names, in order (a pod's name is read as its workload:
+/// `web-7f9c8d6b5-abcde` is `web`); names said to be namespaces are left out. Used where
+/// the evidence names no component: the question's subject is the best guess then.
+pub fn named_workloads(question: &str) -> Vec<String> {
+    let namespaces: Vec<&str> = NAMESPACE_NAME
+        .iter()
+        .flat_map(|r| r.captures_iter(question))
+        .filter_map(|c| c.get(1))
+        .map(|m| m.as_str())
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    let named = KIND_THEN_NAME
+        .captures_iter(question)
+        .filter_map(|c| c.get(1))
+        .chain(
+            DASHED_NAME
+                .captures_iter(question)
+                .filter_map(|c| c.get(1).or_else(|| c.get(2))),
+        );
+    for m in named {
+        let name = m.as_str();
+        if namespaces.contains(&name) {
+            continue;
+        }
+        let w = crate::evidence::signatures::workload(name);
+        if !w.is_empty() && !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
 /// Reads the features of a question.
 pub fn features(question: &str, scope: Scope) -> RouteFeatures {
     let lower = question.to_lowercase();
@@ -371,6 +423,32 @@ mod tests {
 
     fn rules(q: &str, scope: Scope) -> Result<(RetrievalMode, SpecialistChoice, String), String> {
         decide_by_rules(&features(q, scope))
+    }
+
+    #[test]
+    fn the_workloads_a_question_names() {
+        for (q, want) in [
+            (
+                "post last 10 logs that contain \"ERROR\" from user-api in staging-63 namespace",
+                vec!["user-api"],
+            ),
+            (
+                "Why is there high latency with the customer-orders deployment?",
+                vec!["customer-orders"],
+            ),
+            (
+                "Alert: KubePodCrashLooping for pod payment-processing-worker-747ccfb9db-pd6wz in namespace default. Investigate.",
+                vec!["payment-processing-worker"],
+            ),
+            (
+                "What is the issue with job java-api-checker in namespace app-12",
+                vec!["java-api-checker"],
+            ),
+            ("why is checkout slow?", vec![]),
+            ("Why did pod `web` restart?", vec!["web"]),
+        ] {
+            assert_eq!(named_workloads(q), want, "{q}");
+        }
     }
 
     #[test]

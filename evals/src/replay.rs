@@ -165,7 +165,7 @@ fn word(v: impl Serialize) -> String {
 }
 
 /// The floor's answer when no signature matched: from the lines' own levels.
-fn level_finding(lines: &[LogLine], ev: &EvidenceSet) -> Finding {
+fn level_finding(question: &str, lines: &[LogLine], ev: &EvidenceSet) -> Finding {
     let levels: Vec<loglens_agents::Severity> = lines.iter().map(detect_level).collect();
     let severity = levels
         .iter()
@@ -182,11 +182,27 @@ fn level_finding(lines: &[LogLine], ev: &EvidenceSet) -> Finding {
     for l in &worst {
         *by_stream.entry(l.stream_name()).or_default() += 1;
     }
-    let component = by_stream
+    // The question's subject when it has lines in view, else where the worst lines come
+    // from, else the evidence's first component, else the question's subject (nothing in
+    // view: "user-api logged no errors" is still about user-api).
+    let named = loglens_agents::router::named_workloads(question);
+    let in_view = |w: &String| {
+        lines
+            .iter()
+            .any(|l| loglens_tools::logs::in_workload(l.stream_name(), w))
+    };
+    let component = named
         .iter()
-        .max_by_key(|(name, n)| (**n, std::cmp::Reverse(**name)))
-        .map(|(name, _)| loglens_agents::evidence::signatures::workload(name))
+        .find(|w| in_view(w))
+        .cloned()
+        .or_else(|| {
+            by_stream
+                .iter()
+                .max_by_key(|(name, n)| (**n, std::cmp::Reverse(**name)))
+                .map(|(name, _)| loglens_agents::evidence::signatures::workload(name))
+        })
         .or_else(|| ev.components.first().cloned())
+        .or_else(|| named.first().cloned())
         .unwrap_or_else(|| "unknown".into());
     if severity == loglens_agents::Severity::Info {
         return Finding {
@@ -370,7 +386,7 @@ pub async fn replay(
             // message; "nothing is failing" when every line is informational.
             run.finding = Some(
                 role.and_then(|r| evidence_finding(r, &ev))
-                    .unwrap_or_else(|| level_finding(&lines, &ev)),
+                    .unwrap_or_else(|| level_finding(&case.question, &lines, &ev)),
             );
         }
         Variant::Agents => {
