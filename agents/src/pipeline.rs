@@ -1169,7 +1169,7 @@ mod tests {
         let filter = LogFilter::errors();
         let crash = event("Pod", "worker-7f9c8d6b5-abcde", "BackOff");
         // The crash-looping pod's own line joins the error lines; a quiet pod's does not.
-        let (lines, widened) = lines_in_scope(&source, &filter, &[crash.clone()])
+        let (lines, widened) = lines_in_scope(&source, &filter, std::slice::from_ref(&crash))
             .await
             .unwrap();
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
