@@ -80,6 +80,18 @@ pub async fn work_on(bots: &Bots, service: &AnalysisService, job: Job, owner: &s
 }
 
 async fn work_on_traced(bots: &Bots, service: &AnalysisService, job: Job, owner: &str) {
+    settle(bots, &job, owner, execute(bots, service, &job)).await;
+}
+
+/// Runs one claimed job's work while renewing its lease, then records the outcome: done,
+/// failed (retried or dead) or, when the work panicked, dead at once with the panic's
+/// text, counted in `loglens_panics_total{where="job"}`.
+async fn settle(
+    bots: &Bots,
+    job: &Job,
+    owner: &str,
+    work: impl std::future::Future<Output = Result<serde_json::Value, JobError>>,
+) {
     let lease = bots.queue.config().lease;
     let heartbeat = async {
         loop {
@@ -95,9 +107,7 @@ async fn work_on_traced(bots: &Bots, service: &AnalysisService, job: Job, owner:
     };
     // A panic in a job is a bug, not a reason to lose the job or the worker: it becomes
     // a failed job (dead at once: it would panic again), counted and reported.
-    let run = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(execute(
-        bots, service, &job,
-    )));
+    let run = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work));
     let outcome = tokio::select! {
         o = run => o.unwrap_or_else(|payload| {
             let what = crate::server::panic_text(payload.as_ref());
@@ -118,11 +128,11 @@ async fn work_on_traced(bots: &Bots, service: &AnalysisService, job: Job, owner:
             .map(|done| done.then_some(JobStatus::Done)),
         Err(JobError { message, retry }) => {
             tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, error = %message, "job failed");
-            let status = bots.queue.fail(&job, owner, &message, retry).await;
+            let status = bots.queue.fail(job, owner, &message, retry).await;
             if let Ok(Some(JobStatus::Dead)) = status
                 && job.kind != JobKind::Deliver.name()
             {
-                report_failure(bots, &job, &message).await;
+                report_failure(bots, job, &message).await;
             }
             status
         }
@@ -453,4 +463,66 @@ fn host() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "loglens".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incidents::BotConfig;
+    use crate::incidents::outputs::Sender;
+    use crate::queue::{JobQueue, QueueConfig};
+    use crate::store::Store;
+
+    /// A job whose work panics ends dead at once, with the panic's text as its error, and
+    /// the worker goes on: the next job still runs and completes.
+    #[tokio::test]
+    async fn a_job_that_panics_is_dead_with_the_reason_and_the_worker_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("q.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let queue = JobQueue::new(&store, QueueConfig::default());
+        let bots = Bots::new(
+            queue.clone(),
+            Sender::new(Vec::new(), Duration::from_secs(1)).unwrap(),
+            BotConfig::default(),
+        );
+        let enqueue = |key: &str| NewJob {
+            kind: JobKind::Deliver,
+            dedupe_key: key.into(),
+            group_key: None,
+            payload: json!({}),
+            max_attempts: 5,
+        };
+        let first = queue.enqueue(enqueue("a")).await.unwrap().id().to_string();
+        let job = queue
+            .claim(&[JobKind::Deliver], "w")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.id, first);
+        settle(&bots, &job, "w", async {
+            let v: Vec<u32> = Vec::new();
+            #[allow(clippy::indexing_slicing)]
+            let x = v[3];
+            Ok(json!(x))
+        })
+        .await;
+        let dead = queue.get(&first).await.unwrap().unwrap();
+        assert_eq!(dead.status, JobStatus::Dead.name(), "{dead:?}");
+        let error = dead.last_error.unwrap_or_default();
+        assert!(
+            error.contains("a bug") && error.contains("index out of bounds"),
+            "{error}"
+        );
+
+        let second = queue.enqueue(enqueue("b")).await.unwrap().id().to_string();
+        let job = queue
+            .claim(&[JobKind::Deliver], "w")
+            .await
+            .unwrap()
+            .unwrap();
+        settle(&bots, &job, "w", async { Ok(json!({"sent": true})) }).await;
+        let done = queue.get(&second).await.unwrap().unwrap();
+        assert_eq!(done.status, JobStatus::Done.name());
+    }
 }
