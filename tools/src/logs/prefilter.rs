@@ -25,8 +25,13 @@ use crate::ToolError;
 /// while the literal search and the newline count each pass over it: 8 MiB blocks
 /// (read from memory twice) scanned at 0.39-0.48 of ripgrep's speed, 512 KiB blocks at
 /// 0.54 on one core and 0.80-0.84 on two (docs/benchmarks.md). A line longer than a
-/// block grows the buffer.
+/// block grows the buffer, up to [`MAX_BLOCK`].
 const BLOCK: usize = 512 << 10;
+
+/// Largest the buffer grows for one line without a newline. A longer line (a file of
+/// one 10 GiB line is untrusted input too) makes the fast path give up: the slow path
+/// reads lines with a bounded buffer and keeps the first `cap` bytes.
+const MAX_BLOCK: usize = 16 * BLOCK;
 
 /// Files at least this large are split into ranges scanned by one thread each.
 const PARALLEL_MIN: u64 = 64 << 20;
@@ -234,7 +239,10 @@ impl Job<'_> {
                     None => {
                         // One line longer than the buffer: grow it and keep reading the line.
                         carried = filled;
-                        let grown = cur_buf.len() * 2;
+                        if cur_buf.len() >= MAX_BLOCK {
+                            return Ok(None);
+                        }
+                        let grown = cur_buf.len().saturating_mul(2).min(MAX_BLOCK);
                         cur_buf.resize(grown, 0);
                         continue;
                     }
@@ -458,6 +466,25 @@ mod tests {
         );
         assert_eq!(fast.len(), slow.len());
         assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_largest_buffer_goes_to_the_slow_path() {
+        let mut bytes =
+            b"2025-03-01T12:00:00Z ERROR before\n2025-03-01T12:00:01Z ERROR endless ".to_vec();
+        bytes.extend(std::iter::repeat_n(b'z', MAX_BLOCK + 10));
+        bytes.extend_from_slice(b"\n2025-03-01T12:00:02Z ERROR after\n");
+        let (fast, slow) = run(&bytes);
+        assert!(
+            fast.is_none(),
+            "the fast path gives up instead of growing without bound"
+        );
+        assert_eq!(slow.len(), 3);
+        assert!(
+            slow[1].truncated_bytes > MAX_BLOCK - 300,
+            "{}",
+            slow[1].truncated_bytes
+        );
     }
 
     #[test]
