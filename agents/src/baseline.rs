@@ -166,18 +166,16 @@ impl BaselineAnalyzer {
         let why: std::collections::HashMap<usize, crate::retrieval::Chosen> =
             found.ranking.iter().map(|r| (r.index, r.chosen)).collect();
         // Lines that speak to the model are not sent to it (see evidence::screen).
-        let clean: Vec<usize> = found
-            .ranking
-            .iter()
-            .map(|r| r.index)
-            .filter(|&i| {
-                found
-                    .lines
-                    .get(i)
-                    .is_some_and(|l| loglens_tools::injection::addresses_model(&l.text).is_none())
-            })
-            .collect();
-        let withheld = found.ranking.len() - clean.len();
+        // A ranked index that names no line is dropped with the withheld ones.
+        let (clean, withheld) = crate::evidence::screen::keep_clean(
+            found
+                .ranking
+                .iter()
+                .filter_map(|r| Some((r.index, found.lines.get(r.index)?)))
+                .collect(),
+            |(_, l)| l.text.as_str(),
+        );
+        let clean: Vec<usize> = clean.into_iter().map(|(i, _)| i).collect();
         let selected: Vec<LineRef> = select_in_order(&found.lines, clean.into_iter(), &budget)
             .into_iter()
             .map(|(i, s)| line_ref(s, why.get(&i).copied()))
