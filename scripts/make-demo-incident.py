@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Builds examples/cart-redis-incident/ from a real Cloud-OpsBench case.
+"""Builds a bundled demo incident (examples/NAME/) from a real Cloud-OpsBench case.
 
-Source: LLM4Ops/Cloud-OpsBench @ e1af4e9, benchmark/boutique/service/1 (MIT per its
-dataset card), as copied into ../shared/data/cloudopsbench/boutique_service_1.
+Source: LLM4Ops/Cloud-OpsBench @ e1af4e9 (MIT per its dataset card), as copied into
+../shared/data/cloudopsbench/CASE (or into tests/fixtures/cloudopsbench/CASE).
+The bundled ones:
+  cart-redis-incident  boutique_service_1     (the cart service's Redis address names no host)
+  pending-cart-pod     boutique_scheduling_1  (the cart service's new pod fits no node)
 
 Each container's recorded `kubectl logs` output becomes JSON lines in loglens's envelope
 format: {"timestamp", "labels": {namespace, pod, container, node}, "line"}. A line's
@@ -11,7 +14,11 @@ services, the time in Redis's own log prefix); lines that carry none (the .NET
 cartservice) get none. Nothing is invented. Pod and node names come from the case's
 recorded `kubectl get pods -o wide`.
 
-Usage: python3 scripts/make-demo-incident.py [SHARED_DATA_DIR]
+The case's recorded `kubectl` outputs (`k8s_states.json`) are copied to
+examples/cluster-states/NAME.json, for `loglens ask --events`.
+
+Usage: python3 scripts/make-demo-incident.py [CASE NAME [DATA_DIR]]
+  e.g. python3 scripts/make-demo-incident.py boutique_scheduling_1 pending-cart-pod tests/fixtures
 """
 import json
 import os
@@ -21,9 +28,11 @@ from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DATA = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "data")
-CASE = os.path.join(DATA, "cloudopsbench", "boutique_service_1")
-OUT = os.path.join(ROOT, "examples", "cart-redis-incident")
+CASE_NAME = sys.argv[1] if len(sys.argv) > 1 else "boutique_service_1"
+NAME = sys.argv[2] if len(sys.argv) > 2 else "cart-redis-incident"
+DATA = sys.argv[3] if len(sys.argv) > 3 else os.path.join(ROOT, "..", "shared", "data")
+CASE = os.path.join(DATA, "cloudopsbench", CASE_NAME)
+OUT = os.path.join(ROOT, "examples", NAME)
 MAX_LINES_PER_CONTAINER = 400  # the case's frontend log alone is ~850 lines of 2 KB
 
 REDIS_TIME = re.compile(r"^\d+:[A-Z] (\d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2}\.\d{3}) ")
@@ -66,7 +75,12 @@ def main():
     with open(os.path.join(CASE, "raw_data", "logs.json")) as f:
         logs = json.load(f)
     with open(os.path.join(CASE, "raw_data", "k8s_states.json")) as f:
-        where = pods(json.load(f))
+        states = json.load(f)
+    where = pods(states)
+    state_file = os.path.join(ROOT, "examples", "cluster-states", NAME + ".json")
+    with open(state_file, "w") as f:
+        json.dump(states, f, indent=1, ensure_ascii=False)
+        f.write("\n")
     os.makedirs(OUT, exist_ok=True)
     n = 0
     with open(os.path.join(OUT, "logs.jsonl"), "w") as out:

@@ -538,6 +538,14 @@ fn details(r: &AgentReport) -> serde_json::Value {
             "finding": o.finding,
             "tool_calls": o.tools,
             "added_lines": o.added_lines,
+            "weighed": o.weighed.as_ref().map(|w| serde_json::json!({
+                "options": w.options,
+                "probabilities": w.probabilities,
+                "answered": w.answered,
+                "kept": w.kept,
+                "overruled": w.overruled,
+                "reason": w.reason(),
+            })),
         })).collect::<Vec<_>>(),
         "consensus": {
             "opinions": r.consensus.opinions,

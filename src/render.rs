@@ -58,13 +58,18 @@ pub fn agent_event(e: &AgentEvent) -> (Option<String>, String) {
             agent,
             sample,
             finding,
+            weighed,
         } => (
             Some(format!(
-                "  {agent}#{sample}: {} ({}, {}, {:.0}%)",
+                "  {agent}#{sample}: {} ({}, {}, {:.0}%){}",
                 finding.cause.as_deref().unwrap_or("other"),
                 finding.component,
                 finding.severity,
-                finding.confidence * 100.0
+                finding.confidence * 100.0,
+                weighed
+                    .as_deref()
+                    .map(|w| format!("; {w}"))
+                    .unwrap_or_default()
             )),
             "waiting for the other specialists".into(),
         ),

@@ -35,6 +35,10 @@ pub enum AgentEvent {
         sample: usize,
         /// What it found.
         finding: Box<Finding>,
+        /// How the model's choice was weighed against the evidence, in a sentence
+        /// ([`crate::weigh`]; `choose` mode only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        weighed: Option<String>,
     },
     /// A specialist's sample failed; the others go on.
     AgentFailed {

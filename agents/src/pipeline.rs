@@ -380,7 +380,12 @@ pub async fn lines_in_scope(
 
 /// The prompt versions the pipeline uses.
 pub fn prompt_versions() -> String {
-    format!("{}+{}", ROUTER.version, SPECIALIST.version)
+    format!(
+        "{}+{}+{}",
+        ROUTER.version,
+        SPECIALIST.version,
+        crate::prompts::WEIGH_VERSION
+    )
 }
 
 impl AgentPipeline {
@@ -1072,6 +1077,7 @@ impl AgentPipeline {
                                     agent: role.name().into(),
                                     sample,
                                     finding: Box::new(o.finding.clone()),
+                                    weighed: o.weighed.as_ref().map(|w| w.reason()),
                                 });
                             }
                         }

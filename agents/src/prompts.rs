@@ -61,6 +61,13 @@ pub const SPECIALIST: SpecialistPrompt = SpecialistPrompt {
     final_answer: include_str!("../../prompts/specialist/v2/final.md"),
 };
 
+/// The question that weighs the candidates (`agents/src/weigh.rs`): the options, numbered;
+/// the reply is one digit.
+pub const WEIGH: &str = include_str!("../../prompts/weigh/v1/user.md");
+
+/// Its version.
+pub const WEIGH_VERSION: &str = "weigh/v1";
+
 /// Fills `{{name}}` placeholders in one pass over the template: values are inserted as
 /// they are and never scanned again, so a log line cannot inject a placeholder. Unknown
 /// placeholders are left as they are.

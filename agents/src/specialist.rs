@@ -28,7 +28,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::baseline::render_line;
 use crate::error::AnalyzeError;
 use crate::events::AgentEvent;
-use crate::evidence::collect::{EvidenceSet, event_line};
+use crate::evidence::collect::{CandidateRef, EvidenceSet, event_line};
 use crate::evidence::{Category, Pattern};
 use crate::finding::{Finding, LineRef, ModelChoice, ModelFinding, choice_schema, evidence_schema};
 use crate::llm::{CallOptions, ChatMessage, LlmClient, LlmError, ModelCall};
@@ -235,6 +235,10 @@ pub struct Opinion {
     /// candidate instead: why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
+    /// In `choose` mode: the model's probabilities over the evidence's candidates and
+    /// which cause stood ([`crate::weigh`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighed: Option<crate::weigh::Weighing>,
 }
 
 #[derive(Deserialize)]
@@ -461,6 +465,9 @@ impl Specialist {
             tools.extend(records);
         }
 
+        // The conversation before the request for the answer: the weighing asks its own
+        // question after it (and shares its prefix in the server's prompt cache).
+        let before_answer = messages.len();
         let causes = self.causes(evidence);
         let mut cause_list: Vec<String> = causes.clone();
         cause_list.push("other".into());
@@ -524,6 +531,21 @@ impl Specialist {
             }
             Err(e) => return Err(e.into()),
         };
+        // A small model's choice is weighed against the evidence's ranking.
+        let (finding, weighed) = if mode == AnswerMode::Choose && fallback.is_none() {
+            let (finding, weighed, call) = crate::weigh::weigh(
+                &self.llm,
+                &messages[..before_answer],
+                evidence,
+                finding,
+                &severities,
+            )
+            .await;
+            calls.extend(call);
+            (finding, weighed)
+        } else {
+            (finding, None)
+        };
         Ok(Opinion {
             agent: self.role,
             sample,
@@ -533,6 +555,7 @@ impl Specialist {
             added_lines,
             tool_calling,
             fallback,
+            weighed,
         })
     }
 }
@@ -613,6 +636,22 @@ pub fn evidence_finding(role: Role, evidence: &EvidenceSet) -> Option<Finding> {
         .iter()
         .find(|c| c.candidate.category == role.category())
         .or_else(|| evidence.candidates.first())?;
+    Some(candidate_finding(
+        c,
+        evidence,
+        "Found by the signature library; no model answer.",
+        EVIDENCE_ONLY_CONFIDENCE,
+    ))
+}
+
+/// The finding one candidate stands for, worded from the signature library, citing the
+/// candidate's own lines; `how` ends the summary (how it came to be the answer).
+pub fn candidate_finding(
+    c: &CandidateRef,
+    evidence: &EvidenceSet,
+    how: &str,
+    confidence: f32,
+) -> Finding {
     let mut cited: Vec<LineRef> = evidence
         .lines
         .iter()
@@ -626,7 +665,7 @@ pub fn evidence_finding(role: Role, evidence: &EvidenceSet) -> Option<Finding> {
         .first()
         .map(|l| clip(&l.text, 120))
         .unwrap_or_else(|| c.candidate.title.clone());
-    Some(Finding {
+    Finding {
         cause: Some(c.candidate.signature.clone()),
         root_cause: c.candidate.title.clone(),
         severity: c.candidate.severity,
@@ -638,13 +677,13 @@ pub fn evidence_finding(role: Role, evidence: &EvidenceSet) -> Option<Finding> {
             .unwrap_or_else(|| "unknown".into()),
         error_signature: signature,
         summary: format!(
-            "{} ({} matching lines and events). Found by the signature library; no model answer.",
+            "{} ({} matching lines and events). {how}",
             c.candidate.title, c.candidate.hits
         ),
         action: c.candidate.action.clone(),
         evidence: cited,
-        confidence: EVIDENCE_ONLY_CONFIDENCE,
-    })
+        confidence,
+    }
 }
 
 /// Turns tool results into text for the model, adding their lines (numbered after the

@@ -183,6 +183,36 @@ fn assert_well_formed(p: &AgentPipeline, report: &AgentReport, events: &[AgentEv
         );
         assert!(report.evidence.components.contains(&f.component), "{f:?}");
         assert!(!f.evidence.is_empty());
+        // A weighed choice: the options are the evidence's candidates in its order, then
+        // "other"; the probabilities are a distribution; what stands is the evidence's top
+        // unless the model overruled it with the margin.
+        if let Some(w) = &o.weighed {
+            let ranked: Vec<&str> = report
+                .evidence
+                .candidates
+                .iter()
+                .map(|c| c.candidate.signature.as_str())
+                .collect();
+            assert_eq!(
+                w.options.first().map(String::as_str),
+                ranked.first().copied(),
+                "{w:?}"
+            );
+            assert_eq!(w.options.last().map(String::as_str), Some("other"));
+            assert_eq!(w.options.len(), w.probabilities.len());
+            let sum: f64 = w.probabilities.iter().sum();
+            assert!((sum - 1.0).abs() < 0.01, "{w:?}");
+            assert_eq!(f.cause.as_deref(), Some(w.kept.as_str()), "{w:?}");
+            let p = |c: &str| w.probabilities[w.options.iter().position(|o| o == c).unwrap()];
+            if w.overruled {
+                assert!(
+                    p(&w.kept) >= p(&w.options[0]) + loglens_agents::weigh::OVERRULE_MARGIN - 0.002,
+                    "{w:?}"
+                );
+            } else {
+                assert_eq!(w.kept, w.options[0], "{w:?}");
+            }
+        }
         for e in &f.evidence {
             assert!(
                 report.evidence.lines.contains(e) || o.added_lines.contains(e),
@@ -233,6 +263,18 @@ async fn real_pipeline_runs_end_to_end_and_keeps_secrets_and_injections_out() {
             .opinions
             .iter()
             .map(|o| o.tool_calling)
+            .collect::<Vec<_>>()
+    );
+
+    // The tiny model answers in `choose` mode, so every answer was weighed against the
+    // evidence's ranking with the model's probabilities.
+    assert!(
+        report.opinions.iter().all(|o| o.weighed.is_some()),
+        "{:?}",
+        report
+            .opinions
+            .iter()
+            .map(|o| &o.weighed)
             .collect::<Vec<_>>()
     );
 

@@ -429,6 +429,71 @@ fn ask_answers_over_the_bundled_incident() {
     }
 }
 
+/// The second bundled incident is a state failure: the logs blame the frontend, the
+/// recorded cluster state shows the cart service's pod Pending on no node. The evidence
+/// ranks the scheduling failure first, from the state; the tiny model's choice is weighed
+/// against that ranking, and what stands is what the weighing kept.
+#[test]
+fn ask_finds_the_pending_pod_in_the_bundled_cluster_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("l.db").display());
+    let out = loglens()
+        .args([
+            "ask",
+            "Service Availability Disruption. What is the root cause?",
+            "--json",
+            "--max-steps",
+            "0",
+            "--model-timeout",
+            "600",
+        ])
+        .args([
+            "--logs",
+            "examples/pending-cart-pod",
+            "--events",
+            "examples/cluster-states/pending-cart-pod.json",
+            "--model-url",
+            &model_url(),
+            "--database-url",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "ok");
+    let d = &v["details"];
+    assert_eq!(d["candidates"][0]["signature"], "scheduling_failure", "{d}");
+    assert_eq!(d["candidates"][0]["component"], "cartservice", "{d}");
+    let stated = d["candidates"][0]["cited"].as_array().unwrap().len();
+    assert!(stated > 0, "{d}");
+    for o in d["opinions"].as_array().unwrap() {
+        let w = &o["weighed"];
+        assert_eq!(w["options"][0], "scheduling_failure", "{o}");
+        assert_eq!(o["finding"]["cause"], w["kept"], "{o}");
+        if w["overruled"] == false {
+            assert_eq!(o["finding"]["cause"], "scheduling_failure");
+            assert_eq!(o["finding"]["component"], "cartservice");
+            // It cites the scheduler's own words from the recorded state.
+            assert!(
+                o["finding"]["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("FailedScheduling")),
+                "{o}"
+            );
+        }
+    }
+}
+
 #[test]
 fn ask_without_logs_or_model_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -368,7 +368,7 @@ async fn agents_stream_route_evidence_tool_calls_findings_and_consensus() {
     // The result is the stored record: the agents' answer with its path and votes.
     let result = &events[events.len() - 2].1;
     assert_eq!(result["pipeline"], "agents");
-    assert_eq!(result["prompt_version"], "router/v1+specialist/v2");
+    assert_eq!(result["prompt_version"], "router/v1+specialist/v2+weigh/v1");
     let findings = names.iter().filter(|n| **n == "finding").count();
     let details = &result["details"];
     assert_eq!(details["opinions"].as_array().unwrap().len(), findings);

@@ -299,6 +299,62 @@ impl LlmClient {
         LlmError::Http { status, message }
     }
 
+    /// The model's probability of each of `n` numbered options (`1`..=`n`, at most
+    /// [`MAX_OPTIONS`]), read from the log-probabilities of its reply's first token:
+    /// llama-server returns the `top_logprobs` of the model's own distribution (before the
+    /// grammar that holds the reply to one digit), and the options' digits are normalised
+    /// among themselves. An option below the 200 most likely tokens gets 0. One greedy
+    /// token, so the call costs little more than reading the prompt (less with the
+    /// server's prompt cache, the conversation being the answer's).
+    pub async fn option_probabilities(
+        &self,
+        messages: &[ChatMessage],
+        n: usize,
+    ) -> Result<(Vec<f64>, ModelCall), LlmError> {
+        if n == 0 || n > MAX_OPTIONS {
+            return Err(LlmError::Config(format!(
+                "{n} options: 1 to {MAX_OPTIONS} can be weighed"
+            )));
+        }
+        let mut body = json!({
+            "model": self.cfg.model,
+            "messages": messages,
+            "stream": false,
+            "temperature": 0.0,
+            "max_tokens": 1,
+            "logprobs": true,
+            "top_logprobs": TOP_LOGPROBS,
+            "grammar": format!("root ::= [1-{n}]"),
+        });
+        self.add_sampling(&mut body);
+        let span = self.chat_span(CallOptions::default(), "choice");
+        let result = async {
+            let (resp, started, started_ms) = self.post_chat(&body).await?;
+            let v: Value = resp
+                .json()
+                .await
+                .map_err(|e| LlmError::Protocol(format!("the reply is not JSON: {e}")))?;
+            let mut call = ModelCall::default();
+            read_usage(&v, &mut call);
+            call.finish_reason = v
+                .pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
+            call.started_ms = started_ms;
+            let p = option_logprobs(&v, n).ok_or_else(|| {
+                LlmError::Protocol(
+                    "the reply has no log-probabilities for the options (the server must return top_logprobs)".into(),
+                )
+            })?;
+            Ok::<_, LlmError>((p, call))
+        }
+        .instrument(span.clone())
+        .await;
+        finish_chat_span(&span, &self.cfg.model, result.as_ref().map(|(_, c)| c));
+        result
+    }
+
     /// Whether the server's chat template calls tools natively (llama-server `/props`:
     /// `chat_template_caps.supports_tool_calls`). `false` when it does not say.
     pub async fn supports_native_tools(&self) -> bool {
@@ -705,6 +761,49 @@ fn finish_chat_span(span: &tracing::Span, model: &str, result: Result<&ModelCall
 }
 
 /// Reads `usage` (OpenAI) and `timings` (llama.cpp) from a chunk, when present.
+/// Most options [`LlmClient::option_probabilities`] weighs: one digit each.
+pub const MAX_OPTIONS: usize = 9;
+
+/// How many of the first token's most likely alternatives are asked for.
+const TOP_LOGPROBS: u32 = 200;
+
+/// The options' probabilities from a chat completion with `logprobs`: the first token's
+/// alternatives that are a digit `1..=n` (the best log-probability of each), normalised.
+/// `None` when none is there.
+fn option_logprobs(v: &Value, n: usize) -> Option<Vec<f64>> {
+    let first = v.pointer("/choices/0/logprobs/content/0")?;
+    let mut best: Vec<Option<f64>> = vec![None; n];
+    let chosen = std::iter::once(first);
+    let alternatives = first
+        .get("top_logprobs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for t in chosen.chain(alternatives) {
+        let (Some(token), Some(lp)) = (
+            t.get("token").and_then(Value::as_str),
+            t.get("logprob").and_then(Value::as_f64),
+        ) else {
+            continue;
+        };
+        let Ok(k) = token.trim().parse::<usize>() else {
+            continue;
+        };
+        if let Some(slot) = k.checked_sub(1).and_then(|i| best.get_mut(i))
+            && lp.is_finite()
+        {
+            *slot = Some(slot.map_or(lp, |b: f64| b.max(lp)));
+        }
+    }
+    let top = best.iter().flatten().copied().reduce(f64::max)?;
+    let weights: Vec<f64> = best
+        .iter()
+        .map(|b| b.map_or(0.0, |lp| (lp - top).exp()))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    Some(weights.into_iter().map(|w| w / total).collect())
+}
+
 fn read_usage(v: &Value, call: &mut ModelCall) {
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
         call.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(call.prompt_tokens);
@@ -762,6 +861,31 @@ pub(crate) fn check<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_probabilities_are_read_from_the_first_tokens_alternatives() {
+        let v = json!({"choices": [{"logprobs": {"content": [{
+            "token": "1", "logprob": -0.99,
+            "top_logprobs": [
+                {"token": "1", "logprob": -0.99},
+                {"token": "The", "logprob": -2.6},
+                {"token": " 3", "logprob": -4.46},
+                {"token": "2", "logprob": -5.1},
+                {"token": "7", "logprob": -1.0},
+                {"token": "0", "logprob": -1.0}
+            ]
+        }]}}]});
+        let p = option_logprobs(&v, 3).unwrap();
+        assert_eq!(p.len(), 3);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(p[0] > 0.9 && p[2] > p[1] && p[1] > 0.0, "{p:?}");
+        // An option missing from the alternatives gets 0; none at all is no answer.
+        let p = option_logprobs(&v, 4).unwrap();
+        assert_eq!(p[3], 0.0);
+        assert!(option_logprobs(&json!({"choices": [{"message": {"content": "1"}}]}), 3).is_none());
+        let words = json!({"choices": [{"logprobs": {"content": [{"token": "The", "logprob": -1.0, "top_logprobs": []}]}}]});
+        assert!(option_logprobs(&words, 3).is_none());
+    }
 
     #[test]
     fn check_reports_schema_violations_for_the_model() {

@@ -20,7 +20,7 @@ mod error;
 pub(crate) mod sse;
 
 pub use client::{
-    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, ModelCall, ReplyEvent,
+    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, MAX_OPTIONS, ModelCall, ReplyEvent,
     SAMPLING_KEYS, busy_ms, check_sampling,
 };
 pub use error::LlmError;

@@ -1,0 +1,239 @@
+//! Weighing: the model's probabilities over the evidence's candidate causes, and the
+//! margin it needs to overrule the evidence.
+//!
+//! A small model asked for one JSON answer samples one token stream, and a 135M model's
+//! pick among candidate causes is close to a coin toss that sounds sure of itself (it
+//! chose a decoy over a pod the scheduler placed nowhere, at "100%"). So in `choose` mode,
+//! after its answer, the specialist asks the model once more, in the same conversation,
+//! which candidate it is, by number, and reads the probability of every option from the
+//! log-probabilities of that one token ([`LlmClient::option_probabilities`]). The options
+//! are listed in the evidence's order. The **evidence's top candidate stands** unless the
+//! model puts at least [`OVERRULE_MARGIN`] more probability on another option: the model
+//! may overrule the evidence only when its margin says so. Either way the choice, the
+//! probabilities and the reason are kept with the opinion ([`Weighing`]) and shown.
+//!
+//! "Evidence first, model second": the evidence ranks, the model re-ranks only when it
+//! is clearly more certain, and `loglens eval --variant agents` measures whether that adds
+//! anything over the evidence alone.
+use std::ops::RangeInclusive;
+
+use serde::Serialize;
+
+use crate::evidence::collect::EvidenceSet;
+use crate::finding::{Finding, Severity};
+use crate::llm::{ChatMessage, LlmClient, MAX_OPTIONS, ModelCall};
+use crate::prompts::{WEIGH, render};
+use crate::specialist::candidate_finding;
+
+/// How much more probability the model must put on another option than on the
+/// evidence's top candidate to overrule it.
+pub const OVERRULE_MARGIN: f64 = 0.5;
+
+/// The cause for "none of these".
+const OTHER: &str = "other";
+
+/// What the weighing saw and decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Weighing {
+    /// The options, in the evidence's order (`other` last).
+    pub options: Vec<String>,
+    /// The model's probability of each.
+    pub probabilities: Vec<f64>,
+    /// What the model's JSON answer chose.
+    pub answered: String,
+    /// The cause that stands.
+    pub kept: String,
+    /// Whether the model overruled the evidence's top candidate.
+    pub overruled: bool,
+}
+
+impl Weighing {
+    /// One sentence: what stood and why.
+    pub fn reason(&self) -> String {
+        let p = |cause: &str| {
+            self.options
+                .iter()
+                .position(|o| o == cause)
+                .and_then(|i| self.probabilities.get(i))
+                .map_or(0.0, |p| p * 100.0)
+        };
+        let top = self.options.first().map_or("", String::as_str);
+        if self.overruled {
+            format!(
+                "the model overruled the evidence: {} at {:.0}% against {top} at {:.0}%",
+                self.kept,
+                p(&self.kept),
+                p(top)
+            )
+        } else if self.answered == self.kept {
+            format!(
+                "the model agrees with the evidence's top candidate ({top}, {:.0}%)",
+                p(top)
+            )
+        } else {
+            format!(
+                "the model answered {} ({:.0}%), short of the {:.0}-point margin over the evidence's {top} ({:.0}%): the evidence stands",
+                self.answered,
+                p(&self.answered),
+                OVERRULE_MARGIN * 100.0,
+                p(top)
+            )
+        }
+    }
+}
+
+/// The options to weigh: the evidence's candidates in its order, then `other`.
+pub fn options(evidence: &EvidenceSet) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in &evidence.candidates {
+        if out.len() + 1 >= MAX_OPTIONS {
+            break;
+        }
+        if !out.contains(&c.candidate.signature) {
+            out.push(c.candidate.signature.clone());
+        }
+    }
+    out.push(OTHER.into());
+    out
+}
+
+/// The message that asks for the number.
+pub fn ask(evidence: &EvidenceSet, options: &[String]) -> ChatMessage {
+    let listed: Vec<String> = options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let c = evidence
+                .candidates
+                .iter()
+                .find(|c| &c.candidate.signature == o);
+            match c {
+                Some(c) => format!(
+                    "{}. {o}: {}{}",
+                    i + 1,
+                    c.candidate.title,
+                    c.candidate
+                        .component
+                        .as_deref()
+                        .map(|w| format!(" (in {w})"))
+                        .unwrap_or_default()
+                ),
+                None => format!("{}. {o}: none of the above", i + 1),
+            }
+        })
+        .collect();
+    ChatMessage::user(render(WEIGH, &[("options", &listed.join("\n"))]))
+}
+
+/// Which option stands: the evidence's top (index 0) unless another has
+/// [`OVERRULE_MARGIN`] more probability.
+pub fn decide(p: &[f64]) -> usize {
+    let top = p.first().copied().unwrap_or(0.0);
+    let best = p
+        .iter()
+        .enumerate()
+        .skip(1)
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+        .filter(|(_, q)| **q >= top + OVERRULE_MARGIN);
+    best.map_or(0, |(i, _)| i)
+}
+
+/// Weighs the evidence's candidates against the model's `answer`. `conversation` is the
+/// specialist's conversation up to (not including) the request for its answer. Returns
+/// the finding that stands, the weighing (none when there was nothing to weigh or the
+/// server gave no probabilities: then the model's answer stands, as before) and the call.
+pub async fn weigh(
+    llm: &LlmClient,
+    conversation: &[ChatMessage],
+    evidence: &EvidenceSet,
+    answer: Finding,
+    severities: &RangeInclusive<Severity>,
+) -> (Finding, Option<Weighing>, Option<ModelCall>) {
+    if evidence.candidates.is_empty() {
+        return (answer, None, None);
+    }
+    let options = options(evidence);
+    let mut messages = conversation.to_vec();
+    messages.push(ask(evidence, &options));
+    let (p, call) = match llm.option_probabilities(&messages, options.len()).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not weigh the candidates; the model's answer stands");
+            return (answer, None, None);
+        }
+    };
+    let answered = answer.cause.clone().unwrap_or_else(|| OTHER.into());
+    let mut kept = decide(&p);
+    // "Other" overrules a candidate only when the answer said so too.
+    if options.get(kept).map(String::as_str) == Some(OTHER) && answered != OTHER {
+        kept = 0;
+    }
+    let kept_cause = options.get(kept).cloned().unwrap_or_else(|| OTHER.into());
+    let candidate = evidence
+        .candidates
+        .iter()
+        .find(|c| c.candidate.signature == kept_cause);
+    let weighing = Weighing {
+        probabilities: p.iter().map(|x| (x * 1000.0).round() / 1000.0).collect(),
+        options,
+        answered: answered.clone(),
+        kept: kept_cause.clone(),
+        overruled: kept != 0,
+    };
+    let finding = match candidate {
+        // The model chose what stands: its lines and severity, the evidence's component
+        // (the evidence localizes: the callee, the node, the object the state names).
+        Some(c) if answered == kept_cause => Finding {
+            component: c.candidate.component.clone().unwrap_or(answer.component),
+            ..answer
+        },
+        Some(c) => {
+            let how = weighing.reason();
+            let confidence = p.get(kept).copied().unwrap_or(0.0) as f32;
+            let mut f = candidate_finding(c, evidence, &format!("Weighed: {how}."), confidence);
+            f.severity = f.severity.clamp(*severities.start(), *severities.end());
+            f
+        }
+        None => answer,
+    };
+    (finding, Some(weighing), Some(call))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_evidence_stands_unless_the_model_has_the_margin() {
+        assert_eq!(decide(&[0.6, 0.3, 0.1]), 0);
+        assert_eq!(decide(&[0.2, 0.6, 0.2]), 0, "0.4 ahead is short of 0.5");
+        assert_eq!(decide(&[0.1, 0.85, 0.05]), 1);
+        assert_eq!(decide(&[0.05, 0.05, 0.9]), 2);
+        assert_eq!(decide(&[1.0]), 0);
+        assert_eq!(decide(&[]), 0);
+    }
+
+    #[test]
+    fn reasons_say_what_stood() {
+        let w = |answered: &str, kept: &str, overruled| Weighing {
+            options: vec![
+                "scheduling_failure".into(),
+                "service_unavailable".into(),
+                "other".into(),
+            ],
+            probabilities: vec![0.3, 0.6, 0.1],
+            answered: answered.into(),
+            kept: kept.into(),
+            overruled,
+        };
+        let r = w("service_unavailable", "scheduling_failure", false).reason();
+        assert!(
+            r.contains("evidence stands") && r.contains("60%") && r.contains("30%"),
+            "{r}"
+        );
+        let r = w("service_unavailable", "service_unavailable", true).reason();
+        assert!(r.contains("overruled"), "{r}");
+        let r = w("scheduling_failure", "scheduling_failure", false).reason();
+        assert!(r.contains("agrees"), "{r}");
+    }
+}
