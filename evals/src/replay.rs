@@ -91,6 +91,12 @@ pub struct CaseRun {
     pub tokens: u64,
     /// Tool calls made.
     pub tool_calls: usize,
+    /// Tool calls that ran (not refused, not failed).
+    #[serde(default)]
+    pub tool_calls_ok: usize,
+    /// Lines the tools gave the model that the evidence had not shown it already.
+    #[serde(default)]
+    pub tool_lines_new: usize,
     /// The case's lines the pipeline retrieved (indexes into the case's `logs`), in the
     /// order they were shown.
     #[serde(default)]
@@ -329,6 +335,8 @@ pub async fn replay(
         model_calls: 0,
         tokens: 0,
         tool_calls: 0,
+        tool_calls_ok: 0,
+        tool_lines_new: 0,
         retrieved: Vec::new(),
         cited: Vec::new(),
         trace_id: None,
@@ -412,6 +420,26 @@ pub async fn replay(
                 Ok(r) => {
                     run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
                     run.tool_calls = r.opinions.iter().map(|o| o.tools.len()).sum();
+                    run.tool_calls_ok = r
+                        .opinions
+                        .iter()
+                        .flat_map(|o| &o.tools)
+                        .filter(|t| t.status == loglens_agents::toolbox::CallStatus::Ok)
+                        .count();
+                    let shown: std::collections::HashSet<(&str, u64)> = r
+                        .evidence
+                        .lines
+                        .iter()
+                        .map(|l| (l.source.as_str(), l.line_no))
+                        .collect();
+                    let mut new: std::collections::HashSet<(&str, u64)> =
+                        std::collections::HashSet::new();
+                    for l in r.opinions.iter().flat_map(|o| &o.added_lines) {
+                        if !shown.contains(&(l.source.as_str(), l.line_no)) {
+                            new.insert((l.source.as_str(), l.line_no));
+                        }
+                    }
+                    run.tool_lines_new = new.len();
                     run.retrieved = indexes(&r.evidence.lines, &index);
                     calls = r.calls;
                     run.finding = Some(r.consensus.finding);

@@ -410,6 +410,13 @@ pub struct Metrics {
     pub model_calls_per_case: f64,
     /// Mean tool calls per case.
     pub tool_calls_per_case: f64,
+    /// Share of the tool calls that ran (the rest were refused or failed); none without
+    /// tool calls.
+    #[serde(default)]
+    pub tool_calls_ran: Option<f64>,
+    /// Mean lines per case the tools gave the model that the evidence had not shown.
+    #[serde(default)]
+    pub tool_new_lines_per_case: f64,
 }
 
 /// p50, p95, p99.
@@ -517,6 +524,12 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
         tokens_per_case: mean(&|r| r.tokens as f64),
         model_calls_per_case: mean(&|r| r.model_calls as f64),
         tool_calls_per_case: mean(&|r| r.tool_calls as f64),
+        tool_calls_ran: {
+            let all: usize = runs.iter().map(|r| r.tool_calls).sum();
+            let ok: usize = runs.iter().map(|r| r.tool_calls_ok).sum();
+            (all > 0).then(|| ok as f64 / all as f64)
+        },
+        tool_new_lines_per_case: mean(&|r| r.tool_lines_new as f64),
     }
 }
 
@@ -604,6 +617,12 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             m.tokens_per_case, m.model_calls_per_case, m.tool_calls_per_case
         ),
     );
+    if let Some(ran) = m.tool_calls_ran {
+        row(
+            "tool calls that ran; new lines they gave per case",
+            format!("{:.1}%; {:.1}", ran * 100.0, m.tool_new_lines_per_case),
+        );
+    }
     s.push_str("\n## Fields (macro over classes)\n\n| field | precision | recall | F1 | accuracy |\n|---|---|---|---|---|\n");
     for (name, f) in &m.fields {
         s.push_str(&format!(
@@ -737,6 +756,8 @@ mod tests {
             model_calls: 2,
             tokens: 100,
             tool_calls: 1,
+            tool_calls_ok: usize::from(cause.is_some()),
+            tool_lines_new: 2,
             retrieved: vec![0, 1, 2],
             cited: vec![2],
             trace_id: None,
@@ -847,7 +868,15 @@ mod tests {
         assert_eq!(m.severity_confusion["CRITICAL"]["ERROR"], 1);
         assert_eq!(m.severity_confusion["CRITICAL"]["none"], 1);
         assert_eq!((m.latency_ms.p50, m.latency_ms.p99), (20.0, 30.0));
+        // Two of the three tool calls ran (the unanswered case's did not); two new lines
+        // per case.
+        assert_eq!(m.tool_calls_ran, Some(2.0 / 3.0));
+        assert!((m.tool_new_lines_per_case - 2.0).abs() < 1e-9);
         let md = markdown("evidence", &m, &[none]);
+        assert!(
+            md.contains("| tool calls that ran; new lines they gave per case | 66.7%; 2.0 |"),
+            "{md}"
+        );
         assert!(
             md.contains("| cause accuracy | 33.3% |") && md.contains("## Failure modes"),
             "{md}"
