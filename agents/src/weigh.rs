@@ -181,10 +181,16 @@ pub async fn weigh(
         overruled: kept != 0,
     };
     let finding = match candidate {
-        // The model chose what stands: its lines and severity, the evidence's component
-        // (the evidence localizes: the callee, the node, the object the state names).
+        // The model chose what stands: its lines; the evidence's component (the evidence
+        // localizes: the callee, the node, the object the state names) and the cause's
+        // own severity within the evidence's bounds (the model's pick of a level has no
+        // probabilities to weigh, and a small model's drifts: ERROR for a WARN cause).
         Some(c) if answered == kept_cause => Finding {
             component: c.candidate.component.clone().unwrap_or(answer.component),
+            severity: c
+                .candidate
+                .severity
+                .clamp(*severities.start(), *severities.end()),
             ..answer
         },
         Some(c) => {
