@@ -60,7 +60,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "LOGLENS_SAMPLES", value_name = "N")]
     pub samples: Option<usize>,
 
-    /// Tool rounds per specialist (0: answer from the evidence alone).
+    /// Tool rounds per specialist (0: answer from the evidence alone). Default 1, and 0
+    /// for a model under 1B parameters (its tool rounds did not pay for themselves);
+    /// given, it holds whatever the model.
     #[arg(long, global = true, env = "LOGLENS_MAX_STEPS", value_name = "N")]
     pub max_steps: Option<usize>,
 

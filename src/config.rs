@@ -581,8 +581,15 @@ impl Config {
         if !(1..=4).contains(&max_calls) {
             bail!("max_calls must be between 1 and 4, got {max_calls}");
         }
+        let asked_for_rounds = args.max_steps.or(file.agents.max_steps).is_some();
         let specialist = SpecialistConfig {
             max_steps,
+            // Tool rounds asked for by name are run whatever the model's size.
+            small_model_steps: if asked_for_rounds {
+                None
+            } else {
+                pd.specialist.small_model_steps
+            },
             max_calls,
             context_tokens: analyzer.context_tokens,
             answer_tokens: llm.max_tokens,

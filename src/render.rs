@@ -154,6 +154,14 @@ pub fn record(r: &AnalysisRecord) -> String {
                 })
                 .collect();
             let _ = writeln!(s, "Path:        {}", steps.join(" → "));
+            // Said once: the specialists answered without tool rounds, and why.
+            if let Some(note) = path
+                .iter()
+                .filter_map(|p| p["note"].as_str())
+                .find_map(|n| n.split_once("no tool rounds").map(|(_, why)| why))
+            {
+                let _ = writeln!(s, "Tools:       no tool rounds{note}");
+            }
         }
         if let Some(w) = d["withheld"].as_array()
             && !w.is_empty()

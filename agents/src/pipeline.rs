@@ -502,6 +502,35 @@ impl AgentPipeline {
         forced: Option<RetrievalMode>,
         progress: Option<&UnboundedSender<AgentEvent>>,
     ) -> Result<AgentReport, RunError> {
+        // The specialists' limits for the model this server has: `answer: auto` decided
+        // by its size, and no tool rounds for a model that only chooses, unless asked for
+        // (`SpecialistConfig::resolve`).
+        let specialist = self.cfg.specialist.resolve(&self.llm).await;
+        if specialist.max_steps < self.cfg.specialist.max_steps {
+            tracing::info!(
+                "no tool rounds: a model under 1B parameters answers from the evidence (--max-steps turns them on)"
+            );
+        }
+        let resolved = AgentPipeline {
+            cfg: PipelineConfig {
+                specialist,
+                ..self.cfg.clone()
+            },
+            ..self.clone()
+        };
+        resolved
+            .run_resolved(question, filter, scope, forced, progress)
+            .await
+    }
+
+    async fn run_resolved(
+        &self,
+        question: &str,
+        filter: &LogFilter,
+        scope: Scope,
+        forced: Option<RetrievalMode>,
+        progress: Option<&UnboundedSender<AgentEvent>>,
+    ) -> Result<AgentReport, RunError> {
         let emit = |e: AgentEvent| {
             if let Some(tx) = progress {
                 let _ = tx.send(e);
@@ -590,8 +619,15 @@ impl AgentPipeline {
                         },
                         ms,
                         note: format!(
-                            "{ok}/{} samples answered ({fallbacks} from the evidence alone), {tool_calls} tool calls{}",
+                            "{ok}/{} samples answered ({fallbacks} from the evidence alone), {}{}",
                             mine.len(),
+                            if self.cfg.specialist.max_steps == 0
+                                && self.cfg.specialist.small_model_steps.is_some()
+                            {
+                                "no tool rounds (a model under 1B parameters answers from the evidence; --max-steps turns them on)".to_string()
+                            } else {
+                                format!("{tool_calls} tool calls")
+                            },
                             if errors.is_empty() {
                                 String::new()
                             } else {

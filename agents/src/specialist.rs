@@ -156,6 +156,12 @@ const CHOICE_TOKENS: u32 = 256;
 pub struct SpecialistConfig {
     /// Tool rounds (0: answer from the evidence set alone).
     pub max_steps: usize,
+    /// Tool rounds for a model that only chooses (`choose` mode; `auto` picks it for a
+    /// model under 1B parameters), at most `max_steps`. `None`: `max_steps`, as when
+    /// tool rounds are asked for explicitly. Measured with the 135M test model (evals
+    /// README): its tool calls were nonsense LogQL, and answers with tool rounds were no
+    /// better and took 2.6× the time, so the default is 0.
+    pub small_model_steps: Option<usize>,
     /// Calls per round.
     pub max_calls: usize,
     /// Reply tokens of a tool round.
@@ -178,12 +184,27 @@ pub struct SpecialistConfig {
     pub answer: AnswerMode,
 }
 
+impl SpecialistConfig {
+    /// These limits for the model `llm` serves: `answer: auto` decided by the model's
+    /// size, and a model that only chooses gets `small_model_steps` tool rounds.
+    pub async fn resolve(mut self, llm: &LlmClient) -> Self {
+        self.answer = self.answer.resolve(llm).await;
+        if self.answer == AnswerMode::Choose
+            && let Some(n) = self.small_model_steps
+        {
+            self.max_steps = self.max_steps.min(n);
+        }
+        self
+    }
+}
+
 impl Default for SpecialistConfig {
     fn default() -> Self {
         Self {
             // One tool round fits a 4096-token context with room for ~1,200 tokens of
             // evidence lines; give a model with a larger context (-c 8192) more rounds.
             max_steps: 1,
+            small_model_steps: Some(0),
             max_calls: 2,
             step_reply_tokens: 200,
             result_tokens: 400,

@@ -187,6 +187,8 @@ pub async fn weigh(
         // probabilities to weigh, and a small model's drifts: ERROR for a WARN cause).
         Some(c) if answered == kept_cause => Finding {
             component: c.candidate.component.clone().unwrap_or(answer.component),
+            // The probability the model gave it, not the number it wrote.
+            confidence: p.get(kept).copied().unwrap_or(0.0) as f32,
             severity: c
                 .candidate
                 .severity
