@@ -188,7 +188,7 @@ pub async fn weigh(
         Some(c) if answered == kept_cause => Finding {
             component: c.candidate.component.clone().unwrap_or(answer.component),
             // The probability the model gave it, not the number it wrote.
-            confidence: p.get(kept).copied().unwrap_or(0.0) as f32,
+            confidence: percent(p.get(kept).copied().unwrap_or(0.0)),
             severity: c
                 .candidate
                 .severity
@@ -197,7 +197,7 @@ pub async fn weigh(
         },
         Some(c) => {
             let how = weighing.reason();
-            let confidence = p.get(kept).copied().unwrap_or(0.0) as f32;
+            let confidence = percent(p.get(kept).copied().unwrap_or(0.0));
             let mut f = candidate_finding(c, evidence, &format!("Weighed: {how}."), confidence);
             f.severity = f.severity.clamp(*severities.start(), *severities.end());
             f
@@ -205,6 +205,11 @@ pub async fn weigh(
         None => answer,
     };
     (finding, Some(weighing), Some(call))
+}
+
+/// A probability as a confidence in whole percent (as a model writes one).
+fn percent(p: f64) -> f32 {
+    ((p * 100.0).round() / 100.0) as f32
 }
 
 #[cfg(test)]

@@ -121,7 +121,15 @@ async fn answer(dir: &Path, model: &str, injected: &[String]) -> (AgentReport, V
         Some(Arc::new(FileEventSource::new(vec![events]))),
         llm,
         Arc::new(SignatureLibrary::builtin().unwrap()),
-        PipelineConfig::default(),
+        // With a tool round (a model this small gets none by default): the attack must
+        // not change the calls either.
+        PipelineConfig {
+            specialist: loglens_agents::specialist::SpecialistConfig {
+                small_model_steps: None,
+                ..Default::default()
+            },
+            ..PipelineConfig::default()
+        },
     );
     let report = p
         .run(

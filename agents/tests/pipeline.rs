@@ -105,6 +105,18 @@ async fn run(p: &AgentPipeline, question: &str, scope: Scope) -> (AgentReport, V
     (report, events)
 }
 
+/// The default settings with one tool round, as `--max-steps 1` asks whatever the
+/// model's size.
+fn tool_rounds() -> PipelineConfig {
+    PipelineConfig {
+        specialist: SpecialistConfig {
+            small_model_steps: None,
+            ..Default::default()
+        },
+        ..PipelineConfig::default()
+    }
+}
+
 /// The checks every run must pass, whatever the model said.
 fn assert_well_formed(p: &AgentPipeline, report: &AgentReport, events: &[AgentEvent]) {
     // The path follows the graph: router, retrieval, evidence, the specialists, consensus.
@@ -244,7 +256,8 @@ fn assert_well_formed(p: &AgentPipeline, report: &AgentReport, events: &[AgentEv
 async fn real_pipeline_runs_end_to_end_and_keeps_secrets_and_injections_out() {
     let f = fixture();
     let proxy = RecordingProxy::start(&model_url()).await.unwrap();
-    let p = pipeline(&f, &proxy.url, PipelineConfig::default());
+    // Tool rounds asked for: by default a model this small answers without them.
+    let p = pipeline(&f, &proxy.url, tool_rounds());
     let (report, events) = run(
         &p,
         "Why are customers unable to use their cart?",
@@ -407,6 +420,24 @@ async fn real_samples_are_merged_by_consensus() {
     assert!(report.consensus.disagreements.is_empty());
 }
 
+/// By default a model under 1B parameters answers from the evidence without tool rounds,
+/// and the path says so.
+#[tokio::test]
+async fn real_a_small_model_answers_without_tool_rounds_by_default() {
+    let f = fixture();
+    let p = pipeline(&f, &model_url(), PipelineConfig::default());
+    let (report, events) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    assert_well_formed(&p, &report, &events);
+    for o in &report.opinions {
+        assert!(o.tools.is_empty() && o.tool_calling.is_none(), "{o:?}");
+    }
+    let notes: Vec<&str> = report.path.iter().map(|s| s.note.as_str()).collect();
+    assert!(
+        notes.iter().any(|n| n.contains("no tool rounds")),
+        "{notes:?}"
+    );
+}
+
 /// Native tool calling (OpenAI `tools`; llama.cpp's generic format for a template without
 /// one): the same toolbox checks apply to what comes back.
 #[tokio::test]
@@ -417,6 +448,7 @@ async fn real_native_tool_calling_goes_through_the_same_checks() {
     let cfg = PipelineConfig {
         specialist: SpecialistConfig {
             tool_calling: ToolCalling::Native,
+            small_model_steps: None,
             ..Default::default()
         },
         ..PipelineConfig::default()
