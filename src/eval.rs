@@ -349,6 +349,7 @@ async fn run_eval(
         },
         "samples": pipeline.samples,
         "max_steps": pipeline.specialist.max_steps,
+        "small_model_steps": pipeline.specialist.small_model_steps,
         "evidence_tokens": pipeline.specialist.evidence_tokens,
         "answer": answer,
         "max_lines": pipeline.max_lines,
