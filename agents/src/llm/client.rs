@@ -329,19 +329,7 @@ impl LlmClient {
         self.add_sampling(&mut body);
         let span = self.chat_span(CallOptions::default(), "choice");
         let result = async {
-            let (resp, started, started_ms) = self.post_chat(&body).await?;
-            let v: Value = resp
-                .json()
-                .await
-                .map_err(|e| LlmError::Protocol(format!("the reply is not JSON: {e}")))?;
-            let mut call = ModelCall::default();
-            read_usage(&v, &mut call);
-            call.finish_reason = v
-                .pointer("/choices/0/finish_reason")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
-            call.started_ms = started_ms;
+            let (v, call) = self.post_chat_json(&body).await?;
             let p = option_logprobs(&v, n).ok_or_else(|| {
                 LlmError::Protocol(
                     "the reply has no log-probabilities for the options (the server must return top_logprobs)".into(),
@@ -418,19 +406,7 @@ impl LlmClient {
             body["seed"] = json!(seed);
         }
         self.add_sampling(&mut body);
-        let (resp, started, started_ms) = self.post_chat(&body).await?;
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| LlmError::Protocol(format!("reply is not JSON: {e}")))?;
-        let mut call = ModelCall::default();
-        read_usage(&v, &mut call);
-        call.finish_reason = v
-            .pointer("/choices/0/finish_reason")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
-        call.started_ms = started_ms;
+        let (v, call) = self.post_chat_json(&body).await?;
         let message = v
             .pointer("/choices/0/message")
             .ok_or_else(|| LlmError::Protocol("reply has no choices[0].message".into()))?;
@@ -493,6 +469,24 @@ impl LlmClient {
 
     /// Posts a chat completion request; returns the successful response, when it was sent
     /// (for timing) and the same as ms since the Unix epoch (for overlap accounting).
+    /// One chat completion that is not streamed: the reply's JSON and what it cost.
+    async fn post_chat_json(&self, body: &Value) -> Result<(Value, ModelCall), LlmError> {
+        let (resp, started, started_ms) = self.post_chat(body).await?;
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| LlmError::Protocol(format!("reply is not JSON: {e}")))?;
+        let mut call = ModelCall::default();
+        read_usage(&v, &mut call);
+        call.finish_reason = v
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        call.http_ms = started.elapsed().as_secs_f64() * 1000.0;
+        call.started_ms = started_ms;
+        Ok((v, call))
+    }
+
     async fn post_chat(&self, body: &Value) -> Result<(reqwest::Response, Instant, f64), LlmError> {
         let started = Instant::now();
         let started_ms = std::time::SystemTime::now()
