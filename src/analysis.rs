@@ -527,6 +527,7 @@ pub fn redacted_json(v: serde_json::Value) -> serde_json::Value {
 fn details(r: &AgentReport) -> serde_json::Value {
     serde_json::json!({
         "route": r.route,
+        "quiet": r.quiet,
         "path": r.path,
         "candidates": r.evidence.candidates,
         "patterns": r.evidence.patterns,

@@ -23,7 +23,7 @@ use loglens_agents::router::{Scope, SpecialistChoice};
 use loglens_agents::specialist::{Role, SpecialistConfig, ToolCalling};
 use loglens_agents::test_utils::{FakeModelServer, FakeReply, RecordingProxy};
 use loglens_agents::toolbox::CallStatus;
-use loglens_agents::{AgentPipeline, AgentReport};
+use loglens_agents::{AgentPipeline, AgentReport, Severity};
 use loglens_tools::k8s::{EventSource, FileEventSource};
 use loglens_tools::logs::{FileLogSource, LogFilter, LogSource};
 use serde_json::{Value, json};
@@ -679,4 +679,60 @@ async fn real_a_scope_without_errors_is_answered_from_its_lines() {
         .err()
         .unwrap();
     assert_eq!(err.error.code(), "no_logs");
+}
+
+#[tokio::test]
+async fn real_a_quiet_scope_is_answered_without_the_specialists() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs.jsonl");
+    std::fs::write(
+        &logs,
+        [
+            r#"{"namespace":"shop","pod":"web-5d8f7c9b4-fghij","level":"error","msg":"GET /cart failed"}"#,
+            r#"{"namespace":"shop","pod":"web-5d8f7c9b4-fghij","msg":"GET / 200"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let p = AgentPipeline::new(
+        Arc::new(FileLogSource::new(vec![logs])),
+        None,
+        llm(&model_url()),
+        Arc::new(SignatureLibrary::builtin().unwrap()),
+        PipelineConfig::default(),
+    );
+    // user-api logged nothing: that is the answer, not an error.
+    let filter = LogFilter {
+        pod: Some("user-api".into()),
+        ..LogFilter::errors()
+    };
+    let r = p
+        .run(
+            "post the last 10 ERROR lines of user-api",
+            &filter,
+            Scope::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(r.quiet);
+    assert!(r.opinions.is_empty());
+    assert_eq!(r.consensus.finding.component, "user-api");
+    assert_eq!(r.consensus.finding.severity, Severity::Info);
+    assert!(r.consensus.finding.evidence.is_empty());
+    assert!(
+        r.consensus.finding.root_cause.contains("2 lines elsewhere"),
+        "{}",
+        r.consensus.finding.root_cause
+    );
+    let skipped: Vec<Stage> = r
+        .path
+        .iter()
+        .filter(|s| s.status == StepStatus::Skipped)
+        .map(|s| s.stage)
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![Stage::Evidence, Stage::Infra, Stage::App, Stage::Consensus]
+    );
 }

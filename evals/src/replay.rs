@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
-use loglens_agents::pipeline::lines_in_scope;
+use loglens_agents::retrieval::lines_in_scope;
 use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
 use loglens_agents::router::{RetrievalMode, Scope, SpecialistChoice, decide_by_rules, features};
 use loglens_agents::specialist::{Role, evidence_finding};

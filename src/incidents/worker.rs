@@ -226,6 +226,14 @@ async fn investigate(
         retrieval: None,
     };
     let record = run_analysis(service, q).await?;
+    // A quiet scope right after an alert is most often Loki lagging behind it: try again
+    // while attempts remain, then report it quiet ("nothing failing there").
+    let quiet = record.details.as_ref().is_some_and(|d| d["quiet"] == true);
+    if quiet && job.attempts < job.max_attempts {
+        return Err(JobError::transient(
+            "no line and no warning in the alert's scope yet (logs may arrive late); trying again",
+        ));
+    }
     let report = Report::from_record(
         title(&inv),
         &record,

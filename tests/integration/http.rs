@@ -496,40 +496,9 @@ async fn bad_input_gets_clear_errors() {
             "invalid_request",
             "baseline",
         ),
-        (
-            "nothing matches",
-            r#"{"query":"why?","namespace":"nope"}"#,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no_logs",
-            "namespace=nope",
-        ),
     ];
     for (name, body, want_status, want_code, want_text) in cases {
         for uri in ["/v1/analyze", "/v1/analyze/stream"] {
-            if uri == "/v1/analyze/stream" && *want_code == "no_logs" {
-                // Known only once the analysis runs: the stream has started and says so in
-                // an error event.
-                let (status, bytes) = send(
-                    app(state.clone()),
-                    "POST",
-                    uri,
-                    Body::from(body.to_string()),
-                    Some("application/json"),
-                )
-                .await;
-                assert_eq!(status, StatusCode::OK);
-                let events = parse_sse(&String::from_utf8(bytes).unwrap());
-                let error = events
-                    .iter()
-                    .find(|(n, _)| n == "error")
-                    .map(|(_, d)| d.clone())
-                    .unwrap();
-                assert_eq!(
-                    (error["status"].as_u64(), error["error"]["code"].as_str()),
-                    (Some(422), Some("no_logs"))
-                );
-                continue;
-            }
             let (status, got) = post_json(app(state.clone()), uri, body).await;
             assert_eq!(status, *want_status, "{name} on {uri}: {got}");
             assert_eq!(got["error"]["code"], *want_code, "{name} on {uri}: {got}");
@@ -542,10 +511,49 @@ async fn bad_input_gets_clear_errors() {
             );
         }
     }
-    // Only the "nothing matches" analysis ran (once per endpoint); nothing else was stored.
+    // Refused before any analysis ran: nothing was stored.
     let stored = state.service.store().recent(100).await.unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+}
+
+#[tokio::test]
+async fn a_scope_with_no_lines_is_answered_as_quiet_not_as_an_error() {
+    // The namespace has no line and no warning: nothing there is failing (or it names
+    // nothing that logs), and the answer says so, on both endpoints, without a model.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), "incident.jsonl", INCIDENT);
+    let state = app_state(dir.path(), logs, &dead_url()).await;
+    let body = r#"{"query":"why?","namespace":"nope"}"#;
+    let (status, got) = post_json(app(state.clone()), "/v1/analyze", body).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["status"], "ok", "{got}");
+    let finding = &got["finding"];
+    assert_eq!(finding["severity"], "INFO", "{got}");
+    assert_eq!(finding["component"], "nope", "{got}");
+    assert!(finding["evidence"].as_array().unwrap().is_empty(), "{got}");
+    let root_cause = finding["root_cause"].as_str().unwrap();
+    assert!(root_cause.contains("namespace=nope"), "{root_cause}");
+    assert!(root_cause.contains("lines elsewhere"), "{root_cause}");
+    let (status, bytes) = send(
+        app(state.clone()),
+        "POST",
+        "/v1/analyze/stream",
+        Body::from(body.to_string()),
+        Some("application/json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let events = parse_sse(&String::from_utf8(bytes).unwrap());
+    assert!(events.iter().all(|(n, _)| n != "error"), "{events:?}");
+    let stored = state.service.store().recent(10).await.unwrap();
     assert_eq!(stored.len(), 2, "{stored:?}");
-    assert!(stored.iter().all(|r| r.status == "no_logs"));
+    assert!(stored.iter().all(|r| r.status == "ok"), "{stored:?}");
+    assert!(
+        stored
+            .iter()
+            .all(|r| r.details.as_ref().is_some_and(|d| d["quiet"] == true)),
+        "{stored:?}"
+    );
 }
 
 #[tokio::test]
