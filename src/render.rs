@@ -118,7 +118,11 @@ pub fn record(r: &AnalysisRecord) -> String {
     let _ = writeln!(s, "Signature:   {}", f.error_signature);
     let _ = writeln!(s, "Summary:     {}", f.summary);
     let _ = writeln!(s, "Action:      {}", f.action);
-    let _ = writeln!(s, "Evidence:");
+    if f.evidence.is_empty() {
+        let _ = writeln!(s, "Evidence:    none cited");
+    } else {
+        let _ = writeln!(s, "Evidence:");
+    }
     for l in &f.evidence {
         let time = l
             .timestamp
