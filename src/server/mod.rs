@@ -36,7 +36,7 @@ pub mod openapi;
 mod routes;
 pub mod trace_layer;
 
-pub use error::{ApiError, panic_text};
+pub use error::{ApiError, ErrorKind, panic_text};
 pub use routes::analyze::AnalyzeRequest;
 
 /// Largest request body accepted (a question and filters are far smaller).

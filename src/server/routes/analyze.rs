@@ -337,7 +337,7 @@ fn stream(
             };
             let send_error = |err: ApiError| {
                 let mut body = err.body();
-                body["status"] = json!(err.status.as_u16());
+                body["status"] = json!(err.status().as_u16());
                 send("error", body);
             };
             send("started", json!({ "id": q.id }));

@@ -11,7 +11,6 @@
 //! "end"}`, plus `limit` (items, default 10), `narrate` (summary: ask the model, default
 //! true) and `before_start`/`before_end` (changes). Unknown fields are refused.
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -21,7 +20,7 @@ use serde_json::Value;
 use crate::analysis::FilterSpec;
 use crate::insights::{InsightError, Insights};
 use crate::server::routes::analyze::ApiJson;
-use crate::server::{ApiError, AppState};
+use crate::server::{ApiError, AppState, ErrorKind};
 
 /// The insight routes.
 pub fn router() -> Router<AppState> {
@@ -82,16 +81,7 @@ impl From<InsightError> for ApiError {
             InsightError::Source(loglens_tools::ToolError::InvalidFilter(m)) => {
                 ApiError::invalid(m)
             }
-            InsightError::Source(e) => {
-                tracing::error!(error = %e, "log source failed");
-                ApiError {
-                    status: StatusCode::BAD_GATEWAY,
-                    code: "log_source_error",
-                    message: "the log source could not be read; see the server's log".into(),
-                    analysis_id: None,
-                    retry_after: None,
-                }
-            }
+            InsightError::Source(e) => ApiError::server(ErrorKind::LogSourceError, &e),
         }
     }
 }

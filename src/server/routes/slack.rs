@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::incidents::slack_events::{Envelope, verify};
 use crate::queue::{Enqueued, JobKind, NewJob};
-use crate::server::{ApiError, AppState};
+use crate::server::{ApiError, AppState, ErrorKind};
 
 /// The path, open without an API key.
 pub const EVENTS_PATH: &str = "/v1/slack/events";
@@ -37,19 +37,12 @@ async fn events(
     let body = match body {
         Ok(b) => b,
         Err(r) => {
-            let status = r.status();
-            return ApiError {
-                status,
-                code: if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "payload_too_large"
-                } else {
-                    "bad_request"
-                },
-                message: r.body_text(),
-                analysis_id: None,
-                retry_after: None,
-            }
-            .into_response();
+            let kind = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ErrorKind::PayloadTooLarge
+            } else {
+                ErrorKind::BadRequest
+            };
+            return ApiError::new(kind, r.body_text()).into_response();
         }
     };
     match handle(&state, &headers, &body).await {
@@ -61,14 +54,10 @@ async fn events(
 async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let bots = &state.bots;
     let Some(secret) = bots.config.slack_signing_secret.as_deref() else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "slack_not_configured",
-            message: "Slack events are off: set [slack] signing_secret or SLACK_SIGNING_SECRET"
-                .into(),
-            analysis_id: None,
-            retry_after: None,
-        });
+        return Err(ApiError::new(
+            ErrorKind::SlackNotConfigured,
+            "Slack events are off: set [slack] signing_secret or SLACK_SIGNING_SECRET",
+        ));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Err(e) = verify(
@@ -79,21 +68,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
         chrono::Utc::now().timestamp(),
     ) {
         tracing::warn!(error = %e, "refused a Slack request");
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "bad_signature",
-            message: e.to_string(),
-            analysis_id: None,
-            retry_after: None,
-        });
+        return Err(ApiError::new(ErrorKind::BadSignature, e.to_string()));
     }
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_json",
-        message: format!("not a Slack event: {e}"),
-        analysis_id: None,
-        retry_after: None,
-    })?;
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorKind::InvalidJson, format!("not a Slack event: {e}")))?;
     match envelope {
         Envelope::UrlVerification { challenge } => {
             Ok(Json(json!({ "challenge": challenge })).into_response())
