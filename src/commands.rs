@@ -32,8 +32,18 @@ use loglens_tools::logs::LogSource;
 use loglens_tools::logs::ingest::Ingest;
 use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
 
+/// Prints the pipeline's stages and graph.
+fn explain() -> anyhow::Result<ExitCode> {
+    print!("{}", PipelineGraph::default().explain());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
+    // Explaining the pipeline needs no settings: a broken config file does not stop it.
+    if matches!(cli.command, Command::Explain) {
+        return explain();
+    }
     let listen = match &cli.command {
         Command::Serve(a) => a.listen,
         Command::Ask(_)
@@ -66,10 +76,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest(&config, args).await,
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
-        Command::Explain => {
-            print!("{}", PipelineGraph::default().explain());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Explain => explain(),
         Command::Serve(args) => {
             let service = build_service(&config).await?;
             telemetry.keep_spans_in(service.store().clone());

@@ -74,6 +74,31 @@ fn explain_prints_the_pipeline_graph() {
         text.contains("4. infra") && text.contains("4. app"),
         "{text}"
     );
+    // It needs no settings: a broken ./loglens.toml does not stop it.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loglens.toml"), "[agents\nmax_steps = ").unwrap();
+    let out = loglens()
+        .arg("explain")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same file stops a command that needs settings, with a clear error.
+    let out = loglens()
+        .args(["ask", "why?"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("loglens.toml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The golden dataset in the repository is valid, and the harness runs over the fixed

@@ -82,6 +82,18 @@ fn parse_file(text: &str) -> Vec<K8sEvent> {
         // An event list, or pods (`kubectl get pods -o json`): their status.
         let mut out = parse_event_list_json(&v);
         out.extend(parse_pod_list_json(&v));
+        // Objects besides pods and events (`kubectl get pods,nodes,deploy,svc,endpoints,
+        // pvc,quota -o json`): a snapshot whose state is analysed like recorded tables.
+        let state = ClusterState::from_json(&v);
+        let beyond_pods = !(state.nodes.is_empty()
+            && state.workloads.is_empty()
+            && state.services.is_empty()
+            && state.claims.is_empty()
+            && state.volumes.is_empty()
+            && state.quotas.is_empty());
+        if beyond_pods {
+            return super::current_events(&state, out);
+        }
         return out;
     }
     parse_text(text, None, "Pod")
@@ -185,5 +197,41 @@ impl EventSource for FileEventSource {
         events.retain(|e| filter.matches(e));
         rank(&mut events);
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_snapshot_of_objects_brings_its_state_facts() {
+        // `kubectl get pods,nodes -o json`: the node's state is a fact like an event.
+        let text = r#"{"kind": "List", "items": [
+            {"kind": "Node", "metadata": {"name": "worker-01"},
+             "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "container runtime is down"}]}},
+            {"kind": "Pod", "metadata": {"name": "web-1", "namespace": "shop"},
+             "spec": {"nodeName": "worker-01", "containers": [{"name": "web"}]},
+             "status": {"phase": "Running", "containerStatuses": [{"name": "web", "ready": false, "restartCount": 0, "state": {"running": {}}}]}}
+        ]}"#;
+        let events = parse_file(text);
+        let node = events
+            .iter()
+            .find(|e| e.kind == "Node" && e.reason == "NodeNotReady")
+            .unwrap_or_else(|| panic!("{events:?}"));
+        assert!(
+            node.message.contains("container runtime is down"),
+            "{node:?}"
+        );
+        // Pods alone stay what they were: their status, no state analysis.
+        let pods = r#"{"kind": "List", "items": [
+            {"kind": "Pod", "metadata": {"name": "web-1"}, "spec": {"containers": []},
+             "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available"}]}}
+        ]}"#;
+        assert!(
+            parse_file(pods)
+                .iter()
+                .all(|e| e.source.as_deref() != Some(super::super::STATE_SOURCE))
+        );
     }
 }

@@ -25,6 +25,7 @@ mod parse;
 pub mod settled;
 pub mod state;
 pub mod state_facts;
+mod state_json;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

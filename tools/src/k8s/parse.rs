@@ -5,7 +5,7 @@ use super::K8sEvent;
 use crate::logs::parse_timestamp;
 
 /// The objects of an API list (`{"items": [...]}`), a bare array, or one object.
-fn list_items(v: &Value) -> Vec<&Value> {
+pub(crate) fn list_items(v: &Value) -> Vec<&Value> {
     match v {
         Value::Array(a) => a.iter().collect(),
         Value::Object(o) if o.contains_key("items") => o["items"]
