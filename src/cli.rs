@@ -39,7 +39,8 @@ pub struct GlobalArgs {
     pub logs: Vec<PathBuf>,
 
     /// Kubernetes event files (`kubectl get events -o json`, `kubectl get events` or
-    /// `describe` output, Cloud-OpsBench `k8s_states.json`). Without them, events are read
+    /// `describe` output, objects as `kubectl get pods,nodes,svc,... -o json`,
+    /// Cloud-OpsBench `k8s_states.json`). Without them, events are read
     /// from Loki when it is configured.
     #[arg(
         long,
@@ -216,6 +217,11 @@ pub enum Command {
     /// Print the agent pipeline's graph: its stages, what each does, what runs in
     /// parallel (and the graph in Graphviz DOT).
     Explain,
+    /// Check the settings (config file, environment, flags) and say whether they are
+    /// valid, without running anything: exit 0 when they are, 1 with the reason when not.
+    ///
+    /// Example: loglens --config k8s/loglens.toml check-config
+    CheckConfig,
     /// Golden dataset tooling: import real incidents as cases, check the cases.
     #[command(subcommand)]
     Golden(GoldenCommand),

@@ -49,6 +49,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Ask(_)
         | Command::Ingest(_)
         | Command::Explain
+        | Command::CheckConfig
         | Command::Golden(_)
         | Command::Eval(_)
         | Command::Trace(_)
@@ -77,6 +78,20 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
         Command::Explain => explain(),
+        Command::CheckConfig => {
+            let file = cli.global.config.as_deref().map_or_else(
+                || {
+                    if std::path::Path::new("loglens.toml").exists() {
+                        "./loglens.toml".to_string()
+                    } else {
+                        "no config file".to_string()
+                    }
+                },
+                |p| p.display().to_string(),
+            );
+            println!("the settings are valid ({file}, the environment and the flags)");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let service = build_service(&config).await?;
             telemetry.keep_spans_in(service.store().clone());

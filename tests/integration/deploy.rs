@@ -30,7 +30,7 @@ fn load(toml: &str) -> std::process::Output {
     let path = dir.path().join("loglens.toml");
     std::fs::write(&path, toml).unwrap();
     loglens()
-        .args(["--config", path.to_str().unwrap(), "explain"])
+        .args(["--config", path.to_str().unwrap(), "check-config"])
         .output()
         .unwrap()
 }

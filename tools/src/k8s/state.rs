@@ -329,6 +329,14 @@ impl ClusterState {
             if s.namespace.is_none() {
                 s.namespace = c.namespace.map(str::to_string);
             }
+            // `kubectl get ... -o json` recorded: the objects themselves.
+            if c.verb == "get"
+                && out.trim_start().starts_with('{')
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(out)
+            {
+                s.merge(ClusterState::from_json(&v));
+                continue;
+            }
             match c.verb {
                 "get" if !c.selector => s.read_table(&c, out),
                 "describe" => describes.push((c.resource.clone(), out)),

@@ -110,6 +110,23 @@ impl ClusterState {
     }
 }
 
+impl ClusterState {
+    /// Adds `other`'s objects (a second recorded output); the namespace stays the first
+    /// one seen.
+    pub fn merge(&mut self, other: ClusterState) {
+        if self.namespace.is_none() {
+            self.namespace = other.namespace;
+        }
+        self.pods.extend(other.pods);
+        self.nodes.extend(other.nodes);
+        self.workloads.extend(other.workloads);
+        self.services.extend(other.services);
+        self.claims.extend(other.claims);
+        self.volumes.extend(other.volumes);
+        self.quotas.extend(other.quotas);
+    }
+}
+
 /// A pod, with kubectl's STATUS: a container's waiting or terminated reason comes before
 /// the pod's phase (`CrashLoopBackOff`, `ImagePullBackOff`, `OOMKilled`), an unfinished
 /// init container shows as `Init:...`, and a pod being deleted as `Terminating`.
@@ -529,6 +546,25 @@ mod tests {
                 .any(|f| f.kind == "Service" && f.name == "cart"),
             "{facts:?}"
         );
+    }
+
+    #[test]
+    fn recorded_json_outputs_join_the_recorded_tables() {
+        let nodes = serde_json::to_string(&json!({"kind": "List", "items": [
+            {"kind": "Node", "metadata": {"name": "worker-02"},
+             "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "PLEG is not healthy"}]}}
+        ]}))
+        .unwrap();
+        let pods =
+            "NAME    READY   STATUS    RESTARTS   AGE\nweb-1   1/1     Running   0          5m\n";
+        let s = ClusterState::from_recorded([
+            ("kubectl get pods -n shop", pods),
+            ("kubectl get nodes -o json", nodes.as_str()),
+        ]);
+        assert_eq!(s.namespace.as_deref(), Some("shop"));
+        assert_eq!(s.pods.len(), 1, "{s:?}");
+        assert_eq!(s.nodes.len(), 1, "{s:?}");
+        assert!(s.nodes[0].not_ready());
     }
 
     #[test]
