@@ -2,8 +2,9 @@
 //! backend (the embedded store always; Qdrant when `QDRANT_URL` is set).
 //!
 //! Results are checked against a brute-force reference: the exact cosine ranking of the
-//! chunks [`VectorFilter::matches`] accepts. It is test code that ships with the crate
-//! (so the Qdrant test and any future backend run the same suite): it panics on failure.
+//! chunks [`VectorFilter::matches`] accepts. It is test code, built only for the crate's
+//! tests and with the `test-utils` feature (so the Qdrant test and any future backend run
+//! the same suite): it panics on failure.
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 use chrono::{DateTime, Duration, TimeZone, Utc};
 

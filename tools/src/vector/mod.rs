@@ -5,7 +5,7 @@
 //! chunks nearest to this vector, among those matching these metadata conditions".
 //!
 //! Two backends behind one trait, [`VectorStore`], checked by one contract suite
-//! ([`contract`]):
+//! (`contract`, built for tests and with the `test-utils` feature):
 //! - [`SqliteVectorStore`], the embedded default: a SQLite file beside loglens's
 //!   database, searched by the `sqlite-vec` extension;
 //! - [`QdrantStore`], production: a Qdrant collection over gRPC.
@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg(any(test, feature = "test-utils"))]
 pub mod contract;
 pub mod qdrant;
 pub mod sqlite;
