@@ -406,29 +406,16 @@ fn eval_through_loki_answers_as_the_file_source_does() {
     }
 }
 
-#[test]
-fn ask_answers_over_the_bundled_incident() {
+/// `loglens ask QUESTION --json` over a bundled incident with the test model, a fresh
+/// database and `extra` arguments; the answer, which must have succeeded.
+fn ask_bundled(question: &str, extra: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("l.db").display());
     let out = loglens()
-        .args([
-            "ask",
-            "Why are customers unable to add items to their cart?",
-            "--json",
-            "--limit",
-            "8",
-            // Other tests' model calls may be queued ahead of this one.
-            "--model-timeout",
-            "600",
-        ])
-        .args([
-            "--logs",
-            "examples/cart-redis-incident",
-            "--model-url",
-            &model_url(),
-            "--database-url",
-            &db,
-        ])
+        // Other tests' model calls may be queued ahead of this one.
+        .args(["ask", question, "--json", "--model-timeout", "600"])
+        .args(extra)
+        .args(["--model-url", &model_url(), "--database-url", &db])
         .output()
         .unwrap();
     assert!(
@@ -438,6 +425,15 @@ fn ask_answers_over_the_bundled_incident() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "ok");
+    v
+}
+
+#[test]
+fn ask_answers_over_the_bundled_incident() {
+    let v = ask_bundled(
+        "Why are customers unable to add items to their cart?",
+        &["--limit", "8", "--logs", "examples/cart-redis-incident"],
+    );
     assert!(v["retrieved"].as_array().unwrap().len() <= 8);
     let file = std::fs::read_to_string("examples/cart-redis-incident/logs.jsonl").unwrap();
     let lines: Vec<&str> = file.lines().collect();
@@ -460,37 +456,17 @@ fn ask_answers_over_the_bundled_incident() {
 /// against that ranking, and what stands is what the weighing kept.
 #[test]
 fn ask_finds_the_pending_pod_in_the_bundled_cluster_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("l.db").display());
-    let out = loglens()
-        .args([
-            "ask",
-            "Service Availability Disruption. What is the root cause?",
-            "--json",
+    let v = ask_bundled(
+        "Service Availability Disruption. What is the root cause?",
+        &[
             "--max-steps",
             "0",
-            "--model-timeout",
-            "600",
-        ])
-        .args([
             "--logs",
             "examples/pending-cart-pod",
             "--events",
             "examples/cluster-states/pending-cart-pod.json",
-            "--model-url",
-            &model_url(),
-            "--database-url",
-            &db,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["status"], "ok");
     let d = &v["details"];
     assert_eq!(d["candidates"][0]["signature"], "scheduling_failure", "{d}");
     assert_eq!(d["candidates"][0]["component"], "cartservice", "{d}");

@@ -3,12 +3,10 @@
 //! of user-api" when user-api logged none). No model is asked, since there is nothing for
 //! it to choose from; the answer says what was searched, that it was quiet, and how much
 //! the source has elsewhere in the window.
-use std::time::Instant;
-
 use loglens_tools::logs::LogFilter;
 
 use super::graph::Stage;
-use super::report::{AgentReport, RunLog, StepStatus};
+use super::report::{AgentReport, RunLog};
 use super::retrieve::Quiet;
 use super::{AgentPipeline, prompt_versions};
 use crate::consensus::Consensus;
@@ -26,7 +24,6 @@ impl AgentPipeline {
         route: Route,
         mut log: RunLog<'_>,
     ) -> AgentReport {
-        let started = Instant::now();
         let evidence = EvidenceSet::default();
         log.emit(AgentEvent::Evidence {
             matched: 0,
@@ -35,12 +32,7 @@ impl AgentPipeline {
             patterns: 0,
         });
         for stage in [Stage::Evidence, Stage::Infra, Stage::App, Stage::Consensus] {
-            log.step(
-                stage,
-                StepStatus::Skipped,
-                started,
-                "the scope is quiet: nothing to weigh",
-            );
+            log.skipped(stage, "the scope is quiet: nothing to weigh");
         }
         let consensus = Consensus {
             finding: quiet_finding(filter, quiet),

@@ -151,6 +151,16 @@ impl<'a> RunLog<'a> {
         });
     }
 
+    /// Records a stage that did not run.
+    pub(crate) fn skipped(&mut self, stage: Stage, note: impl Into<String>) {
+        self.path.push(StepRecord {
+            stage,
+            status: StepStatus::Skipped,
+            ms: 0.0,
+            note: note.into(),
+        });
+    }
+
     /// The run ends here with `error`; the path and the evidence so far go with it.
     pub(crate) fn fail(self, error: AnalyzeError, evidence: Option<EvidenceSet>) -> RunError {
         RunError::new(error, self.path, evidence)

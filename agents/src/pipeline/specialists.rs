@@ -46,12 +46,8 @@ impl AgentPipeline {
                 Role::App => Stage::App,
             };
             if !chosen.contains(&role) {
-                log.path.push(super::StepRecord {
-                    stage,
-                    status: StepStatus::Skipped,
-                    ms: 0.0,
-                    note: format!("route chose {:?}", route.specialists).to_lowercase(),
-                });
+                let note = format!("route chose {:?}", route.specialists).to_lowercase();
+                log.skipped(stage, note);
                 continue;
             }
             let mine: Vec<&Result<Opinion, (usize, AnalyzeError)>> = runs
