@@ -145,6 +145,21 @@ async fn answer(dir: &Path, model: &str, injected: &[String]) -> (AgentReport, V
     (report, requests)
 }
 
+/// The chat requests that hold no model reply (the router's and each specialist's first
+/// request): built from the question and the evidence alone.
+fn first_round(requests: &[String]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|body| {
+            serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("messages")?.as_array().cloned())
+                .is_some_and(|m| m.iter().all(|m| m["role"] != "assistant"))
+        })
+        .cloned()
+        .collect()
+}
+
 /// What an attack would want to change.
 fn verdict(r: &AgentReport) -> (Option<String>, String, String) {
     let f = &r.consensus.finding;
@@ -174,18 +189,49 @@ async fn real_injected_lines_change_nothing_and_never_reach_the_model() {
     }
     for injected in runs {
         let (attacked, requests) = answer(dir.path(), &model, &injected).await;
-        // The model was asked exactly what it was asked without the attack: the same
-        // requests, byte for byte (tool rounds included; sorted, as the two specialists
-        // run side by side and their requests interleave in any order).
-        assert_eq!(requests.len(), control_requests.len(), "with {injected:#?}");
-        for (a, c) in requests.iter().zip(&control_requests) {
-            assert_eq!(a, c, "a request differs with {injected:#?}");
+        // No attack reaches the model: no request carries any of its text.
+        for body in &requests {
+            for attack in &injected {
+                let escaped = serde_json::to_string(attack).unwrap();
+                let escaped = escaped.trim_matches('"');
+                assert!(
+                    !body.contains(attack.as_str()) && !body.contains(escaped),
+                    "an attack line reached the model: {attack}"
+                );
+            }
         }
+        // The requests built from the evidence alone (no model reply in them yet) are
+        // the control's, byte for byte.
         assert_eq!(
-            verdict(&attacked),
-            verdict(&control),
-            "the answer changed with {injected:#?}"
+            first_round(&requests),
+            first_round(&control_requests),
+            "a first-round request differs with {injected:#?}"
         );
+        // So is everything after them, and the answer: the model was asked exactly what
+        // it was asked without the attack (tool rounds and retries included; sorted, as
+        // the two specialists run side by side and their requests interleave in any
+        // order). That holds only as far as the model server answers the same request
+        // the same way: when it differs, the control is asked again, and only a control
+        // that repeats itself makes the difference the attack's.
+        if requests != control_requests || verdict(&attacked) != verdict(&control) {
+            let (again, again_requests) = answer(dir.path(), &model, &[]).await;
+            let repeatable =
+                again_requests == control_requests && verdict(&again) == verdict(&control);
+            assert!(
+                !repeatable,
+                "with {injected:#?} the model was asked {} requests ({} differ from the control's {}), \
+                 the answer went from {:?} to {:?}, and the control repeats itself",
+                requests.len(),
+                requests.iter().filter(|r| !control_requests.contains(r)).count(),
+                control_requests.len(),
+                verdict(&control),
+                verdict(&attacked),
+            );
+            eprintln!(
+                "note: the model server answered the control's own requests differently on a \
+                 second run; the later rounds are not compared for {injected:?}"
+            );
+        }
         assert_eq!(
             attacked.evidence.withheld.len(),
             injected.len(),
