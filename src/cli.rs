@@ -51,7 +51,7 @@ pub struct GlobalArgs {
     )]
     pub events: Vec<PathBuf>,
 
-    /// Read Kubernetes events and pod status from the Kubernetes API (in a pod: its
+    /// Read Kubernetes events and the cluster state from the Kubernetes API (in a pod: its
     /// service account; else the current kubeconfig context), when no --events files are
     /// given. Also `[events] kubernetes = true`.
     #[arg(long, global = true, env = "LOGLENS_KUBERNETES")]

@@ -46,7 +46,7 @@
 //!
 //! [events]                        # Kubernetes events (else from Loki, when configured)
 //! paths = ["examples/cart-redis-incident/events.json"]
-//! kubernetes = false              # true: events and pod status from the Kubernetes API
+//! kubernetes = false              # true: events and cluster state from the Kubernetes API
 //!                                 # (in-cluster service account, else kubeconfig), merged
 //!                                 # with Loki's events when [loki] is set
 //!
@@ -415,7 +415,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Kubernetes event files.
     pub event_paths: Vec<PathBuf>,
-    /// Read events and pod status from the Kubernetes API (when there are no files).
+    /// Read events and the cluster state (pods, nodes, workloads, Services, volumes,
+    /// quotas) from the Kubernetes API (when there are no files).
     pub kubernetes: bool,
     /// When an eval run has drifted.
     pub drift: loglens_evals::drift::DriftThresholds,

@@ -222,7 +222,10 @@ async fn real_injected_lines_change_nothing_and_never_reach_the_model() {
                 "with {injected:#?} the model was asked {} requests ({} differ from the control's {}), \
                  the answer went from {:?} to {:?}, and the control repeats itself",
                 requests.len(),
-                requests.iter().filter(|r| !control_requests.contains(r)).count(),
+                requests
+                    .iter()
+                    .filter(|r| !control_requests.contains(r))
+                    .count(),
                 control_requests.len(),
                 verdict(&control),
                 verdict(&attacked),

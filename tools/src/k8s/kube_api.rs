@@ -1,35 +1,49 @@
-//! [`KubeEventSource`]: events and pod status from the Kubernetes API (kube-rs).
+//! [`KubeEventSource`]: events and the cluster's current state from the Kubernetes API
+//! (kube-rs).
 //!
 //! In the cluster loglens runs with a service account (`k8s/`: a ClusterRole that may
-//! `list` events and pods, nothing else); elsewhere it uses the current kubeconfig
-//! context (`KUBECONFIG` or `~/.kube/config`), as kubectl does. Two reads per call:
+//! `get` and `list` events and the objects below, nothing else); elsewhere it uses the
+//! current kubeconfig context (`KUBECONFIG` or `~/.kube/config`), as kubectl does. What
+//! one call reads:
 //! - events (`core/v1` Event), warnings only when asked (a field selector, so the API
 //!   server filters), turned into [`K8sEvent`]s by the same parser as
 //!   `kubectl get events -o json` files ([`parse_event_list_json`]);
 //! - pods, whose status says what events may no longer hold (events expire after an
 //!   hour): a container waiting in CrashLoopBackOff, its last termination (OOMKilled,
 //!   exit code), restart counts, an unschedulable or evicted pod
-//!   ([`parse_pod_list_json`], the parser of `kubectl get pods -o json` files).
+//!   ([`parse_pod_list_json`], the parser of `kubectl get pods -o json` files);
+//! - unless another kind is asked for, the rest of the snapshot: nodes, Deployments,
+//!   StatefulSets, ReplicaSets, DaemonSets, Services, Endpoints, PersistentVolumeClaims,
+//!   PersistentVolumes and ResourceQuotas. Serialized, the API's objects are what
+//!   `kubectl get ... -o json` prints, so [`ClusterState::from_json`] reads them as it
+//!   reads such a file, and the state's facts (a NotReady node, a Service that selects no
+//!   pod, a Deployment scaled to zero, a full quota) join the events, with the events the
+//!   state has superseded dropped ([`super::current_events`]). A kind the account may
+//!   not list is left out of the snapshot (with a warning), not an error: the events
+//!   and pods still answer.
 //!
 //! No Kubernetes API server installs on the machines the tests run on, so this backend's
 //! own code is tested through the parsers it shares with the file backend (on real
 //! kubectl output), and against a cluster by an ignored test that runs where one is
 //! reachable (`LOGLENS_TEST_KUBECONFIG`, see `tools/tests/kube.rs`).
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    Endpoints, Event, Node, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+};
 use kube::api::{Api, ListParams};
 use kube::{Client, Config};
 use serde_json::Value;
 
 use super::parse::{parse_event_list_json, parse_pod_list_json};
-use super::{EventFilter, EventSource, K8sEvent, rank};
+use super::{ClusterState, EventFilter, EventSource, K8sEvent, rank};
 use crate::ToolError;
 
 /// Most objects of one kind read per call (the API server pages beyond this; events past
 /// it are the oldest, which matter least).
 const PAGE: u32 = 500;
 
-/// Reads events and pod status from a Kubernetes API server.
+/// Reads events and the cluster state from a Kubernetes API server.
 #[derive(Clone)]
 pub struct KubeEventSource {
     client: Client,
@@ -81,6 +95,8 @@ impl KubeEventSource {
         Ok(Self { client, cluster })
     }
 
+    /// One kind's objects in the filter's namespace (every namespace without one), as
+    /// the API's JSON.
     async fn list<K>(&self, filter: &EventFilter, params: &ListParams) -> Result<Value, ToolError>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -94,12 +110,77 @@ impl KubeEventSource {
             Some(ns) => Api::namespaced(self.client.clone(), ns),
             None => Api::all(self.client.clone()),
         };
-        let list = api
-            .list(params)
-            .await
-            .map_err(|e| api_error(&format!("listing {}", K::plural(&Default::default())), e))?;
-        serde_json::to_value(&list.items).map_err(|e| config_error("reading the list", e))
+        read_list(api, params).await
     }
+
+    /// One cluster-scoped kind's objects (nodes, volumes), as the API's JSON.
+    async fn list_cluster<K>(&self, params: &ListParams) -> Result<Value, ToolError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        read_list(Api::<K>::all(self.client.clone()), params).await
+    }
+
+    /// The objects besides events and pods that make the cluster snapshot, read side by
+    /// side; a kind that cannot be listed is left out (see the module's notes).
+    async fn snapshot_objects(&self, filter: &EventFilter) -> Vec<Value> {
+        let p = ListParams::default().limit(PAGE);
+        let lists = tokio::join!(
+            self.list_cluster::<Node>(&p),
+            self.list::<Deployment>(filter, &p),
+            self.list::<StatefulSet>(filter, &p),
+            self.list::<ReplicaSet>(filter, &p),
+            self.list::<DaemonSet>(filter, &p),
+            self.list::<Service>(filter, &p),
+            self.list::<Endpoints>(filter, &p),
+            self.list::<PersistentVolumeClaim>(filter, &p),
+            self.list_cluster::<PersistentVolume>(&p),
+            self.list::<ResourceQuota>(filter, &p),
+        );
+        [
+            lists.0, lists.1, lists.2, lists.3, lists.4, lists.5, lists.6, lists.7, lists.8,
+            lists.9,
+        ]
+        .into_iter()
+        .filter_map(|list| match list {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "left out of the cluster snapshot");
+                None
+            }
+        })
+        .collect()
+    }
+}
+
+async fn read_list<K>(api: Api<K>, params: &ListParams) -> Result<Value, ToolError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let list = api
+        .list(params)
+        .await
+        .map_err(|e| api_error(&format!("listing {}", K::plural(&Default::default())), e))?;
+    serde_json::to_value(&list.items).map_err(|e| config_error("reading the list", e))
+}
+
+/// The events still in force and the state's facts, from the API's lists (each an array
+/// of objects as the API serializes them, kinds included).
+fn with_state(events: Vec<K8sEvent>, lists: &[Value]) -> Vec<K8sEvent> {
+    let items: Vec<Value> = lists
+        .iter()
+        .filter_map(Value::as_array)
+        .flatten()
+        .cloned()
+        .collect();
+    let state = ClusterState::from_json(&Value::Array(items));
+    super::current_events(&state, events)
 }
 
 /// The field selector for events: warnings only when asked.
@@ -134,6 +215,13 @@ impl EventSource for KubeEventSource {
                 .list::<Pod>(filter, &ListParams::default().limit(PAGE))
                 .await?;
             out.extend(parse_pod_list_json(&pods));
+            if filter.kind.is_none() {
+                // The whole snapshot: pods (with the events, which mark them described)
+                // and every other kind it reads.
+                let mut lists = vec![events, pods];
+                lists.extend(self.snapshot_objects(filter).await);
+                out = with_state(out, &lists);
+            }
         }
         out.retain(|e| filter.matches(e));
         rank(&mut out);
@@ -209,5 +297,81 @@ mod tests {
             .map(|e| e.reason)
             .collect();
         assert_eq!(reasons, vec!["CrashLoopBackOff", "OOMKilled"]);
+    }
+
+    /// One kind's list as kube-rs hands it over: typed objects read from the API's JSON
+    /// (whose list items carry no `kind`), serialized back.
+    fn typed<K: serde::de::DeserializeOwned + serde::Serialize>(items: Value) -> Value {
+        let objects: Vec<K> = serde_json::from_value(items).unwrap_or_else(|e| unreachable!("{e}"));
+        serde_json::to_value(objects).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_api_objects_make_the_cluster_snapshot_and_its_facts() {
+        use serde_json::json;
+        let pods = typed::<Pod>(json!([{
+            "metadata": {"name": "web-5d8f7c9b4-fghij", "namespace": "shop", "labels": {"app": "web"}},
+            "spec": {"nodeName": "worker-01", "containers": [{"name": "web", "ports": [{"containerPort": 8080}]}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "web", "ready": true, "restartCount": 0, "image": "web:1", "imageID": "",
+                "state": {"running": {}}
+            }]}
+        }]));
+        let nodes = typed::<Node>(json!([{
+            "metadata": {"name": "worker-01"},
+            "status": {"conditions": [{"type": "Ready", "status": "Unknown",
+                "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}]}
+        }]));
+        let deployments = typed::<Deployment>(json!([{
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}}, "template": {}},
+            "status": {}
+        }]));
+        let services = typed::<Service>(json!([{
+            "metadata": {"name": "cart", "namespace": "shop"},
+            "spec": {"clusterIP": "10.43.0.9", "selector": {"app": "kart"},
+                "ports": [{"port": 7070, "targetPort": 7070, "protocol": "TCP"}]}
+        }]));
+        let endpoints =
+            typed::<Endpoints>(json!([{"metadata": {"name": "cart", "namespace": "shop"}}]));
+        for list in [&pods, &nodes, &deployments, &services, &endpoints] {
+            assert!(
+                list[0]["kind"].is_string(),
+                "kube-rs objects serialize their kind: {list}"
+            );
+        }
+        let before = vec![K8sEvent {
+            namespace: Some("shop".into()),
+            kind: "Pod".into(),
+            name: "web-5d8f7c9b4-fghij".into(),
+            reason: "Unhealthy".into(),
+            message: "Readiness probe failed: connection refused".into(),
+            event_type: "Warning".into(),
+            count: 3,
+            last_seen: None,
+            age: None,
+            source: Some("kubelet".into()),
+        }];
+        let out = with_state(
+            before,
+            &[json!([]), pods, nodes, deployments, services, endpoints],
+        );
+        let facts: Vec<(&str, &str, &str)> = out
+            .iter()
+            .map(|e| (e.kind.as_str(), e.name.as_str(), e.reason.as_str()))
+            .collect();
+        assert!(
+            out.iter().all(|e| e.reason != "Unhealthy"),
+            "a probe warning on a pod that is healthy now is superseded: {facts:?}"
+        );
+        assert!(
+            facts.iter().any(|f| f.0 == "Node" && f.1 == "worker-01"),
+            "{facts:?}"
+        );
+        assert!(
+            facts.iter().any(|f| f.0 == "Service" && f.1 == "cart"),
+            "{facts:?}"
+        );
+        assert!(out.iter().all(K8sEvent::is_state), "{facts:?}");
     }
 }

@@ -8,13 +8,14 @@
 //!   (kubectl outputs keyed by command);
 //! - [`LokiEventSource`]: events that Grafana Alloy's `loki.source.kubernetes_events`
 //!   ships to Loki (logfmt or JSON lines).
-//!
-//! - [`KubeEventSource`]: the Kubernetes API (kube-rs): events, and pod status (waiting
-//!   and termination reasons, exit codes, restarts, unschedulable and evicted pods);
+//! - [`KubeEventSource`]: the Kubernetes API (kube-rs): events, pod status (waiting
+//!   and termination reasons, exit codes, restarts, unschedulable and evicted pods) and
+//!   the rest of the cluster snapshot (nodes, workloads, Services, volumes, quotas);
 //! - [`MergedEventSource`]: several of these read as one (the API's present and Loki's
 //!   history).
 //!
-//! Recorded `kubectl` output also gives a [`ClusterState`] (the objects' current state);
+//! Recorded `kubectl` output, a JSON list of objects and the API also give a
+//! [`ClusterState`] (the objects' current state);
 //! [`current_events`] drops the events that state has superseded and adds what it shows
 //! is abnormal as facts (source [`STATE_SOURCE`]).
 mod file;
