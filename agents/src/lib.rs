@@ -12,6 +12,8 @@
 //! - [`evidence`]: deterministic analysis first: known failure signatures, log patterns,
 //!   and the evidence set (the numbered lines an agent reads).
 //! - [`toolbox`]: the tools an agent may call, and the checks every call passes.
+//! - [`call_menu`]: what a tool call may say, built from what the evidence holds (a
+//!   stream, an object), so a small model cannot write a call that fails or repeats.
 //! - [`retrieval`]: chunking for the vector index, and hybrid retrieval (pre-filter,
 //!   semantic search, reciprocal-rank fusion with recency).
 //! - [`router`]: structured or hybrid retrieval, infra or app specialists (or both).
@@ -27,6 +29,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod baseline;
+pub mod call_menu;
 pub mod consensus;
 pub mod error;
 pub mod events;

@@ -18,6 +18,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
 use loglens_tools::budget::{clip, estimate_tokens};
+
 use loglens_tools::k8s::K8sEvent;
 use loglens_tools::query_logs::QueryLogsOutput;
 use loglens_tools::redact::Pseudonyms;
@@ -338,7 +339,7 @@ impl Specialist {
         let tools = if self.steps() == 0 {
             "- none: answer from the evidence above".to_string()
         } else {
-            self.toolbox.describe()
+            self.toolbox.describe_menu(&evidence.menu)
         };
         // The system message and the evidence are the same for both specialists, and the
         // role comes after them: the model server computes that shared prefix once and
@@ -411,7 +412,8 @@ impl Specialist {
         let mut calls = Vec::new();
         let mut seen = HashSet::new();
         let steps = self.steps();
-        let step_schema = self.toolbox.step_schema(self.cfg.max_calls);
+        // What a call may ask: the streams and objects retrieved, less what was asked.
+        let mut menu = evidence.menu.clone();
         let tool_calling = match (steps, self.cfg.tool_calling) {
             (0, _) => None,
             (_, ToolCalling::Auto) if self.llm.supports_native_tools().await => {
@@ -425,10 +427,14 @@ impl Specialist {
             ..options
         };
         for step in 1..=steps {
+            let Some(step_schema) = self.toolbox.step_schema(&menu, self.cfg.max_calls) else {
+                // Everything the evidence names has been asked.
+                break;
+            };
             let requested: Vec<Value> = if tool_calling == Some(ToolCalling::Native) {
                 let (mut requested, _content, call) = self
                     .llm
-                    .complete_tool_calls(&messages, &self.toolbox.openai_tools(), step_options)
+                    .complete_tool_calls(&messages, &self.toolbox.openai_tools(&menu), step_options)
                     .await?;
                 calls.push(call);
                 requested.truncate(self.cfg.max_calls);
@@ -464,6 +470,8 @@ impl Specialist {
             if requested.is_empty() {
                 break;
             }
+            // The menu's choices become the tools' own arguments (the LogQL, the range).
+            let requested = menu.take(&requested);
             let records = self
                 .toolbox
                 .run_step(self.role.name(), step, &requested, &mut seen)
@@ -474,14 +482,17 @@ impl Specialist {
                 }
             }
             let results = render_results(&records, &mut lines, &self.cfg, &self.pseudonyms);
-            let next = if step < steps {
-                "Phase 1 again: more calls, or {\"calls\": []} when the evidence is enough."
+            let left = self.toolbox.describe_menu(&menu);
+            let next = if step < steps && !left.is_empty() {
+                format!(
+                    "Phase 1 again: more calls, or {{\"calls\": []}} when the evidence is enough. Left to ask:\n{left}"
+                )
             } else {
-                "No more tool rounds."
+                "No more tool rounds.".to_string()
             };
             messages.push(ChatMessage::user(render(
                 SPECIALIST.tool_result,
-                &[("results", &results), ("next", next)],
+                &[("results", &results), ("next", &next)],
             )));
             tools.extend(records);
         }

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use loglens_tools::ToolError;
+
+use crate::call_menu::CallMenu;
 use loglens_tools::tool::Tool;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -137,17 +139,47 @@ impl Toolbox {
             .join("\n")
     }
 
-    /// The tools in OpenAI's `tools` format, for models that call tools natively.
-    pub fn openai_tools(&self) -> Vec<Value> {
+    /// The tools as the model reads them now, from the menu: each tool with what is left
+    /// to ask of it (a tool with nothing left is not listed).
+    pub fn describe_menu(&self, menu: &CallMenu) -> String {
+        self.offered(menu)
+            .into_iter()
+            .map(|(t, _)| {
+                let what = menu.describe(t.name()).unwrap_or_else(|| t.description());
+                format!("- {}: {what}", t.name())
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The tools the menu still offers, with their argument schemas now (tools the menu
+    /// does not write arguments for keep their own).
+    fn offered<'a>(&'a self, menu: &CallMenu) -> Vec<(&'a Arc<dyn DynTool>, Value)> {
         self.tools
             .iter()
-            .map(|t| {
+            .filter_map(|t| {
+                if CallMenu::covers(t.name()) {
+                    menu.parameters(t.name()).map(|p| (t, p))
+                } else {
+                    Some((t, t.parameters()))
+                }
+            })
+            .collect()
+    }
+
+    /// The tools in OpenAI's `tools` format, for models that call tools natively, with
+    /// the menu's arguments.
+    pub fn openai_tools(&self, menu: &CallMenu) -> Vec<Value> {
+        self.offered(menu)
+            .into_iter()
+            .map(|(t, parameters)| {
+                let description = menu.describe(t.name()).unwrap_or_else(|| t.description());
                 json!({
                     "type": "function",
                     "function": {
                         "name": t.name(),
-                        "description": t.description(),
-                        "parameters": t.parameters(),
+                        "description": description,
+                        "parameters": parameters,
                     }
                 })
             })
@@ -155,37 +187,38 @@ impl Toolbox {
     }
 
     /// The schema of one step's reply: `{"calls": [...]}` with up to `max_calls` items,
-    /// each exactly one of `{"tool": NAME, "arguments": ARGS}` for the tools here. An empty
-    /// list means "I have enough evidence".
-    pub fn step_schema(&self, max_calls: usize) -> Value {
+    /// each exactly one of `{"tool": NAME, "arguments": ARGS}` for the tools the menu
+    /// still offers, with its arguments. An empty list means "I have enough evidence";
+    /// `None` when the menu offers nothing (no call is left to make).
+    pub fn step_schema(&self, menu: &CallMenu, max_calls: usize) -> Option<Value> {
         let variants: Vec<Value> = self
-            .tools
-            .iter()
-            .map(|t| {
+            .offered(menu)
+            .into_iter()
+            .map(|(t, parameters)| {
                 json!({
                     "type": "object",
                     "properties": {
                         "tool": { "const": t.name() },
-                        "arguments": t.parameters(),
+                        "arguments": parameters,
                     },
                     "required": ["tool", "arguments"],
                     "additionalProperties": false,
                 })
             })
             .collect();
-        let items = if variants.len() == 1 {
-            variants.into_iter().next().unwrap_or_default()
-        } else {
-            json!({ "oneOf": variants })
+        let items = match variants.len() {
+            0 => return None,
+            1 => variants.into_iter().next().unwrap_or_default(),
+            _ => json!({ "oneOf": variants }),
         };
-        json!({
+        Some(json!({
             "type": "object",
             "properties": {
                 "calls": { "type": "array", "items": items, "maxItems": max_calls }
             },
             "required": ["calls"],
             "additionalProperties": false,
-        })
+        }))
     }
 
     /// Runs one step's calls in parallel, in the order given; `seen` holds the calls made
@@ -444,7 +477,9 @@ mod tests {
 
     #[test]
     fn step_schema_allows_only_these_tools() {
-        let s = toolbox().step_schema(3);
+        let s = toolbox()
+            .step_schema(&CallMenu::default(), 3)
+            .unwrap_or_default();
         assert_eq!(s["properties"]["calls"]["maxItems"], 3);
         assert_eq!(
             s["properties"]["calls"]["items"]["properties"]["tool"]["const"],

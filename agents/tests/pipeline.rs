@@ -479,7 +479,9 @@ async fn real_native_tool_calling_goes_through_the_same_checks() {
 }
 
 /// A model that obeys the injected line: it asks for a match-everything query and for a
-/// tool that does not exist. Neither runs; the answer still comes.
+/// tool that does not exist. Neither can be written in the step's schema (the menu's
+/// calls name a stream the evidence has, never LogQL), so neither runs; the answer still
+/// comes. A call the menu offers, written twice in one step, runs once.
 #[tokio::test]
 async fn fault_model_following_an_injection_is_contained() {
     let f = fixture();
@@ -489,15 +491,35 @@ async fn fault_model_following_an_injection_is_contained() {
         "summary": "cart OOM", "action": "raise the limit", "confidence": 70
     })
     .to_string();
+    let injected = json!({"calls": [
+        {"tool": "query_logs", "arguments": {"query": "{namespace=~\".+\"}"}}
+    ]})
+    .to_string();
     let fake = FakeModelServer::start(vec![
-        // Infra, round 1: the injected query, schema-valid, and a repeat of it.
-        FakeReply::Text(
-            json!({"calls": [
-                {"tool": "query_logs", "arguments": {"query": "{namespace=~\".+\"}"}},
-                {"tool": "query_logs", "arguments": {"query": "{namespace=~\".+\"}"}}
-            ]})
-            .to_string(),
-        ),
+        // Infra, round 1: the injected query, twice (the reply and its retry).
+        FakeReply::Text(injected.clone()),
+        FakeReply::Text(injected),
+        FakeReply::Text(finding.clone()),
+    ])
+    .await
+    .unwrap();
+    let p = pipeline(&f, &fake.url, PipelineConfig::default());
+    let (report, _) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    assert!(report.opinions[0].tools.is_empty());
+    assert_eq!(fake.calls(), 3);
+    assert_eq!(
+        report.consensus.finding.cause.as_deref(),
+        Some("oom_killed")
+    );
+
+    // From the menu: one stream the evidence has, asked twice in one step.
+    let asked = json!({"calls": [
+        {"tool": "query_logs", "arguments": {"stream": "container=cartservice", "contains": "heap"}},
+        {"tool": "query_logs", "arguments": {"stream": "container=cartservice"}}
+    ]})
+    .to_string();
+    let fake = FakeModelServer::start(vec![
+        FakeReply::Text(asked),
         FakeReply::Text(finding.clone()),
     ])
     .await
@@ -505,18 +527,16 @@ async fn fault_model_following_an_injection_is_contained() {
     let p = pipeline(&f, &fake.url, PipelineConfig::default());
     let (report, _) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
     let tools = &report.opinions[0].tools;
-    assert_eq!(tools.len(), 2);
-    assert_eq!(tools[0].status, CallStatus::Error);
-    assert!(
-        tools[0].error.as_deref().unwrap().contains("invalid query"),
-        "{:?}",
-        tools[0]
-    );
-    assert_eq!(tools[1].status, CallStatus::Refused, "a repeat is refused");
+    assert_eq!(tools.len(), 1, "{tools:?}");
+    assert_eq!(tools[0].status, CallStatus::Ok, "{:?}", tools[0]);
+    // loglens wrote the LogQL and the range, around the evidence (logs from 2025).
     assert_eq!(
-        report.consensus.finding.cause.as_deref(),
-        Some("oom_killed")
+        tools[0].arguments["query"],
+        r#"{container="cartservice"} |= "heap""#
     );
+    // The scope is the errors; the first is at 10:00:30.
+    assert_eq!(tools[0].arguments["start"], "2025-03-01T09:00:30Z");
+    assert!(tools[0].result_bytes > 0);
 
     // A tool outside the set does not even pass the reply's schema: the reply is rejected
     // (twice), no tool runs, and the specialist answers from the evidence.

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::patterns::{MinerConfig, Pattern, mine};
 use super::signatures::{Candidate, SignatureLibrary, workload};
+use crate::call_menu::CallMenu;
 use crate::finding::LineRef;
 use crate::retrieval::{Chosen, Ranked};
 
@@ -71,6 +72,10 @@ pub struct EvidenceSet {
     /// ([`super::screen`]); never shown, never a cause, never cited.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<super::screen::Withheld>,
+    /// What a tool call may ask about: the streams and objects of every line and event
+    /// retrieved ([`CallMenu`]). Not kept with the report.
+    #[serde(skip)]
+    pub menu: CallMenu,
 }
 
 /// What the analyzers found, before lines are chosen.
@@ -82,6 +87,8 @@ pub struct Analysis {
     pub patterns: Vec<Pattern>,
     /// Components seen.
     pub components: Vec<String>,
+    /// What a tool call may ask about.
+    pub menu: CallMenu,
 }
 
 /// Runs the analyzers and chooses the lines (both steps of [`analyze`] and
@@ -124,6 +131,7 @@ pub fn analyze(lines: &[LogLine], events: &[K8sEvent], library: &SignatureLibrar
         candidates,
         patterns,
         components: components(lines, events),
+        menu: CallMenu::from_retrieved(lines, events),
     }
 }
 
@@ -141,6 +149,7 @@ impl Analysis {
                 .collect(),
             patterns: self.patterns.clone(),
             components: self.components.clone(),
+            menu: self.menu.clone(),
             ..EvidenceSet::default()
         }
     }
@@ -168,6 +177,7 @@ impl Analysis {
             candidates,
             patterns,
             components,
+            menu,
         } = self;
         // Lines in order of priority (indexes into `lines`).
         let mut priority: Vec<usize> = Vec::new();
@@ -276,6 +286,7 @@ impl Analysis {
             patterns,
             components,
             withheld: Vec::new(),
+            menu,
         }
     }
 }

@@ -25,10 +25,18 @@ pub struct LogPatternsArgs {
     /// A LogQL log query selecting the lines to summarize, e.g. {namespace="shop"} |= "error".
     #[schemars(length(min = 3, max = 1000))]
     pub query: String,
-    /// How far back from now, e.g. "1h" (default "1h").
+    /// How far back from now, e.g. "1h" (default "1h"). Ignored when start is given.
     #[serde(default)]
     #[schemars(length(max = 16))]
     pub since: Option<String>,
+    /// Start of the range (RFC 3339).
+    #[serde(default)]
+    #[schemars(length(max = 40))]
+    pub start: Option<String>,
+    /// End of the range (RFC 3339, default now).
+    #[serde(default)]
+    #[schemars(length(max = 40))]
+    pub end: Option<String>,
     /// Most templates to return (default 10).
     #[serde(default)]
     #[schemars(range(min = 1, max = 50))]
@@ -123,8 +131,8 @@ impl Tool for LogPatterns {
             .call(QueryLogsArgs {
                 query: args.query.clone(),
                 since: args.since.clone(),
-                start: None,
-                end: None,
+                start: args.start.clone(),
+                end: args.end.clone(),
                 limit: Some(1000),
             })
             .await?;
@@ -156,8 +164,8 @@ fn args_for_check(args: &LogPatternsArgs) -> QueryLogsArgs {
     QueryLogsArgs {
         query: args.query.clone(),
         since: args.since.clone(),
-        start: None,
-        end: None,
+        start: args.start.clone(),
+        end: args.end.clone(),
         limit: None,
     }
 }
@@ -224,6 +232,8 @@ mod tests {
             .call(LogPatternsArgs {
                 query: r#"{app="api"}"#.into(),
                 since: None,
+                start: None,
+                end: None,
                 limit: Some(1),
             })
             .await
@@ -238,6 +248,8 @@ mod tests {
             .call(LogPatternsArgs {
                 query: r#"{app=~".+"}"#.into(),
                 since: None,
+                start: None,
+                end: None,
                 limit: None,
             })
             .await
