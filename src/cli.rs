@@ -1,18 +1,23 @@
-//! Command-line interface (clap). Every option can also come from an environment
-//! variable (shown in `--help`) or the config file; flags win over the environment,
-//! which wins over the file, which wins over the defaults.
+//! Command-line interface (clap). Only `--config` and `--log-format` are taken by every
+//! command; each command takes the option groups it uses (`crate::option_groups`).
+//! Every option can also come from an environment variable (shown in `--help`) or the
+//! config file; flags win over the environment, which wins over the file, which wins
+//! over the defaults.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use loglens_agents::specialist::AnswerMode;
+
+use crate::option_groups::{
+    AgentArgs, LogArgs, LokiArgs, ModelArgs, Settings, StoreArgs, VectorArgs,
+};
 
 /// loglens answers questions about Kubernetes logs with a local model, citing the exact
 /// log lines each answer rests on.
 #[derive(Debug, Parser)]
 #[command(name = "loglens", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Options shared by every command.
+    /// Options every command takes.
     #[command(flatten)]
     pub global: GlobalArgs,
     /// What to do.
@@ -20,168 +25,82 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options shared by every command.
+impl Cli {
+    /// The options the command took, for [`crate::config::Config::load`]; the groups it
+    /// does not take stay at their defaults.
+    pub fn settings(&self) -> Settings {
+        let mut s = Settings {
+            config: self.global.config.clone(),
+            ..Settings::default()
+        };
+        let all = |a: &AllArgs, s: &mut Settings| {
+            s.logs = a.logs.clone();
+            s.loki = a.loki.clone();
+            s.model = a.model.clone();
+            s.agent = a.agent.clone();
+            s.vectors = a.vectors.clone();
+            s.store = a.store.clone();
+        };
+        match &self.command {
+            Command::Ask(a) => {
+                s.logs = a.logs.clone();
+                s.loki = a.loki.clone();
+                s.model = a.model.clone();
+                s.agent = a.agent.clone();
+                s.vectors = a.vectors.clone();
+                s.store = a.store.clone();
+            }
+            Command::Ingest(a) => {
+                s.logs = a.logs.clone();
+                s.loki = a.loki.clone();
+            }
+            Command::Serve(a) => all(&a.settings, &mut s),
+            Command::CheckConfig(a) => all(&a.settings, &mut s),
+            Command::Explain => {}
+            Command::Golden(GoldenCommand::Extract { logs, loki, .. }) => {
+                s.logs = logs.clone();
+                s.loki = loki.clone();
+            }
+            Command::Golden(_) => {}
+            Command::Eval(a) => {
+                s.model = a.model.clone();
+                s.agent = a.agent.clone();
+                s.vectors = a.vectors.clone();
+                s.loki = a.loki.clone();
+                s.store = a.store.clone();
+            }
+            Command::Keys(a) => s.store = a.store.clone(),
+            Command::Feedback(a) => s.store = a.store.clone(),
+            Command::Queue(a) => s.store = a.store.clone(),
+            Command::Trace(a) => s.store = a.store.clone(),
+            Command::Index(a) => {
+                s.logs = a.logs.clone();
+                s.loki = a.loki.clone();
+                s.vectors = a.vectors.clone();
+                s.store = a.store.clone();
+            }
+            Command::Summary(a) => {
+                s.logs = a.window.logs.clone();
+                s.loki = a.window.loki.clone();
+                s.model = a.model.clone();
+            }
+            Command::Triage(TriageArgs { window, .. })
+            | Command::Changes(ChangesArgs { window, .. })
+            | Command::Cascade(CascadeArgs { window }) => {
+                s.logs = window.logs.clone();
+                s.loki = window.loki.clone();
+            }
+        }
+        s
+    }
+}
+
+/// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Config file (TOML). Default: ./loglens.toml when it exists.
     #[arg(long, global = true, env = "LOGLENS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-
-    /// Log files or directories to read (JSON lines, `kubectl logs` output, Loki exports).
-    /// Repeat the flag or separate with commas.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_LOGS",
-        value_name = "PATH",
-        value_delimiter = ','
-    )]
-    pub logs: Vec<PathBuf>,
-
-    /// Kubernetes event files (`kubectl get events -o json`, `kubectl get events` or
-    /// `describe` output, objects as `kubectl get pods,nodes,svc,... -o json`,
-    /// Cloud-OpsBench `k8s_states.json`). Without them, events are read
-    /// from Loki when it is configured.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_EVENTS",
-        value_name = "PATH",
-        value_delimiter = ','
-    )]
-    pub events: Vec<PathBuf>,
-
-    /// Read Kubernetes events and the cluster state from the Kubernetes API (in a pod: its
-    /// service account; else the current kubeconfig context), when no --events files are
-    /// given. Also `[events] kubernetes = true`.
-    #[arg(long, global = true, env = "LOGLENS_KUBERNETES")]
-    pub kubernetes: bool,
-
-    /// Samples per specialist (consensus votes over them; more is steadier and slower).
-    #[arg(long, global = true, env = "LOGLENS_SAMPLES", value_name = "N")]
-    pub samples: Option<usize>,
-
-    /// Tool rounds per specialist (0: answer from the evidence alone). Default 1, and 0
-    /// for a model under 1B parameters (its tool rounds did not pay for themselves);
-    /// given, it holds whatever the model.
-    #[arg(long, global = true, env = "LOGLENS_MAX_STEPS", value_name = "N")]
-    pub max_steps: Option<usize>,
-
-    /// At most this many tokens of evidence lines in a specialist's prompt (default: what
-    /// the context leaves). Fewer is faster on a CPU.
-    #[arg(long, global = true, env = "LOGLENS_EVIDENCE_TOKENS", value_name = "N")]
-    pub evidence_tokens: Option<usize>,
-
-    /// What the model writes as its answer: `full` (every field, prose included),
-    /// `choose` (cause, lines, component, severity; loglens words the rest from the
-    /// evidence) or `auto` (choose for a model under 1B parameters).
-    #[arg(long, global = true, env = "LOGLENS_ANSWER", value_name = "MODE")]
-    pub answer: Option<AnswerMode>,
-
-    /// Base URL of the OpenAI-compatible model server (llama.cpp's llama-server).
-    #[arg(long, global = true, env = "LOGLENS_MODEL_URL", value_name = "URL")]
-    pub model_url: Option<String>,
-
-    /// Model name sent to the server.
-    #[arg(long, global = true, env = "LOGLENS_MODEL", value_name = "NAME")]
-    pub model: Option<String>,
-
-    /// A llama.cpp sampling setting sent with every model call, e.g.
-    /// `--sampling dry_multiplier=0.8` (DRY: stops a small model repeating itself);
-    /// repeatable. Also `[model.sampling]` in loglens.toml.
-    #[arg(long, global = true, value_name = "KEY=VALUE")]
-    pub sampling: Vec<String>,
-
-    /// Bearer token for the model server, if it wants one.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_MODEL_API_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    pub model_api_key: Option<String>,
-
-    /// Seconds one model call may take before it is abandoned.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_MODEL_TIMEOUT",
-        value_name = "SECS"
-    )]
-    pub model_timeout: Option<u64>,
-
-    /// Base URL of the OpenAI-compatible embedding server (llama-server --embeddings),
-    /// for hybrid retrieval and `loglens index`.
-    #[arg(long, global = true, env = "LOGLENS_EMBED_URL", value_name = "URL")]
-    pub embed_url: Option<String>,
-
-    /// Embedding model name (default: the one the server lists).
-    #[arg(long, global = true, env = "LOGLENS_EMBED_MODEL", value_name = "NAME")]
-    pub embed_model: Option<String>,
-
-    /// Qdrant's gRPC URL (e.g. http://qdrant:6334): keep vectors there instead of the
-    /// embedded index beside the database.
-    #[arg(long, global = true, env = "QDRANT_URL", value_name = "URL")]
-    pub qdrant_url: Option<String>,
-
-    /// The embedded vector index file (default: beside the SQLite database, e.g.
-    /// .loglens/loglens.vectors.db).
-    #[arg(long, global = true, env = "LOGLENS_VECTOR_PATH", value_name = "FILE")]
-    pub vector_path: Option<PathBuf>,
-
-    /// The model's context window in tokens (must match llama-server's -c).
-    #[arg(long, global = true, env = "LOGLENS_CONTEXT_TOKENS", value_name = "N")]
-    pub context_tokens: Option<usize>,
-
-    /// Where analyses are stored: sqlite://PATH (default .loglens/loglens.db) or
-    /// postgres://USER:PASS@HOST/DB.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub database_url: Option<String>,
-
-    /// Grafana Loki's base URL: where `ask` and `serve` read logs when no --logs are given,
-    /// and where `ingest` pushes them.
-    #[arg(long, global = true, env = "LOGLENS_LOKI_URL", value_name = "URL")]
-    pub loki_url: Option<String>,
-
-    /// Loki tenant, sent as X-Scope-OrgID.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_LOKI_TENANT",
-        value_name = "TENANT"
-    )]
-    pub loki_tenant: Option<String>,
-
-    /// Bearer token for Loki.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_LOKI_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub loki_token: Option<String>,
-
-    /// Basic-auth user for Loki (with --loki-password / LOGLENS_LOKI_PASSWORD).
-    #[arg(long, global = true, env = "LOGLENS_LOKI_USER", value_name = "USER")]
-    pub loki_user: Option<String>,
-
-    /// Basic-auth password for Loki.
-    #[arg(
-        long,
-        global = true,
-        env = "LOGLENS_LOKI_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
-    pub loki_password: Option<String>,
 
     /// Format of loglens's own diagnostic logs on stderr (levels from RUST_LOG).
     #[arg(long, global = true, env = "LOGLENS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -221,7 +140,7 @@ pub enum Command {
     /// valid, without running anything: exit 0 when they are, 1 with the reason when not.
     ///
     /// Example: loglens --config k8s/loglens.toml check-config
-    CheckConfig,
+    CheckConfig(Box<CheckConfigArgs>),
     /// Golden dataset tooling: import real incidents as cases, check the cases.
     #[command(subcommand)]
     Golden(GoldenCommand),
@@ -231,8 +150,7 @@ pub enum Command {
     /// Example: loglens eval --variant evidence
     Eval(EvalArgs),
     /// API keys for the HTTP API (see `serve --require-api-key`).
-    #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(KeysArgs),
     /// What happened in a window: counts per component, the top problems, what changed
     /// against the window before, where failures started, and a short written summary
     /// (the model writes it from the measured digest; --no-narrate skips the model).
@@ -258,11 +176,9 @@ pub enum Command {
     Cascade(CascadeArgs),
     /// Feedback on answers: list it, and export confirmed and corrected answers as
     /// golden-case candidates (POST /v1/feedback records it).
-    #[command(subcommand)]
-    Feedback(FeedbackCommand),
+    Feedback(FeedbackArgs),
     /// The incident bots' durable queue: list jobs and dead letters, retry a dead one.
-    #[command(subcommand)]
-    Queue(QueueCommand),
+    Queue(QueueArgs),
     /// Embed logs into the vector index for hybrid retrieval: a time range (default the
     /// last 7 days, Loki's retention) from Loki or --logs, hour by hour, with progress.
     /// Idempotent and resumable: chunks already indexed are skipped, so a run that stopped
@@ -292,6 +208,18 @@ pub struct IndexArgs {
     /// when reading Loki (its retention), keep everything when reading files.
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
+    /// Logs.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
+    /// The embedding server and the index.
+    #[command(flatten)]
+    pub vectors: VectorArgs,
+    /// The store (the embedded index lives beside it).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `loglens trace`.
@@ -302,9 +230,14 @@ pub struct TraceArgs {
     /// Print the spans as JSON instead of a tree.
     #[arg(long)]
     pub json: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `loglens golden ...`.
+// Parsed once per process: a large variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum GoldenCommand {
     /// Turn recorded real incidents into golden cases: Cloud-OpsBench fault cases
@@ -344,8 +277,14 @@ pub enum GoldenCommand {
     /// lines, and samples per severity towards the dataset's mix.
     ///
     /// Example: loglens golden extract --loghub ../shared/data/loghub2_2k --max-cases 90
-    /// Example: loglens --loki-url http://loki:3100 golden extract --query '{namespace="shop"}' --since 24h
+    /// Example: loglens golden extract --loki-url http://loki:3100 --query '{namespace="shop"}' --since 24h
     Extract {
+        /// Local files to read (instead of Loki).
+        #[command(flatten)]
+        logs: LogArgs,
+        /// Loki.
+        #[command(flatten)]
+        loki: LokiArgs,
         /// A folder of Loghub-2.0 sets (<System>/<System>_2k.log_structured_corrected.csv).
         #[arg(long, value_name = "DIR")]
         loghub: Option<PathBuf>,
@@ -420,6 +359,21 @@ pub struct EvalArgs {
     /// The run's options.
     #[command(flatten)]
     pub run: EvalRunArgs,
+    /// The model server.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The agents' use of the model.
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Hybrid retrieval (the hybrid variant, --hybrid, --semantic).
+    #[command(flatten)]
+    pub vectors: VectorArgs,
+    /// Loki (--loki).
+    #[command(flatten)]
+    pub loki: LokiArgs,
+    /// Where runs are stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `loglens eval compare|list`.
@@ -619,6 +573,24 @@ pub struct AskArgs {
     /// Print the whole result as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Logs and events.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
+    /// The model server.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The agents' use of the model.
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Hybrid retrieval.
+    #[command(flatten)]
+    pub vectors: VectorArgs,
+    /// Where the answer is stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `--retrieval`.
@@ -652,6 +624,12 @@ pub struct IngestArgs {
         value_name = "FILE"
     )]
     pub checkpoint: std::path::PathBuf,
+    /// The files to push.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Where to push them.
+    #[command(flatten)]
+    pub loki: LokiArgs,
 }
 
 /// `loglens serve`.
@@ -670,6 +648,40 @@ pub struct ServeArgs {
     /// Default: `[queue] workers`, else 1.
     #[arg(long, env = "LOGLENS_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
+    /// Every other setting.
+    #[command(flatten)]
+    pub settings: AllArgs,
+}
+
+/// Every option group (`serve` and `check-config` take them all).
+#[derive(Debug, Args)]
+pub struct AllArgs {
+    /// Logs and events.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
+    /// The model server.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The agents' use of the model.
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Hybrid retrieval.
+    #[command(flatten)]
+    pub vectors: VectorArgs,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `loglens check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// The settings to check.
+    #[command(flatten)]
+    pub settings: AllArgs,
 }
 
 /// The scope and window of an insight (every line, not only errors; without --since or
@@ -682,6 +694,12 @@ pub struct WindowArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Logs and events.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
 }
 
 /// `loglens summary`.
@@ -693,6 +711,9 @@ pub struct SummaryArgs {
     /// Only the measured digest; do not ask the model to write it up.
     #[arg(long)]
     pub no_narrate: bool,
+    /// The model server (for the written summary).
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// `loglens triage`.
@@ -729,6 +750,39 @@ pub struct CascadeArgs {
     /// Scope and window.
     #[command(flatten)]
     pub window: WindowArgs,
+}
+
+/// `loglens feedback`.
+#[derive(Debug, Args)]
+pub struct FeedbackArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: FeedbackCommand,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `loglens queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: QueueCommand,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `loglens keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `loglens feedback ...`.

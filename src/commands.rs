@@ -49,7 +49,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Ask(_)
         | Command::Ingest(_)
         | Command::Explain
-        | Command::CheckConfig
+        | Command::CheckConfig(_)
         | Command::Golden(_)
         | Command::Eval(_)
         | Command::Trace(_)
@@ -62,14 +62,14 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         | Command::Changes(_)
         | Command::Cascade(_) => None,
     };
-    let config = Config::load(&cli.global, listen)?;
+    let config = Config::load(&cli.settings(), listen)?;
     match cli.command {
         Command::Ask(args) => ask(&config, *args, telemetry).await,
         Command::Trace(args) => crate::trace::trace(&config, args).await,
         Command::Index(args) => crate::index::index(&config, args).await,
-        Command::Keys(cmd) => keys(&config, cmd).await,
-        Command::Queue(cmd) => queue(&config, cmd).await,
-        Command::Feedback(cmd) => feedback(&config, cmd).await,
+        Command::Keys(a) => keys(&config, a.command).await,
+        Command::Queue(a) => queue(&config, a.command).await,
+        Command::Feedback(a) => feedback(&config, a.command).await,
         Command::Summary(a) => crate::insight_commands::summary(&config, a).await,
         Command::Triage(a) => crate::insight_commands::triage(&config, a).await,
         Command::Changes(a) => crate::insight_commands::changes(&config, a).await,
@@ -78,7 +78,7 @@ pub async fn run(cli: Cli, telemetry: &Telemetry) -> anyhow::Result<ExitCode> {
         Command::Golden(cmd) => crate::golden::golden(&config, cmd).await,
         Command::Eval(args) => crate::eval::eval(&config, args, telemetry).await,
         Command::Explain => explain(),
-        Command::CheckConfig => {
+        Command::CheckConfig(_) => {
             let file = cli.global.config.as_deref().map_or_else(
                 || {
                     if std::path::Path::new("loglens.toml").exists() {

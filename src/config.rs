@@ -111,7 +111,7 @@ use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
 use loglens_tools::redact::PseudonymKind;
 use serde::Deserialize;
 
-use crate::cli::GlobalArgs;
+use crate::option_groups::Settings;
 
 /// The config file, as written. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -474,7 +474,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 
 impl Config {
     /// Reads the config file (if any) and applies the environment and flags over it.
-    pub fn load(args: &GlobalArgs, listen: Option<SocketAddr>) -> anyhow::Result<Self> {
+    pub fn load(args: &Settings, listen: Option<SocketAddr>) -> anyhow::Result<Self> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None if Path::new("loglens.toml").exists() => read_file(Path::new("loglens.toml"))?,
@@ -499,18 +499,21 @@ impl Config {
         let llm_default = LlmConfig::default();
         let llm = LlmConfig {
             base_url: args
+                .model
                 .model_url
                 .clone()
                 .or(file.model.url)
                 .unwrap_or_else(|| DEFAULT_MODEL_URL.into()),
             model: args
                 .model
+                .model
                 .clone()
                 .or(file.model.name)
                 .unwrap_or(llm_default.model),
-            api_key: args.model_api_key.clone(),
+            api_key: args.model.model_api_key.clone(),
             request_timeout: Duration::from_secs(
-                args.model_timeout
+                args.model
+                    .model_timeout
                     .or(file.model.timeout_secs)
                     .unwrap_or(120),
             ),
@@ -520,10 +523,11 @@ impl Config {
                 .max_output_tokens
                 .unwrap_or(llm_default.max_tokens),
             temperature: file.model.temperature.unwrap_or(llm_default.temperature),
-            sampling: sampling(file.model.sampling.clone(), &args.sampling)?,
+            sampling: sampling(file.model.sampling.clone(), &args.model.sampling)?,
         };
         let analyzer = BaselineConfig {
             context_tokens: args
+                .model
                 .context_tokens
                 .or(file.model.context_tokens)
                 .unwrap_or(4096),
@@ -536,21 +540,21 @@ impl Config {
                 llm.max_tokens
             );
         }
-        let log_paths = if args.logs.is_empty() {
+        let log_paths = if args.logs.logs.is_empty() {
             file.logs.paths
         } else {
-            args.logs.clone()
+            args.logs.logs.clone()
         };
         let require_api_key = file.server.require_api_key.unwrap_or(false);
         let listen = match listen.or(file.server.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
-        let loki = args.loki_url.clone().or(file.loki.url).map(|url| {
+        let loki = args.loki.loki_url.clone().or(file.loki.url).map(|url| {
             let auth = match (
-                &args.loki_token,
-                args.loki_user.clone().or(file.loki.user),
-                &args.loki_password,
+                &args.loki.loki_token,
+                args.loki.loki_user.clone().or(file.loki.user),
+                &args.loki.loki_password,
             ) {
                 (Some(t), _, _) => LokiAuth::Bearer(t.clone()),
                 (None, Some(user), Some(password)) => LokiAuth::Basic {
@@ -561,17 +565,22 @@ impl Config {
             };
             LokiConfig {
                 url,
-                tenant: args.loki_tenant.clone().or(file.loki.tenant),
+                tenant: args.loki.loki_tenant.clone().or(file.loki.tenant),
                 auth,
                 ..LokiConfig::default()
             }
         });
         let pd = PipelineConfig::default();
-        let samples = args.samples.or(file.agents.samples).unwrap_or(pd.samples);
+        let samples = args
+            .agent
+            .samples
+            .or(file.agents.samples)
+            .unwrap_or(pd.samples);
         if !(1..=16).contains(&samples) {
             bail!("samples must be between 1 and 16, got {samples}");
         }
         let max_steps = args
+            .agent
             .max_steps
             .or(file.agents.max_steps)
             .unwrap_or(pd.specialist.max_steps);
@@ -582,7 +591,7 @@ impl Config {
         if !(1..=4).contains(&max_calls) {
             bail!("max_calls must be between 1 and 4, got {max_calls}");
         }
-        let asked_for_rounds = args.max_steps.or(file.agents.max_steps).is_some();
+        let asked_for_rounds = args.agent.max_steps.or(file.agents.max_steps).is_some();
         let specialist = SpecialistConfig {
             max_steps,
             // Tool rounds asked for by name are run whatever the model's size.
@@ -595,8 +604,8 @@ impl Config {
             context_tokens: analyzer.context_tokens,
             answer_tokens: llm.max_tokens,
             tool_calling: file.agents.tool_calling.unwrap_or_default(),
-            answer: args.answer.or(file.agents.answer).unwrap_or_default(),
-            evidence_tokens: args.evidence_tokens.or(file.agents.evidence_tokens),
+            answer: args.agent.answer.or(file.agents.answer).unwrap_or_default(),
+            evidence_tokens: args.agent.evidence_tokens.or(file.agents.evidence_tokens),
             ..pd.specialist
         };
         if specialist.evidence_tokens.is_some_and(|n| n < 100) {
@@ -632,10 +641,10 @@ impl Config {
             restore: file.redaction.restore.unwrap_or(pd.restore),
             ..pd
         };
-        let event_paths = if args.events.is_empty() {
+        let event_paths = if args.logs.events.is_empty() {
             file.events.paths
         } else {
-            args.events.clone()
+            args.logs.events.clone()
         };
         let dd = loglens_evals::drift::DriftThresholds::default();
         let drift = loglens_evals::drift::DriftThresholds {
@@ -648,11 +657,13 @@ impl Config {
         let ed = EmbedConfig::default();
         let embed = EmbedConfig {
             url: args
+                .vectors
                 .embed_url
                 .clone()
                 .or(file.embeddings.url)
                 .unwrap_or_else(|| DEFAULT_EMBED_URL.into()),
             model: args
+                .vectors
                 .embed_model
                 .clone()
                 .or(file.embeddings.model)
@@ -670,11 +681,12 @@ impl Config {
             bail!("[embeddings] batch must be 1..=256 and concurrency 1..=16");
         }
         let database_url = args
+            .store
             .database_url
             .clone()
             .or(file.database.url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        let vectors = match args.qdrant_url.clone().or(file.vectors.qdrant_url) {
+        let vectors = match args.vectors.qdrant_url.clone().or(file.vectors.qdrant_url) {
             Some(url) => VectorBackend::Qdrant {
                 url,
                 collection: file
@@ -684,7 +696,8 @@ impl Config {
                 api_key: std::env::var("QDRANT_API_KEY").ok(),
             },
             None => VectorBackend::Sqlite(
-                args.vector_path
+                args.vectors
+                    .vector_path
                     .clone()
                     .or(file.vectors.path)
                     .unwrap_or_else(|| default_vector_path(&database_url)),
@@ -724,7 +737,7 @@ impl Config {
             loki,
             pipeline,
             event_paths,
-            kubernetes: args.kubernetes || file.events.kubernetes,
+            kubernetes: args.logs.kubernetes || file.events.kubernetes,
             llm,
             analyzer,
             database_url,
@@ -877,32 +890,9 @@ mod tests {
             "[model]\nurl = \"http://file:1\"\nname = \"m\"\n[model.sampling]\ndry_multiplier = 0.8\ntop_k = 20\n[logs]\npaths = [\"a\"]\n[embeddings]\nurl = \"http://embed:1\"\n[vectors]\nchunking = \"window:4\"\ntop_k = 30\n",
         )
         .unwrap_or_default();
-        let mut args = GlobalArgs {
+        let mut args = Settings {
             config: Some(path),
-            logs: vec![],
-            events: vec![],
-            kubernetes: false,
-            samples: None,
-            max_steps: None,
-            evidence_tokens: None,
-            answer: None,
-            model_url: None,
-            model: None,
-            sampling: vec![],
-            model_api_key: None,
-            model_timeout: None,
-            context_tokens: None,
-            database_url: None,
-            loki_url: None,
-            loki_tenant: None,
-            loki_token: None,
-            loki_user: None,
-            loki_password: None,
-            log_format: crate::cli::LogFormat::Text,
-            embed_url: None,
-            embed_model: None,
-            qdrant_url: None,
-            vector_path: None,
+            ..Settings::default()
         };
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(c.llm.base_url, "http://file:1");
@@ -914,16 +904,16 @@ mod tests {
             c.vectors,
             VectorBackend::Sqlite(PathBuf::from(".loglens/loglens.vectors.db"))
         );
-        args.qdrant_url = Some("http://qdrant:6334".into());
+        args.vectors.qdrant_url = Some("http://qdrant:6334".into());
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert!(
             matches!(c.vectors, VectorBackend::Qdrant { ref url, .. } if url == "http://qdrant:6334")
         );
-        args.qdrant_url = None;
+        args.vectors.qdrant_url = None;
         assert_eq!(c.llm.sampling["dry_multiplier"], serde_json::json!(0.8));
         assert_eq!(c.llm.sampling["top_k"], serde_json::json!(20));
         // A flag overrides the file's sampling value; values are JSON when they parse.
-        args.sampling = vec!["top_k=40".into(), "dry_sequence_breakers=[\"\\n\"]".into()];
+        args.model.sampling = vec!["top_k=40".into(), "dry_sequence_breakers=[\"\\n\"]".into()];
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(c.llm.sampling["top_k"], serde_json::json!(40));
         assert_eq!(
@@ -932,28 +922,28 @@ mod tests {
         );
         // Keys that are loglens's own to set are refused.
         for bad in ["response_format={}", "messages=[]", "top_k"] {
-            args.sampling = vec![bad.into()];
+            args.model.sampling = vec![bad.into()];
             let err = Config::load(&args, None)
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(err.contains("sampling"), "{bad}: {err}");
         }
-        args.sampling = vec![];
+        args.model.sampling = vec![];
         assert_eq!(c.log_paths, vec![PathBuf::from("a")]);
-        args.model_url = Some("http://flag:2".into());
+        args.model.model_url = Some("http://flag:2".into());
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(c.llm.base_url, "http://flag:2");
         assert_eq!(c.llm.model, "m");
         assert_eq!(c.pipeline.samples, 1);
-        args.samples = Some(3);
-        args.max_steps = Some(9);
+        args.agent.samples = Some(3);
+        args.agent.max_steps = Some(9);
         let err = Config::load(&args, None)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("max_steps must be at most 6"), "{err}");
-        args.max_steps = Some(1);
+        args.agent.max_steps = Some(1);
         let c = Config::load(&args, None).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(
             (c.pipeline.samples, c.pipeline.specialist.max_steps),

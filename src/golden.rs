@@ -75,6 +75,7 @@ pub async fn golden(config: &Config, cmd: GoldenCommand) -> anyhow::Result<ExitC
             seed,
             prefix,
             out,
+            ..
         } => {
             let lib = SignatureLibrary::builtin()?;
             let (lines, default_prefix, source, licence) = match &loghub {

@@ -35,6 +35,7 @@ pub mod incidents;
 pub mod index;
 pub mod insight_commands;
 pub mod insights;
+pub mod option_groups;
 pub mod queue;
 pub mod render;
 pub mod server;

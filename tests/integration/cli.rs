@@ -19,24 +19,20 @@ fn help_explains_each_command() {
     let out = loglens().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in [
-        "ask",
-        "serve",
-        "--model-url",
-        "LOGLENS_MODEL_URL",
-        "--database-url",
-        "--logs",
-        "index",
-        "--embed-url",
-        "LOGLENS_EMBED_URL",
-        "--qdrant-url",
-        "queue",
-    ] {
+    for word in ["ask", "serve", "index", "queue", "--config", "--log-format"] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
+    // Only --config and --log-format are every command's: the rest belongs to the
+    // commands that use it.
+    assert!(!text.contains("--model-url"), "{text}");
     let out = loglens().args(["serve", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["--workers", "LOGLENS_WORKERS", "--require-api-key"] {
+    for word in [
+        "--workers",
+        "LOGLENS_WORKERS",
+        "--require-api-key",
+        "--model-url",
+    ] {
         assert!(text.contains(word), "serve --help lacks {word}:\n{text}");
     }
     let out = loglens().args(["ask", "--help"]).output().unwrap();
@@ -48,9 +44,45 @@ fn help_explains_each_command() {
         "--json",
         "--grep",
         "--retrieval",
+        "--model-url",
+        "LOGLENS_MODEL_URL",
+        "--database-url",
+        "--logs",
+        "--embed-url",
+        "LOGLENS_EMBED_URL",
+        "--qdrant-url",
     ] {
         assert!(text.contains(word), "ask --help lacks {word}:\n{text}");
     }
+    // A command lists what it reads, nothing else.
+    for (command, absent) in [
+        (&["explain"][..], "--logs"),
+        (&["golden", "import"][..], "--model-url"),
+        (&["keys", "list"][..], "--model-url"),
+        (&["index"][..], "--samples"),
+        (&["triage"][..], "--model-url"),
+    ] {
+        let out = loglens().args(command).arg("--help").output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains(absent),
+            "{command:?} --help lists {absent}:\n{text}"
+        );
+    }
+    let out = loglens().args(["explain", "--help"]).output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(lines < 40, "explain --help is {lines} lines");
+    // A flag a command does not use is an error, not silence.
+    let out = loglens()
+        .args(["golden", "analyze", "--model-url", "http://x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--model-url"));
+    // A command's options may follow its subcommand.
+    let out = loglens().args(["keys", "list", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--database-url"));
 }
 
 #[test]
@@ -773,7 +805,7 @@ fn golden_extract_cuts_cases_from_loki() {
     // Loki makes pushed lines queryable within moments; retry briefly.
     for _ in 0..50 {
         let out = loglens()
-            .args(["--loki-url", &loki, "golden", "extract", "--query", &query])
+            .args(["golden", "extract", "--loki-url", &loki, "--query", &query])
             .args([
                 "--since",
                 "1h",

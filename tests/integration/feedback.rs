@@ -154,12 +154,12 @@ async fn feedback_is_checked_reviewed_and_exported_as_candidates() {
     let export = || {
         loglens()
             .args([
-                "--database-url",
-                &db,
                 "feedback",
                 "export",
                 "--out",
                 out_dir.to_str().unwrap(),
+                "--database-url",
+                &db,
             ])
             .output()
             .unwrap()
@@ -202,7 +202,7 @@ async fn feedback_is_checked_reviewed_and_exported_as_candidates() {
     assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
     let out = loglens()
-        .args(["--database-url", &db, "feedback", "list"])
+        .args(["feedback", "list", "--database-url", &db])
         .output()
         .unwrap();
     assert_ok(&out);

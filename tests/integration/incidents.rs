@@ -838,8 +838,8 @@ async fn the_queue_command_lists_and_retries_dead_letters() {
 
     let run = |args: &[&str]| {
         crate::support::loglens()
-            .args(["--database-url", &url])
             .args(args)
+            .args(["--database-url", &url])
             .output()
             .unwrap()
     };
