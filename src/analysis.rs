@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use loglens_agents::baseline::check_question;
 use loglens_agents::events::AgentEvent;
-use loglens_agents::llm::{ModelCall, ReplyEvent, busy_ms};
+use loglens_agents::llm::{ModelCall, ReplyEvent, busy_ms, generation_rate};
 use loglens_agents::pipeline::prompt_versions;
 use loglens_agents::router::{RetrievalMode, Scope};
 use loglens_agents::{
@@ -501,7 +501,7 @@ impl AnalysisService {
             model_calls: calls.len() as u64,
             prompt_tokens: calls.iter().map(|c| c.prompt_tokens).sum(),
             completion_tokens: calls.iter().map(|c| c.completion_tokens).sum(),
-            tokens_per_second: calls.last().map_or(0.0, |c| c.tokens_per_second),
+            tokens_per_second: generation_rate(calls),
             pipeline: q.mode.name().to_string(),
             details: outcome.details,
             trace_id: None,

@@ -175,6 +175,23 @@ pub struct ModelCall {
     pub started_ms: f64,
 }
 
+/// Tokens generated a second over every call that generated: their tokens over their
+/// generation time. (The last call alone can be a weighing's one token, which
+/// llama-server times at 0 ms.)
+pub fn generation_rate(calls: &[ModelCall]) -> f64 {
+    let (tokens, ms) = calls
+        .iter()
+        .filter(|c| c.generation_ms > 0.0)
+        .fold((0u64, 0.0f64), |(t, ms), c| {
+            (t + c.completion_tokens, ms + c.generation_ms)
+        });
+    if ms > 0.0 {
+        tokens as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
+}
+
 /// Wall time during which at least one of `calls` was in flight, ms.
 pub fn busy_ms(calls: &[ModelCall]) -> f64 {
     let mut spans: Vec<(f64, f64)> = calls
@@ -855,6 +872,19 @@ pub(crate) fn check<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generation_rate_counts_every_generating_call() {
+        let call = |tokens: u64, ms: f64| ModelCall {
+            completion_tokens: tokens,
+            generation_ms: ms,
+            ..ModelCall::default()
+        };
+        // 300 tokens in 10 s; the weighing's one token timed at 0 ms counts for nothing.
+        let calls = [call(100, 2000.0), call(200, 8000.0), call(1, 0.0)];
+        assert!((generation_rate(&calls) - 30.0).abs() < 1e-9);
+        assert!(generation_rate(&[]).abs() < f64::EPSILON);
+    }
 
     #[test]
     fn option_probabilities_are_read_from_the_first_tokens_alternatives() {

@@ -21,6 +21,6 @@ pub(crate) mod sse;
 
 pub use client::{
     CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, MAX_OPTIONS, ModelCall, ReplyEvent,
-    SAMPLING_KEYS, busy_ms, check_sampling,
+    SAMPLING_KEYS, busy_ms, check_sampling, generation_rate,
 };
 pub use error::LlmError;
