@@ -3,19 +3,21 @@
 //! The `loglens` binary's library: everything `main.rs` wires together, exposed so the
 //! integration tests and benchmarks drive the same code.
 //!
-//! - [`cli`]: the command line (clap).
+//! - [`cli`]: the command line (clap): the commands, `--config`, `--log-format`.
+//! - [`option_groups`]: the options commands share (logs, Loki, model, agents,
+//!   vectors, store), each command taking the groups it uses.
+//! - [`commands`]: one module per subcommand, with its arguments and what it does
+//!   (`ask`, `eval`, `golden`, `index`, `ingest`, `insights`, `keys`, `queue`,
+//!   `feedback`, `trace`; `serve`, `explain` and `check-config` in `commands/mod.rs`).
 //! - [`config`]: defaults → config file → environment → flags.
+//! - [`wiring`]: the configuration turned into running parts (sources, model client,
+//!   pipeline, hybrid retrieval, the analysis service, the bots).
 //! - [`analysis`]: one question in, one stored answer out (shared by CLI and HTTP).
 //! - [`admission`]: backpressure: model slots and a bounded queue (429 beyond it).
 //! - [`store`]: SQLite / PostgreSQL storage of every analysis (sqlx).
 //! - [`server`]: the HTTP API (axum).
 //! - [`render`]: the human-readable answer.
-//! - [`commands`]: what each subcommand does.
-//! - [`golden`]: `loglens golden ...`, making and checking the golden dataset.
-//! - [`eval`]: `loglens eval`, replaying and scoring it, storing and comparing runs.
 //! - [`telemetry`]: loglens's own logs, traces (OTLP and the database) and metrics.
-//! - [`index`]: `loglens index`, embedding logs into the vector index.
-//! - [`trace`]: `loglens trace ID`, a stored run's spans as a tree.
 //! - [`insights`]: summaries, triage, "what changed?" and cascades over a window.
 //! - [`feedback`]: confirmed and corrected answers, review flags, golden-case candidates.
 //! - [`queue`]: the durable job queue in the database (leases, retries, dead letters).
@@ -28,12 +30,8 @@ pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod eval;
 pub mod feedback;
-pub mod golden;
 pub mod incidents;
-pub mod index;
-pub mod insight_commands;
 pub mod insights;
 pub mod option_groups;
 pub mod queue;
@@ -41,4 +39,4 @@ pub mod render;
 pub mod server;
 pub mod store;
 pub mod telemetry;
-pub mod trace;
+pub mod wiring;

@@ -4,7 +4,7 @@
 //! [`SpanRecorder`] is an OpenTelemetry span exporter: the SDK hands it each span as it
 //! ends (a simple processor: no batching delay, so a one-shot `ask` has all its spans
 //! when it finishes), it turns the span into a [`SpanRow`] and puts it on a bounded
-//! channel. A writer task ([`write_spans`]) takes them off and inserts them into the
+//! channel. A writer task (`write_spans`) takes them off and inserts them into the
 //! store in batches. The channel is bounded: if the database falls behind by more than
 //! [`CHANNEL_CAPACITY`] spans, new spans are dropped (and counted), never the process's
 //! memory.
@@ -109,7 +109,7 @@ pub struct SpanRecorder {
 }
 
 impl SpanRecorder {
-    /// A recorder and the receiving end for [`write_spans`].
+    /// A recorder and the receiving end for `write_spans`.
     pub fn new() -> (Self, Receiver<SpanRow>) {
         let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_CAPACITY);
         (

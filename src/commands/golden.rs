@@ -11,8 +11,9 @@ use loglens_evals::{combine, extract};
 use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
 use loglens_tools::logs::{LogFilter, LogSource};
 
-use crate::cli::GoldenCommand;
 use crate::config::Config;
+use crate::option_groups::{LogArgs, LokiArgs};
+use clap::Subcommand;
 
 /// `loglens golden ...`.
 pub async fn golden(config: &Config, cmd: GoldenCommand) -> anyhow::Result<ExitCode> {
@@ -293,7 +294,7 @@ async fn read_store(
         (Some(loki), true) => {
             Arc::new(LokiLogSource::new(LokiClient::new(loki.clone())?).with_max_lines(max_lines))
         }
-        _ => crate::commands::log_source(config)?,
+        _ => crate::wiring::log_source(config)?,
     };
     let logql = query
         .map(|q| {
@@ -310,4 +311,118 @@ async fn read_store(
         ..LogFilter::default()
     };
     Ok(source.query(&filter).await?)
+}
+
+/// `loglens golden ...`.
+// Parsed once per process: a large variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum GoldenCommand {
+    /// Turn recorded real incidents into golden cases: Cloud-OpsBench fault cases
+    /// (folders with metadata.json and raw_data/) and HolmesGPT replays
+    /// (replay_subset.jsonl, with the hand labels in golden/labels/holmesgpt.toml).
+    ///
+    /// Example: loglens golden import --cloudopsbench ../shared/data/cloudopsbench --holmesgpt ../shared/data/holmesgpt
+    Import {
+        /// A folder of Cloud-OpsBench case folders.
+        #[arg(long, value_name = "DIR", required_unless_present = "holmesgpt")]
+        cloudopsbench: Option<PathBuf>,
+        /// A folder holding HolmesGPT's replay_subset.jsonl.
+        #[arg(long, value_name = "DIR")]
+        holmesgpt: Option<PathBuf>,
+        /// Where the cases go.
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Make synthetic cases from the failure templates in golden/templates.toml (noise,
+    /// decoys and wording varied by a seeded generator: the same seed, the same cases).
+    ///
+    /// Example: loglens golden synth --per-template 5 --seed 1
+    Synth {
+        /// Cases per template.
+        #[arg(long, default_value_t = 5)]
+        per_template: usize,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the cases go.
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Cut auto-labelled real cases from a log store: Loki (--loki-url), local files
+    /// (--logs), or the Loghub-2.0 sets (--loghub). Drops probe/scrape noise, detects
+    /// each line's severity, cuts windows per stream, labels each window from its worst
+    /// lines, and samples per severity towards the dataset's mix.
+    ///
+    /// Example: loglens golden extract --loghub ../shared/data/loghub2_2k --max-cases 90
+    /// Example: loglens golden extract --loki-url http://loki:3100 --query '{namespace="shop"}' --since 24h
+    Extract {
+        /// Local files to read (instead of Loki).
+        #[command(flatten)]
+        logs: LogArgs,
+        /// Loki.
+        #[command(flatten)]
+        loki: LokiArgs,
+        /// A folder of Loghub-2.0 sets (`<System>/<System>_2k.log_structured_corrected.csv`).
+        #[arg(long, value_name = "DIR")]
+        loghub: Option<PathBuf>,
+        /// A LogQL query selecting what to read (Loki or files); default: every stream.
+        #[arg(long)]
+        query: Option<String>,
+        /// How far back to read (Loki or files), e.g. 24h, 7d.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// At most this many lines read from Loki (its max_entries_limit_per_query is
+        /// 5000 by default).
+        #[arg(long, default_value_t = 5000)]
+        max_lines: usize,
+        /// Lines per case window (after noise filtering).
+        #[arg(long, default_value_t = 40)]
+        window_lines: usize,
+        /// At most this many cases.
+        #[arg(long, default_value_t = 100)]
+        max_cases: usize,
+        /// Sampling seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Case ids start with this (default: loghub or loki).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Where the cases go (each under its id: `<DIR>/<prefix>/...`).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Add synthetic cases from a pool (what `golden synth --out POOL` wrote) to the real
+    /// cases: as many as keep the real share at --real-share, chosen to bring the
+    /// severity mix towards INFO 25%, WARN 25%, ERROR 40%, CRITICAL 10%, rotating over
+    /// templates; duplicates skipped. Replaces `<cases>/synthetic/`.
+    ///
+    /// Example: loglens golden combine --pool .loglens/synth-pool --real-share 0.7
+    Combine {
+        /// The synthetic pool.
+        #[arg(long, value_name = "DIR")]
+        pool: PathBuf,
+        /// The dataset (its real cases are kept; its synthetic/ folder is rewritten).
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        cases: PathBuf,
+        /// The share of real cases to keep.
+        #[arg(long, default_value_t = 0.7)]
+        real_share: f64,
+        /// Selection seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Check every case against golden/case.schema.json and print the dataset's make-up:
+    /// origin, source, severity (against the aimed-at mix), route, cause, auto-labelled
+    /// cases, lines and events per case.
+    #[command(alias = "check")]
+    Analyze {
+        /// The cases.
+        #[arg(long, default_value = "golden/cases", value_name = "DIR")]
+        cases: PathBuf,
+        /// Also write the provenance table (a row per source and licence) to this file,
+        /// e.g. golden/SOURCES.md.
+        #[arg(long, value_name = "FILE")]
+        sources: Option<PathBuf>,
+    },
 }

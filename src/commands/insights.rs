@@ -8,20 +8,20 @@ use chrono::{DateTime, Utc};
 use loglens_agents::insights::Evidence;
 
 use crate::analysis::FilterSpec;
-use crate::cli::{CascadeArgs, ChangesArgs, SummaryArgs, TriageArgs, WindowArgs, parse_time};
+use crate::cli::{ScopeArgs, parse_time};
 use crate::config::Config;
 use crate::insights::{
     CascadeReport, ChangesReport, Insights, SummaryReport, TriageReport, WindowInfo,
 };
+use crate::option_groups::{LogArgs, LokiArgs, ModelArgs};
+use clap::Args;
 
 fn spec(w: &WindowArgs) -> anyhow::Result<FilterSpec> {
     w.scope.spec()
 }
 
 async fn insights(config: &Config) -> anyhow::Result<Insights> {
-    Ok(Insights::new(
-        crate::commands::agent_pipeline(config).await?,
-    ))
+    Ok(Insights::new(crate::wiring::agent_pipeline(config).await?))
 }
 
 fn print<T: serde::Serialize>(
@@ -223,4 +223,72 @@ fn cascade_text(r: &CascadeReport) -> String {
         let _ = writeln!(out, "\nDependencies seen:\n  {}", deps.join("\n  "));
     }
     out
+}
+
+/// The scope and window of an insight (every line, not only errors; without --since or
+/// --start, every line the source has).
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// Labels and time window.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Logs and events.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
+}
+
+/// `loglens summary`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Scope and window.
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Only the measured digest; do not ask the model to write it up.
+    #[arg(long)]
+    pub no_narrate: bool,
+    /// The model server (for the written summary).
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `loglens triage`.
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Scope and window.
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// How many problems.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+/// `loglens changes`.
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// Scope and the later window.
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// The earlier window's start (RFC 3339), with --before-end.
+    #[arg(long, requires = "before_end")]
+    pub before_start: Option<String>,
+    /// The earlier window's end (RFC 3339).
+    #[arg(long, requires = "before_start")]
+    pub before_end: Option<String>,
+    /// How many changes.
+    #[arg(long, default_value_t = 15)]
+    pub limit: usize,
+}
+
+/// `loglens cascade`.
+#[derive(Debug, Args)]
+pub struct CascadeArgs {
+    /// Scope and window.
+    #[command(flatten)]
+    pub window: WindowArgs,
 }

@@ -9,10 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::cli::TraceArgs;
 use crate::config::Config;
+use crate::option_groups::StoreArgs;
 use crate::store::Store;
 use crate::telemetry::span_store::SpanRow;
+use clap::Args;
 
 /// Attributes shown on a span's line, with the short name they are shown under.
 const SHOWN: &[(&str, &str)] = &[
@@ -246,4 +247,17 @@ mod tests {
         assert!(!is_trace_id("7c0e2a4e-1b7f-4a43-9f57-0a5d2c1e9b11"));
         assert!(!is_trace_id("4bf92f3577b34da6a3ce929d0e0e473z"));
     }
+}
+
+/// `loglens trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// A trace id (32 hex digits) or an analysis id.
+    pub id: String,
+    /// Print the spans as JSON instead of a tree.
+    #[arg(long)]
+    pub json: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

@@ -23,9 +23,11 @@ use loglens_agents::retrieval::{HybridRetriever, chunk_lines};
 use loglens_tools::logs::LogFilter;
 
 use crate::analysis::FilterSpec;
-use crate::cli::IndexArgs;
-use crate::commands::{hybrid_retriever, log_source};
+use crate::cli::FilterArgs;
 use crate::config::Config;
+use crate::option_groups::{LogArgs, LokiArgs, StoreArgs, VectorArgs};
+use crate::wiring::{hybrid_retriever, log_source};
+use clap::Args;
 
 /// How far back `loglens index` reads Loki by default: Loki's retention in the homelab.
 pub const DEFAULT_WINDOW_DAYS: i64 = 7;
@@ -194,4 +196,31 @@ async fn print_report(
         );
     }
     Ok(())
+}
+
+/// `loglens index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Which lines (labels and time window; without --since/--start, the last 7 days).
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Drop the index first (after changing the embedding model or the chunking).
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Delete chunks older than this (`7d`, `72h`); `0` keeps everything. Default: 7d
+    /// when reading Loki (its retention), keep everything when reading files.
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
+    /// Logs.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
+    /// The embedding server and the index.
+    #[command(flatten)]
+    pub vectors: VectorArgs,
+    /// The store (the embedded index lives beside it).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
