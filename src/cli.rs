@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::telemetry::LogFormat;
 
 use crate::commands::ask::AskArgs;
 use crate::commands::eval::EvalArgs;
@@ -115,15 +117,6 @@ pub struct GlobalArgs {
     /// Format of loglens's own diagnostic logs on stderr (levels from RUST_LOG).
     #[arg(long, global = true, env = "LOGLENS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-}
-
-/// Diagnostic log format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// The commands.

@@ -3,13 +3,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loglens::cli::Cli;
+use loglens::cli::{Cli, Command};
 use loglens::telemetry::Telemetry;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let telemetry = match Telemetry::init(cli.global.log_format, &cli.command) {
+    // A server logs what it does; a command prints its answer and logs only trouble.
+    let level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let telemetry = match Telemetry::init(cli.global.log_format, level) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");

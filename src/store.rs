@@ -14,7 +14,6 @@ use loglens_agents::{Finding, LineRef};
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 
-use crate::telemetry::span_store::SpanRow;
 use sqlx::{AnyPool, Row};
 
 /// A stored analysis.
@@ -556,4 +555,34 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
         format!("{query}&mode=rwc")
     };
     Ok(format!("sqlite://{file}?{query}"))
+}
+
+/// One stored span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanRow {
+    /// 32 hex digits.
+    pub trace_id: String,
+    /// 16 hex digits.
+    pub span_id: String,
+    /// The parent's span id; `None` for a root (or a span whose parent is remote).
+    pub parent_span_id: Option<String>,
+    /// Span name (`chat SmolLM2`, `execute_tool logql_query`, ...).
+    pub name: String,
+    /// `internal`, `server`, `client`, ...
+    pub kind: String,
+    /// Start, ns since the Unix epoch.
+    pub start_unix_ns: i64,
+    /// End, ns since the Unix epoch.
+    pub end_unix_ns: i64,
+    /// `unset`, `ok` or `error: description`.
+    pub status: String,
+    /// Attributes as one JSON object.
+    pub attributes: serde_json::Value,
+}
+
+impl SpanRow {
+    /// Duration, ms.
+    pub fn duration_ms(&self) -> f64 {
+        (self.end_unix_ns - self.start_unix_ns) as f64 / 1e6
+    }
 }

@@ -14,7 +14,6 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 
 use crate::llm::ModelCall;
-use crate::toolbox::CallStatus;
 
 /// Bucket bounds for model call durations, seconds: a small model's reply takes seconds,
 /// a long one minutes.
@@ -107,12 +106,12 @@ pub fn record_model_call(model: &str, operation: &str, call: &ModelCall, error: 
 
 /// Records one tool call's outcome. `tool` must be a known tool's name (or `unknown`):
 /// it is a metric label.
-pub fn record_tool_call(tool: &str, status: CallStatus) {
+pub fn record_tool_call(tool: &str, status: &'static str) {
     INSTRUMENTS.tool_calls.add(
         1,
         &[
             KeyValue::new("tool", tool.to_string()),
-            KeyValue::new("status", status_name(status)),
+            KeyValue::new("status", status),
         ],
     );
 }
@@ -136,14 +135,4 @@ pub fn record_lines_shown(lines: usize) {
     INSTRUMENTS
         .evidence_lines
         .add(lines as u64, &[KeyValue::new("stage", "shown")]);
-}
-
-/// The status as the metrics and spans name it.
-pub fn status_name(status: CallStatus) -> &'static str {
-    match status {
-        CallStatus::Ok => "ok",
-        CallStatus::Error => "error",
-        CallStatus::TimedOut => "timed_out",
-        CallStatus::Refused => "refused",
-    }
 }

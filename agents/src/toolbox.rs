@@ -69,6 +69,18 @@ pub enum CallStatus {
     TimedOut,
 }
 
+impl CallStatus {
+    /// Its name in metrics and spans.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallStatus::Ok => "ok",
+            CallStatus::Error => "error",
+            CallStatus::TimedOut => "timed_out",
+            CallStatus::Refused => "refused",
+        }
+    }
+}
+
 /// One tool call and its outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolRecord {
@@ -265,10 +277,7 @@ impl Toolbox {
             let run = self.run_one(record, refusal);
             async move {
                 let record = run.instrument(span.clone()).await;
-                span.record(
-                    "loglens.tool.status",
-                    crate::metrics::status_name(record.status),
-                );
+                span.record("loglens.tool.status", record.status.name());
                 span.record("loglens.tool.result_bytes", record.result_bytes);
                 span.record("loglens.tool.ms", record.ms);
                 if record.status != CallStatus::Ok {
@@ -277,7 +286,7 @@ impl Toolbox {
                         span.record("otel.status_description", e.as_str());
                     }
                 }
-                crate::metrics::record_tool_call(&label, record.status);
+                crate::metrics::record_tool_call(&label, record.status.name());
                 record
             }
         });

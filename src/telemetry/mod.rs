@@ -27,7 +27,6 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::cli::{Command, LogFormat};
 use crate::store::Store;
 
 pub mod json_log;
@@ -76,14 +75,21 @@ fn resource() -> Resource {
         .build()
 }
 
+/// Format of loglens's own diagnostic logs on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 impl Telemetry {
     /// Builds the providers and installs the global subscriber, meter provider and W3C
     /// trace-context propagator. Fails only on an OTLP setting it cannot honour.
-    pub fn init(format: LogFormat, command: &Command) -> anyhow::Result<Self> {
-        let default = match command {
-            Command::Serve(_) => "info",
-            _ => "warn",
-        };
+    /// `default` is the level when `RUST_LOG` does not say (`info` for a server, `warn`
+    /// for a command that prints its own output).
+    pub fn init(format: LogFormat, default: &str) -> anyhow::Result<Self> {
         let resource = resource();
 
         let (recorder, pending) = SpanRecorder::new();

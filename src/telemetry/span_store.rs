@@ -16,43 +16,15 @@ use opentelemetry::Value;
 use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::{Receiver, Sender};
 
+pub use crate::store::SpanRow;
 use crate::store::Store;
 
 /// Spans waiting for the database at most.
 pub const CHANNEL_CAPACITY: usize = 65_536;
 
-/// One stored span.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SpanRow {
-    /// 32 hex digits.
-    pub trace_id: String,
-    /// 16 hex digits.
-    pub span_id: String,
-    /// The parent's span id; `None` for a root (or a span whose parent is remote).
-    pub parent_span_id: Option<String>,
-    /// Span name (`chat SmolLM2`, `execute_tool logql_query`, ...).
-    pub name: String,
-    /// `internal`, `server`, `client`, ...
-    pub kind: String,
-    /// Start, ns since the Unix epoch.
-    pub start_unix_ns: i64,
-    /// End, ns since the Unix epoch.
-    pub end_unix_ns: i64,
-    /// `unset`, `ok` or `error: description`.
-    pub status: String,
-    /// Attributes as one JSON object.
-    pub attributes: serde_json::Value,
-}
-
 impl SpanRow {
-    /// Duration, ms.
-    pub fn duration_ms(&self) -> f64 {
-        (self.end_unix_ns - self.start_unix_ns) as f64 / 1e6
-    }
-
     fn from_span(s: &SpanData) -> Self {
         let ns = |t: SystemTime| {
             t.duration_since(UNIX_EPOCH)

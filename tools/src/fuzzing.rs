@@ -8,7 +8,7 @@ use crate::k8s::{ClusterState, current_events, recorded_events};
 /// One raw log line, as the file reader parses it (JSON lines, logfmt, klog, CRI,
 /// `kubectl logs --timestamps`), then its time and level words.
 pub fn log_line(bytes: &[u8]) {
-    if let Some(p) = crate::logs::file::parse_raw(bytes) {
+    if let Some(p) = crate::logs::line_steps::parse_raw(bytes) {
         let _ = p.timestamp.map(|t| t.timestamp_nanos_opt());
     }
     let text = String::from_utf8_lossy(bytes);

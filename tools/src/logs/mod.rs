@@ -15,6 +15,7 @@ use crate::ToolError;
 pub(crate) mod file;
 mod filter;
 pub mod ingest;
+pub(crate) mod line_steps;
 pub mod logfmt;
 pub mod logql;
 pub mod loki;

@@ -17,7 +17,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use memchr::memmem;
 
-use super::file::{accept, labelled, parse_raw};
+use super::line_steps::{accept, labelled, parse_raw};
 use super::{LogFilter, LogLine};
 use crate::ToolError;
 
