@@ -10,13 +10,11 @@ use loglens_agents::llm::LlmClient;
 use loglens_agents::retrieval::HybridRetriever;
 use loglens_agents::{AgentPipeline, BaselineAnalyzer};
 use loglens_tools::embed::Embedder;
-use loglens_tools::k8s::{
-    EventSource, FileEventSource, KubeEventSource, LokiEventSource, MergedEventSource,
-};
+use loglens_tools::k8s::{EventSource, FileEventSource, LokiEventSource, MergedEventSource};
 use loglens_tools::logs::FileLogSource;
 use loglens_tools::logs::LogSource;
 use loglens_tools::logs::loki::{LokiClient, LokiLogSource};
-use loglens_tools::vector::{QdrantStore, SqliteVectorStore, VectorStore};
+use loglens_tools::vector::{SqliteVectorStore, VectorStore};
 
 use crate::analysis::AnalysisService;
 use crate::config::{Config, VectorBackend};
@@ -89,13 +87,49 @@ pub async fn hybrid_retriever(config: &Config) -> anyhow::Result<HybridRetriever
             url,
             collection,
             api_key,
-        } => Arc::new(QdrantStore::connect(url, collection, api_key.clone())?),
+        } => qdrant(url, collection, api_key.clone())?,
     };
     Ok(HybridRetriever::new(
         Embedder::new(config.embed.clone()),
         store,
         config.hybrid,
     ))
+}
+
+/// The Qdrant collection, in a build with Qdrant.
+#[cfg(feature = "qdrant")]
+fn qdrant(
+    url: &str,
+    collection: &str,
+    api_key: Option<String>,
+) -> anyhow::Result<Arc<dyn VectorStore>> {
+    Ok(Arc::new(loglens_tools::vector::QdrantStore::connect(
+        url, collection, api_key,
+    )?))
+}
+
+/// A build without Qdrant says so.
+#[cfg(not(feature = "qdrant"))]
+fn qdrant(url: &str, _: &str, _: Option<String>) -> anyhow::Result<Arc<dyn VectorStore>> {
+    bail!(
+        "Qdrant ({url}) is configured, but this loglens was built without the `qdrant` feature: rebuild with default features, or leave qdrant_url unset for the embedded index"
+    )
+}
+
+/// The Kubernetes API, in a build with it.
+#[cfg(feature = "kube")]
+async fn kubernetes_api() -> anyhow::Result<Arc<dyn EventSource>> {
+    Ok(Arc::new(
+        loglens_tools::k8s::KubeEventSource::infer().await?,
+    ))
+}
+
+/// A build without the Kubernetes API says so.
+#[cfg(not(feature = "kube"))]
+async fn kubernetes_api() -> anyhow::Result<Arc<dyn EventSource>> {
+    bail!(
+        "reading the Kubernetes API (--kubernetes) needs the `kube` feature, which this loglens was built without: rebuild with default features, or pass --events files"
+    )
 }
 
 /// Where Kubernetes events come from: the files given with --events, else the Kubernetes
@@ -113,7 +147,7 @@ pub async fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn Even
         ))));
     }
     if config.kubernetes {
-        let api: Arc<dyn EventSource> = Arc::new(KubeEventSource::infer().await?);
+        let api = kubernetes_api().await?;
         // With Loki too: the API's present (pod status, the last hour of events) and
         // Loki's history of events, read as one.
         return Ok(Some(match &config.loki {

@@ -19,6 +19,7 @@
 //! [`current_events`] drops the events that state has superseded and adds what it shows
 //! is abnormal as facts (source [`STATE_SOURCE`]).
 mod file;
+#[cfg(feature = "kube")]
 mod kube_api;
 mod loki;
 mod merged;
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use file::FileEventSource;
 pub use file::recorded_events;
+#[cfg(feature = "kube")]
 pub use kube_api::KubeEventSource;
 pub use loki::LokiEventSource;
 pub use merged::MergedEventSource;

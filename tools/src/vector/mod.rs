@@ -20,9 +20,11 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod contract;
+#[cfg(feature = "qdrant")]
 pub mod qdrant;
 pub mod sqlite;
 
+#[cfg(feature = "qdrant")]
 pub use qdrant::QdrantStore;
 pub use sqlite::SqliteVectorStore;
 
