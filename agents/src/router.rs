@@ -19,6 +19,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::evidence::Category;
 use crate::llm::{CallOptions, ChatMessage, LlmClient, ModelCall};
 use crate::prompts::{ROUTER, render};
 
@@ -86,6 +87,34 @@ pub struct Route {
     pub decided_by: DecidedBy,
     /// What the rules saw.
     pub features: RouteFeatures,
+}
+
+impl Route {
+    /// A question that names no side ("What is the root cause?") asks the side of the
+    /// evidence's top candidate instead of both: a scheduling failure is the infra
+    /// specialist's, a refused connection the app specialist's. Every candidate is still
+    /// offered to that specialist (its own side's first), so the answer can be any of
+    /// them; the run asks the model half as often. A route that named a side, or whose
+    /// evidence has no candidate, stays as it is.
+    pub fn side_from_evidence(mut self, top: Option<Category>) -> Self {
+        let named = !(self.features.infra_terms.is_empty() && self.features.app_terms.is_empty());
+        if named || self.specialists != SpecialistChoice::Both {
+            return self;
+        }
+        let (choice, side) = match top {
+            Some(Category::Infra) => (SpecialistChoice::Infra, "infra"),
+            Some(Category::App) => (SpecialistChoice::App, "app"),
+            None => return self,
+        };
+        self.specialists = choice;
+        self.reason = self
+            .reason
+            .replace("no side named: ask both", "no side named");
+        self.reason.push_str(&format!(
+            "; the evidence's top candidate is {side}: ask {side}"
+        ));
+        self
+    }
 }
 
 /// What the question comes with besides its words.
@@ -423,6 +452,52 @@ mod tests {
 
     fn rules(q: &str, scope: Scope) -> Result<(RetrievalMode, SpecialistChoice, String), String> {
         decide_by_rules(&features(q, scope))
+    }
+
+    fn by_rules(q: &str) -> Route {
+        let f = features(q, Scope::default());
+        let (retrieval, specialists, reason) =
+            decide_by_rules(&f).unwrap_or_else(|e| panic!("{e}"));
+        Route {
+            retrieval,
+            specialists,
+            reason,
+            decided_by: DecidedBy::Rules,
+            features: f,
+        }
+    }
+
+    #[test]
+    fn a_question_that_names_no_side_takes_the_evidences() {
+        let neutral = by_rules("Service Availability Disruption. What is the root cause?");
+        assert_eq!(neutral.specialists, SpecialistChoice::Both);
+        let r = neutral.clone().side_from_evidence(Some(Category::Infra));
+        assert_eq!(r.specialists, SpecialistChoice::Infra);
+        assert!(
+            r.reason
+                .ends_with("the evidence's top candidate is infra: ask infra"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(
+            neutral
+                .clone()
+                .side_from_evidence(Some(Category::App))
+                .specialists,
+            SpecialistChoice::App
+        );
+        // No candidate: both, as the rules said.
+        assert_eq!(
+            neutral.side_from_evidence(None).specialists,
+            SpecialistChoice::Both
+        );
+        // A question that names a side keeps it, whatever the evidence says.
+        let named = by_rules("Why was the pod OOMKilled?");
+        assert_eq!(named.specialists, SpecialistChoice::Infra);
+        assert_eq!(
+            named.side_from_evidence(Some(Category::App)).specialists,
+            SpecialistChoice::Infra
+        );
     }
 
     #[test]

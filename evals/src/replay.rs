@@ -24,7 +24,9 @@ use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
 use loglens_agents::retrieval::lines_in_scope;
 use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
-use loglens_agents::router::{RetrievalMode, Scope, SpecialistChoice, decide_by_rules, features};
+use loglens_agents::router::{
+    DecidedBy, RetrievalMode, Route, Scope, SpecialistChoice, decide_by_rules, features,
+};
 use loglens_agents::specialist::{Role, evidence_finding};
 use loglens_agents::{
     AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, LineRef, PipelineConfig,
@@ -346,11 +348,10 @@ pub async fn replay(
     match variant {
         Variant::Evidence => {
             let f = features(&case.question, scope);
-            let (retrieval, specialists) = match decide_by_rules(&f) {
-                Ok((r, s, _)) => (r, s),
-                Err(_) => (RetrievalMode::Structured, SpecialistChoice::Both),
+            let (retrieval, specialists, reason) = match decide_by_rules(&f) {
+                Ok(decided) => decided,
+                Err(why) => (RetrievalMode::Structured, SpecialistChoice::Both, why),
             };
-            run.route = Some((word(retrieval), word(specialists)));
             let evs = loglens_tools::k8s::settled::live_warnings(
                 events.as_ref(),
                 &EventFilter {
@@ -376,6 +377,18 @@ pub async fn replay(
                     max_line_chars: cfg.specialist.max_line_chars,
                 },
             );
+            // The route as the agent pipeline ends up with it: a question that names no
+            // side takes the evidence's top candidate's.
+            let route = Route {
+                retrieval,
+                specialists,
+                reason,
+                decided_by: DecidedBy::Rules,
+                features: f,
+            }
+            .side_from_evidence(ev.candidates.first().map(|c| c.candidate.category));
+            let specialists = route.specialists;
+            run.route = Some((word(retrieval), word(specialists)));
             let role = match specialists {
                 SpecialistChoice::Infra => Some(Role::Infra),
                 SpecialistChoice::App => Some(Role::App),

@@ -281,6 +281,7 @@ impl AgentPipeline {
         let evidence = self
             .evidence(question, &retrieved, &route, &pseudonyms, &mut log)
             .await;
+        let route = self.side(route, &evidence, &mut log);
         let opinions = match self
             .specialists(question, &evidence, &route, &pseudonyms, &mut log)
             .await

@@ -7,6 +7,7 @@ use super::AgentPipeline;
 use super::graph::Stage;
 use super::report::{RunLog, StepStatus};
 use crate::events::AgentEvent;
+use crate::evidence::collect::EvidenceSet;
 use crate::router::{Route, Router, Scope};
 
 impl AgentPipeline {
@@ -51,5 +52,18 @@ impl AgentPipeline {
             .to_lowercase(),
         );
         r
+    }
+
+    /// A route that named no side takes the side of the evidence's top candidate
+    /// ([`Route::side_from_evidence`]); when it does, the new route is reported.
+    pub(super) fn side(&self, route: Route, evidence: &EvidenceSet, log: &mut RunLog<'_>) -> Route {
+        let top = evidence.candidates.first().map(|c| c.candidate.category);
+        let before = route.specialists;
+        let route = route.side_from_evidence(top);
+        if route.specialists != before {
+            tracing::info!(specialists = ?route.specialists, "side from the evidence");
+            log.emit(AgentEvent::Route(route.clone()));
+        }
+        route
     }
 }
