@@ -54,14 +54,7 @@ impl Cli {
             s.store = a.store.clone();
         };
         match &self.command {
-            Command::Ask(a) => {
-                s.logs = a.logs.clone();
-                s.loki = a.loki.clone();
-                s.model = a.model.clone();
-                s.agent = a.agent.clone();
-                s.vectors = a.vectors.clone();
-                s.store = a.store.clone();
-            }
+            Command::Ask(a) => all(&a.settings, &mut s),
             Command::Ingest(a) => {
                 s.logs = a.logs.clone();
                 s.loki = a.loki.clone();
@@ -301,7 +294,7 @@ pub struct ServeArgs {
     pub settings: AllArgs,
 }
 
-/// Every option group (`serve` and `check-config` take them all).
+/// Every option group (`ask`, `serve` and `check-config` take them all).
 #[derive(Debug, Args)]
 pub struct AllArgs {
     /// Logs and events.

@@ -90,6 +90,21 @@ pub struct Route {
 }
 
 impl Route {
+    /// The rules' route for a question, or what the rules saw and why they disagree.
+    pub fn by_rules(question: &str, scope: Scope) -> Result<Route, (RouteFeatures, String)> {
+        let f = features(question, scope);
+        match decide_by_rules(&f) {
+            Ok((retrieval, specialists, reason)) => Ok(Route {
+                retrieval,
+                specialists,
+                reason,
+                decided_by: DecidedBy::Rules,
+                features: f,
+            }),
+            Err(conflict) => Err((f, conflict)),
+        }
+    }
+
     /// A question that names no side ("What is the root cause?") asks the side of the
     /// evidence's top candidate instead of both: a scheduling failure is the infra
     /// specialist's, a refused connection the app specialist's. Every candidate is still
@@ -362,21 +377,9 @@ impl Router {
 
     /// Decides; returns the route and the model calls made (none when the rules agreed).
     pub async fn route(&self, question: &str, scope: Scope) -> (Route, Vec<ModelCall>) {
-        let f = features(question, scope);
-        let conflict = match decide_by_rules(&f) {
-            Ok((retrieval, specialists, reason)) => {
-                return (
-                    Route {
-                        retrieval,
-                        specialists,
-                        reason,
-                        decided_by: DecidedBy::Rules,
-                        features: f,
-                    },
-                    Vec::new(),
-                );
-            }
-            Err(conflict) => conflict,
+        let (f, conflict) = match Route::by_rules(question, scope) {
+            Ok(route) => return (route, Vec::new()),
+            Err(seen) => seen,
         };
         let schema = json!({
             "type": "object",
@@ -455,16 +458,7 @@ mod tests {
     }
 
     fn by_rules(q: &str) -> Route {
-        let f = features(q, Scope::default());
-        let (retrieval, specialists, reason) =
-            decide_by_rules(&f).unwrap_or_else(|e| panic!("{e}"));
-        Route {
-            retrieval,
-            specialists,
-            reason,
-            decided_by: DecidedBy::Rules,
-            features: f,
-        }
+        Route::by_rules(q, Scope::default()).unwrap_or_else(|(_, e)| panic!("{e}"))
     }
 
     #[test]

@@ -24,9 +24,7 @@ use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
 use loglens_agents::retrieval::lines_in_scope;
 use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
-use loglens_agents::router::{
-    DecidedBy, RetrievalMode, Route, Scope, SpecialistChoice, decide_by_rules, features,
-};
+use loglens_agents::router::{DecidedBy, RetrievalMode, Route, Scope, SpecialistChoice};
 use loglens_agents::specialist::{Role, evidence_finding};
 use loglens_agents::{
     AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, LineRef, PipelineConfig,
@@ -347,11 +345,7 @@ pub async fn replay(
     let mut calls: Vec<ModelCall> = Vec::new();
     match variant {
         Variant::Evidence => {
-            let f = features(&case.question, scope);
-            let (retrieval, specialists, reason) = match decide_by_rules(&f) {
-                Ok(decided) => decided,
-                Err(why) => (RetrievalMode::Structured, SpecialistChoice::Both, why),
-            };
+            let rules = Route::by_rules(&case.question, scope);
             let evs = loglens_tools::k8s::settled::live_warnings(
                 events.as_ref(),
                 &EventFilter {
@@ -379,16 +373,17 @@ pub async fn replay(
             );
             // The route as the agent pipeline ends up with it: a question that names no
             // side takes the evidence's top candidate's.
-            let route = Route {
-                retrieval,
-                specialists,
-                reason,
-                decided_by: DecidedBy::Rules,
-                features: f,
-            }
-            .side_from_evidence(ev.candidates.first().map(|c| c.candidate.category));
+            let route = rules
+                .unwrap_or_else(|(features, reason)| Route {
+                    retrieval: RetrievalMode::Structured,
+                    specialists: SpecialistChoice::Both,
+                    reason,
+                    decided_by: DecidedBy::Fallback,
+                    features,
+                })
+                .side_from_evidence(ev.candidates.first().map(|c| c.candidate.category));
             let specialists = route.specialists;
-            run.route = Some((word(retrieval), word(specialists)));
+            run.route = Some((word(route.retrieval), word(specialists)));
             let role = match specialists {
                 SpecialistChoice::Infra => Some(Role::Infra),
                 SpecialistChoice::App => Some(Role::App),

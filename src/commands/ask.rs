@@ -11,9 +11,8 @@ use loglens_agents::llm::ReplyEvent;
 use loglens_agents::router::RetrievalMode;
 
 use crate::analysis::{Progress, Question, new_id};
-use crate::cli::FilterArgs;
+use crate::cli::{AllArgs, FilterArgs};
 use crate::config::Config;
-use crate::option_groups::{AgentArgs, LogArgs, LokiArgs, ModelArgs, StoreArgs, VectorArgs};
 use crate::telemetry::Telemetry;
 use crate::wiring::build_service;
 
@@ -40,24 +39,9 @@ pub struct AskArgs {
     /// Print the whole result as JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Logs and events.
+    /// Every setting: logs, Loki, the model, the agents, the vector index, the store.
     #[command(flatten)]
-    pub logs: LogArgs,
-    /// Loki.
-    #[command(flatten)]
-    pub loki: LokiArgs,
-    /// The model server.
-    #[command(flatten)]
-    pub model: ModelArgs,
-    /// The agents' use of the model.
-    #[command(flatten)]
-    pub agent: AgentArgs,
-    /// Hybrid retrieval.
-    #[command(flatten)]
-    pub vectors: VectorArgs,
-    /// Where the answer is stored.
-    #[command(flatten)]
-    pub store: StoreArgs,
+    pub settings: AllArgs,
 }
 
 /// `--retrieval`.

@@ -274,7 +274,8 @@ async fn stream_reports_model_failure_as_an_error_event() {
     let router = app(app_state(dir.path(), logs, &dead_url()).await);
     for (pipeline, want) in [
         ("baseline", vec!["started", "retrieved", "error", "done"]),
-        // The rules route without the model; both specialists then fail.
+        // The rules route without the model ("why?" names no side); the evidence's top
+        // candidate picks the side (a second route), and that specialist fails.
         (
             "agents",
             vec![
@@ -282,7 +283,7 @@ async fn stream_reports_model_failure_as_an_error_event() {
                 "route",
                 "retrieved",
                 "evidence",
-                "agent_failed",
+                "route",
                 "agent_failed",
                 "error",
                 "done",
@@ -339,7 +340,10 @@ async fn agents_stream_route_evidence_tool_calls_findings_and_consensus() {
         ["consensus", "result", "done"],
         "{names:?} {failures:?}"
     );
-    let middle = &names[4..names.len() - 3];
+    // "why are orders failing?" names no side: a second route, the evidence's side.
+    assert_eq!(names[4], "route", "{names:?}");
+    assert_ne!(events[4].1["specialists"], "both", "{}", events[4].1);
+    let middle = &names[5..names.len() - 3];
     assert!(
         middle
             .iter()

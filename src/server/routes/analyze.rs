@@ -263,7 +263,8 @@ pub fn compare_records(a: &AnalysisRecord, b: &AnalysisRecord) -> serde_json::Va
 
 /// Streams the analysis as server-sent events:
 /// `started` `{id}` → for the agents: `route` (the router's decision), `retrieved`
-/// `{matched, lines}`, `evidence` (candidates, patterns), `tool_call` (one per call, with
+/// `{matched, lines}`, `evidence` (candidates, patterns), a second `route` when a question
+/// that named no side takes the evidence's (the route as revised), `tool_call` (one per call, with
 /// its status), `finding` (one per specialist sample), `agent_failed`, `consensus`; for the
 /// baseline: `retrieved`, then `delta` `{text}` (model tokens, many; a `reply_rejected`
 /// `{reason}` means the reply so far failed validation and the model is asked once more:
