@@ -223,11 +223,7 @@ impl CallMenu {
             ),
             _ => "the Kubernetes warnings about one object. Arguments: {\"object\": ...}".into(),
         };
-        let key = if tool == "k8s_events" {
-            "object"
-        } else {
-            "stream"
-        };
+        let key = choice_key(tool);
         Some(format!("{what}; {key} is one of: {}", choices.join(", ")))
     }
 
@@ -260,11 +256,7 @@ impl CallMenu {
         args: &Value,
         this_step: &HashSet<(String, String)>,
     ) -> Option<(String, Ordered)> {
-        let key = if tool == "k8s_events" {
-            "object"
-        } else {
-            "stream"
-        };
+        let key = choice_key(tool);
         let choice = args.get(key)?.as_str()?.to_string();
         if !self.choices(tool).contains(&choice) {
             return None;
@@ -307,6 +299,16 @@ impl CallMenu {
             }
         }
         Some((choice, Ordered::Run(Value::Object(out))))
+    }
+}
+
+/// The argument a tool's choice goes in: `k8s_events` asks about an object, the log tools
+/// read a stream.
+fn choice_key(tool: &str) -> &'static str {
+    if tool == "k8s_events" {
+        "object"
+    } else {
+        "stream"
     }
 }
 

@@ -142,24 +142,12 @@ impl Toolbox {
         }
     }
 
-    /// The tools as the model reads them: name, description, arguments.
-    pub fn describe(&self) -> String {
-        self.tools
-            .iter()
-            .map(|t| format!("- {}: {}", t.name(), t.description()))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
     /// The tools as the model reads them now, from the menu: each tool with what is left
     /// to ask of it (a tool with nothing left is not listed).
     pub fn describe_menu(&self, menu: &CallMenu) -> String {
         self.offered(menu)
             .into_iter()
-            .map(|(t, _)| {
-                let what = menu.describe(t.name()).unwrap_or_else(|| t.description());
-                format!("- {}: {what}", t.name())
-            })
+            .map(|(t, _)| format!("- {}: {}", t.name(), shown(t, menu)))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -185,12 +173,11 @@ impl Toolbox {
         self.offered(menu)
             .into_iter()
             .map(|(t, parameters)| {
-                let description = menu.describe(t.name()).unwrap_or_else(|| t.description());
                 json!({
                     "type": "function",
                     "function": {
                         "name": t.name(),
-                        "description": description,
+                        "description": shown(t, menu),
                         "parameters": parameters,
                     }
                 })
@@ -360,6 +347,13 @@ impl Toolbox {
         }
         None
     }
+}
+
+/// What a tool does as the model reads it: the menu's words when the menu writes its
+/// arguments, else its own description.
+fn shown(tool: &Arc<dyn DynTool>, menu: &CallMenu) -> String {
+    menu.describe(tool.name())
+        .unwrap_or_else(|| tool.description())
 }
 
 /// The span of one tool call (GenAI conventions: `execute_tool {name}`), with its
