@@ -239,3 +239,46 @@ async fn demo_incident_with_its_state_names_the_misconfigured_address() {
             .any(|&i| events[i].message.contains("redis-cart-invalid:6379"))
     );
 }
+
+/// A recorded kube-proxy outage (Cloud-OpsBench `kube_proxy_unavailable`, fixture
+/// `boutique_infrastructure_14`): no event and no object shows it; the frontend's lines
+/// time out dialing the ClusterIPs of Services whose pods are all running and ready. Read
+/// as the pipeline reads it (the error lines, then the lines joined with the files'
+/// state), the top candidate is the node's Service traffic, on the frontend's node.
+#[tokio::test]
+async fn service_traffic_a_node_does_not_forward_is_found_from_lines_and_state() {
+    let case = "boutique_infrastructure_14";
+    let logs: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(
+        &std::fs::read_to_string(case_path(case).with_file_name("logs.json")).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.jsonl");
+    let jsonl: Vec<String> = logs
+        .iter()
+        .flat_map(|(container, lines)| {
+            lines.iter().map(move |l| {
+                serde_json::json!({"namespace": "boutique", "container": container, "msg": l})
+                    .to_string()
+            })
+        })
+        .collect();
+    std::fs::write(&path, jsonl.join("\n")).unwrap();
+    let filter = LogFilter {
+        namespace: Some("boutique".into()),
+        ..LogFilter::errors()
+    };
+    let lines = FileLogSource::new(vec![path]).query(&filter).await.unwrap();
+    let source = FileEventSource::new(vec![case_path(case)]);
+    let joined = loglens_agents::retrieval::facts_from_lines(&source, &filter, &lines).await;
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    let mut events = joined;
+    events.extend(case_events(case).await);
+    let candidates = SignatureLibrary::builtin().unwrap().detect(&lines, &events);
+    let top = &candidates[0];
+    assert_eq!(top.signature, "node_component_down", "{candidates:?}");
+    assert_eq!(top.component.as_deref(), Some("worker-02"));
+    let fact = &events[top.events[0]];
+    assert_eq!(fact.reason, "ServiceTrafficNotForwarded");
+    assert!(fact.message.contains("currencyservice"), "{fact:?}");
+}

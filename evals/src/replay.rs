@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
-use loglens_agents::retrieval::lines_in_scope;
 use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
+use loglens_agents::retrieval::{facts_from_lines, lines_in_scope};
 use loglens_agents::router::{DecidedBy, RetrievalMode, Route, Scope, SpecialistChoice};
 use loglens_agents::specialist::{Role, evidence_finding};
 use loglens_agents::{
@@ -143,8 +143,11 @@ fn indexes(refs: &[LineRef], lines: &LineIndex) -> Vec<usize> {
     out
 }
 
-/// Events from memory.
-struct CaseEvents(Vec<K8sEvent>);
+/// Events and the recorded state, from memory.
+struct CaseEvents {
+    events: Vec<K8sEvent>,
+    state: Option<ClusterState>,
+}
 
 #[async_trait]
 impl EventSource for CaseEvents {
@@ -153,13 +156,16 @@ impl EventSource for CaseEvents {
     }
     async fn events(&self, filter: &EventFilter) -> Result<Vec<K8sEvent>, ToolError> {
         let mut out: Vec<K8sEvent> = self
-            .0
+            .events
             .iter()
             .filter(|e| filter.matches(e))
             .cloned()
             .collect();
         out.sort_by_key(|e| (!e.is_state(), !e.is_warning(), std::cmp::Reverse(e.count)));
         Ok(out)
+    }
+    async fn state(&self, _filter: &EventFilter) -> Result<Option<ClusterState>, ToolError> {
+        Ok(self.state.clone())
     }
 }
 
@@ -300,14 +306,17 @@ pub async fn replay(
         }
     };
     // The recorded state supersedes stale events and adds what it shows is abnormal.
-    let case_events = if case.state.is_empty() {
-        case.events.clone()
-    } else {
-        let state =
-            ClusterState::from_recorded(case.state.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        current_events(&state, case.events.clone())
+    let state = (!case.state.is_empty()).then(|| {
+        ClusterState::from_recorded(case.state.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    });
+    let case_events = match &state {
+        None => case.events.clone(),
+        Some(state) => current_events(state, case.events.clone()),
     };
-    let events: Arc<dyn EventSource> = Arc::new(CaseEvents(case_events));
+    let events: Arc<dyn EventSource> = Arc::new(CaseEvents {
+        events: case_events,
+        state,
+    });
     let filter = LogFilter {
         start: window.map(|(s, _)| s),
         end: window.map(|(_, e)| e),
@@ -358,6 +367,11 @@ pub async fn replay(
             // As the agent pipeline retrieves: no error lines and no warnings, so the
             // scope's lines.
             let (lines, _) = lines_in_scope(source.as_ref(), &filter, &evs).await?;
+            let mut evs = evs;
+            evs.splice(
+                0..0,
+                facts_from_lines(events.as_ref(), &filter, &lines).await,
+            );
             // As the pipeline does: lines that address the model are out of the evidence.
             let screened = loglens_agents::evidence::screen::screen(&lines, &evs);
             let (lines, evs) = (screened.lines, screened.events);

@@ -11,7 +11,7 @@ use super::AgentPipeline;
 use super::graph::Stage;
 use super::report::{RunLog, StepStatus};
 use crate::error::AnalyzeError;
-use crate::retrieval::{Ranked, lines_in_scope, live_warning_events};
+use crate::retrieval::{Ranked, facts_from_lines, lines_in_scope, live_warning_events};
 use crate::router::{RetrievalMode, Route};
 
 /// What retrieval found.
@@ -71,13 +71,27 @@ impl AgentPipeline {
             .find(question, filter, wanted, forced)
             .instrument(span.clone())
             .await;
-        let (found, note) = match found {
+        let (mut found, mut note) = match found {
             Ok(found) => found,
             Err(e) => {
                 span.record("otel.status_code", "ERROR");
                 return Err(e);
             }
         };
+        if let Some(es) = &self.events {
+            // What the lines and the cluster state show together, first among the events
+            // as the state's other facts are.
+            let joined = facts_from_lines(es.as_ref(), filter, &found.retrieved.lines)
+                .instrument(span.clone())
+                .await;
+            if !joined.is_empty() {
+                note.push_str(&format!(
+                    "; {} fact(s) from the lines and the cluster state",
+                    joined.len()
+                ));
+                found.retrieved.events.splice(0..0, joined);
+            }
+        }
         if let Some(unfiltered) = found.unfiltered {
             span.record("loglens.retrieval.unfiltered", unfiltered);
         }

@@ -1,7 +1,8 @@
 //! Retrieval: which lines and events an answer starts from.
 //!
 //! - [`structured`]: the lines a filter selects (LogQL, or the same filter over files),
-//!   a troubled pod's own lines, and the scope's live warning events.
+//!   a troubled pod's own lines, the scope's live warning events, and the facts the
+//!   lines and the cluster state show together.
 //! - [`chunk`]: which pieces of log text get an embedding (a line, or a window of one
 //!   stream), floods of one pattern collapsed.
 //! - [`hybrid`]: [`HybridRetriever`], used by `/v2/analyze` and by the agents when the
@@ -12,4 +13,4 @@ pub mod structured;
 
 pub use chunk::{ChunkConfig, ChunkMode, Chunked, chunk_lines};
 pub use hybrid::{Chosen, HybridConfig, HybridResult, HybridRetriever, Ranked, Why, rrf};
-pub use structured::{lines_in_scope, live_warning_events};
+pub use structured::{facts_from_lines, lines_in_scope, live_warning_events};

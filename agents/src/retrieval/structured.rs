@@ -24,6 +24,28 @@ pub async fn live_warning_events(
     loglens_tools::k8s::settled::live_warnings(events, &ef).await
 }
 
+/// The facts the lines and the cluster state show together
+/// ([`loglens_tools::k8s::state_lines`]: a node whose Service traffic is not forwarded);
+/// none when the source knows no state or cannot give it now.
+pub async fn facts_from_lines(
+    events: &dyn EventSource,
+    filter: &LogFilter,
+    lines: &[LogLine],
+) -> Vec<K8sEvent> {
+    let ef = EventFilter {
+        namespace: filter.namespace.clone(),
+        ..EventFilter::default()
+    };
+    match events.state(&ef).await {
+        Ok(Some(state)) => loglens_tools::k8s::state_lines::from_lines(&state, lines),
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cluster state unavailable; lines not joined with it");
+            Vec::new()
+        }
+    }
+}
+
 /// Most troubled pods whose own recent lines are added to the evidence.
 const TROUBLED_PODS: usize = 8;
 

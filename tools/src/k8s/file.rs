@@ -40,6 +40,45 @@ impl FileEventSource {
         }
         Ok(fold(out))
     }
+
+    /// The cluster state the files record (recorded kubectl outputs, JSON snapshots),
+    /// merged; `None` when none of them records any.
+    fn read_state(&self) -> Result<Option<ClusterState>, ToolError> {
+        let mut files = Vec::new();
+        for p in &self.paths {
+            collect(p, &mut files)?;
+        }
+        let mut merged: Option<ClusterState> = None;
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|source| ToolError::Io {
+                path: f.clone(),
+                source,
+            })?;
+            if let Some(state) = state_of_file(&text) {
+                match &mut merged {
+                    Some(m) => m.merge(state),
+                    None => merged = Some(state),
+                }
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// The state one file records: the outputs of a recorded `k8s_states.json` (command →
+/// output), or a JSON snapshot of objects; `None` for events alone.
+fn state_of_file(text: &str) -> Option<ClusterState> {
+    let v = serde_json::from_str::<Value>(text).ok()?;
+    let state = match &v {
+        Value::Object(map) if map.keys().any(|k| k.starts_with("kubectl ")) => {
+            ClusterState::from_recorded(
+                map.iter()
+                    .filter_map(|(cmd, out)| out.as_str().map(|o| (cmd.as_str(), o))),
+            )
+        }
+        _ => ClusterState::from_json(&v),
+    };
+    (!state.is_empty()).then_some(state)
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {
@@ -198,6 +237,14 @@ impl EventSource for FileEventSource {
         rank(&mut events);
         Ok(events)
     }
+
+    async fn state(&self, filter: &EventFilter) -> Result<Option<ClusterState>, ToolError> {
+        let this = self.clone();
+        let state = tokio::task::spawn_blocking(move || this.read_state())
+            .await
+            .map_err(|e| ToolError::Task(e.to_string()))??;
+        Ok(state.filter(|s| s.in_namespace(filter.namespace.as_deref())))
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +279,52 @@ mod tests {
             parse_file(pods)
                 .iter()
                 .all(|e| e.source.as_deref() != Some(super::super::STATE_SOURCE))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_files_state_is_given_merged_and_only_for_its_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorded = serde_json::json!({
+            "kubectl get pods -n shop -o wide": "NAME                   READY   STATUS    RESTARTS   AGE   IP         NODE\nweb-6778bd7b8b-6dlql   1/1     Running   0          5m    10.0.0.5   node-b\n",
+            "kubectl get services -n shop -o wide": "NAME   TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)    AGE   SELECTOR\ncart   ClusterIP   10.68.0.20   <none>        7070/TCP   5m    app=cart\n"
+        });
+        std::fs::write(dir.path().join("k8s_states.json"), recorded.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("nodes.json"),
+            r#"{"kind": "List", "items": [{"kind": "Node", "metadata": {"name": "node-b"},
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]}}]}"#,
+        )
+        .unwrap();
+        // Events alone record no state.
+        std::fs::write(
+            dir.path().join("events.txt"),
+            "LAST SEEN   TYPE      REASON    OBJECT          MESSAGE\n",
+        )
+        .unwrap();
+        let source = FileEventSource::new(vec![dir.path().to_path_buf()]);
+        let state = source
+            .state(&EventFilter::default())
+            .await
+            .unwrap()
+            .expect("the files record state");
+        assert_eq!(state.namespace.as_deref(), Some("shop"));
+        assert_eq!(state.pods.len(), 1, "{state:?}");
+        assert_eq!(state.pods[0].node.as_deref(), Some("node-b"));
+        assert_eq!(state.services[0].cluster_ip.as_deref(), Some("10.68.0.20"));
+        assert_eq!(state.nodes.len(), 1, "{state:?}");
+        let other = EventFilter {
+            namespace: Some("billing".into()),
+            ..EventFilter::default()
+        };
+        assert!(source.state(&other).await.unwrap().is_none());
+        let events_only = FileEventSource::new(vec![dir.path().join("events.txt")]);
+        assert!(
+            events_only
+                .state(&EventFilter::default())
+                .await
+                .unwrap()
+                .is_none()
         );
     }
 }

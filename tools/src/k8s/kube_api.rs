@@ -173,14 +173,18 @@ where
 /// The events still in force and the state's facts, from the API's lists (each an array
 /// of objects as the API serializes them, kinds included).
 fn with_state(events: Vec<K8sEvent>, lists: &[Value]) -> Vec<K8sEvent> {
+    super::current_events(&snapshot(lists), events)
+}
+
+/// The cluster snapshot the API's lists make.
+fn snapshot(lists: &[Value]) -> ClusterState {
     let items: Vec<Value> = lists
         .iter()
         .filter_map(Value::as_array)
         .flatten()
         .cloned()
         .collect();
-    let state = ClusterState::from_json(&Value::Array(items));
-    super::current_events(&state, events)
+    ClusterState::from_json(&Value::Array(items))
 }
 
 /// The field selector for events: warnings only when asked.
@@ -226,6 +230,22 @@ impl EventSource for KubeEventSource {
         out.retain(|e| filter.matches(e));
         rank(&mut out);
         Ok(out)
+    }
+
+    /// The snapshot the events call reads (events, pods and every other kind), as state.
+    async fn state(&self, filter: &EventFilter) -> Result<Option<ClusterState>, ToolError> {
+        let all = EventFilter {
+            namespace: filter.namespace.clone(),
+            ..EventFilter::default()
+        };
+        let events = self.list::<Event>(&all, &event_params(&all)).await?;
+        let pods = self
+            .list::<Pod>(&all, &ListParams::default().limit(PAGE))
+            .await?;
+        let mut lists = vec![events, pods];
+        lists.extend(self.snapshot_objects(&all).await);
+        let state = snapshot(&lists);
+        Ok((!state.is_empty()).then_some(state))
     }
 }
 

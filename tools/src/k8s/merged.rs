@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{EventFilter, EventSource, K8sEvent, fold, rank};
+use super::{ClusterState, EventFilter, EventSource, K8sEvent, fold, rank};
 use crate::ToolError;
 
 /// Several sources as one.
@@ -62,6 +62,20 @@ impl EventSource for MergedEventSource {
         let mut out = fold(all);
         rank(&mut out);
         Ok(out)
+    }
+
+    /// The first source's state that has one (the API's present before Loki's history).
+    async fn state(&self, filter: &EventFilter) -> Result<Option<ClusterState>, ToolError> {
+        for s in &self.sources {
+            match s.state(filter).await {
+                Ok(Some(state)) => return Ok(Some(state)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(source = %s.describe(), error = %e, "cluster state unavailable from this source");
+                }
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -17,7 +17,9 @@
 //! Recorded `kubectl` output, a JSON list of objects and the API also give a
 //! [`ClusterState`] (the objects' current state);
 //! [`current_events`] drops the events that state has superseded and adds what it shows
-//! is abnormal as facts (source [`STATE_SOURCE`]).
+//! is abnormal as facts (source [`STATE_SOURCE`]); [`state_lines::from_lines`] adds what
+//! the state and the log lines show together (a node whose Service traffic is not
+//! forwarded). [`EventSource::state`] gives the state itself.
 mod file;
 #[cfg(feature = "kube")]
 mod kube_api;
@@ -28,6 +30,7 @@ pub mod settled;
 pub mod state;
 pub mod state_facts;
 mod state_json;
+pub mod state_lines;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -138,6 +141,14 @@ pub trait EventSource: Send + Sync {
     fn describe(&self) -> String;
     /// The matching events, warnings first, then most repeated.
     async fn events(&self, filter: &EventFilter) -> Result<Vec<K8sEvent>, ToolError>;
+    /// The objects' current state in `filter`'s namespace, as far as this source knows it
+    /// (recorded kubectl output, a JSON snapshot, the API); `None` when it knows none
+    /// (events shipped to Loki are history, not state). What joins log lines with the
+    /// state ([`state_facts::from_lines`]) and the `k8s_state` tool read.
+    async fn state(&self, filter: &EventFilter) -> Result<Option<ClusterState>, ToolError> {
+        let _ = filter;
+        Ok(None)
+    }
 }
 
 /// Orders events for reading: the current state's facts first, then warnings, then the

@@ -125,6 +125,26 @@ impl ClusterState {
         self.volumes.extend(other.volumes);
         self.quotas.extend(other.quotas);
     }
+
+    /// Whether it holds no object at all.
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+            && self.nodes.is_empty()
+            && self.workloads.is_empty()
+            && self.services.is_empty()
+            && self.claims.is_empty()
+            && self.volumes.is_empty()
+            && self.quotas.is_empty()
+    }
+
+    /// Whether it can be about `namespace` (no namespace asked, none recorded, or the
+    /// same one).
+    pub fn in_namespace(&self, namespace: Option<&str>) -> bool {
+        match (namespace, self.namespace.as_deref()) {
+            (Some(asked), Some(own)) => asked == own,
+            _ => true,
+        }
+    }
 }
 
 /// A pod, with kubectl's STATUS: a container's waiting or terminated reason comes before
