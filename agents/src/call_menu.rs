@@ -16,8 +16,9 @@
 //!   and `query_logs` an optional `contains` text. loglens writes the LogQL
 //!   (`{app="cart"} |= "timeout"`, quoted so any text is a valid filter), the time range
 //!   (around the lines, not "now"), and the limit.
-//! - `k8s_events` takes an `object`: one the events are about (so the call finds at
-//!   least those, and the ones the prompt had no room for).
+//! - `k8s_events` and `k8s_state` take an `object`: one the events (and the state's
+//!   facts) are about, so the call finds at least those, and what the prompt had no room
+//!   for; `k8s_state` shows that object as it is now.
 //! - Only values shaped like Kubernetes names are offered: labels and object names are
 //!   read from the logs' own files, and the menu is prompt text.
 //! - A stream or object already asked of a tool is no longer in that tool's list, so a
@@ -64,7 +65,7 @@ const PATTERN_LIMIT: u32 = 10;
 const CONTAINS_CHARS: usize = 60;
 
 /// The tools the menu writes arguments for; others keep their own schemas.
-const MENU_TOOLS: [&str; 3] = ["query_logs", "log_patterns", "k8s_events"];
+const MENU_TOOLS: [&str; 4] = ["query_logs", "log_patterns", "k8s_events", "k8s_state"];
 
 /// What a call may ask for now, and what was asked already.
 #[derive(Debug, Clone, Default)]
@@ -154,7 +155,7 @@ impl CallMenu {
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect(),
-            "k8s_events" => self.objects.clone(),
+            "k8s_events" | "k8s_state" => self.objects.clone(),
             _ => Vec::new(),
         };
         all.into_iter()
@@ -195,6 +196,14 @@ impl CallMenu {
                 "required": ["stream"],
                 "additionalProperties": false
             }),
+            "k8s_state" => json!({
+                "type": "object",
+                "properties": {
+                    "object": {"enum": choices, "description": "the pod, workload, Service, node, claim or namespace"}
+                },
+                "required": ["object"],
+                "additionalProperties": false
+            }),
             _ => json!({
                 "type": "object",
                 "properties": {
@@ -221,6 +230,10 @@ impl CallMenu {
                 "the {PATTERN_LIMIT} most frequent message templates of one stream, new and spiking ones flagged. \
                  Arguments: {{\"stream\": ...}}"
             ),
+            "k8s_state" => "one object as it is now (a pod's phase, readiness, restarts and node; a workload's replicas; \
+                 a node's readiness; a Service's selector, ports and endpoints) and what is abnormal about it. \
+                 Arguments: {\"object\": ...}"
+                .into(),
             _ => "the Kubernetes warnings about one object. Arguments: {\"object\": ...}".into(),
         };
         let key = choice_key(tool);
@@ -266,7 +279,7 @@ impl CallMenu {
         }
         let mut out = Map::new();
         match tool {
-            "k8s_events" => {
+            "k8s_events" | "k8s_state" => {
                 out.insert("object".into(), json!(choice));
                 out.insert("limit".into(), json!(30));
             }
@@ -302,10 +315,10 @@ impl CallMenu {
     }
 }
 
-/// The argument a tool's choice goes in: `k8s_events` asks about an object, the log tools
-/// read a stream.
+/// The argument a tool's choice goes in: `k8s_events` and `k8s_state` ask about an
+/// object, the log tools read a stream.
 fn choice_key(tool: &str) -> &'static str {
-    if tool == "k8s_events" {
+    if tool == "k8s_events" || tool == "k8s_state" {
         "object"
     } else {
         "stream"

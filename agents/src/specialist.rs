@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use loglens_tools::budget::{clip, estimate_tokens};
 
 use loglens_tools::k8s::K8sEvent;
+use loglens_tools::k8s_state::K8sStateOutput;
 use loglens_tools::query_logs::QueryLogsOutput;
 use loglens_tools::redact::Pseudonyms;
 use serde::{Deserialize, Serialize};
@@ -785,12 +786,15 @@ fn render_results(
 }
 
 fn result_count(tool: &str, v: &Value) -> usize {
-    let key = match tool {
-        "k8s_events" => "events",
-        "log_patterns" => "patterns",
-        _ => "lines",
+    let keys: &[&str] = match tool {
+        "k8s_events" => &["events"],
+        "k8s_state" => &["objects", "abnormal"],
+        "log_patterns" => &["patterns"],
+        _ => &["lines"],
     };
-    v[key].as_array().map_or(0, Vec::len)
+    keys.iter()
+        .map(|k| v[*k].as_array().map_or(0, Vec::len))
+        .sum()
 }
 
 /// The citable lines of a tool's output.
@@ -821,6 +825,27 @@ fn result_lines(tool: &str, v: &Value, max_chars: usize) -> Vec<LineRef> {
                     .enumerate()
                     .map(|(i, e)| event_line(&e, i, 0))
                     .collect()
+            })
+            .unwrap_or_default(),
+        "k8s_state" => serde_json::from_value::<K8sStateOutput>(v.clone())
+            .map(|o| {
+                let rows = o.objects.into_iter().enumerate().map(|(i, r)| LineRef {
+                    n: 0,
+                    source: "k8s_state".into(),
+                    line_no: i as u64 + 1,
+                    timestamp: None,
+                    labels: Default::default(),
+                    text: clip(&format!("{} {}: {}", r.kind, r.name, r.state), max_chars),
+                    similar: 0,
+                    why: None,
+                });
+                let facts = o
+                    .abnormal
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| event_line(e, i, 0))
+                    .collect::<Vec<_>>();
+                rows.chain(facts).collect()
             })
             .unwrap_or_default(),
         "log_patterns" => v["patterns"]
@@ -886,5 +911,26 @@ mod tests {
             ..EvidenceSet::default()
         };
         assert_eq!(stated_severity(&ev, &quiet), Severity::Critical);
+    }
+
+    #[test]
+    fn state_rows_and_their_facts_are_citable_lines() {
+        let out = serde_json::json!({
+            "objects": [{"kind": "Node", "name": "worker-02", "state": "Ready"}],
+            "abnormal": [{
+                "namespace": null, "kind": "Node", "name": "worker-02", "event_type": "Warning",
+                "reason": "ServiceTrafficNotForwarded", "message": "pods on node worker-02 fail to reach 2 Services",
+                "count": 3, "last_seen": null, "age": null, "source": "cluster state"
+            }],
+            "omitted": 0
+        });
+        assert_eq!(result_count("k8s_state", &out), 2);
+        let lines = result_lines("k8s_state", &out, 400);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].text, "Node worker-02: Ready");
+        assert!(
+            lines[1].text.contains("ServiceTrafficNotForwarded"),
+            "{lines:?}"
+        );
     }
 }

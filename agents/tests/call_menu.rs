@@ -27,7 +27,8 @@ fn line(time: &str, app: &str, text: &str) -> String {
 }
 
 const EVENTS: &str = r#"{"apiVersion":"v1","kind":"List","items":[
- {"involvedObject":{"kind":"Pod","name":"cart-6c9d7b8f4-x2k9p","namespace":"shop"},"type":"Warning","reason":"BackOff","message":"Back-off restarting failed container cart","count":7,"lastTimestamp":"2024-11-02T08:15:00Z","source":{"component":"kubelet"}}
+ {"involvedObject":{"kind":"Pod","name":"cart-6c9d7b8f4-x2k9p","namespace":"shop"},"type":"Warning","reason":"BackOff","message":"Back-off restarting failed container cart","count":7,"lastTimestamp":"2024-11-02T08:15:00Z","source":{"component":"kubelet"}},
+ {"kind":"Pod","metadata":{"name":"cart-6c9d7b8f4-x2k9p","namespace":"shop","labels":{"app":"cart"}},"spec":{"nodeName":"node-a","containers":[{"name":"cart"}]},"status":{"phase":"Running","containerStatuses":[{"name":"cart","ready":false,"restartCount":7,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}}
 ]}"#;
 
 #[tokio::test]
@@ -69,7 +70,7 @@ async fn every_call_the_menu_allows_runs_and_none_repeats() {
     let evidence = collect(&lines, &found, &library, &budget);
     let mut menu = evidence.menu.clone();
 
-    // No model: the toolbox is the infra specialist's (all three tools).
+    // No model: the toolbox is the infra specialist's (all four tools).
     let llm = LlmClient::new(LlmConfig {
         base_url: "http://127.0.0.1:9".into(),
         ..LlmConfig::default()
@@ -99,7 +100,7 @@ async fn every_call_the_menu_allows_runs_and_none_repeats() {
         {
             let tool = variant["properties"]["tool"]["const"].as_str().unwrap();
             let args = &variant["properties"]["arguments"]["properties"];
-            let (key, choices) = if tool == "k8s_events" {
+            let (key, choices) = if tool == "k8s_events" || tool == "k8s_state" {
                 ("object", args["object"]["enum"].as_array().unwrap())
             } else {
                 ("stream", args["stream"]["enum"].as_array().unwrap())
@@ -120,7 +121,7 @@ async fn every_call_the_menu_allows_runs_and_none_repeats() {
         for r in &records {
             assert_eq!(r.status, CallStatus::Ok, "{r:?}");
             let out = r.output.as_ref().unwrap();
-            let n = ["lines", "patterns", "events"]
+            let n = ["lines", "patterns", "events", "objects"]
                 .iter()
                 .find_map(|k| out[*k].as_array().map(Vec::len))
                 .unwrap_or(0);
@@ -129,7 +130,8 @@ async fn every_call_the_menu_allows_runs_and_none_repeats() {
         made += records.len();
     }
     assert_eq!(step, 1, "every choice was asked in the first step");
-    // namespace, two apps and two pods, for two log tools; the object of the event.
-    assert_eq!(made, 11, "{made} calls");
+    // namespace, two apps and two pods, for two log tools; the object of the event, for
+    // the events and the state.
+    assert_eq!(made, 12, "{made} calls");
     assert!(toolbox.describe_menu(&menu).is_empty());
 }

@@ -13,8 +13,9 @@
 //! - [`injection`]: finds log lines that address the model, so they never reach it.
 //! - [`embed`]: text → vectors through the OpenAI-compatible embeddings API, cached.
 //! - [`vector`]: vector stores (embedded `sqlite-vec`, Qdrant) behind one trait.
-//! - [`tool`]: the typed-tool interface agents call; [`query_logs`] (LogQL) and
-//!   [`k8s_events`] are the tools so far.
+//! - [`tool`]: the typed-tool interface agents call; [`query_logs`] (LogQL),
+//!   [`k8s_events`] (what happened) and [`k8s_state`] (what is: objects and what is
+//!   abnormal about them) are the tools here; the agents add `log_patterns`.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -26,6 +27,7 @@ pub mod fuzzing;
 pub mod injection;
 pub mod k8s;
 pub mod k8s_events;
+pub mod k8s_state;
 pub mod logs;
 pub mod query_logs;
 pub mod redact;

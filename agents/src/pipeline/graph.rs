@@ -40,7 +40,7 @@ impl Stage {
                 "signature library + Drain pattern miner; lines chosen by evidence, then recency"
             }
             Stage::Infra => {
-                "tool loop (query_logs, k8s_events, log_patterns), then a finding in the evidence schema"
+                "tool loop (query_logs, k8s_events, k8s_state, log_patterns), then a finding in the evidence schema"
             }
             Stage::App => {
                 "tool loop (query_logs, log_patterns), then a finding in the evidence schema"

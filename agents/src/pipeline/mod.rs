@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use loglens_tools::k8s::EventSource;
 use loglens_tools::k8s_events::K8sEvents;
+use loglens_tools::k8s_state::K8sState;
 use loglens_tools::logs::{LogFilter, LogSource};
 use loglens_tools::query_logs::QueryLogs;
 use loglens_tools::redact::{PseudonymKind, Pseudonyms};
@@ -199,6 +200,7 @@ impl AgentPipeline {
             && let Some(ev) = &self.events
         {
             tools.push(Arc::new(K8sEvents::new(ev.clone())));
+            tools.push(Arc::new(K8sState::new(ev.clone())));
         }
         Toolbox::new(tools, self.cfg.tool_timeout)
     }
