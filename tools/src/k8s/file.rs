@@ -11,9 +11,10 @@ use super::state::ClusterState;
 use super::{EventFilter, EventSource, K8sEvent, fold, rank};
 use crate::ToolError;
 
-/// Reads events from files: `kubectl get events -o json`, the `kubectl get events [-A]`
-/// table, `kubectl describe` output, or a Cloud-OpsBench `k8s_states.json` (kubectl
-/// commands mapped to their output). Directories are read recursively.
+/// Reads events from files: `kubectl get events -o json` (or `-o yaml`), the `kubectl get
+/// events [-A]` table, `kubectl describe` output, snapshots of objects in JSON or YAML, or
+/// a Cloud-OpsBench `k8s_states.json` (kubectl commands mapped to their output).
+/// Directories are read recursively.
 #[derive(Debug, Clone)]
 pub struct FileEventSource {
     paths: Vec<PathBuf>,
@@ -65,10 +66,17 @@ impl FileEventSource {
     }
 }
 
+/// A file's text as JSON: JSON as it is, or Kubernetes objects written as YAML.
+fn objects_of(text: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .or_else(|| super::yaml::objects(text))
+}
+
 /// The state one file records: the outputs of a recorded `k8s_states.json` (command →
 /// output), or a JSON snapshot of objects; `None` for events alone.
 fn state_of_file(text: &str) -> Option<ClusterState> {
-    let v = serde_json::from_str::<Value>(text).ok()?;
+    let v = objects_of(text)?;
     let state = match &v {
         Value::Object(map) if map.keys().any(|k| k.starts_with("kubectl ")) => {
             ClusterState::from_recorded(
@@ -98,7 +106,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {
             if e.is_dir()
                 || e.extension()
                     .and_then(|x| x.to_str())
-                    .is_some_and(|x| ["json", "txt", "log", "out"].contains(&x))
+                    .is_some_and(|x| ["json", "yaml", "yml", "txt", "log", "out"].contains(&x))
             {
                 collect(&e, out)?;
             }
@@ -111,7 +119,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ToolError> {
 
 /// Events in one file's text, whichever of the supported shapes it has.
 fn parse_file(text: &str) -> Vec<K8sEvent> {
-    if let Ok(v) = serde_json::from_str::<Value>(text) {
+    if let Some(v) = objects_of(text) {
         if let Value::Object(map) = &v
             && map.keys().any(|k| k.starts_with("kubectl "))
         {
@@ -326,5 +334,80 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[tokio::test]
+    async fn a_yaml_snapshot_reads_as_the_json_one_does() {
+        // `kubectl get nodes,pods,events -o yaml`.
+        let text = r#"apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata:
+    name: worker-01
+  status:
+    conditions:
+    - type: Ready
+      status: "False"
+      reason: KubeletNotReady
+      message: container runtime is down
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: web-1
+    namespace: shop
+  spec:
+    nodeName: worker-01
+    containers:
+    - name: web
+  status:
+    phase: Running
+    containerStatuses:
+    - name: web
+      ready: false
+      restartCount: 0
+      state:
+        running: {}
+- apiVersion: v1
+  kind: Event
+  metadata:
+    name: web-1.1
+    namespace: shop
+  involvedObject:
+    kind: Pod
+    name: web-1
+    namespace: shop
+  type: Warning
+  reason: Unhealthy
+  message: "Readiness probe failed: connection refused"
+  count: 4
+"#;
+        let events = parse_file(text);
+        assert!(
+            events
+                .iter()
+                .any(|e| e.kind == "Node" && e.reason == "NodeNotReady"),
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.reason == "Unhealthy" && e.count == 4),
+            "{events:?}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapshot.yaml");
+        std::fs::write(&path, text).unwrap();
+        let source = FileEventSource::new(vec![path]);
+        let state = source
+            .state(&EventFilter::default())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.pods[0].node.as_deref(), Some("worker-01"));
+        // A recorded `-o yaml` output under its command reads the same way.
+        let recorded = ClusterState::from_recorded([("kubectl get all -n shop -o yaml", text)]);
+        assert_eq!(recorded.nodes.len(), 1, "{recorded:?}");
     }
 }

@@ -14,7 +14,8 @@
 //! - [`MergedEventSource`]: several of these read as one (the API's present and Loki's
 //!   history).
 //!
-//! Recorded `kubectl` output, a JSON list of objects and the API also give a
+//! Recorded `kubectl` output, a JSON or YAML list of objects ([`yaml`]) and the API also
+//! give a
 //! [`ClusterState`] (the objects' current state);
 //! [`current_events`] drops the events that state has superseded and adds what it shows
 //! is abnormal as facts (source [`STATE_SOURCE`]); [`state_lines::from_lines`] adds what
@@ -31,6 +32,7 @@ pub mod state;
 pub mod state_facts;
 mod state_json;
 pub mod state_lines;
+pub mod yaml;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

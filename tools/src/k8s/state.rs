@@ -318,6 +318,18 @@ fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// The objects a recorded `get` printed as JSON or YAML (not a table).
+fn recorded_objects(out: &str) -> Option<serde_json::Value> {
+    let t = out.trim_start();
+    if t.starts_with('{') {
+        serde_json::from_str(out).ok()
+    } else if t.starts_with("apiVersion:") || t.starts_with("---") || t.starts_with("items:") {
+        super::yaml::objects(out)
+    } else {
+        None
+    }
+}
+
 impl ClusterState {
     /// Reads the recorded outputs (`command → output`); commands it does not know are
     /// passed over. Outputs for one namespace are assumed (the first `-n` seen).
@@ -329,10 +341,9 @@ impl ClusterState {
             if s.namespace.is_none() {
                 s.namespace = c.namespace.map(str::to_string);
             }
-            // `kubectl get ... -o json` recorded: the objects themselves.
+            // `kubectl get ... -o json` or `-o yaml` recorded: the objects themselves.
             if c.verb == "get"
-                && out.trim_start().starts_with('{')
-                && let Ok(v) = serde_json::from_str::<serde_json::Value>(out)
+                && let Some(v) = recorded_objects(out)
             {
                 s.merge(ClusterState::from_json(&v));
                 continue;
