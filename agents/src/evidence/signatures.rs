@@ -327,11 +327,9 @@ impl SignatureLibrary {
                 &state_hits
             };
             // A claim is not a component: the workload that mounts it is.
-            let claims_only = voters
-                .iter()
-                .all(|&i| events[i].kind == "PersistentVolumeClaim");
+            let claims_only = voters.iter().all(|&i| is_claim(&events[i]));
             for &i in voters {
-                if events[i].kind == "PersistentVolumeClaim" && !claims_only {
+                if is_claim(&events[i]) && !claims_only {
                     continue;
                 }
                 *votes.entry(workload(&events[i].name)).or_default() +=
@@ -427,6 +425,11 @@ fn seconds(c: &regex::Captures<'_>) -> Option<f64> {
 
 fn is_state(e: &K8sEvent) -> bool {
     e.is_state()
+}
+
+/// Whether an event is about a PersistentVolumeClaim (sources write the kind in any case).
+fn is_claim(e: &K8sEvent) -> bool {
+    e.kind.eq_ignore_ascii_case("PersistentVolumeClaim")
 }
 
 /// Whether some line mentions what a message quotes in backticks.
@@ -688,5 +691,40 @@ mod tests {
         assert_eq!(workload("db-0"), "db-0");
         assert_eq!(workload("accounts-rbfmqwbwr-xkzqp"), "accounts");
         assert_eq!(workload("payment-service"), "payment-service");
+    }
+
+    #[test]
+    fn an_unbound_claims_component_is_the_workload_whatever_the_kinds_case() {
+        let ev = |kind: &str, name: &str, reason: &str, message: &str| K8sEvent {
+            namespace: Some("app".into()),
+            kind: kind.into(),
+            name: name.into(),
+            event_type: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            count: 5,
+            last_seen: None,
+            age: None,
+            source: None,
+        };
+        for kind in ["PersistentVolumeClaim", "persistentvolumeclaim"] {
+            let events = [
+                ev(
+                    kind,
+                    "redis-data",
+                    "ProvisioningFailed",
+                    "storageclass.storage.k8s.io \"fast\" not found",
+                ),
+                ev(
+                    "pod",
+                    "redis-747ffc844f-f9ghd",
+                    "FailedScheduling",
+                    "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+                ),
+            ];
+            let candidates = SignatureLibrary::builtin().unwrap().detect(&[], &events);
+            assert_eq!(candidates[0].signature, "pvc_unbound", "{candidates:?}");
+            assert_eq!(candidates[0].component.as_deref(), Some("redis"), "{kind}");
+        }
     }
 }

@@ -508,7 +508,7 @@ fn claims(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent>) {
     for c in state.claims.iter().filter(|c| c.status == "Pending") {
         let mut why: Vec<String> = events
             .iter()
-            .filter(|e| e.name == c.name && e.kind.contains("PersistentVolumeClaim"))
+            .filter(|e| e.name == c.name && e.kind.eq_ignore_ascii_case("PersistentVolumeClaim"))
             .map(|e| e.message.clone())
             .collect();
         let taken: Vec<String> = state
