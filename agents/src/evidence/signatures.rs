@@ -56,7 +56,7 @@ struct SignatureDef {
     #[serde(default)]
     symptom: bool,
     #[serde(default)]
-    corroborate: bool,
+    corroborate: Vec<String>,
     #[serde(default)]
     min_seconds: Option<f64>,
     #[serde(default)]
@@ -81,9 +81,10 @@ pub struct Signature {
     /// A failure that has a cause of its own (a crash loop: something makes the container
     /// exit); a cause found on the same component ranks above it.
     pub symptom: bool,
-    /// An event counts only when a retrieved line mentions what its message quotes in
-    /// backticks (a configured address nobody calls is no fault).
-    pub corroborate: bool,
+    /// Event reasons that count only when a retrieved line mentions what the message
+    /// quotes in backticks (a configured address nobody calls is no fault); the
+    /// signature's other events stand alone.
+    pub corroborate: Vec<String>,
     /// A duration signature: a line matches only when a duration its `log` patterns
     /// capture is at least this many seconds.
     pub min_seconds: Option<f64>,
@@ -109,6 +110,12 @@ impl Signature {
                     .any(|c| seconds(&c).is_some_and(|s| s >= min))
             }),
         }
+    }
+
+    fn needs_corroboration(&self, e: &K8sEvent) -> bool {
+        self.corroborate
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&e.reason))
     }
 
     fn matches_event(&self, e: &K8sEvent) -> bool {
@@ -289,7 +296,7 @@ impl SignatureLibrary {
                 .iter()
                 .enumerate()
                 .filter(|(i, e)| !settled[*i] && sig.matches_event(e))
-                .filter(|(_, e)| !sig.corroborate || mentioned(&e.message, lines))
+                .filter(|(_, e)| !sig.needs_corroboration(e) || mentioned(&e.message, lines))
                 .map(|(i, _)| i)
                 .collect();
             if line_hits.is_empty() && event_hits.is_empty() {

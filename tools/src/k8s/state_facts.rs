@@ -145,19 +145,62 @@ fn addresses(state: &ClusterState, out: &mut Vec<K8sEvent>) {
                     }
                     continue;
                 }
+                let (reason, near) = match near_miss(key, service, &known) {
+                    Some(k) => (
+                        "ServiceAddressNearMiss",
+                        format!(" (the Service {k} exists: a misspelled or wrong address)"),
+                    ),
+                    None => ("UnknownServiceAddress", String::new()),
+                };
                 out.push(fact(
                     ns(state),
                     "Pod",
                     &p.name,
-                    "UnknownServiceAddress",
+                    reason,
                     format!(
-                        "container {} of pod {} is configured with {key}=`{value}`, but no Service {service} exists in this namespace: its calls to that address cannot resolve",
+                        "container {} of pod {} is configured with {key}=`{value}`, but no Service {service} exists in this namespace{near}: its calls to that address cannot resolve",
                         c.name, p.name
                     ),
                 ));
             }
         }
     }
+}
+
+/// The existing Service an address that names none was meant for: the one its variable
+/// is named after (`PRODUCT_CATALOG_SERVICE_ADDR` → `productcatalogservice`, whatever the
+/// value says), or one the host is a typo of (at most two letters off, names of six
+/// letters or more). An optional dependency that is not deployed names no Service either,
+/// but its variable names that dependency, not a Service that exists.
+fn near_miss<'a>(key: &str, host: &str, known: &BTreeSet<&'a str>) -> Option<&'a str> {
+    let squash = |t: &str| -> String {
+        t.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let upper = key.to_ascii_uppercase();
+    let stem = [
+        "_ADDRESS",
+        "_ADDR",
+        "_HOST",
+        "_URL",
+        "_URI",
+        "_ENDPOINT",
+        "_SERVICE_HOST",
+    ]
+    .iter()
+    .find_map(|s| upper.strip_suffix(s))
+    .map(squash);
+    let meant = stem
+        .filter(|s| !s.is_empty() && *s != squash(host))
+        .and_then(|s| known.iter().copied().find(|k| squash(k) == s));
+    meant.or_else(|| {
+        known
+            .iter()
+            .copied()
+            .find(|k| k.len().min(host.len()) >= 6 && strsim::levenshtein(host, k) <= 2)
+    })
 }
 
 /// Pods restarting because their liveness probe fails: the kubelet kills the container,
@@ -799,16 +842,34 @@ mod tests {
             ),
             (
                 "kubectl describe pods cart-5d8f7c9b4-fghij -n shop",
-                "Name:  cart-5d8f7c9b4-fghij\nContainers:\n  server:\n    Port:  7070/TCP\n    Environment:\n      REDIS_ADDR:  redis-typo:6379\n      CACHE_ADDR:  redis:6379\n      PORT:        7070\n    Mounts:\n      /x from y (ro)\n",
+                "Name:  cart-5d8f7c9b4-fghij\nContainers:\n  server:\n    Port:  7070/TCP\n    Environment:\n      REDIS_ADDR:  redis-typo:6379\n      CACHE_ADDR:  redis:6379\n      SEARCH_ADDR:  search:9200\n      QUEUE_URL:  http://rediss:6379\n      PORT:        7070\n    Mounts:\n      /x from y (ro)\n",
             ),
         ]);
         let f = facts(&s, &[]);
-        assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(f[0].reason, "UnknownServiceAddress");
+        let reason = |var: &str| {
+            f.iter()
+                .find(|e| e.message.contains(var))
+                .map(|e| e.reason.as_str())
+        };
+        assert_eq!(f.len(), 3, "{f:?}");
+        // Meant for the Service its variable names, which exists: a wrong address.
+        assert_eq!(
+            reason("REDIS_ADDR=`redis-typo:6379`"),
+            Some("ServiceAddressNearMiss")
+        );
         assert!(
-            f[0].message.contains("REDIS_ADDR=`redis-typo:6379`"),
-            "{}",
-            f[0].message
+            f.iter()
+                .any(|e| e.message.contains("the Service redis exists"))
+        );
+        // A dependency that is not deployed: needs a line that calls it to count.
+        assert_eq!(
+            reason("SEARCH_ADDR=`search:9200`"),
+            Some("UnknownServiceAddress")
+        );
+        // Names too short to call a one-letter difference a typo.
+        assert_eq!(
+            reason("QUEUE_URL=`http://rediss:6379`"),
+            Some("UnknownServiceAddress")
         );
     }
 
