@@ -105,7 +105,8 @@ pub fn record(r: &AnalysisRecord) -> String {
         return s;
     };
     if let Some(cause) = &f.cause {
-        let _ = writeln!(s, "Cause:       {cause}");
+        let detail = f.detail.as_deref().map(|d| format!(" ({d})"));
+        let _ = writeln!(s, "Cause:       {cause}{}", detail.unwrap_or_default());
     }
     let _ = writeln!(s, "Root cause:  {}", f.root_cause);
     let _ = writeln!(

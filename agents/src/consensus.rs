@@ -222,9 +222,15 @@ pub fn merge(ballots: &[Ballot], cause_rank: &[String]) -> Option<Consensus> {
         })
         .collect();
 
+    // The kind of that cause, as the opinions that chose it read it.
+    let detail = ballots
+        .iter()
+        .filter(|b| b.finding.cause.as_deref() == Some(cause.as_str()))
+        .find_map(|b| b.finding.detail.clone());
     Some(Consensus {
         finding: Finding {
             cause: Some(cause),
+            detail,
             root_cause: rep.finding.root_cause.clone(),
             severity,
             component,
@@ -275,6 +281,7 @@ mod tests {
             voter: voter.into(),
             finding: Finding {
                 cause: Some(cause.into()),
+                detail: None,
                 root_cause: format!("{voter} thinks {cause}"),
                 severity,
                 component: component.into(),

@@ -240,6 +240,10 @@ pub struct Finding {
     /// absent for the baseline analysis, which has no candidates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// Which kind of that cause the evidence shows (`untolerated_taint` under
+    /// `scheduling_failure`), when the signature library names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Why it happens.
     pub root_cause: String,
     /// How bad it is.
@@ -266,6 +270,7 @@ impl Finding {
         let evidence = resolve_lines(&model.evidence, sent);
         Self {
             cause: None,
+            detail: None,
             root_cause: model.root_cause,
             severity: model.severity,
             component: model.component,

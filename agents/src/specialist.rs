@@ -700,6 +700,7 @@ pub fn candidate_finding(
         .unwrap_or_else(|| c.candidate.title.clone());
     Finding {
         cause: Some(c.candidate.signature.clone()),
+        detail: c.candidate.detail.clone(),
         root_cause: c.candidate.title.clone(),
         severity: c.candidate.severity,
         component: c
@@ -896,6 +897,7 @@ mod tests {
         let ev = EvidenceSet {
             candidates: vec![crate::evidence::collect::CandidateRef {
                 candidate: crate::evidence::Candidate {
+                    detail: None,
                     signature: "oom_killed".into(),
                     title: "OOM".into(),
                     severity: Severity::Critical,

@@ -79,6 +79,7 @@ pub fn word_choice(choice: ModelChoice, evidence: &EvidenceSet, lines: &[LineRef
     match candidate {
         Some(c) => Finding {
             cause: Some(choice.cause.clone()),
+            detail: c.candidate.detail.clone(),
             root_cause: c.candidate.title.clone(),
             severity: choice.severity,
             error_signature: if message.is_empty() {
@@ -104,6 +105,7 @@ pub fn word_choice(choice: ModelChoice, evidence: &EvidenceSet, lines: &[LineRef
             let (root_cause, action) = unmatched_wording(&component, &message);
             Finding {
                 cause: Some("other".into()),
+                detail: None,
                 root_cause,
                 severity: choice.severity,
                 summary: format!(
@@ -149,6 +151,7 @@ mod tests {
             ],
             candidates: vec![CandidateRef {
                 candidate: Candidate {
+                    detail: None,
                     signature: "connection_refused".into(),
                     title: "A dependency refuses connections".into(),
                     severity: Severity::Error,

@@ -137,30 +137,65 @@ async fn demo_incident_logs_point_at_the_cart_store() {
 }
 
 /// One recorded case of each fault family, from its recorded state and events alone (no
-/// logs): the top candidate is the benchmark's cause, on the benchmark's component, and
-/// it cites state evidence. The expected values are the benchmark's labels for these
+/// logs): the top candidate is the benchmark's cause and detail, on the benchmark's
+/// component, and it cites state evidence. The expected values are the benchmark's labels for these
 /// fixture cases, mapped to loglens causes as the importer maps them.
 #[tokio::test]
 async fn each_family_is_found_from_the_recorded_state() {
     let lib = SignatureLibrary::builtin().unwrap();
-    for (case, cause, component) in [
-        ("boutique_admission_13", "quota_exceeded", "boutique"),
+    // (case, cause, detail, component); the detail is the benchmark class's, mapped as the
+    // importer maps it. `None`: not asserted (the image case's recorded messages show a tag
+    // that is not found and, for another image, a registry that does not resolve).
+    for (case, cause, detail, component) in [
+        (
+            "boutique_admission_13",
+            "quota_exceeded",
+            Some("cpu"),
+            "boutique",
+        ),
         (
             "boutique_infrastructure_30",
             "node_component_down",
+            Some("kubelet"),
             "worker-01",
         ),
         (
             "boutique_runtime_19",
             "liveness_probe_failure",
+            Some("timing"),
             "emailservice",
         ),
-        ("boutique_runtime_22", "oom_killed", "adservice"),
-        ("boutique_scheduling_1", "scheduling_failure", "cartservice"),
-        ("boutique_scheduling_137", "pvc_unbound", "redis-cart"),
-        ("boutique_service_14", "service_misconfigured", "redis-cart"),
-        ("boutique_service_31", "service_misconfigured", "adservice"),
-        ("boutique_startup_14", "image_pull_error", "adservice"),
+        (
+            "boutique_runtime_22",
+            "oom_killed",
+            Some("memory_limit"),
+            "adservice",
+        ),
+        (
+            "boutique_scheduling_1",
+            "scheduling_failure",
+            Some("nodes_unschedulable"),
+            "cartservice",
+        ),
+        (
+            "boutique_scheduling_137",
+            "pvc_unbound",
+            Some("volume_taken"),
+            "redis-cart",
+        ),
+        (
+            "boutique_service_14",
+            "service_misconfigured",
+            Some("target_port_mismatch"),
+            "redis-cart",
+        ),
+        (
+            "boutique_service_31",
+            "service_misconfigured",
+            Some("selector_mismatch"),
+            "adservice",
+        ),
+        ("boutique_startup_14", "image_pull_error", None, "adservice"),
     ] {
         let events: Vec<K8sEvent> = case_events(case)
             .await
@@ -194,6 +229,9 @@ async fn each_family_is_found_from_the_recorded_state() {
             .collect();
         assert_eq!(top.signature, cause, "{case}: {ids:?}");
         assert_eq!(top.component.as_deref(), Some(component), "{case}: {ids:?}");
+        if let Some(detail) = detail {
+            assert_eq!(top.detail.as_deref(), Some(detail), "{case}");
+        }
         // On the current state where the state shows it; the OOM kill shows only in the
         // sandbox events of the container being recreated.
         let on_state = top.events.iter().any(|&i| events[i].is_state());
@@ -278,6 +316,7 @@ async fn service_traffic_a_node_does_not_forward_is_found_from_lines_and_state()
     let top = &candidates[0];
     assert_eq!(top.signature, "node_component_down", "{candidates:?}");
     assert_eq!(top.component.as_deref(), Some("worker-02"));
+    assert_eq!(top.detail.as_deref(), Some("kube_proxy"));
     let fact = &events[top.events[0]];
     assert_eq!(fact.reason, "ServiceTrafficNotForwarded");
     assert!(fact.message.contains("currencyservice"), "{fact:?}");

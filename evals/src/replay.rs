@@ -219,6 +219,7 @@ fn level_finding(question: &str, lines: &[LogLine], ev: &EvidenceSet) -> Finding
     if severity == loglens_agents::Severity::Info {
         return Finding {
             cause: Some("other".into()),
+            detail: None,
             root_cause: "No known failure signature and no warning or error lines.".into(),
             severity,
             component,
@@ -249,6 +250,7 @@ fn level_finding(question: &str, lines: &[LogLine], ev: &EvidenceSet) -> Finding
     let (root_cause, action) = unmatched_wording(&component, &message);
     Finding {
         cause: Some("other".into()),
+        detail: None,
         root_cause,
         severity,
         component: component.clone(),

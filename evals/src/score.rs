@@ -144,6 +144,10 @@ pub struct CaseScore {
     pub component_pair: (String, String),
     /// `(expected, got)` severity.
     pub severity_pair: (String, String),
+    /// `(expected, got)` detail of the cause (`untolerated_taint`), for a case labelled
+    /// with one; `got` is `none` when the answer names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail_pair: Option<(String, String)>,
     /// Why it went wrong, if it did.
     pub failure: Option<String>,
     /// Labelled by someone other than loglens's own rules or templates (a benchmark, a
@@ -180,6 +184,7 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
             cause_pair: (exp.cause.clone(), "none".into()),
             component_pair: (norm_component(&exp.component), "none".into()),
             severity_pair: (exp.severity.to_string(), "none".into()),
+            detail_pair: exp.detail.clone().map(|d| (d, "none".into())),
             failure: Some(format!(
                 "no answer: {}",
                 run.error.as_deref().unwrap_or("unknown error")
@@ -209,6 +214,15 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
             "cause {}, expected {}",
             f.cause.as_deref().unwrap_or("other"),
             exp.cause
+        ));
+    }
+    if let Some(want) = &exp.detail
+        && cause
+        && f.detail.as_ref() != Some(want)
+    {
+        wrong.push(format!(
+            "detail {}, expected {want}",
+            f.detail.as_deref().unwrap_or("none")
         ));
     }
     if !component {
@@ -243,6 +257,10 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         ),
         component_pair: (norm_component(&exp.component), norm_component(&f.component)),
         severity_pair: (exp.severity.to_string(), f.severity.to_string()),
+        detail_pair: exp
+            .detail
+            .clone()
+            .map(|d| (d, f.detail.clone().unwrap_or_else(|| "none".into()))),
         failure: (!wrong.is_empty()).then(|| wrong.join("; ")),
         independent,
     }
@@ -400,6 +418,14 @@ pub struct Metrics {
     /// The independently labelled cases by expected cause.
     #[serde(default)]
     pub by_cause: BTreeMap<String, SourceMetrics>,
+    /// Share of the cases labelled with a detail whose answer has the right cause and
+    /// detail; `None` when no case has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail_accuracy: Option<f64>,
+    /// The cases labelled with a detail, by expected `cause / detail`: cases, right cause,
+    /// right cause and detail.
+    #[serde(default)]
+    pub by_detail: BTreeMap<String, DetailMetrics>,
     /// `expected → got → count`.
     pub severity_confusion: BTreeMap<String, BTreeMap<String, usize>>,
     /// Latency percentiles, ms.
@@ -417,6 +443,17 @@ pub struct Metrics {
     /// Mean lines per case the tools gave the model that the evidence had not shown.
     #[serde(default)]
     pub tool_new_lines_per_case: f64,
+}
+
+/// Accuracy on one `cause / detail` class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DetailMetrics {
+    /// Cases of the class.
+    pub cases: usize,
+    /// Cases with the right cause.
+    pub cause: usize,
+    /// Cases with the right cause and detail.
+    pub detail: usize,
 }
 
 /// p50, p95, p99.
@@ -489,7 +526,23 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
         .remove("")
         .unwrap_or_default();
     let by_cause = group(independent, |s| Some(s.cause_pair.0.clone()));
+    let mut by_detail: BTreeMap<String, DetailMetrics> = BTreeMap::new();
+    for s in scores {
+        if let Some((want, got)) = &s.detail_pair {
+            let m = by_detail
+                .entry(format!("{} / {want}", s.cause_pair.0))
+                .or_default();
+            m.cases += 1;
+            m.cause += usize::from(s.cause);
+            m.detail += usize::from(s.cause && want == got);
+        }
+    }
+    let labelled: usize = by_detail.values().map(|m| m.cases).sum();
+    let detail_accuracy = (labelled > 0)
+        .then(|| by_detail.values().map(|m| m.detail).sum::<usize>() as f64 / labelled as f64);
     Metrics {
+        detail_accuracy,
+        by_detail,
         signature_accuracy: share(&|s| s.signature),
         root_cause_match: share(&|s| s.root_cause_overlap >= MATCH_THRESHOLD),
         root_cause_semantic: scores
@@ -578,6 +631,13 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
     row("cause accuracy", pct(m.cause_accuracy));
     row("component accuracy", pct(m.component_accuracy));
     row("severity accuracy", pct(m.severity_accuracy));
+    if let Some(d) = m.detail_accuracy {
+        let n: usize = m.by_detail.values().map(|x| x.cases).sum();
+        row(
+            &format!("cause and detail accuracy ({n} cases labelled with a detail)"),
+            pct(d),
+        );
+    }
     row(
         "error signature (normalized, exact)",
         pct(m.signature_accuracy),
@@ -654,6 +714,17 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             "cause",
             &m.by_cause,
         );
+    }
+    if !m.by_detail.is_empty() {
+        s.push_str(
+            "\n## By expected cause and detail\n\n| cause / detail | cases | cause | cause and detail |\n|---|---|---|---|\n",
+        );
+        for (name, d) in &m.by_detail {
+            s.push_str(&format!(
+                "| {name} | {} | {}/{} | {}/{} |\n",
+                d.cases, d.cause, d.cases, d.detail, d.cases
+            ));
+        }
     }
     s.push_str("\n## Severity (rows: expected, columns: answered)\n\n");
     let cols = ["INFO", "WARN", "ERROR", "CRITICAL", "none"];
@@ -739,6 +810,7 @@ mod tests {
             route: Some((route.0.into(), route.1.into())),
             finding: cause.map(|c| Finding {
                 cause: Some(c.into()),
+                detail: None,
                 root_cause: "r".into(),
                 severity,
                 component: component.into(),

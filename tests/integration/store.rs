@@ -29,6 +29,7 @@ pub(crate) fn record(status: &str) -> AnalysisRecord {
         matched_lines: 17,
         finding: ok.then(|| Finding {
             cause: ok.then(|| "connection_pool_exhausted".into()),
+            detail: ok.then(|| "db_max_connections".into()),
             root_cause: "connection pool exhausted".into(),
             severity: Severity::Error,
             component: "payments".into(),

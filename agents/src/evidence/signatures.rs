@@ -63,6 +63,17 @@ struct SignatureDef {
     log_unless: Vec<String>,
     #[serde(default)]
     asked: Option<String>,
+    #[serde(default)]
+    details: Vec<DetailDef>,
+}
+
+/// One kind of a failure (`untolerated_taint` under `scheduling_failure`) and the text
+/// that shows it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetailDef {
+    id: String,
+    pattern: String,
 }
 
 /// One known failure mode, compiled.
@@ -96,9 +107,18 @@ pub struct Signature {
     log_unless: Vec<Regex>,
     event_reasons: Vec<String>,
     event_messages: Vec<Regex>,
+    details: Vec<(String, Regex)>,
 }
 
 impl Signature {
+    /// The first of its details (in the library's order) that the texts show.
+    fn detail<'a>(&self, texts: impl Iterator<Item = &'a str> + Clone) -> Option<String> {
+        self.details
+            .iter()
+            .find(|(_, r)| texts.clone().any(|t| r.is_match(t)))
+            .map(|(id, _)| id.clone())
+    }
+
     fn matches_line(&self, text: &str) -> bool {
         if self.asked.is_some() || self.log_unless.iter().any(|r| r.is_match(text)) {
             return false;
@@ -170,6 +190,10 @@ pub struct Candidate {
     pub events: Vec<usize>,
     /// How much evidence in all: matching lines plus the events' repeat counts.
     pub hits: u64,
+    /// Which kind of this failure the evidence shows (`untolerated_taint` under
+    /// `scheduling_failure`), when the library names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The set of signatures the detector runs.
@@ -218,7 +242,16 @@ impl SignatureLibrary {
                     format!("pattern {r} has no `value` group, which `min_seconds` needs"),
                 ));
             }
+            let details = d
+                .details
+                .iter()
+                .map(|x| {
+                    compile(std::slice::from_ref(&x.pattern))
+                        .map(|mut r| (x.id.clone(), r.remove(0)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             signatures.push(Signature {
+                details,
                 log,
                 log_unless: compile(&d.log_unless)?,
                 asked: match &d.asked {
@@ -351,7 +384,15 @@ impl SignatureLibrary {
                     .iter()
                     .map(|&i| u64::from(events[i].count.max(1)))
                     .sum::<u64>();
+            // Facts and events first, as they name the object; then the lines.
+            let texts: Vec<String> = event_hits
+                .iter()
+                .map(|&i| format!("{} {}", events[i].reason, events[i].message))
+                .chain(line_hits.iter().map(|&i| lines[i].text.clone()))
+                .collect();
+            let detail = sig.detail(texts.iter().map(String::as_str));
             out.push(Candidate {
+                detail,
                 signature: sig.id.clone(),
                 title: sig.title.clone(),
                 severity: sig.severity,

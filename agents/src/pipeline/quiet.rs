@@ -82,6 +82,7 @@ fn quiet_finding(filter: &LogFilter, quiet: &Quiet) -> Finding {
     };
     Finding {
         cause: Some("other".into()),
+        detail: None,
         root_cause: format!(
             "Nothing about {subject} is failing in the logs: no line and no Kubernetes warning matched {scope}. {elsewhere}"
         ),

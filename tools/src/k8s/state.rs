@@ -47,6 +47,8 @@ pub struct PodState {
     pub containers: Vec<ContainerState>,
     /// Whether its `describe` (with its events) was recorded.
     pub described: bool,
+    /// Its node selector (`disktype=ssd`), when recorded.
+    pub node_selector: BTreeMap<String, String>,
 }
 
 impl PodState {
@@ -552,9 +554,14 @@ impl ClusterState {
                 let node = field(block, "Node:")
                     .and_then(some)
                     .map(|n| n.split('/').next().unwrap_or(&n).to_string());
+                let node_selector = field(block, "Node-Selectors:")
+                    .and_then(some)
+                    .map(|s| labels(&s))
+                    .unwrap_or_default();
                 let pod = self.pod_mut(&name);
                 pod.containers = containers;
                 pod.described = true;
+                pod.node_selector = node_selector;
                 if pod.node.is_none() {
                     pod.node = node;
                 }

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 
 use super::K8sEvent;
-use super::state::{ClusterState, PodState};
+use super::state::{ClusterState, NodeState, PodState};
 
 /// The `source` of every fact.
 pub const STATE_SOURCE: &str = "cluster state";
@@ -214,17 +214,63 @@ fn probe_restarts(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEv
         else {
             continue;
         };
+        let why = p
+            .containers
+            .iter()
+            .find_map(probe_fault)
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
         out.push(fact(
             ns(state),
             "Pod",
             &p.name,
             "LivenessProbeRestarts",
             format!(
-                "pod {} ({}) has restarted {} times because its liveness probe fails and the kubelet kills the container: {}",
+                "pod {} ({}) has restarted {} times because its liveness probe fails and the kubelet kills the container{why}: {}",
                 p.name, p.status, p.restarts, e.message
             ),
         ));
     }
+}
+
+/// What is wrong with a container's liveness probe as configured (`grpc <pod>:8081
+/// delay=5s timeout=1s period=10s #success=1 #failure=3`), when its description shows it:
+/// a port the container does not declare, or timing that leaves a starting or briefly
+/// busy container no slack (one failure kills it, or it is probed every second from the
+/// first second).
+fn probe_fault(c: &super::state::ContainerState) -> Option<String> {
+    let probe = c.liveness.as_deref()?;
+    let number = |key: &str| -> Option<u32> {
+        let at = probe.find(key)? + key.len();
+        let digits: String = probe[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let port = probe
+        .split_whitespace()
+        .nth(1)
+        .and_then(|target| target.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches('/').split('/').next())
+        .and_then(|p| p.parse::<u16>().ok());
+    let declared: Vec<u16> = c.ports.iter().map(|(p, _)| *p).filter(|p| *p > 0).collect();
+    if let Some(port) = port
+        && !declared.is_empty()
+        && !declared.contains(&port)
+    {
+        let served: Vec<String> = declared.iter().map(u16::to_string).collect();
+        return Some(format!(
+            "the probe's port {port} is not one the container declares ({})",
+            served.join(", ")
+        ));
+    }
+    let failures = number("#failure=");
+    let (delay, period) = (number("delay="), number("period="));
+    if failures == Some(1) || (delay.is_some_and(|d| d <= 1) && period.is_some_and(|p| p <= 1)) {
+        return Some(format!("the probe's timing leaves no slack: {probe}"));
+    }
+    None
 }
 
 fn ns(state: &ClusterState) -> Option<&str> {
@@ -293,7 +339,13 @@ fn unscheduled(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent
                     "Pod",
                     &p.name,
                     "FailedScheduling",
-                    format!("pod {} is Pending on no node: {}", p.name, e.message),
+                    match main_reason(&e.message, p, &state.nodes) {
+                        Some(why) => format!(
+                            "pod {} is Pending on no node (main reason: {why}): {}",
+                            p.name, e.message
+                        ),
+                        None => format!("pod {} is Pending on no node: {}", p.name, e.message),
+                    },
                 )),
             },
             // Described, so its events were recorded, and the scheduler said nothing.
@@ -318,6 +370,103 @@ fn unscheduled(state: &ClusterState, events: &[K8sEvent], out: &mut Vec<K8sEvent
             None => {}
         }
     }
+}
+
+/// What keeps a pod off the nodes it could run on, from the scheduler's message (`0/4
+/// nodes are available: 1 node(s) were unschedulable, 3 node(s) didn't match Pod's node
+/// affinity/selector.`), with how many nodes it rules out.
+///
+/// The scheduler names one reason per node (the first filter that refused it), so the
+/// reasons are read by Kubernetes semantics, with the nodes the state records:
+/// - cordoned control-plane nodes (`SchedulingDisabled`, role `control-plane`/`master`)
+///   refuse every pod; they are background, not the reason;
+/// - nodes that "didn't match Pod's node affinity/selector" are nodes the pod never
+///   wanted: when something else refused the nodes it did want (a taint, a cordon, too
+///   little cpu), that is the reason; only when nothing else did is the selector (named,
+///   when the pod has one) or the affinity the reason;
+/// - among the rest, the reason covering the most nodes; a cordon wins a tie (the
+///   scheduler checks it first).
+pub fn main_reason(message: &str, pod: &PodState, nodes: &[NodeState]) -> Option<String> {
+    let rest = message.split_once("available:")?.1;
+    let rest = rest.split(". preemption").next().unwrap_or(rest);
+    let total = message
+        .split_once(" nodes are available")
+        .and_then(|(head, _)| head.rsplit('/').next())
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    let cordoned_planes = u32::try_from(
+        nodes
+            .iter()
+            .filter(|n| n.control_plane() && n.status.contains("SchedulingDisabled"))
+            .count(),
+    )
+    .unwrap_or(0);
+    // (nodes, is a cordon, is the pod's own selector/affinity, wording)
+    let mut reasons: Vec<(u32, bool, bool, String)> = Vec::new();
+    for item in rest.split(", ") {
+        let item = item.trim().trim_end_matches('.');
+        let (count, text) = match item.split_once(' ') {
+            Some((n, t)) if n.parse::<u32>().is_ok() => (n.parse::<u32>().unwrap_or(0), t),
+            // "pod has unbound immediate PersistentVolumeClaims": every node.
+            _ => (total.unwrap_or(1), item),
+        };
+        let lower = text.to_ascii_lowercase();
+        let cordon = lower.contains("were unschedulable");
+        let selector = lower.contains("node affinity/selector") || lower.contains("node selector");
+        let count = if cordon {
+            count.saturating_sub(cordoned_planes)
+        } else {
+            count
+        };
+        let why = if cordon {
+            "nodes unschedulable (cordoned)".to_string()
+        } else if let Some(t) = lower.strip_prefix("insufficient ") {
+            format!("insufficient {t}")
+        } else if lower.contains("untolerated taint") {
+            let taint = text.find('{').map_or("", |i| &text[i..]);
+            if taint.contains("node-role.kubernetes.io/") {
+                // The control plane's own taint: background too.
+                continue;
+            }
+            format!("untolerated taint {taint}").trim_end().to_string()
+        } else if selector {
+            if pod.node_selector.is_empty() {
+                "node affinity not matched".to_string()
+            } else {
+                let sel: Vec<String> = pod
+                    .node_selector
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!("node selector {} not matched", sel.join(","))
+            }
+        } else if lower.contains("anti-affinity") {
+            "pod anti-affinity".to_string()
+        } else if lower.contains("pod affinity") {
+            "pod affinity not matched".to_string()
+        } else if lower.contains("unbound immediate persistentvolumeclaims") {
+            "unbound claims".to_string()
+        } else {
+            text.to_string()
+        };
+        if count > 0 {
+            reasons.push((count, cordon, selector, why));
+        }
+    }
+    // What refused the nodes the pod wanted, when the state says which nodes are
+    // background; else every reason as the message counts it.
+    let wanted: Vec<&(u32, bool, bool, String)> = reasons.iter().filter(|r| !r.2).collect();
+    let pool: Vec<&(u32, bool, bool, String)> = if !nodes.is_empty() && !wanted.is_empty() {
+        wanted
+    } else {
+        reasons.iter().collect()
+    };
+    let (count, _, _, why) = pool
+        .into_iter()
+        .max_by_key(|(n, cordon, _, _)| (*n, *cordon))?;
+    Some(match total {
+        Some(t) => format!("{why}, {count} of {t} nodes"),
+        None => why.clone(),
+    })
 }
 
 /// The quota (`name (resource used/hard)`) that explains a scheduler's "persistentvolumeclaim
@@ -870,6 +1019,90 @@ mod tests {
         assert_eq!(
             reason("QUEUE_URL=`http://rediss:6379`"),
             Some("UnknownServiceAddress")
+        );
+    }
+
+    #[test]
+    fn the_main_scheduling_reason_is_what_refused_the_nodes_the_pod_wanted() {
+        use crate::k8s::state::NodeState;
+        let node = |name: &str, status: &str, roles: &str| NodeState {
+            name: name.into(),
+            status: status.into(),
+            roles: roles.into(),
+            ready_reason: None,
+        };
+        let nodes = [
+            node("master", "Ready,SchedulingDisabled", "master"),
+            node("worker-01", "Ready", "node"),
+            node("worker-02", "Ready", "node"),
+            node("worker-03", "Ready", "node"),
+        ];
+        let plain = PodState::default();
+        let pinned = PodState {
+            node_selector: [(
+                "kubernetes.io/hostname".to_string(),
+                "worker-01".to_string(),
+            )]
+            .into(),
+            ..PodState::default()
+        };
+        let why = |m: &str, pod: &PodState| main_reason(m, pod, &nodes).unwrap();
+        // The cordoned control plane is background; nothing else refused: the affinity.
+        let m = "0/4 nodes are available: 1 node(s) were unschedulable, 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.";
+        assert_eq!(why(m, &plain), "node affinity not matched, 3 of 4 nodes");
+        assert!(why(m, &pinned).starts_with("node selector kubernetes.io/hostname=worker-01"));
+        // The one node the selector wants has a taint: the taint.
+        let m = "0/4 nodes are available: 1 node(s) had untolerated taint {node-unhealthy: true}, 1 node(s) were unschedulable, 2 node(s) didn't match Pod's node affinity/selector.";
+        assert_eq!(
+            why(m, &pinned),
+            "untolerated taint {node-unhealthy: true}, 1 of 4 nodes"
+        );
+        // The wanted nodes are cordoned (beyond the control plane): the cordon.
+        let m = "0/4 nodes are available: 2 node(s) didn't match Pod's node affinity/selector, 2 node(s) were unschedulable.";
+        assert_eq!(
+            why(m, &pinned),
+            "nodes unschedulable (cordoned), 1 of 4 nodes"
+        );
+        let m = "0/4 nodes are available: 1 node(s) were unschedulable, 3 Insufficient cpu.";
+        assert_eq!(why(m, &plain), "insufficient cpu, 3 of 4 nodes");
+        // Without the nodes' state, the message's own counts.
+        let m = "0/4 nodes are available: 1 node(s) were unschedulable, 3 node(s) didn't match pod anti-affinity rules.";
+        assert_eq!(
+            main_reason(m, &plain, &[]).unwrap(),
+            "pod anti-affinity, 3 of 4 nodes"
+        );
+        assert!(main_reason("no nodes available to schedule pods", &plain, &nodes).is_none());
+    }
+
+    #[test]
+    fn a_liveness_probes_port_and_timing_are_read_from_its_description() {
+        let c = |probe: &str, port: u16| crate::k8s::state::ContainerState {
+            name: "server".into(),
+            ports: vec![(port, "TCP".into())],
+            liveness: Some(probe.into()),
+            ..Default::default()
+        };
+        let wrong_port = probe_fault(&c(
+            "grpc <pod>:8081  delay=5s timeout=1s period=10s #success=1 #failure=3",
+            8080,
+        ));
+        assert_eq!(
+            wrong_port.as_deref(),
+            Some("the probe's port 8081 is not one the container declares (8080)")
+        );
+        let http = probe_fault(&c(
+            "http-get http://:9555/ delay=5s timeout=1s period=10s #success=1 #failure=3",
+            9555,
+        ));
+        assert!(http.is_none(), "{http:?}");
+        let tight = probe_fault(&c(
+            "grpc <pod>:8080  delay=1s timeout=1s period=1s #success=1 #failure=1",
+            8080,
+        ));
+        assert!(
+            tight
+                .unwrap()
+                .starts_with("the probe's timing leaves no slack")
         );
     }
 

@@ -172,6 +172,7 @@ fn pod(name: &str, item: &Value, has_events: bool) -> PodState {
         labels: string_map(item, "/metadata/labels"),
         containers: spec_containers.iter().map(container).collect(),
         described: has_events,
+        node_selector: string_map(item, "/spec/nodeSelector"),
     }
 }
 
