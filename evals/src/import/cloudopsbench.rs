@@ -657,7 +657,7 @@ mod tests {
         let imported = import_all(&data(), &lib).await.unwrap();
         assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
         let cases = imported.cases;
-        assert_eq!(cases.len(), 12);
+        assert_eq!(cases.len(), 13);
         let oom = cases
             .iter()
             .find(|c| c.id == "cloudopsbench/boutique_runtime_22")
