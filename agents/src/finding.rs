@@ -286,8 +286,17 @@ impl Finding {
 /// The lines that cited numbers stand for, in line order, each once; numbers of lines
 /// that were not sent are dropped.
 pub fn resolve_lines(numbers: &[u32], sent: &[LineRef]) -> Vec<LineRef> {
+    resolve_first_lines(numbers, sent, usize::MAX)
+}
+
+/// [`resolve_lines`] keeping at most `most` lines, the first in `numbers`' order (so what
+/// comes first is never cut for what comes after), then in prompt order.
+pub fn resolve_first_lines(numbers: &[u32], sent: &[LineRef], most: usize) -> Vec<LineRef> {
     let mut evidence: Vec<LineRef> = Vec::new();
     for n in numbers {
+        if evidence.len() >= most {
+            break;
+        }
         if let Some(line) = sent.iter().find(|l| l.n == *n as usize)
             && !evidence.iter().any(|e| e.n == line.n)
         {

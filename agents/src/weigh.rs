@@ -141,7 +141,8 @@ pub fn decide(p: &[f64]) -> usize {
 /// Weighs the evidence's candidates against the model's `answer`. `conversation` is the
 /// specialist's conversation up to (not including) the request for its answer. Returns
 /// the finding that stands, the weighing (none when there was nothing to weigh or the
-/// server gave no probabilities: then the model's answer stands, as before) and the call.
+/// server gave no probabilities: then the model's answer stands only when it is the
+/// evidence's top candidate) and the call.
 pub async fn weigh(
     llm: &LlmClient,
     conversation: &[ChatMessage],
@@ -158,8 +159,11 @@ pub async fn weigh(
     let (p, call) = match llm.option_probabilities(&messages, options.len()).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(error = %e, "could not weigh the candidates; the model's answer stands");
-            return (answer, None, None);
+            return (
+                unweighed(evidence, answer, &e.to_string(), severities),
+                None,
+                None,
+            );
         }
     };
     let answered = answer.cause.clone().unwrap_or_else(|| OTHER.into());
@@ -207,6 +211,36 @@ pub async fn weigh(
     (finding, Some(weighing), Some(call))
 }
 
+/// The finding that stands when the choice could not be weighed (the server gave no
+/// probabilities, or failed): the model's answer when it is the evidence's top candidate,
+/// else that candidate. A choice with no margin measured does not overrule the evidence.
+fn unweighed(
+    evidence: &EvidenceSet,
+    answer: Finding,
+    error: &str,
+    severities: &RangeInclusive<Severity>,
+) -> Finding {
+    let Some(top) = evidence.candidates.first() else {
+        return answer;
+    };
+    if answer.cause.as_deref() == Some(top.candidate.signature.as_str()) {
+        tracing::warn!(%error, "could not weigh the candidates; the model chose the evidence's top candidate");
+        return answer;
+    }
+    tracing::warn!(%error, "could not weigh the candidates; the evidence's top candidate stands");
+    let mut f = candidate_finding(
+        top,
+        evidence,
+        &format!(
+            "The model's choice ({}) could not be weighed ({error}), so the evidence's top candidate stands.",
+            answer.cause.as_deref().unwrap_or(OTHER)
+        ),
+        answer.confidence.min(0.5),
+    );
+    f.severity = f.severity.clamp(*severities.start(), *severities.end());
+    f
+}
+
 /// A probability as a confidence in whole percent (as a model writes one).
 fn percent(p: f64) -> f32 {
     ((p * 100.0).round() / 100.0) as f32
@@ -248,5 +282,57 @@ mod tests {
         assert!(r.contains("overruled"), "{r}");
         let r = w("scheduling_failure", "scheduling_failure", false).reason();
         assert!(r.contains("agrees"), "{r}");
+    }
+
+    #[tokio::test]
+    async fn a_choice_that_cannot_be_weighed_does_not_overrule_the_evidence() {
+        use crate::evidence::SignatureLibrary;
+        use crate::evidence::collect::{LineBudget, collect};
+        use crate::llm::{LlmClient, LlmConfig};
+        let line = |text: &str| loglens_tools::logs::LogLine {
+            source: "f".into(),
+            line_no: 1,
+            timestamp: None,
+            labels: [("pod".to_string(), "cart-7c9d8f6b5-x1abc".to_string())].into(),
+            text: text.into(),
+            truncated_bytes: 0,
+        };
+        let lines = [line("java.lang.OutOfMemoryError: Java heap space")];
+        let evidence = collect(
+            &lines,
+            &[],
+            &SignatureLibrary::builtin().unwrap(),
+            &LineBudget {
+                max_lines: 10,
+                max_tokens: 1000,
+                max_line_chars: 300,
+            },
+        );
+        // No server listens there: the weighing call fails.
+        let llm = LlmClient::new(LlmConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            ..LlmConfig::default()
+        })
+        .unwrap();
+        let answer = |cause: &str| Finding {
+            cause: Some(cause.into()),
+            detail: None,
+            root_cause: "the model's words".into(),
+            severity: Severity::Warn,
+            component: "cart".into(),
+            error_signature: String::new(),
+            summary: String::new(),
+            action: String::new(),
+            evidence: Vec::new(),
+            confidence: 0.9,
+        };
+        let all = Severity::Info..=Severity::Critical;
+        let (f, w, call) = weigh(&llm, &[], &evidence, answer("rate_limited"), &all).await;
+        assert!(w.is_none() && call.is_none());
+        assert_eq!(f.cause.as_deref(), Some("oom_killed"));
+        assert!(f.summary.contains("could not be weighed"), "{}", f.summary);
+        // The model's choice was the top candidate: it stands as it was.
+        let (f, _, _) = weigh(&llm, &[], &evidence, answer("oom_killed"), &all).await;
+        assert_eq!(f.root_cause, "the model's words");
     }
 }

@@ -56,14 +56,14 @@ pub fn word_choice(choice: ModelChoice, evidence: &EvidenceSet, lines: &[LineRef
         .candidates
         .iter()
         .find(|c| c.candidate.signature == choice.cause);
-    // A chosen candidate brings the lines the library matched for it: the answer rests on
-    // them whichever lines the model cited besides.
-    let mut numbers = choice.evidence.clone();
-    if let Some(c) = candidate {
-        numbers.extend(c.cited.iter().map(|n| *n as u32));
-    }
-    let mut cited = crate::finding::resolve_lines(&numbers, lines);
-    cited.truncate(crate::finding::MAX_EVIDENCE);
+    // A chosen candidate brings the lines the library matched for it (a state fact among
+    // them): the answer rests on them, so they come first and are never cut for the lines
+    // the model cited besides.
+    let mut numbers: Vec<u32> = candidate
+        .map(|c| c.cited.iter().map(|n| *n as u32).collect())
+        .unwrap_or_default();
+    numbers.extend(choice.evidence.iter().copied());
+    let cited = crate::finding::resolve_first_lines(&numbers, lines, crate::finding::MAX_EVIDENCE);
     // The line the signature is read from: the candidate's own first line, else the
     // first line cited.
     let source_line = candidate

@@ -527,6 +527,94 @@ fn ask_finds_the_pending_pod_in_the_bundled_cluster_state() {
     }
 }
 
+/// `loglens ask` over one recorded Cloud-OpsBench case of each fault family (fixtures in
+/// `tests/fixtures/cloudopsbench`, MIT): the case's logs as JSON lines, its recorded
+/// `kubectl` output as `--events`, the benchmark's question. The evidence's top candidate
+/// is the benchmark's cause on the benchmark's component and rests on the cluster state;
+/// every specialist answer the tiny model did not overrule names that component and cites
+/// a fact from the state.
+#[test]
+fn ask_names_each_familys_component_from_its_recorded_state() {
+    let root = "tests/fixtures/cloudopsbench";
+    for (case, cause, component) in [
+        ("boutique_admission_13", "quota_exceeded", "boutique"),
+        (
+            "boutique_infrastructure_14",
+            "node_component_down",
+            "worker-02",
+        ),
+        (
+            "boutique_runtime_19",
+            "liveness_probe_failure",
+            "emailservice",
+        ),
+        ("boutique_scheduling_1", "scheduling_failure", "cartservice"),
+        ("boutique_service_14", "service_misconfigured", "redis-cart"),
+        ("boutique_startup_14", "image_pull_error", "adservice"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = format!("{root}/{case}/raw_data");
+        let logs: std::collections::BTreeMap<String, Vec<String>> =
+            serde_json::from_str(&std::fs::read_to_string(format!("{raw}/logs.json")).unwrap())
+                .unwrap();
+        let jsonl: Vec<String> = logs
+            .iter()
+            .flat_map(|(container, lines)| {
+                lines.iter().map(move |l| {
+                    serde_json::json!({
+                        "labels": {"namespace": "boutique", "container": container},
+                        "line": l,
+                    })
+                    .to_string()
+                })
+            })
+            .collect();
+        let path = dir.path().join("logs.jsonl");
+        std::fs::write(&path, jsonl.join("\n")).unwrap();
+        let meta: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{root}/{case}/metadata.json")).unwrap(),
+        )
+        .unwrap();
+        let question = format!(
+            "{} What is the root cause?",
+            meta["query"].as_str().unwrap()
+        );
+        let v = ask_bundled(
+            &question,
+            &[
+                "--max-steps",
+                "0",
+                "--namespace",
+                "boutique",
+                "--logs",
+                path.to_str().unwrap(),
+                "--events",
+                &format!("{raw}/k8s_states.json"),
+            ],
+        );
+        let d = &v["details"];
+        let top = &d["candidates"][0];
+        assert_eq!(top["signature"], cause, "{case}: {d}");
+        assert_eq!(top["component"], component, "{case}: {d}");
+        assert!(!top["cited"].as_array().unwrap().is_empty(), "{case}: {d}");
+        for o in d["opinions"].as_array().unwrap() {
+            if o["weighed"]["overruled"] == true {
+                continue;
+            }
+            let f = &o["finding"];
+            assert_eq!(f["cause"], cause, "{case}: {o}");
+            assert_eq!(f["component"], component, "{case}: {o}");
+            assert!(
+                f["evidence"].as_array().unwrap().iter().any(|e| {
+                    e["source"] == "kubernetes-events"
+                        && e["text"].as_str().unwrap_or("").contains("Warning")
+                }),
+                "{case}: the answer cites no fact from the state: {o}"
+            );
+        }
+    }
+}
+
 #[test]
 fn ask_without_logs_or_model_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,6 +27,9 @@ const LINE_OVERHEAD_TOKENS: usize = 16;
 const LINES_PER_CANDIDATE: usize = 3;
 /// Events shown.
 const MAX_EVENTS: usize = 6;
+
+/// Events of each candidate placed before the others'.
+const EVENTS_PER_CANDIDATE: usize = 2;
 /// Patterns shown.
 pub const MAX_PATTERNS: usize = 8;
 /// Components offered in the schema.
@@ -200,7 +203,21 @@ impl Analysis {
         let mut used = 0usize;
         let mut chosen: BTreeMap<usize, (String, usize)> = BTreeMap::new();
         let mut shapes: BTreeMap<(String, String), usize> = BTreeMap::new();
-        let event_rows: Vec<usize> = (0..events.len().min(MAX_EVENTS)).collect();
+        // The candidates' own events first (the facts a cause rests on, two each), then
+        // the rest in the source's order (state first, then warnings, the most repeated).
+        let mut event_rows: Vec<usize> = Vec::new();
+        for i in candidates
+            .iter()
+            .flat_map(|c| c.events.iter().take(EVENTS_PER_CANDIDATE).copied())
+            .chain(0..events.len())
+        {
+            if event_rows.len() >= MAX_EVENTS {
+                break;
+            }
+            if !event_rows.contains(&i) {
+                event_rows.push(i);
+            }
+        }
         let event_cost: usize = event_rows
             .iter()
             .map(|&i| estimate_tokens(&event_text(&events[i])) + LINE_OVERHEAD_TOKENS)
@@ -422,6 +439,48 @@ mod tests {
             text: text.into(),
             truncated_bytes: 0,
         }
+    }
+
+    #[test]
+    fn a_candidates_own_event_is_shown_whatever_comes_before_it() {
+        let event = |name: &str, reason: &str, message: &str| K8sEvent {
+            namespace: Some("shop".into()),
+            kind: "Pod".into(),
+            name: name.into(),
+            event_type: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            count: 1,
+            last_seen: None,
+            age: None,
+            source: Some(loglens_tools::k8s::STATE_SOURCE.into()),
+        };
+        // Ten facts no signature reads, then the one a candidate rests on.
+        let mut events: Vec<K8sEvent> = (0..10)
+            .map(|i| event(&format!("web-{i}"), "Noted", "something of no consequence"))
+            .collect();
+        events.push(event(
+            "cart-7c9d8f6b5-x1abc",
+            "OOMKilling",
+            "Memory cgroup out of memory: Killed process 42",
+        ));
+        let lib = SignatureLibrary::builtin().unwrap();
+        let ev = collect(
+            &[],
+            &events,
+            &lib,
+            &LineBudget {
+                max_lines: 40,
+                max_tokens: 2000,
+                max_line_chars: 300,
+            },
+        );
+        let top = &ev.candidates[0];
+        assert_eq!(top.candidate.signature, "oom_killed");
+        assert_eq!(top.cited.len(), 1, "{:?}", ev.lines);
+        let shown = &ev.lines[top.cited[0] - 1];
+        assert!(shown.text.contains("OOMKilling"), "{shown:?}");
+        assert!(ev.lines.len() <= MAX_EVENTS);
     }
 
     #[test]
