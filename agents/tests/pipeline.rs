@@ -174,6 +174,7 @@ fn assert_well_formed(p: &AgentPipeline, report: &AgentReport, events: &[AgentEv
             let schema = match t.tool.as_str() {
                 "query_logs" => <loglens_tools::query_logs::QueryLogs as loglens_tools::tool::Tool>::parameters(),
                 "k8s_events" => <loglens_tools::k8s_events::K8sEvents as loglens_tools::tool::Tool>::parameters(),
+                "k8s_state" => <loglens_tools::k8s_state::K8sState as loglens_tools::tool::Tool>::parameters(),
                 "log_patterns" => <loglens_agents::evidence::pattern_tool::LogPatterns as loglens_tools::tool::Tool>::parameters(),
                 other => panic!("unexpected tool {other}"),
             };
@@ -458,7 +459,7 @@ async fn real_native_tool_calling_goes_through_the_same_checks() {
     assert_eq!(report.route.specialists, SpecialistChoice::Infra);
     assert_well_formed(&p, &report, &events);
     assert_eq!(report.opinions[0].tool_calling, Some(ToolCalling::Native));
-    // One request carried the infra specialist's three tools in OpenAI's format.
+    // One request carried the infra specialist's four tools in OpenAI's format.
     let with_tools: Vec<Value> = proxy
         .bodies()
         .iter()
@@ -474,7 +475,7 @@ async fn real_native_tool_calling_goes_through_the_same_checks() {
         .collect();
     assert_eq!(
         names,
-        BTreeSet::from(["k8s_events", "log_patterns", "query_logs"])
+        BTreeSet::from(["k8s_events", "k8s_state", "log_patterns", "query_logs"])
     );
 }
 

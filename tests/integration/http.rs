@@ -364,7 +364,8 @@ async fn agents_stream_route_evidence_tool_calls_findings_and_consensus() {
             "{t}"
         );
         assert!(
-            ["query_logs", "log_patterns", "k8s_events"].contains(&t["tool"].as_str().unwrap())
+            ["query_logs", "log_patterns", "k8s_events", "k8s_state"]
+                .contains(&t["tool"].as_str().unwrap())
                 || t["status"] == "refused",
             "{t}"
         );

@@ -345,6 +345,8 @@ pub fn by_words(name: &str) -> Option<(&'static str, &'static str)> {
         "node_component_down"
     } else if has("pvc") || has("pv_") || has("storage_class") || has("volume_binding") {
         "pvc_unbound"
+    } else if (has("scale") || has("replica")) && (has("zero") || has("_0")) {
+        "workload_scaled_to_zero"
     } else if has("service_selector")
         || has("service_port")
         || has("service_protocol")

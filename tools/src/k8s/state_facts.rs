@@ -611,6 +611,31 @@ fn services(state: &ClusterState, out: &mut Vec<K8sEvent>) {
         let would_match = state.workloads.iter().any(|w| {
             !w.selector.is_empty() && s.selector.iter().all(|(k, v)| w.selector.get(k) == Some(v))
         });
+        // The Deployments and StatefulSets that would back it, every one scaled to zero:
+        // nothing serves the Service's callers, by someone's choice or an autoscaler's.
+        let backing: Vec<&super::state::WorkloadState> = state
+            .workloads
+            .iter()
+            .filter(|w| w.kind != "ReplicaSet" && !w.selector.is_empty())
+            .filter(|w| s.selector.iter().all(|(k, v)| w.selector.get(k) == Some(v)))
+            .collect();
+        if pods.is_empty() && empty && !backing.is_empty() && backing.iter().all(|w| w.desired == 0)
+        {
+            let w = backing[0];
+            out.push(fact(
+                ns(state),
+                w.kind.as_str(),
+                &w.name,
+                "ScaledToZero",
+                format!(
+                    "{} {} is scaled to 0 replicas, so service {} (selecting {selector}) has no endpoints: nothing serves its callers",
+                    w.kind.to_ascii_lowercase(),
+                    w.name,
+                    s.name
+                ),
+            ));
+            continue;
+        }
         if labels_known && pods.is_empty() && empty && !would_match {
             out.push(fact(
                 ns(state),
@@ -1104,6 +1129,48 @@ mod tests {
                 .unwrap()
                 .starts_with("the probe's timing leaves no slack")
         );
+    }
+
+    #[test]
+    fn a_deployment_scaled_to_zero_behind_a_service_is_a_fact() {
+        let mut s = ClusterState {
+            namespace: Some("shop".into()),
+            services: vec![crate::k8s::state::ServiceState {
+                name: "cart".into(),
+                selector: [("app".to_string(), "cart".to_string())].into(),
+                endpoints: Some("<none>".into()),
+                ..Default::default()
+            }],
+            workloads: vec![
+                crate::k8s::state::WorkloadState {
+                    kind: "Deployment".into(),
+                    name: "cart".into(),
+                    desired: 0,
+                    selector: [("app".to_string(), "cart".to_string())].into(),
+                    ..Default::default()
+                },
+                // Its old ReplicaSet, at zero too, says nothing of its own.
+                crate::k8s::state::WorkloadState {
+                    kind: "ReplicaSet".into(),
+                    name: "cart-7c9d8f6b5".into(),
+                    desired: 0,
+                    selector: [("app".to_string(), "cart".to_string())].into(),
+                    ..Default::default()
+                },
+            ],
+            ..ClusterState::default()
+        };
+        let f = facts(&s, &[]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].kind.as_str(), f[0].name.as_str()),
+            ("Deployment", "cart")
+        );
+        assert_eq!(f[0].reason, "ScaledToZero");
+        assert!(f[0].message.contains("service cart"), "{f:?}");
+        // With replicas wanted, empty endpoints are another fact's business, not this one.
+        s.workloads[0].desired = 2;
+        assert!(facts(&s, &[]).iter().all(|e| e.reason != "ScaledToZero"));
     }
 
     #[test]
