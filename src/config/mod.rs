@@ -99,19 +99,18 @@
 //! ```
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context, bail};
 use loglens_agents::llm::LlmConfig;
-use loglens_agents::retrieval::{ChunkConfig, ChunkMode, HybridConfig};
-use loglens_agents::specialist::SpecialistConfig;
+use loglens_agents::retrieval::HybridConfig;
 use loglens_agents::{BaselineConfig, PipelineConfig};
 use loglens_tools::embed::EmbedConfig;
-use loglens_tools::logs::loki::{LokiAuth, LokiConfig};
+use loglens_tools::logs::loki::LokiConfig;
 
 use crate::option_groups::Settings;
 
 mod file;
+mod resolve;
+mod validate;
 
 use file::read_file;
 pub use file::*;
@@ -209,398 +208,24 @@ pub const DEFAULT_MODEL_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 
 impl Config {
-    /// Reads the config file (if any) and applies the environment and flags over it.
+    /// Reads the config file (if any), applies the environment and flags over it
+    /// ([`resolve`]), then checks the result as a whole ([`Config::validate`]).
     pub fn load(args: &Settings, listen: Option<SocketAddr>) -> anyhow::Result<Self> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
             None if Path::new("loglens.toml").exists() => read_file(Path::new("loglens.toml"))?,
             None => FileConfig::default(),
         };
-        let (bots, queue, outputs) = bots(&file)?;
-        let admission = (
-            file.server.max_concurrent_analyses.unwrap_or(2),
-            file.server.max_queued_analyses.unwrap_or(8),
-        );
-        if !(1..=64).contains(&admission.0) || admission.1 > 1024 {
-            bail!(
-                "[server] max_concurrent_analyses must be 1..=64 and max_queued_analyses 0..=1024"
-            );
-        }
-        let cors_origins = file.server.cors_origins.clone().unwrap_or_default();
-        for o in &cors_origins {
-            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
-                bail!("[server] cors_origins: {o:?} is not an origin like https://grafana.example");
-            }
-        }
-        let llm_default = LlmConfig::default();
-        let llm = LlmConfig {
-            base_url: args
-                .model
-                .model_url
-                .clone()
-                .or(file.model.url)
-                .unwrap_or_else(|| DEFAULT_MODEL_URL.into()),
-            model: args
-                .model
-                .model
-                .clone()
-                .or(file.model.name)
-                .unwrap_or(llm_default.model),
-            api_key: args.model.model_api_key.clone(),
-            request_timeout: Duration::from_secs(
-                args.model
-                    .model_timeout
-                    .or(file.model.timeout_secs)
-                    .unwrap_or(120),
-            ),
-            connect_timeout: llm_default.connect_timeout,
-            max_tokens: file
-                .model
-                .max_output_tokens
-                .unwrap_or(llm_default.max_tokens),
-            temperature: file.model.temperature.unwrap_or(llm_default.temperature),
-            sampling: sampling(file.model.sampling.clone(), &args.model.sampling)?,
-        };
-        let analyzer = BaselineConfig {
-            context_tokens: args
-                .model
-                .context_tokens
-                .or(file.model.context_tokens)
-                .unwrap_or(4096),
-            ..BaselineConfig::default()
-        };
-        if analyzer.context_tokens < llm.max_tokens as usize + 512 {
-            bail!(
-                "context_tokens ({}) leaves no room for logs with max_output_tokens {}; raise the context or lower the reply size",
-                analyzer.context_tokens,
-                llm.max_tokens
-            );
-        }
-        let log_paths = if args.logs.logs.is_empty() {
-            file.logs.paths
-        } else {
-            args.logs.logs.clone()
-        };
-        let require_api_key = file.server.require_api_key.unwrap_or(false);
-        let listen = match listen.or(file.server.listen) {
-            Some(l) => l,
-            None => DEFAULT_LISTEN.parse().context("default listen address")?,
-        };
-        let loki = args.loki.loki_url.clone().or(file.loki.url).map(|url| {
-            let auth = match (
-                &args.loki.loki_token,
-                args.loki.loki_user.clone().or(file.loki.user),
-                &args.loki.loki_password,
-            ) {
-                (Some(t), _, _) => LokiAuth::Bearer(t.clone()),
-                (None, Some(user), Some(password)) => LokiAuth::Basic {
-                    user,
-                    password: password.clone(),
-                },
-                _ => LokiAuth::None,
-            };
-            LokiConfig {
-                url,
-                tenant: args.loki.loki_tenant.clone().or(file.loki.tenant),
-                auth,
-                ..LokiConfig::default()
-            }
-        });
-        let pd = PipelineConfig::default();
-        let samples = args
-            .agent
-            .samples
-            .or(file.agents.samples)
-            .unwrap_or(pd.samples);
-        if !(1..=16).contains(&samples) {
-            bail!("samples must be between 1 and 16, got {samples}");
-        }
-        let max_steps = args
-            .agent
-            .max_steps
-            .or(file.agents.max_steps)
-            .unwrap_or(pd.specialist.max_steps);
-        if max_steps > 6 {
-            bail!("max_steps must be at most 6, got {max_steps}");
-        }
-        let max_calls = file.agents.max_calls.unwrap_or(pd.specialist.max_calls);
-        if !(1..=4).contains(&max_calls) {
-            bail!("max_calls must be between 1 and 4, got {max_calls}");
-        }
-        let asked_for_rounds = args.agent.max_steps.or(file.agents.max_steps).is_some();
-        let specialist = SpecialistConfig {
-            max_steps,
-            // Tool rounds asked for by name are run whatever the model's size.
-            small_model_steps: if asked_for_rounds {
-                None
-            } else {
-                pd.specialist.small_model_steps
-            },
-            max_calls,
-            context_tokens: analyzer.context_tokens,
-            answer_tokens: llm.max_tokens,
-            tool_calling: file.agents.tool_calling.unwrap_or_default(),
-            answer: args.agent.answer.or(file.agents.answer).unwrap_or_default(),
-            evidence_tokens: args.agent.evidence_tokens.or(file.agents.evidence_tokens),
-            ..pd.specialist
-        };
-        if specialist.evidence_tokens.is_some_and(|n| n < 100) {
-            bail!("evidence_tokens must be at least 100 (a few lines)");
-        }
-        // The room the context leaves (the evidence cap is a separate, checked choice).
-        let room = SpecialistConfig {
-            evidence_tokens: None,
-            ..specialist
-        };
-        if room.line_tokens(900) < 300 {
-            bail!(
-                "context_tokens ({}) is too small for {max_steps} tool rounds and a {}-token answer; raise the context or lower max_steps",
-                analyzer.context_tokens,
-                llm.max_tokens
-            );
-        }
-        let pipeline = PipelineConfig {
-            specialist,
-            samples,
-            sample_temperature: file
-                .agents
-                .sample_temperature
-                .unwrap_or(pd.sample_temperature),
-            tool_timeout: file
-                .agents
-                .tool_timeout_secs
-                .map_or(pd.tool_timeout, Duration::from_secs),
-            pseudonymize: file
-                .redaction
-                .pseudonymize
-                .unwrap_or_else(|| pd.pseudonymize.clone()),
-            restore: file.redaction.restore.unwrap_or(pd.restore),
-            ..pd
-        };
-        let event_paths = if args.logs.events.is_empty() {
-            file.events.paths
-        } else {
-            args.logs.events.clone()
-        };
-        let dd = loglens_evals::drift::DriftThresholds::default();
-        let drift = loglens_evals::drift::DriftThresholds {
-            quality: file.eval.drift_threshold.unwrap_or(dd.quality),
-            latency: file.eval.latency_drift.unwrap_or(dd.latency),
-        };
-        if !(0.0..=1.0).contains(&drift.quality) || drift.latency < 0.0 {
-            bail!("[eval] drift_threshold must be in 0..1 and latency_drift at least 0");
-        }
-        let ed = EmbedConfig::default();
-        let embed = EmbedConfig {
-            url: args
-                .vectors
-                .embed_url
-                .clone()
-                .or(file.embeddings.url)
-                .unwrap_or_else(|| DEFAULT_EMBED_URL.into()),
-            model: args
-                .vectors
-                .embed_model
-                .clone()
-                .or(file.embeddings.model)
-                .unwrap_or_default(),
-            batch: file.embeddings.batch.unwrap_or(ed.batch),
-            concurrency: file.embeddings.concurrency.unwrap_or(ed.concurrency),
-            timeout: file
-                .embeddings
-                .timeout_secs
-                .map_or(ed.timeout, Duration::from_secs),
-            api_key: std::env::var("LOGLENS_EMBED_API_KEY").ok(),
-            ..ed
-        };
-        if !(1..=256).contains(&embed.batch) || !(1..=16).contains(&embed.concurrency) {
-            bail!("[embeddings] batch must be 1..=256 and concurrency 1..=16");
-        }
-        let database_url = args
-            .store
-            .database_url
-            .clone()
-            .or(file.database.url)
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        let vectors = match args.vectors.qdrant_url.clone().or(file.vectors.qdrant_url) {
-            Some(url) => VectorBackend::Qdrant {
-                url,
-                collection: file
-                    .vectors
-                    .collection
-                    .unwrap_or_else(|| "loglens-chunks".into()),
-                api_key: std::env::var("QDRANT_API_KEY").ok(),
-            },
-            None => VectorBackend::Sqlite(
-                args.vectors
-                    .vector_path
-                    .clone()
-                    .or(file.vectors.path)
-                    .unwrap_or_else(|| default_vector_path(&database_url)),
-            ),
-        };
-        let hd = HybridConfig::default();
-        let hybrid = HybridConfig {
-            top_k: file.vectors.top_k.unwrap_or(hd.top_k),
-            min_similarity: file.vectors.min_similarity.unwrap_or(hd.min_similarity),
-            max_embed_on_demand: file.vectors.on_demand.unwrap_or(hd.max_embed_on_demand),
-            chunk: ChunkConfig {
-                mode: match &file.vectors.chunking {
-                    Some(m) => m.parse::<ChunkMode>().map_err(anyhow::Error::msg)?,
-                    None => hd.chunk.mode,
-                },
-                collapse: file.vectors.collapse.unwrap_or(hd.chunk.collapse),
-                ..hd.chunk
-            },
-            ..hd
-        };
-        if !(1..=1000).contains(&hybrid.top_k) {
-            bail!("[vectors] top_k must be 1..=1000");
-        }
-        if !(-1.0..=1.0).contains(&hybrid.min_similarity) {
-            bail!("[vectors] min_similarity is a cosine similarity, in -1..=1");
-        }
-        Ok(Self {
-            admission,
-            cors_origins,
-            bots,
-            queue,
-            outputs,
-            embed,
-            vectors,
-            hybrid,
-            drift,
-            loki,
-            pipeline,
-            event_paths,
-            kubernetes: args.logs.kubernetes || file.events.kubernetes,
-            llm,
-            analyzer,
-            database_url,
-            log_paths,
-            max_line_bytes: file
-                .logs
-                .max_line_bytes
-                .unwrap_or(loglens_tools::logs::DEFAULT_MAX_LINE_BYTES),
-            listen,
-            require_api_key,
-        })
+        let config = resolve::config(args, listen, file)?;
+        config.validate()?;
+        Ok(config)
     }
-}
-
-/// A secret from the environment, else from the file.
-fn secret(env: &str, file: Option<&String>) -> Option<String> {
-    std::env::var(env)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .or_else(|| file.cloned())
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// `[queue]`, `[alerts]`, `[slack]`, `[webhook]`: the bots, their queue and outputs.
-fn bots(
-    file: &FileConfig,
-) -> anyhow::Result<(
-    crate::incidents::BotConfig,
-    crate::queue::QueueConfig,
-    Vec<crate::incidents::outputs::Output>,
-)> {
-    use crate::incidents::outputs::{Output, SLACK_API_URL};
-    let bd = crate::incidents::BotConfig::default();
-    let q = &file.queue;
-    let lookback = match &file.alerts.lookback {
-        Some(l) => loglens_tools::logs::parse_since(l)
-            .and_then(|d| d.to_std().ok())
-            .with_context(|| format!("[alerts] lookback {l:?} is not a duration like 30m or 1h"))?,
-        None => bd.lookback,
-    };
-    let slack_since = match &file.slack.since {
-        Some(s) if loglens_tools::logs::parse_since(s).is_none() => {
-            bail!("[slack] since {s:?} is not a duration like 1h")
-        }
-        Some(s) => Some(s.clone()),
-        None => bd.slack_since.clone(),
-    };
-    let bots = crate::incidents::BotConfig {
-        workers: q.workers.unwrap_or(bd.workers),
-        max_attempts: q.max_attempts.unwrap_or(bd.max_attempts),
-        delivery_attempts: q.delivery_attempts.unwrap_or(bd.delivery_attempts),
-        lookback,
-        slack_signing_secret: secret("SLACK_SIGNING_SECRET", file.slack.signing_secret.as_ref()),
-        slack_since,
-        trace_url: file.server.trace_url.clone(),
-        pipeline: file.alerts.pipeline.unwrap_or(bd.pipeline),
-        ..bd
-    };
-    if bots.workers > 16
-        || !(1..=100).contains(&bots.max_attempts)
-        || !(1..=100).contains(&bots.delivery_attempts)
-    {
-        bail!("[queue] workers must be 0..=16, max_attempts and delivery_attempts 1..=100");
-    }
-    let qd = crate::queue::QueueConfig::default();
-    let queue = crate::queue::QueueConfig {
-        lease: q.lease_secs.map_or(qd.lease, Duration::from_secs),
-        backoff: q.backoff_secs.map_or(qd.backoff, Duration::from_secs),
-        max_backoff: q
-            .max_backoff_secs
-            .map_or(qd.max_backoff, Duration::from_secs),
-    };
-    if queue.lease < Duration::from_secs(3) {
-        bail!("[queue] lease_secs must be at least 3 (the lease is renewed every third of it)");
-    }
-    let mut outputs = Vec::new();
-    if let Some(url) = secret("SLACK_WEBHOOK_URL", file.slack.webhook_url.as_ref()) {
-        outputs.push(Output::SlackWebhook { url });
-    }
-    if let Some(token) = secret("SLACK_BOT_TOKEN", file.slack.bot_token.as_ref()) {
-        outputs.push(Output::Slack {
-            api_url: std::env::var("SLACK_API_URL")
-                .ok()
-                .or_else(|| file.slack.api_url.clone())
-                .unwrap_or_else(|| SLACK_API_URL.into()),
-            token,
-            channel: file
-                .slack
-                .channel
-                .clone()
-                .unwrap_or_else(|| "#incidents".into()),
-        });
-    }
-    if let Some(url) = secret("LOGLENS_WEBHOOK_URL", file.webhook.url.as_ref()) {
-        outputs.push(Output::Webhook {
-            url,
-            secret: secret("LOGLENS_WEBHOOK_SECRET", file.webhook.secret.as_ref()),
-        });
-    }
-    Ok((bots, queue, outputs))
-}
-
-/// The extra sampling settings: the config file's `[model.sampling]`, then each
-/// `--sampling KEY=VALUE` (a value is JSON when it parses as JSON, else a string).
-fn sampling(
-    file: Option<toml::Table>,
-    flags: &[String],
-) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-    let mut out = serde_json::Map::new();
-    for (k, v) in file.unwrap_or_default() {
-        out.insert(k, serde_json::to_value(v)?);
-    }
-    for flag in flags {
-        let Some((k, v)) = flag.split_once('=') else {
-            anyhow::bail!("--sampling {flag:?} is not KEY=VALUE (e.g. dry_multiplier=0.8)");
-        };
-        let value = serde_json::from_str(v.trim())
-            .unwrap_or_else(|_| serde_json::Value::String(v.trim().to_string()));
-        out.insert(k.trim().to_string(), value);
-    }
-    loglens_agents::llm::check_sampling(&out)?;
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use loglens_agents::retrieval::ChunkMode;
 
     #[test]
     fn unknown_keys_in_the_file_are_errors() {

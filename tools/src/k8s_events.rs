@@ -76,12 +76,7 @@ impl Tool for K8sEvents {
     }
 
     async fn call(&self, args: K8sEventsArgs) -> Result<K8sEventsOutput, ToolError> {
-        let limit = args.limit.unwrap_or(30);
-        if !(1..=200).contains(&limit) {
-            return Err(ToolError::InvalidQuery(format!(
-                "limit must be between 1 and 200, got {limit}"
-            )));
-        }
+        let limit = crate::tool::limit(args.limit, 30, 200)?;
         let since = match &args.since {
             None => None,
             Some(s) => {

@@ -103,12 +103,7 @@ impl Tool for K8sState {
     }
 
     async fn call(&self, args: K8sStateArgs) -> Result<K8sStateOutput, ToolError> {
-        let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=200).contains(&limit) {
-            return Err(ToolError::InvalidQuery(format!(
-                "limit must be between 1 and 200, got {limit}"
-            )));
-        }
+        let limit = crate::tool::limit(args.limit, DEFAULT_LIMIT, 200)?;
         let filter = EventFilter {
             namespace: args.namespace.clone(),
             ..EventFilter::default()

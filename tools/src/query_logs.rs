@@ -183,13 +183,7 @@ impl Tool for QueryLogs {
     }
 
     async fn call(&self, args: QueryLogsArgs) -> Result<QueryLogsOutput, ToolError> {
-        let limit = args.limit.unwrap_or(100);
-        if limit == 0 || limit > self.max_limit {
-            return Err(ToolError::InvalidQuery(format!(
-                "limit must be between 1 and {}, got {limit}",
-                self.max_limit
-            )));
-        }
+        let limit = crate::tool::limit(args.limit, 100, self.max_limit)?;
         let (query, start, end) = self.check(&args).await?;
         let filter = LogFilter {
             start: Some(start),

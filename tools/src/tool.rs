@@ -61,3 +61,16 @@ pub trait Tool: Send + Sync {
             .map_err(|e| ToolError::Task(format!("{} output: {e}", Self::NAME)))
     }
 }
+
+/// A tool's `limit` argument, or `default` without one: at least 1 and at most `max`,
+/// else an error written for the model to fix its call.
+pub fn limit(given: Option<u32>, default: u32, max: u32) -> Result<u32, ToolError> {
+    let limit = given.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ToolError::InvalidQuery(format!(
+            "limit must be between 1 and {max}, got {limit}"
+        )))
+    }
+}

@@ -87,12 +87,7 @@ impl Tool for LogPatterns {
     }
 
     async fn call(&self, args: LogPatternsArgs) -> Result<LogPatternsOutput, ToolError> {
-        let limit = args.limit.unwrap_or(10) as usize;
-        if !(1..=50).contains(&limit) {
-            return Err(ToolError::InvalidQuery(format!(
-                "limit must be between 1 and 50, got {limit}"
-            )));
-        }
+        let limit = loglens_tools::tool::limit(args.limit, 10, 50)? as usize;
         let (_, start, end) = self.query.check(&args_for_check(&args)).await?;
         if let Some(found) = self
             .query

@@ -775,4 +775,43 @@ mod tests {
             assert_eq!(candidates[0].component.as_deref(), Some("redis"), "{kind}");
         }
     }
+
+    #[test]
+    fn a_command_that_cannot_start_is_the_cause_not_the_crash_loop_it_makes() {
+        let ev = |reason: &str, message: &str| K8sEvent {
+            namespace: Some("default".into()),
+            kind: "Pod".into(),
+            name: "logging-agent".into(),
+            event_type: "Warning".into(),
+            reason: reason.into(),
+            message: message.into(),
+            count: 4,
+            last_seen: None,
+            age: None,
+            source: None,
+        };
+        let events = [
+            ev(
+                "BackOff",
+                "Back-off restarting failed container downloader in pod logging-agent",
+            ),
+            ev(
+                "Failed",
+                "Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"wge\": executable file not found in $PATH: unknown",
+            ),
+        ];
+        let c = SignatureLibrary::builtin().unwrap().detect(&[], &events);
+        assert_eq!(c[0].signature, "container_start_failure", "{c:?}");
+        assert_eq!(c[0].detail.as_deref(), Some("command_not_found"));
+        // The runtime's words for an OOM-killed init are no start failure.
+        let oom = [ev(
+            "FailedCreatePodSandBox",
+            "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: container init was OOM-killed (memory limit too low?): unknown",
+        )];
+        let c = SignatureLibrary::builtin().unwrap().detect(&[], &oom);
+        assert!(
+            c.iter().all(|c| c.signature != "container_start_failure"),
+            "{c:?}"
+        );
+    }
 }
