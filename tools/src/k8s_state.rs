@@ -169,19 +169,8 @@ impl Tool for K8sState {
 
 /// Every object of the snapshot as a row.
 pub fn rows(state: &ClusterState) -> Vec<StateRow> {
-    let row = |kind: &str, name: &str, state: String| StateRow {
-        kind: kind.into(),
-        name: name.into(),
-        state,
-    };
-    let pairs = |m: &std::collections::BTreeMap<String, String>| {
-        m.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let mut out = Vec::new();
-    for n in &state.nodes {
+    let mut out: Vec<StateRow> = Vec::new();
+    out.extend(state.nodes.iter().map(|n| {
         let why = n
             .ready_reason
             .as_deref()
@@ -192,72 +181,45 @@ pub fn rows(state: &ClusterState) -> Vec<StateRow> {
         } else {
             format!(", roles {}", n.roles)
         };
-        out.push(row("Node", &n.name, format!("{}{why}{roles}", n.status)));
-    }
-    for w in &state.workloads {
-        out.push(row(
+        row("Node", &n.name, format!("{}{why}{roles}", n.status))
+    }));
+    out.extend(state.workloads.iter().map(|w| {
+        let selector = if w.selector.is_empty() {
+            String::new()
+        } else {
+            format!(", selector {}", pairs(&w.selector))
+        };
+        row(
             &w.kind,
             &w.name,
             format!(
-                "{} desired, {} current, {} ready{}",
-                w.desired,
-                w.current,
-                w.ready,
-                if w.selector.is_empty() {
-                    String::new()
-                } else {
-                    format!(", selector {}", pairs(&w.selector))
-                }
+                "{} desired, {} current, {} ready{selector}",
+                w.desired, w.current, w.ready
             ),
-        ));
-    }
-    for p in &state.pods {
-        out.push(row(
+        )
+    }));
+    out.extend(state.pods.iter().map(|p| {
+        let labels = if p.labels.is_empty() {
+            String::new()
+        } else {
+            format!(", labels {}", pairs(&p.labels))
+        };
+        row(
             "Pod",
             &p.name,
             format!(
-                "{}, {}/{} ready, {} restarts, on node {}{}",
+                "{}, {}/{} ready, {} restarts, on node {}{labels}",
                 p.status,
                 p.ready,
                 p.total,
                 p.restarts,
                 p.node.as_deref().unwrap_or("<none>"),
-                if p.labels.is_empty() {
-                    String::new()
-                } else {
-                    format!(", labels {}", pairs(&p.labels))
-                }
             ),
-        ));
-    }
-    for s in &state.services {
-        let ports: Vec<String> = s
-            .ports
-            .iter()
-            .map(|p| format!("{}->{}/{}", p.port, p.target, p.protocol))
-            .collect();
-        out.push(row(
-            "Service",
-            &s.name,
-            format!(
-                "cluster IP {}, selector {}, ports {}, endpoints {}",
-                s.cluster_ip.as_deref().unwrap_or("<none>"),
-                if s.selector.is_empty() {
-                    "<none>".to_string()
-                } else {
-                    pairs(&s.selector)
-                },
-                if ports.is_empty() {
-                    "<unrecorded>".to_string()
-                } else {
-                    ports.join(" ")
-                },
-                s.endpoints.as_deref().unwrap_or("<unrecorded>")
-            ),
-        ));
-    }
-    for c in &state.claims {
-        out.push(row(
+        )
+    }));
+    out.extend(state.services.iter().map(service_row));
+    out.extend(state.claims.iter().map(|c| {
+        row(
             "PersistentVolumeClaim",
             &c.name,
             format!(
@@ -266,28 +228,67 @@ pub fn rows(state: &ClusterState) -> Vec<StateRow> {
                 c.volume.as_deref().unwrap_or("<none>"),
                 c.storage_class.as_deref().unwrap_or("<none>")
             ),
-        ));
-    }
-    for v in &state.volumes {
-        out.push(row(
+        )
+    }));
+    out.extend(state.volumes.iter().map(|v| {
+        let claim = v.claim.as_deref().unwrap_or("<none>");
+        row(
             "PersistentVolume",
             &v.name,
-            format!(
-                "{}, claim {}",
-                v.status,
-                v.claim.as_deref().unwrap_or("<none>")
-            ),
-        ));
-    }
-    for q in &state.quotas {
+            format!("{}, claim {claim}", v.status),
+        )
+    }));
+    out.extend(state.quotas.iter().map(|q| {
         let items: Vec<String> = q
             .items
             .iter()
             .map(|(r, used, hard)| format!("{r} {used}/{hard}"))
             .collect();
-        out.push(row("ResourceQuota", &q.name, items.join(", ")));
-    }
+        row("ResourceQuota", &q.name, items.join(", "))
+    }));
     out
+}
+
+fn row(kind: &str, name: &str, state: String) -> StateRow {
+    StateRow {
+        kind: kind.into(),
+        name: name.into(),
+        state,
+    }
+}
+
+fn pairs(m: &std::collections::BTreeMap<String, String>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn service_row(s: &crate::k8s::state::ServiceState) -> StateRow {
+    let ports: Vec<String> = s
+        .ports
+        .iter()
+        .map(|p| format!("{}->{}/{}", p.port, p.target, p.protocol))
+        .collect();
+    let selector = if s.selector.is_empty() {
+        "<none>".to_string()
+    } else {
+        pairs(&s.selector)
+    };
+    let ports = if ports.is_empty() {
+        "<unrecorded>".to_string()
+    } else {
+        ports.join(" ")
+    };
+    row(
+        "Service",
+        &s.name,
+        format!(
+            "cluster IP {}, selector {selector}, ports {ports}, endpoints {}",
+            s.cluster_ip.as_deref().unwrap_or("<none>"),
+            s.endpoints.as_deref().unwrap_or("<unrecorded>")
+        ),
+    )
 }
 
 #[cfg(test)]
