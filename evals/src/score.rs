@@ -715,17 +715,7 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             &m.by_cause,
         );
     }
-    if !m.by_detail.is_empty() {
-        s.push_str(
-            "\n## By expected cause and detail\n\n| cause / detail | cases | cause | cause and detail |\n|---|---|---|---|\n",
-        );
-        for (name, d) in &m.by_detail {
-            s.push_str(&format!(
-                "| {name} | {} | {}/{} | {}/{} |\n",
-                d.cases, d.cause, d.cases, d.detail, d.cases
-            ));
-        }
-    }
+    s.push_str(&detail_table(&m.by_detail));
     s.push_str("\n## Severity (rows: expected, columns: answered)\n\n");
     let cols = ["INFO", "WARN", "ERROR", "CRITICAL", "none"];
     s.push_str(&format!(
@@ -775,6 +765,23 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             "- `{}`: {}\n",
             f.case,
             f.failure.as_deref().unwrap_or("")
+        ));
+    }
+    s
+}
+
+/// The by-cause-and-detail table; empty when no case is labelled with a detail.
+fn detail_table(by_detail: &BTreeMap<String, DetailMetrics>) -> String {
+    if by_detail.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\n## By expected cause and detail\n\n| cause / detail | cases | cause | cause and detail |\n|---|---|---|---|\n",
+    );
+    for (name, d) in by_detail {
+        s.push_str(&format!(
+            "| {name} | {} | {}/{} | {}/{} |\n",
+            d.cases, d.cause, d.cases, d.detail, d.cases
         ));
     }
     s

@@ -203,21 +203,7 @@ impl Analysis {
         let mut used = 0usize;
         let mut chosen: BTreeMap<usize, (String, usize)> = BTreeMap::new();
         let mut shapes: BTreeMap<(String, String), usize> = BTreeMap::new();
-        // The candidates' own events first (the facts a cause rests on, two each), then
-        // the rest in the source's order (state first, then warnings, the most repeated).
-        let mut event_rows: Vec<usize> = Vec::new();
-        for i in candidates
-            .iter()
-            .flat_map(|c| c.events.iter().take(EVENTS_PER_CANDIDATE).copied())
-            .chain(0..events.len())
-        {
-            if event_rows.len() >= MAX_EVENTS {
-                break;
-            }
-            if !event_rows.contains(&i) {
-                event_rows.push(i);
-            }
-        }
+        let event_rows = event_rows(&candidates, events.len());
         let event_cost: usize = event_rows
             .iter()
             .map(|&i| estimate_tokens(&event_text(&events[i])) + LINE_OVERHEAD_TOKENS)
@@ -306,6 +292,25 @@ impl Analysis {
             menu,
         }
     }
+}
+
+/// The events shown: the candidates' own first (the facts a cause rests on, two each),
+/// then the rest in the source's order (state first, then warnings, the most repeated).
+fn event_rows(candidates: &[Candidate], events: usize) -> Vec<usize> {
+    let mut rows: Vec<usize> = Vec::new();
+    for i in candidates
+        .iter()
+        .flat_map(|c| c.events.iter().take(EVENTS_PER_CANDIDATE).copied())
+        .chain(0..events)
+    {
+        if rows.len() >= MAX_EVENTS {
+            break;
+        }
+        if !rows.contains(&i) {
+            rows.push(i);
+        }
+    }
+    rows
 }
 
 /// Components by how often they appear (lines by their workload, events by their

@@ -111,11 +111,24 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// The first of its details (in the library's order) that the texts show.
-    fn detail<'a>(&self, texts: impl Iterator<Item = &'a str> + Clone) -> Option<String> {
+    /// The first of its details (in the library's order) that its evidence shows: the
+    /// events' reasons and messages (facts first, as they name the object), then the
+    /// lines.
+    fn detail(
+        &self,
+        event_hits: &[usize],
+        line_hits: &[usize],
+        events: &[K8sEvent],
+        lines: &[LogLine],
+    ) -> Option<String> {
+        let texts: Vec<String> = event_hits
+            .iter()
+            .map(|&i| format!("{} {}", events[i].reason, events[i].message))
+            .chain(line_hits.iter().map(|&i| lines[i].text.clone()))
+            .collect();
         self.details
             .iter()
-            .find(|(_, r)| texts.clone().any(|t| r.is_match(t)))
+            .find(|(_, r)| texts.iter().any(|t| r.is_match(t)))
             .map(|(id, _)| id.clone())
     }
 
@@ -384,13 +397,7 @@ impl SignatureLibrary {
                     .iter()
                     .map(|&i| u64::from(events[i].count.max(1)))
                     .sum::<u64>();
-            // Facts and events first, as they name the object; then the lines.
-            let texts: Vec<String> = event_hits
-                .iter()
-                .map(|&i| format!("{} {}", events[i].reason, events[i].message))
-                .chain(line_hits.iter().map(|&i| lines[i].text.clone()))
-                .collect();
-            let detail = sig.detail(texts.iter().map(String::as_str));
+            let detail = sig.detail(&event_hits, &line_hits, events, lines);
             out.push(Candidate {
                 detail,
                 signature: sig.id.clone(),

@@ -611,29 +611,11 @@ fn services(state: &ClusterState, out: &mut Vec<K8sEvent>) {
         let would_match = state.workloads.iter().any(|w| {
             !w.selector.is_empty() && s.selector.iter().all(|(k, v)| w.selector.get(k) == Some(v))
         });
-        // The Deployments and StatefulSets that would back it, every one scaled to zero:
-        // nothing serves the Service's callers, by someone's choice or an autoscaler's.
-        let backing: Vec<&super::state::WorkloadState> = state
-            .workloads
-            .iter()
-            .filter(|w| w.kind != "ReplicaSet" && !w.selector.is_empty())
-            .filter(|w| s.selector.iter().all(|(k, v)| w.selector.get(k) == Some(v)))
-            .collect();
-        if pods.is_empty() && empty && !backing.is_empty() && backing.iter().all(|w| w.desired == 0)
+        if pods.is_empty()
+            && empty
+            && let Some(f) = scaled_to_zero(state, s, &selector)
         {
-            let w = backing[0];
-            out.push(fact(
-                ns(state),
-                w.kind.as_str(),
-                &w.name,
-                "ScaledToZero",
-                format!(
-                    "{} {} is scaled to 0 replicas, so service {} (selecting {selector}) has no endpoints: nothing serves its callers",
-                    w.kind.to_ascii_lowercase(),
-                    w.name,
-                    s.name
-                ),
-            ));
+            out.push(f);
             continue;
         }
         if labels_known && pods.is_empty() && empty && !would_match {
@@ -718,6 +700,38 @@ fn services(state: &ClusterState, out: &mut Vec<K8sEvent>) {
             }
         }
     }
+}
+
+/// The Deployment or StatefulSet behind a Service, when every one that would back it is
+/// scaled to zero: nothing serves the Service's callers, by someone's choice or an
+/// autoscaler's.
+fn scaled_to_zero(
+    state: &ClusterState,
+    s: &super::state::ServiceState,
+    selector: &str,
+) -> Option<K8sEvent> {
+    let backing: Vec<&super::state::WorkloadState> = state
+        .workloads
+        .iter()
+        .filter(|w| w.kind != "ReplicaSet" && !w.selector.is_empty())
+        .filter(|w| s.selector.iter().all(|(k, v)| w.selector.get(k) == Some(v)))
+        .collect();
+    let w = *backing.first()?;
+    if !backing.iter().all(|w| w.desired == 0) {
+        return None;
+    }
+    Some(fact(
+        ns(state),
+        w.kind.as_str(),
+        &w.name,
+        "ScaledToZero",
+        format!(
+            "{} {} is scaled to 0 replicas, so service {} (selecting {selector}) has no endpoints: nothing serves its callers",
+            w.kind.to_ascii_lowercase(),
+            w.name,
+            s.name
+        ),
+    ))
 }
 
 /// Claims that never bound, with what the volumes and events say.
