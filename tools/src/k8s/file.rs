@@ -26,40 +26,33 @@ impl FileEventSource {
         Self { paths }
     }
 
-    fn read_all(&self) -> Result<Vec<K8sEvent>, ToolError> {
+    /// Every file's text (directories read recursively, in name order).
+    fn texts(&self) -> Result<Vec<String>, ToolError> {
         let mut files = Vec::new();
         for p in &self.paths {
             collect(p, &mut files)?;
         }
-        let mut out = Vec::new();
-        for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|source| ToolError::Io {
-                path: f.clone(),
-                source,
-            })?;
-            out.extend(parse_file(&text));
-        }
-        Ok(fold(out))
+        files
+            .into_iter()
+            .map(|f| {
+                std::fs::read_to_string(&f).map_err(|source| ToolError::Io { path: f, source })
+            })
+            .collect()
+    }
+
+    fn read_all(&self) -> Result<Vec<K8sEvent>, ToolError> {
+        let events = self.texts()?.iter().flat_map(|t| parse_file(t)).collect();
+        Ok(fold(events))
     }
 
     /// The cluster state the files record (recorded kubectl outputs, JSON snapshots),
     /// merged; `None` when none of them records any.
     fn read_state(&self) -> Result<Option<ClusterState>, ToolError> {
-        let mut files = Vec::new();
-        for p in &self.paths {
-            collect(p, &mut files)?;
-        }
         let mut merged: Option<ClusterState> = None;
-        for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|source| ToolError::Io {
-                path: f.clone(),
-                source,
-            })?;
-            if let Some(state) = state_of_file(&text) {
-                match &mut merged {
-                    Some(m) => m.merge(state),
-                    None => merged = Some(state),
-                }
+        for state in self.texts()?.iter().filter_map(|t| state_of_file(t)) {
+            match &mut merged {
+                Some(m) => m.merge(state),
+                None => merged = Some(state),
             }
         }
         Ok(merged)
