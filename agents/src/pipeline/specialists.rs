@@ -177,7 +177,9 @@ impl AgentPipeline {
                                     agent: role.name().into(),
                                     sample,
                                     finding: Box::new(o.finding.clone()),
-                                    weighed: o.weighed.as_ref().map(|w| w.reason()),
+                                    weighed: o.weighed.as_ref().map(|w| w.reason()).or_else(|| {
+                                        o.unweighed.as_ref().map(|u| format!("not weighed: {u}"))
+                                    }),
                                 });
                             }
                         }
