@@ -54,6 +54,39 @@ fn accuracy(truth: &[String], predicted: &[usize], templates: &[String]) -> (f64
     (grouped as f64 / n, parsed as f64 / n)
 }
 
+/// Each true template whose lines were not grouped alone, with the mined templates its
+/// lines went to (`LOGLENS_BENCH_ERRORS=<system>`): where the miner splits or merges.
+fn print_errors(truth: &[String], predicted: &[usize], templates: &[String]) {
+    let mut by_truth: HashMap<&str, HashMap<usize, usize>> = HashMap::new();
+    let mut by_pred: HashMap<usize, HashMap<&str, usize>> = HashMap::new();
+    for (t, p) in truth.iter().zip(predicted) {
+        *by_truth.entry(t).or_default().entry(*p).or_default() += 1;
+        *by_pred.entry(*p).or_default().entry(t).or_default() += 1;
+    }
+    let mut wrong: Vec<_> = by_truth
+        .iter()
+        .filter(|(_, ps)| ps.len() > 1 || ps.keys().any(|p| by_pred[p].len() > 1))
+        .collect();
+    wrong.sort_by_key(|(t, ps)| (std::cmp::Reverse(ps.values().sum::<usize>()), **t));
+    let mut texts: HashMap<(&str, &str), usize> = HashMap::new();
+    for (t, p) in truth.iter().zip(predicted) {
+        if normalize(&templates[*p]) != normalize(t) {
+            *texts.entry((t.as_str(), templates[*p].as_str())).or_default() += 1;
+        }
+    }
+    let mut texts: Vec<_> = texts.into_iter().collect();
+    texts.sort_by_key(|(k, n)| (std::cmp::Reverse(*n), *k));
+    for ((t, p), n) in texts {
+        println!("TEXT {n:>5} {t}\n       mined {p}");
+    }
+    for (t, ps) in wrong {
+        println!("TRUE {:>5} {t}", ps.values().sum::<usize>());
+        for (p, n) in ps {
+            println!("  got {n:>5} {}  (mined group of {})", templates[*p], by_pred[p].values().sum::<usize>());
+        }
+    }
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -93,14 +126,24 @@ fn main() {
         let rows = load(&path);
         let mut miner = TemplateMiner::new(cfg.clone());
         let predicted: Vec<usize> = rows.iter().map(|(c, _)| miner.add(c)).collect();
-        let templates: Vec<String> = miner.clusters().iter().map(|c| c.template()).collect();
+        miner.settle();
+        let predicted: Vec<usize> = predicted.into_iter().map(|id| miner.group(id)).collect();
+        let mut templates = vec![String::new(); miner.templates().len().max(1)];
+        let standing = miner.templates();
+        templates.resize(standing.iter().map(|t| t.id + 1).max().unwrap_or(0), String::new());
+        for t in &standing {
+            templates[t.id] = t.text();
+        }
         if std::env::var("LOGLENS_BENCH_DUMP").as_deref() == Ok(system) {
-            for c in miner.clusters() {
-                println!("{:>6} {}", c.size, c.template());
+            for t in &standing {
+                println!("{:>6} {}", t.size, t.text());
             }
         }
         let truth: Vec<String> = rows.iter().map(|(_, t)| t.clone()).collect();
         let (ga, pa) = accuracy(&truth, &predicted, &templates);
+        if std::env::var("LOGLENS_BENCH_ERRORS").as_deref() == Ok(system) {
+            print_errors(&truth, &predicted, &templates);
+        }
 
         let started = Instant::now();
         let mut sink = 0usize;
@@ -109,6 +152,7 @@ fn main() {
             for (c, _) in &rows {
                 sink = sink.wrapping_add(m.add(c));
             }
+            m.settle();
         }
         let secs = started.elapsed().as_secs_f64();
         std::hint::black_box(sink);

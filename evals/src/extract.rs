@@ -215,16 +215,20 @@ pub fn label_window(
     // The worst lines' most common template.
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let mut sizes: HashMap<usize, (usize, usize)> = HashMap::new(); // cluster → (count, first line)
-    for i in &worst {
-        let c = miner.add(message_part(&w.lines[*i].text));
-        sizes.entry(c).or_insert((0, *i)).0 += 1;
+    let ids: Vec<usize> = worst
+        .iter()
+        .map(|i| miner.add(message_part(&w.lines[*i].text)))
+        .collect();
+    miner.settle();
+    for (i, id) in worst.iter().zip(ids) {
+        sizes.entry(miner.group(id)).or_insert((0, *i)).0 += 1;
     }
     let top = sizes
         .iter()
         .max_by_key(|(_, (n, first))| (*n, std::cmp::Reverse(*first)))
         .map(|(c, (n, first))| (*c, *n, *first));
     let template = top
-        .and_then(|(c, _, _)| miner.clusters().get(c).map(|c| c.template()))
+        .map(|(c, _, _)| miner.template(c))
         .unwrap_or_default();
     let example = top.map(|(_, _, first)| w.lines[first].text.clone());
 

@@ -94,7 +94,12 @@ pub fn changes(
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let ids_before: Vec<usize> = before.lines.iter().map(|l| miner.add(&l.text)).collect();
     let ids_after: Vec<usize> = after.lines.iter().map(|l| miner.add(&l.text)).collect();
-    let templates: Vec<String> = miner.clusters().iter().map(|c| c.template()).collect();
+    miner.settle();
+    let (ids_before, ids_after): (Vec<usize>, Vec<usize>) = (
+        ids_before.iter().map(|&id| miner.group(id)).collect(),
+        ids_after.iter().map(|&id| miner.group(id)).collect(),
+    );
+    let templates = miner.templates();
     let group = |ids: &[usize], lines: &'_ [loglens_tools::logs::LogLine]| {
         let mut m: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, id) in ids.iter().enumerate() {
@@ -108,9 +113,10 @@ pub fn changes(
         group(&ids_before, &before.lines),
         group(&ids_after, &after.lines),
     );
-    for (id, template) in templates.iter().enumerate() {
-        let b = gb.get(&id).map_or(&[][..], Vec::as_slice);
-        let a = ga.get(&id).map_or(&[][..], Vec::as_slice);
+    for t in &templates {
+        let template = t.text();
+        let b = gb.get(&t.id).map_or(&[][..], Vec::as_slice);
+        let a = ga.get(&t.id).map_or(&[][..], Vec::as_slice);
         let (nb, na) = (b.len() as u64, a.len() as u64);
         let sample = a
             .first()
@@ -118,7 +124,7 @@ pub fn changes(
             .or_else(|| b.first().map(|&i| &before.lines[i]));
         let severity = sample.and_then(|l| line_severity(&l.text));
         let weight = severity.map_or(1.0, severity_weight);
-        let title = super::clip(&loglens_tools::redact::redact(template), 200);
+        let title = super::clip(&loglens_tools::redact::redact(&template), 200);
         let components = |idx: &[usize], lines: &[loglens_tools::logs::LogLine]| {
             let set: BTreeSet<String> = idx.iter().map(|&i| super::component(&lines[i])).collect();
             set.into_iter().collect::<Vec<_>>()

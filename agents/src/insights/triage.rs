@@ -117,26 +117,28 @@ pub fn triage(
 ) -> Vec<TriageItem> {
     let mut miner = TemplateMiner::new(MinerConfig::default());
     // The previous window first: its templates get ids that the current lines then join.
+    let before = previous.map(|p| classify(&p.lines, library, &mut miner));
+    let now = classify(&current.lines, library, &mut miner);
+    miner.settle();
+    let key_of = |key: String, id: usize| {
+        if key.is_empty() {
+            format!("#{}", miner.group(id))
+        } else {
+            key
+        }
+    };
     let mut seen_before: BTreeSet<String> = BTreeSet::new();
-    if let Some(p) = previous {
-        for (key, _, id, _) in classify(&p.lines, library, &mut miner) {
-            seen_before.insert(if key.is_empty() {
-                format!("#{id}")
-            } else {
-                key
-            });
+    if let (Some(p), Some(before)) = (previous, before) {
+        for (key, _, id, _) in before {
+            seen_before.insert(key_of(key, id));
         }
         for e in p.events.iter().filter(|e| e.is_warning()) {
             seen_before.insert(format!("event:{}", e.reason));
         }
     }
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for (key, line, id, sev) in classify(&current.lines, library, &mut miner) {
-        let key = if key.is_empty() {
-            format!("#{id}")
-        } else {
-            key
-        };
+    for (key, line, id, sev) in now {
+        let key = key_of(key, id);
         let g = groups.entry(key).or_default();
         g.lines.push(line);
         g.count += 1;
@@ -148,7 +150,6 @@ pub fn triage(
         g.count += u64::from(e.count.max(1));
         g.severity = g.severity.max(Some(event_severity(&e.reason)));
     }
-    let templates: Vec<String> = miner.clusters().iter().map(|c| c.template()).collect();
     let minutes = current.minutes();
     let mut items: Vec<TriageItem> = groups
         .into_iter()
@@ -164,7 +165,7 @@ pub fn triage(
                 let t = n
                     .parse::<usize>()
                     .ok()
-                    .and_then(|i| templates.get(i).cloned())
+                    .map(|i| miner.template(i))
                     .unwrap_or_default();
                 let t = super::clip(&loglens_tools::redact::redact(&t), 200);
                 (format!("pattern:{t}"), t)
