@@ -71,7 +71,9 @@ fn print_errors(truth: &[String], predicted: &[usize], templates: &[String]) {
     let mut texts: HashMap<(&str, &str), usize> = HashMap::new();
     for (t, p) in truth.iter().zip(predicted) {
         if normalize(&templates[*p]) != normalize(t) {
-            *texts.entry((t.as_str(), templates[*p].as_str())).or_default() += 1;
+            *texts
+                .entry((t.as_str(), templates[*p].as_str()))
+                .or_default() += 1;
         }
     }
     let mut texts: Vec<_> = texts.into_iter().collect();
@@ -82,7 +84,11 @@ fn print_errors(truth: &[String], predicted: &[usize], templates: &[String]) {
     for (t, ps) in wrong {
         println!("TRUE {:>5} {t}", ps.values().sum::<usize>());
         for (p, n) in ps {
-            println!("  got {n:>5} {}  (mined group of {})", templates[*p], by_pred[p].values().sum::<usize>());
+            println!(
+                "  got {n:>5} {}  (mined group of {})",
+                templates[*p],
+                by_pred[p].values().sum::<usize>()
+            );
         }
     }
 }
@@ -119,6 +125,9 @@ fn main() {
         let path = dir
             .join(system)
             .join(format!("{system}_2k.log_structured_corrected.csv"));
+        if std::env::var("LOGLENS_BENCH_ONLY").is_ok_and(|only| only != system) {
+            continue;
+        }
         if !path.exists() {
             eprintln!("skip {system}: {} not found", path.display());
             continue;
@@ -130,7 +139,10 @@ fn main() {
         let predicted: Vec<usize> = predicted.into_iter().map(|id| miner.group(id)).collect();
         let mut templates = vec![String::new(); miner.templates().len().max(1)];
         let standing = miner.templates();
-        templates.resize(standing.iter().map(|t| t.id + 1).max().unwrap_or(0), String::new());
+        templates.resize(
+            standing.iter().map(|t| t.id + 1).max().unwrap_or(0),
+            String::new(),
+        );
         for t in &standing {
             templates[t.id] = t.text();
         }

@@ -227,9 +227,7 @@ pub fn label_window(
         .iter()
         .max_by_key(|(_, (n, first))| (*n, std::cmp::Reverse(*first)))
         .map(|(c, (n, first))| (*c, *n, *first));
-    let template = top
-        .map(|(c, _, _)| miner.template(c))
-        .unwrap_or_default();
+    let template = top.map(|(c, _, _)| miner.template(c)).unwrap_or_default();
     let example = top.map(|(_, _, first)| w.lines[first].text.clone());
 
     // The component most worst lines come from.

@@ -2,13 +2,15 @@
 //! Python package implements it). Lines of the same length that share their first tokens
 //! reach the same leaf; there a line joins the most similar template, and the tokens that
 //! differ become `<*>`.
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::{MinerConfig, WILDCARD};
 
+/// A tree node. Its maps hash with Fx (fast on short strings; not flood-proof, and need
+/// not be: a node has at most `max_children` children, whatever the input).
 #[derive(Default)]
 struct Node {
-    children: HashMap<String, Node>,
+    children: FxHashMap<String, Node>,
     clusters: Vec<usize>,
 }
 
@@ -21,7 +23,8 @@ pub(super) struct DrainCluster {
 /// The tree and its templates.
 pub(super) struct Drain {
     cfg: MinerConfig,
-    root: Node,
+    /// The first level: lines by their number of tokens.
+    by_length: FxHashMap<usize, Node>,
     pub(super) clusters: Vec<DrainCluster>,
 }
 
@@ -32,14 +35,14 @@ impl Drain {
                 depth: cfg.depth.max(3),
                 ..cfg
             },
-            root: Node::default(),
+            by_length: FxHashMap::default(),
             clusters: Vec::new(),
         }
     }
 
     /// Adds one tokenized line; returns the id of the template it joined or started.
-    pub(super) fn add(&mut self, tokens: &[String]) -> usize {
-        let leaf = leaf(&mut self.root, &self.cfg, tokens);
+    pub(super) fn add<T: AsRef<str>>(&mut self, tokens: &[T]) -> usize {
+        let leaf = leaf(&mut self.by_length, &self.cfg, tokens);
         let best = best_match(&self.clusters, &leaf.clusters, tokens, self.cfg.similarity);
         let full = self.clusters.len() >= self.cfg.max_templates;
         let id = match best {
@@ -53,7 +56,7 @@ impl Drain {
                 let id = self.clusters.len();
                 leaf.clusters.push(id);
                 self.clusters.push(DrainCluster {
-                    tokens: tokens.to_vec(),
+                    tokens: tokens.iter().map(|t| t.as_ref().to_owned()).collect(),
                 });
                 id
             }
@@ -61,7 +64,7 @@ impl Drain {
         let cluster = &mut self.clusters[id];
         if cluster.tokens.len() == tokens.len() {
             for (t, new) in cluster.tokens.iter_mut().zip(tokens) {
-                if t != new && t != WILDCARD {
+                if t != new.as_ref() && t != WILDCARD {
                     *t = WILDCARD.to_string();
                 }
             }
@@ -75,29 +78,40 @@ fn has_digit(s: &str) -> bool {
 }
 
 /// Walks (and grows) the tree to the leaf for `tokens`.
-fn leaf<'a>(root: &'a mut Node, cfg: &MinerConfig, tokens: &[String]) -> &'a mut Node {
+fn leaf<'a, T: AsRef<str>>(
+    by_length: &'a mut FxHashMap<usize, Node>,
+    cfg: &MinerConfig,
+    tokens: &[T],
+) -> &'a mut Node {
     let max_children = cfg.max_children.max(2);
     let prefix_len = (cfg.depth - 3).min(tokens.len().saturating_sub(1));
-    let mut node = root.children.entry(tokens.len().to_string()).or_default();
+    let mut node = by_length.entry(tokens.len()).or_default();
     for token in &tokens[..prefix_len] {
-        let key = if node.children.contains_key(token.as_str()) {
-            token.clone()
+        let token = token.as_ref();
+        let key = if node.children.contains_key(token) {
+            token
         } else if has_digit(token) || node.children.len() + 1 >= max_children {
-            WILDCARD.to_string()
+            WILDCARD
         } else {
-            token.clone()
+            token
         };
-        node = node.children.entry(key).or_default();
+        // Looked up by reference: a key is allocated only when the tree grows.
+        node = if node.children.contains_key(key) {
+            #[allow(clippy::expect_used)] // just checked
+            node.children.get_mut(key).expect("child exists")
+        } else {
+            node.children.entry(key.to_owned()).or_default()
+        };
     }
     node
 }
 
 /// The most similar template in `candidates`, if it is at least `threshold` alike. Ties
 /// go to the template with more wildcards (the more general one), as in drain3.
-fn best_match(
+fn best_match<T: AsRef<str>>(
     clusters: &[DrainCluster],
     candidates: &[usize],
-    tokens: &[String],
+    tokens: &[T],
     threshold: f64,
 ) -> Option<usize> {
     let mut best: Option<(usize, f64, usize)> = None;
@@ -110,7 +124,7 @@ fn best_match(
         // A masked token (`<*>` in the line too) is alike, as drain3's `<NUM>` is; a
         // wildcard Drain made is a parameter.
         for (a, b) in t.iter().zip(tokens) {
-            if a == b {
+            if a == b.as_ref() {
                 same += 1;
             } else if a == WILDCARD {
                 params += 1;

@@ -19,7 +19,7 @@
 //! Groups only ever merge, never split, so the miner stays streaming: [`TemplateMiner::add`]
 //! returns a group id at once, and [`TemplateMiner::group`] says which group it ended in
 //! (a union-find over group ids).
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::drain::Drain;
 use super::tokenize::tokenize;
@@ -49,8 +49,30 @@ enum Slot {
 #[derive(Debug, Default)]
 struct Slots {
     slots: Vec<Slot>,
-    /// Group key (the line's tokens, `<*>` at variable slots) → group id.
-    index: HashMap<Vec<String>, usize>,
+    /// Hash of a group key (the line's tokens, `<*>` at variable slots) → the standing
+    /// groups with that hash (one, unless two keys collide).
+    index: FxHashMap<u64, Vec<usize>>,
+}
+
+/// The key of a line: its tokens at word slots, `<*>` at variable ones.
+fn key_of<'a, T: AsRef<str>>(tokens: &'a [T], slots: &'a [Slot]) -> impl Iterator<Item = &'a str> {
+    tokens.iter().zip(slots).map(|(t, s)| match s {
+        Slot::Variable => WILDCARD,
+        Slot::Words(_) => t.as_ref(),
+    })
+}
+
+/// FNV-1a over a key's tokens (a separator after each), so a line finds its group
+/// without building its key.
+fn hash_key<'a>(key: impl Iterator<Item = &'a str>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for token in key {
+        for b in token.bytes().chain(std::iter::once(0xff)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// One template the miner reports: a Drain template with its word slots filled in.
@@ -122,61 +144,66 @@ impl TemplateMiner {
                         }
                     })
                     .collect(),
-                index: HashMap::new(),
+                index: FxHashMap::default(),
             });
         }
         // A line joins a template of its own length; the only exception (a full miner
         // with no template of that length) keys on the template itself.
-        let same_length = self.slots[cluster].slots.len() == tokens.len();
-        if same_length {
-            let mut turned = Vec::new();
-            for (j, (slot, token)) in self.slots[cluster]
-                .slots
-                .iter_mut()
-                .zip(&tokens)
-                .enumerate()
-            {
-                let Slot::Words(words) = slot else { continue };
-                if !is_word(token) {
-                    turned.push(j);
-                    continue;
-                }
-                match words.iter_mut().find(|(w, _)| w == token) {
-                    Some((_, n)) => *n += 1,
-                    None => words.push((token.clone(), 1)),
-                }
-                if words.len() > MAX_WORDS {
-                    turned.push(j);
-                }
-            }
-            for j in turned {
-                self.make_variable(cluster, j);
-            }
+        if self.slots[cluster].slots.len() != tokens.len() {
+            let all = vec![WILDCARD; self.slots[cluster].slots.len()];
+            return self.join(cluster, &all);
         }
-        let key: Vec<String> = if same_length {
-            tokens
-                .iter()
-                .zip(&self.slots[cluster].slots)
-                .map(|(t, s)| match s {
-                    Slot::Variable => WILDCARD.to_string(),
-                    Slot::Words(_) => t.clone(),
-                })
-                .collect()
-        } else {
-            vec![WILDCARD.to_string(); self.slots[cluster].slots.len()]
-        };
-        let id = match self.slots[cluster].index.get(&key) {
-            Some(&id) => self.group(id),
+        let mut turned = Vec::new();
+        for (j, (slot, token)) in self.slots[cluster]
+            .slots
+            .iter_mut()
+            .zip(&tokens)
+            .enumerate()
+        {
+            let Slot::Words(words) = slot else { continue };
+            let token: &str = token;
+            if let Some((_, n)) = words.iter_mut().find(|(w, _)| w == token) {
+                *n += 1;
+                continue;
+            }
+            if !is_word(token) || words.len() == MAX_WORDS {
+                turned.push(j);
+                continue;
+            }
+            words.push((token.to_owned(), 1));
+        }
+        for j in turned {
+            self.make_variable(cluster, j);
+        }
+        self.join(cluster, &tokens)
+    }
+
+    /// The line with `tokens` joins its group in `cluster` (started when there is none).
+    fn join<T: AsRef<str>>(&mut self, cluster: usize, tokens: &[T]) -> usize {
+        let slots = &self.slots[cluster];
+        let hash = hash_key(key_of(tokens, &slots.slots));
+        let found = slots.index.get(&hash).and_then(|ids| {
+            ids.iter().copied().find(|&id| {
+                self.groups[id]
+                    .key
+                    .iter()
+                    .map(String::as_str)
+                    .eq(key_of(tokens, &slots.slots))
+            })
+        });
+        let id = match found {
+            Some(id) => id,
             None => {
                 let id = self.groups.len();
+                let key = key_of(tokens, &slots.slots).map(str::to_owned).collect();
                 self.groups.push(Group {
                     cluster,
-                    key: key.clone(),
+                    key,
                     size: 0,
                     parent: id,
                 });
-                self.slots[cluster].index.insert(key, id);
-                if self.slots[cluster].index.len() > MAX_GROUPS_PER_TEMPLATE {
+                self.slots[cluster].index.entry(hash).or_default().push(id);
+                if self.standing(cluster) > MAX_GROUPS_PER_TEMPLATE {
                     self.loosen(cluster);
                 }
                 self.group(id)
@@ -184,6 +211,11 @@ impl TemplateMiner {
         };
         self.groups[id].size += 1;
         id
+    }
+
+    /// How many groups of `cluster` stand.
+    fn standing(&self, cluster: usize) -> usize {
+        self.slots[cluster].index.values().map(Vec::len).sum()
     }
 
     /// Applies what can only be judged on all the lines: a position where some word was
@@ -262,30 +294,28 @@ impl TemplateMiner {
             return;
         }
         slots.slots[j] = Slot::Variable;
-        let old = std::mem::take(&mut slots.index);
-        let mut merged: Vec<(usize, usize)> = Vec::new();
-        for (mut key, id) in old {
-            if let Some(k) = key.get_mut(j) {
+        let standing: Vec<usize> = std::mem::take(&mut slots.index)
+            .into_values()
+            .flatten()
+            .collect();
+        for id in standing {
+            if let Some(k) = self.groups[id].key.get_mut(j) {
                 *k = WILDCARD.to_string();
             }
-            match slots.index.get(&key) {
-                Some(&into) => merged.push((id, into)),
-                None => {
-                    slots.index.insert(key, id);
+            let key = &self.groups[id].key;
+            let hash = hash_key(key.iter().map(String::as_str));
+            let same = self.slots[cluster]
+                .index
+                .get(&hash)
+                .and_then(|ids| ids.iter().copied().find(|&o| self.groups[o].key == *key));
+            match same {
+                Some(into) => {
+                    self.groups[id].parent = into;
+                    self.groups[into].size += self.groups[id].size;
+                    self.groups[id].size = 0;
                 }
+                None => self.slots[cluster].index.entry(hash).or_default().push(id),
             }
-        }
-        for (from, into) in merged {
-            let (from, into) = (self.group(from), self.group(into));
-            if from != into {
-                self.groups[from].parent = into;
-                self.groups[into].size += self.groups[from].size;
-                self.groups[from].size = 0;
-            }
-        }
-        // The standing groups' keys follow.
-        for (key, &id) in &self.slots[cluster].index {
-            self.groups[id].key.clone_from(key);
         }
     }
 
@@ -353,7 +383,10 @@ mod tests {
         for i in 0..6 {
             for state in ["Started", "Stopped", "Paused"] {
                 let id = format!("{i:08x}-0000-4000-8000-{i:012x}");
-                ids.push((state, m.add(&format!("[instance: {id}] VM {state} (Lifecycle Event)"))));
+                ids.push((
+                    state,
+                    m.add(&format!("[instance: {id}] VM {state} (Lifecycle Event)")),
+                ));
             }
         }
         m.settle();
@@ -375,7 +408,9 @@ mod tests {
     #[test]
     fn a_position_with_many_words_is_a_variable_and_its_groups_merge() {
         let mut m = miner();
-        let names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"];
+        let names = [
+            "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+        ];
         let ids: Vec<usize> = names
             .iter()
             .chain(&names)

@@ -1,4 +1,5 @@
 //! Step 1 of mining: mask the obvious variables of a message and split it into tokens.
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -24,53 +25,197 @@ enum Replace {
     UrlBody,
 }
 
+/// What a token is made of, counted in one pass: a mask can only match a token with
+/// enough of its characters (a URL needs `://`, an IPv4 address three dots), so most
+/// masks are skipped without running their regex. Counted again after a mask changed it.
+struct Shape {
+    /// Only letters, digits, `_` and `-`.
+    id_chars: bool,
+    /// Only digits, `.`, `:`, `/`, `+` and `-` (a number or an address).
+    numeric_chars: bool,
+    slashes: usize,
+    dashes: usize,
+    dots: usize,
+    colons: usize,
+    digits: usize,
+    hex_prefix: bool,
+    url: bool,
+}
+
+impl Shape {
+    fn of(token: &str) -> Self {
+        let mut s = Self {
+            id_chars: true,
+            numeric_chars: true,
+            slashes: 0,
+            dashes: 0,
+            dots: 0,
+            colons: 0,
+            digits: 0,
+            hex_prefix: false,
+            url: false,
+        };
+        let mut prev = [0u8; 2];
+        for &b in token.as_bytes() {
+            match b {
+                b'/' => {
+                    s.slashes += 1;
+                    s.url |= prev == *b":/";
+                }
+                b'-' => s.dashes += 1,
+                b'.' => s.dots += 1,
+                b':' => s.colons += 1,
+                b'0'..=b'9' => s.digits += 1,
+                b'x' | b'X' => s.hex_prefix |= prev[1] == b'0',
+                _ => {}
+            }
+            s.id_chars &= b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            s.numeric_chars &= b.is_ascii_digit() || b"./:+-".contains(&b);
+            prev = [prev[1], b];
+        }
+        s
+    }
+}
+
+/// A mask: what it matches, what it does with a match, and whether a token of this shape
+/// could hold a match at all.
+type Mask = (Regex, Replace, fn(&Shape, usize) -> bool);
+
 /// The masks, applied in order to each token that has a digit or a `/` (others have
 /// nothing to mask). Each replaces a kind of variable with `<*>`.
-static MASKS: LazyLock<Vec<(Regex, Replace)>> = LazyLock::new(|| {
+static MASKS: LazyLock<Vec<Mask>> = LazyLock::new(|| {
     vec![
         // URLs: the scheme stays, what follows is the variable.
-        (re(r#"([A-Za-z][\w.+-]*)://[^\s\])'",]+"#), Replace::UrlBody),
+        (
+            re(r#"([A-Za-z][\w.+-]*)://[^\s\])'",]+"#),
+            Replace::UrlBody,
+            |s, _| s.url,
+        ),
         // Paths of two or more segments (`/var/lib/x`, `/v2/servers/detail`); one segment
         // (`/healthz`) is a route and stays.
-        (re(r#"(?:/[^\s/\])'",:;=]+){2,}/?"#), Replace::All),
+        (
+            re(r#"(?:/[^\s/\])'",:;=]+){2,}/?"#),
+            Replace::All,
+            |s, _| s.slashes >= 2,
+        ),
         // UUIDs.
         (
             re(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
             Replace::All,
+            |s, len| s.dashes >= 4 && len >= 36,
         ),
         // IPv4 addresses, with the `/` Java prints before one (a port, if any, is left to
         // the number mask: `<*>:<*>`).
-        (re(r"(?:^/)?\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"), Replace::All),
+        (
+            re(r"(?:^/)?\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"),
+            Replace::All,
+            |s, _| s.dots >= 3 && s.digits >= 4,
+        ),
         // Host names of three or more labels with a digit (`cp-1.vm1.example.org`).
-        (re(r"\b[A-Za-z][\w-]*(?:\.[A-Za-z0-9][\w-]*){2,}\b"), Replace::WithDigit),
+        (
+            re(r"\b[A-Za-z][\w-]*(?:\.[A-Za-z0-9][\w-]*){2,}\b"),
+            Replace::WithDigit,
+            |s, _| s.dots >= 2,
+        ),
         // MAC-like and long colon-separated hex.
-        (re(r"\b(?:[0-9a-fA-F]{2,}:){3,}[0-9a-fA-F]{2,}\b"), Replace::All),
+        (
+            re(r"\b(?:[0-9a-fA-F]{2,}:){3,}[0-9a-fA-F]{2,}\b"),
+            Replace::All,
+            |s, _| s.colons >= 3,
+        ),
         // 0x-prefixed hex.
-        (re(r"\b0[xX][0-9a-fA-F]+\b"), Replace::All),
+        (re(r"\b0[xX][0-9a-fA-F]+\b"), Replace::All, |s, _| {
+            s.hex_prefix
+        }),
         // Long hex ids with at least one digit and one letter (hashes, container ids).
-        (re(r"\b[0-9a-f]*(?:[0-9][a-f]|[a-f][0-9])[0-9a-f]*\b"), Replace::LongHex),
+        (
+            re(r"\b[0-9a-f]*(?:[0-9][a-f]|[a-f][0-9])[0-9a-f]*\b"),
+            Replace::LongHex,
+            |_, len| len >= MIN_HEX_ID,
+        ),
         // Numbers (integers, decimals, signed), also after `_` (`blk_123`, `rdd_2_0`).
-        (re(r"(?:[-+]|\b|_)\d+(?:\.\d+)?"), Replace::All),
+        (re(r"(?:[-+]|\b|_)\d+(?:\.\d+)?"), Replace::All, |s, _| {
+            s.digits > 0
+        }),
     ]
 });
+
+/// An id of letters, digits, `_` and `-` with a run of digits at its start or after a
+/// `_` or `-` (`blk_-123`, `rdd_2_0`, `10ms`, `pod-7`): the number mask finds that run
+/// and the token collapses to `<*>`, so it is `<*>` without running the masks. `v2`,
+/// `sha256` and `k8s` are not ids by this rule (nor by the masks).
+fn is_id(token: &str) -> bool {
+    let b = token.as_bytes();
+    b.iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+        && b.iter()
+            .enumerate()
+            .any(|(i, c)| c.is_ascii_digit() && (i == 0 || matches!(b[i - 1], b'_' | b'-')))
+}
+
+/// An IPv4 address, with the `/` Java prints before one and a port after it: what the
+/// masks make of it (`<*>` or `<*>:<*>`), without running them.
+fn ipv4(token: &str) -> Option<&'static str> {
+    let t = token.strip_prefix('/').unwrap_or(token);
+    let (addr, port) = match t.split_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (t, None),
+    };
+    let mut octets = 0;
+    for part in addr.split('.') {
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        octets += 1;
+    }
+    match (octets, port) {
+        (4, None) => Some(WILDCARD),
+        (4, Some(p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some("<*>:<*>"),
+        _ => None,
+    }
+}
+
+/// A plain number (`200`, `-3`, `0.25`): all the masks together make it `<*>`.
+fn is_number(token: &str) -> bool {
+    let t = token.strip_prefix(['-', '+']).unwrap_or(token);
+    let (int, frac) = t.split_once('.').unwrap_or((t, "1"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// Hex ids shorter than this are left alone (`deadbeef` is 8).
 const MIN_HEX_ID: usize = 8;
 
-/// Masks the variable parts of a message and splits it into tokens.
-pub fn tokenize(message: &str) -> Vec<String> {
-    message.split_whitespace().map(mask_token).collect()
+/// Masks the variable parts of a message and splits it into tokens at ASCII whitespace
+/// (borrowed from the message where nothing was masked).
+pub fn tokenize(message: &str) -> Vec<Cow<'_, str>> {
+    message.split_ascii_whitespace().map(mask_token).collect()
 }
 
 /// One token with its variable parts masked.
-fn mask_token(token: &str) -> String {
+fn mask_token(token: &str) -> Cow<'_, str> {
     // Most tokens are words: nothing to mask.
     if !token.bytes().any(|b| b.is_ascii_digit() || b == b'/') {
-        return token.to_string();
+        return Cow::Borrowed(token);
     }
-    let mut text = std::borrow::Cow::Borrowed(token);
-    for (mask, how) in MASKS.iter() {
-        if !mask.is_match(&text) {
+    // The common shapes, without the regexes.
+    let mut shape = Shape::of(token);
+    if shape.numeric_chars {
+        if is_number(token) {
+            return Cow::Borrowed(WILDCARD);
+        }
+        if let Some(masked) = ipv4(token) {
+            return Cow::Borrowed(masked);
+        }
+    }
+    if shape.id_chars && is_id(token) {
+        return Cow::Borrowed(WILDCARD);
+    }
+    let mut text = Cow::Borrowed(token);
+    for (mask, how, could_match) in MASKS.iter() {
+        if !could_match(&shape, text.len()) {
             continue;
         }
         let replaced = match how {
@@ -85,9 +230,15 @@ fn mask_token(token: &str) -> String {
                 format!("{}://{WILDCARD}", &c[1])
             }),
         };
-        text = std::borrow::Cow::Owned(replaced.into_owned());
+        if let Cow::Owned(r) = replaced {
+            shape = Shape::of(&r);
+            text = Cow::Owned(r);
+        }
     }
-    collapse_token(&text)
+    match text {
+        Cow::Borrowed(t) => Cow::Borrowed(t),
+        Cow::Owned(t) => Cow::Owned(collapse_token(&t)),
+    }
 }
 
 /// `<*>` when `mask`, else the text as it was.
@@ -130,6 +281,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plain_numbers_are_masked_whole() {
+        for n in ["200", "-3", "+7", "0.25", "1.5"] {
+            assert!(is_number(n), "{n}");
+            assert_eq!(tokenize(n), vec!["<*>"]);
+        }
+        for n in ["", "-", "1.", ".5", "1.2.3", "v2", "0x1f"] {
+            assert!(!is_number(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn the_shortcuts_agree_with_the_masks() {
+        // Each of these takes a shortcut; with the shortcuts off (the regexes alone) they
+        // come out the same.
+        for t in [
+            "200",
+            "-3",
+            "0.25",
+            "blk_-123",
+            "rdd_2_0",
+            "10ms",
+            "pod-7",
+            "x86_64",
+            "10.1.2.3",
+            "/10.1.2.3",
+            "10.1.2.3:8080",
+            "/10.1.2.3:8080",
+        ] {
+            assert_eq!(mask_token(t), by_regexes(t), "{t}");
+        }
+        for t in [
+            "v2",
+            "sha256",
+            "k8s",
+            "deadbeefcafe1234",
+            "10.1.2.3:80,",
+            "1.2.3",
+        ] {
+            assert!(!is_id(t) && !is_number(t) && ipv4(t).is_none(), "{t}");
+        }
+    }
+
+    /// A token masked by the regexes alone.
+    fn by_regexes(token: &str) -> String {
+        let mut text = token.to_string();
+        for (mask, how, _) in MASKS.iter() {
+            text = match how {
+                Replace::All => mask.replace_all(&text, WILDCARD).into_owned(),
+                Replace::UrlBody => mask.replace_all(&text, "$1://<*>").into_owned(),
+                Replace::LongHex | Replace::WithDigit => text,
+            };
+        }
+        collapse_token(&text)
+    }
+
+    #[test]
     fn masks_variables() {
         assert_eq!(
             tokenize("Served block blk_-6952295868487656571 to /10.250.19.102:50010"),
@@ -152,7 +359,9 @@ mod tests {
             vec!["Received", "block", "<*>", "from", "<*>", "at", "<*>"]
         );
         assert_eq!(
-            tokenize("GET /healthz at (/var/lib/nova/_base/a4): split hdfs://10.0.0.1:9000/a/b:1+2"),
+            tokenize(
+                "GET /healthz at (/var/lib/nova/_base/a4): split hdfs://10.0.0.1:9000/a/b:1+2"
+            ),
             vec!["GET", "/healthz", "at", "(<*>):", "split", "hdfs://<*>"]
         );
         assert_eq!(
