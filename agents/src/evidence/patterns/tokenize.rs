@@ -38,9 +38,26 @@ struct Shape {
     dots: usize,
     colons: usize,
     digits: usize,
-    hex_prefix: bool,
-    url: bool,
 }
+
+/// Byte classes for [`Shape::of`], one table lookup per byte.
+const ID: u8 = 1;
+const NUMERIC: u8 = 2;
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' {
+            t[b] |= ID;
+        }
+        if c.is_ascii_digit() || matches!(c, b'.' | b'/' | b':' | b'+' | b'-') {
+            t[b] |= NUMERIC;
+        }
+        b += 1;
+    }
+    t
+};
 
 impl Shape {
     fn of(token: &str) -> Self {
@@ -52,93 +69,153 @@ impl Shape {
             dots: 0,
             colons: 0,
             digits: 0,
-            hex_prefix: false,
-            url: false,
         };
-        let mut prev = [0u8; 2];
+        let mut all = ID | NUMERIC;
         for &b in token.as_bytes() {
+            all &= CLASSES[usize::from(b)];
             match b {
-                b'/' => {
-                    s.slashes += 1;
-                    s.url |= prev == *b":/";
-                }
+                b'/' => s.slashes += 1,
                 b'-' => s.dashes += 1,
                 b'.' => s.dots += 1,
                 b':' => s.colons += 1,
                 b'0'..=b'9' => s.digits += 1,
-                b'x' | b'X' => s.hex_prefix |= prev[1] == b'0',
                 _ => {}
             }
-            s.id_chars &= b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-            s.numeric_chars &= b.is_ascii_digit() || b"./:+-".contains(&b);
-            prev = [prev[1], b];
         }
+        s.id_chars = all & ID != 0;
+        s.numeric_chars = all & NUMERIC != 0;
         s
     }
 }
 
-/// A mask: what it matches, what it does with a match, and whether a token of this shape
-/// could hold a match at all.
-type Mask = (Regex, Replace, fn(&Shape, usize) -> bool);
+/// A mask: how it finds its matches and what it does with them, and whether a token of
+/// this shape could hold a match at all.
+type Mask = (Find, fn(&Shape, &str) -> bool);
+
+/// How a mask finds its matches.
+enum Find {
+    /// By a regex, and what it does with a match.
+    Regex(Regex, Replace),
+    /// Paths of two or more segments, found by [`mask_paths`].
+    Paths,
+}
 
 /// The masks, applied in order to each token that has a digit or a `/` (others have
 /// nothing to mask). Each replaces a kind of variable with `<*>`.
 static MASKS: LazyLock<Vec<Mask>> = LazyLock::new(|| {
+    let rx = |pattern: &str, how| Find::Regex(re(pattern), how);
     vec![
         // URLs: the scheme stays, what follows is the variable.
         (
-            re(r#"([A-Za-z][\w.+-]*)://[^\s\])'",]+"#),
-            Replace::UrlBody,
-            |s, _| s.url,
+            rx(r#"([A-Za-z][\w.+-]*)://[^\s\])'",]+"#, Replace::UrlBody),
+            |s, t| s.slashes >= 2 && s.colons >= 1 && t.contains("://"),
         ),
         // Paths of two or more segments (`/var/lib/x`, `/v2/servers/detail`); one segment
         // (`/healthz`) is a route and stays.
-        (
-            re(r#"(?:/[^\s/\])'",:;=]+){2,}/?"#),
-            Replace::All,
-            |s, _| s.slashes >= 2,
-        ),
+        (Find::Paths, |s, _| s.slashes >= 2),
         // UUIDs.
         (
-            re(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-            Replace::All,
-            |s, len| s.dashes >= 4 && len >= 36,
+            rx(
+                r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+                Replace::All,
+            ),
+            |s, t| s.dashes >= 4 && t.len() >= 36,
         ),
         // IPv4 addresses, with the `/` Java prints before one (a port, if any, is left to
         // the number mask: `<*>:<*>`).
         (
-            re(r"(?:^/)?\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b"),
-            Replace::All,
+            rx(
+                r"(?:^/)?\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b",
+                Replace::All,
+            ),
             |s, _| s.dots >= 3 && s.digits >= 4,
         ),
         // Host names of three or more labels with a digit (`cp-1.vm1.example.org`).
         (
-            re(r"\b[A-Za-z][\w-]*(?:\.[A-Za-z0-9][\w-]*){2,}\b"),
-            Replace::WithDigit,
-            |s, _| s.dots >= 2,
+            rx(
+                r"\b[A-Za-z][\w-]*(?:\.[A-Za-z0-9][\w-]*){2,}\b",
+                Replace::WithDigit,
+            ),
+            |s, _| s.dots >= 2 && s.digits > 0,
         ),
         // MAC-like and long colon-separated hex.
         (
-            re(r"\b(?:[0-9a-fA-F]{2,}:){3,}[0-9a-fA-F]{2,}\b"),
-            Replace::All,
+            rx(r"\b(?:[0-9a-fA-F]{2,}:){3,}[0-9a-fA-F]{2,}\b", Replace::All),
             |s, _| s.colons >= 3,
         ),
         // 0x-prefixed hex.
-        (re(r"\b0[xX][0-9a-fA-F]+\b"), Replace::All, |s, _| {
-            s.hex_prefix
+        (rx(r"\b0[xX][0-9a-fA-F]+\b", Replace::All), |s, t| {
+            s.digits > 0 && (t.contains("0x") || t.contains("0X"))
         }),
         // Long hex ids with at least one digit and one letter (hashes, container ids).
         (
-            re(r"\b[0-9a-f]*(?:[0-9][a-f]|[a-f][0-9])[0-9a-f]*\b"),
-            Replace::LongHex,
-            |_, len| len >= MIN_HEX_ID,
+            rx(
+                r"\b[0-9a-f]*(?:[0-9][a-f]|[a-f][0-9])[0-9a-f]*\b",
+                Replace::LongHex,
+            ),
+            |s, t| s.digits > 0 && t.len() >= MIN_HEX_ID,
         ),
         // Numbers (integers, decimals, signed), also after `_` (`blk_123`, `rdd_2_0`).
-        (re(r"(?:[-+]|\b|_)\d+(?:\.\d+)?"), Replace::All, |s, _| {
+        (rx(r"(?:[-+]|\b|_)\d+(?:\.\d+)?", Replace::All), |s, _| {
             s.digits > 0
         }),
     ]
 });
+
+/// A byte that can be inside a path segment.
+fn in_segment(b: u8) -> bool {
+    !matches!(
+        b,
+        b'/' | b']'
+            | b')'
+            | b'\''
+            | b'"'
+            | b','
+            | b':'
+            | b';'
+            | b'='
+            | b' '
+            | b'\t'
+            | b'\n'
+            | b'\r'
+            | b'\x0c'
+    )
+}
+
+/// Replaces each path of two or more segments (`/a/b`, `/a/b/`) with `<*>`: what the
+/// regex `(?:/[^\s/\])'",:;=]+){2,}/?` would, found byte by byte (paths are common, and
+/// this is the miner's hot path).
+fn mask_paths(text: &str) -> Cow<'_, str> {
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let (mut copied, mut i) = (0, 0);
+    while i < b.len() {
+        let (mut j, mut segments) = (i, 0);
+        while j + 1 < b.len() && b[j] == b'/' && in_segment(b[j + 1]) {
+            j += 1;
+            while j < b.len() && in_segment(b[j]) {
+                j += 1;
+            }
+            segments += 1;
+        }
+        if segments >= 2 {
+            if j < b.len() && b[j] == b'/' {
+                j += 1;
+            }
+            out.push_str(&text[copied..i]);
+            out.push_str(WILDCARD);
+            copied = j;
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    if copied == 0 && out.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
 
 /// An id of letters, digits, `_` and `-` with a run of digits at its start or after a
 /// `_` or `-` (`blk_-123`, `rdd_2_0`, `10ms`, `pod-7`): the number mask finds that run
@@ -214,21 +291,26 @@ fn mask_token(token: &str) -> Cow<'_, str> {
         return Cow::Borrowed(WILDCARD);
     }
     let mut text = Cow::Borrowed(token);
-    for (mask, how, could_match) in MASKS.iter() {
-        if !could_match(&shape, text.len()) {
+    for (find, could_match) in MASKS.iter() {
+        if !could_match(&shape, &text) {
             continue;
         }
-        let replaced = match how {
-            Replace::All => mask.replace_all(&text, WILDCARD),
-            Replace::LongHex => mask.replace_all(&text, |c: &regex::Captures<'_>| {
-                keep_unless(&c[0], c[0].len() >= MIN_HEX_ID)
-            }),
-            Replace::WithDigit => mask.replace_all(&text, |c: &regex::Captures<'_>| {
-                keep_unless(&c[0], c[0].bytes().any(|b| b.is_ascii_digit()))
-            }),
-            Replace::UrlBody => mask.replace_all(&text, |c: &regex::Captures<'_>| {
-                format!("{}://{WILDCARD}", &c[1])
-            }),
+        let replaced = match find {
+            Find::Paths => mask_paths(&text),
+            Find::Regex(mask, Replace::All) => mask.replace_all(&text, WILDCARD),
+            Find::Regex(mask, Replace::LongHex) => mask
+                .replace_all(&text, |c: &regex::Captures<'_>| {
+                    keep_unless(&c[0], c[0].len() >= MIN_HEX_ID)
+                }),
+            Find::Regex(mask, Replace::WithDigit) => {
+                mask.replace_all(&text, |c: &regex::Captures<'_>| {
+                    keep_unless(&c[0], c[0].bytes().any(|b| b.is_ascii_digit()))
+                })
+            }
+            Find::Regex(mask, Replace::UrlBody) => mask
+                .replace_all(&text, |c: &regex::Captures<'_>| {
+                    format!("{}://{WILDCARD}", &c[1])
+                }),
         };
         if let Cow::Owned(r) = replaced {
             shape = Shape::of(&r);
@@ -291,6 +373,31 @@ mod tests {
         }
     }
 
+    /// The path mask as a regex, to check [`mask_paths`] against.
+    static PATH: LazyLock<Regex> = LazyLock::new(|| re(r#"(?:/[^\s/\])'",:;=]+){2,}/?"#));
+
+    #[test]
+    fn the_path_mask_agrees_with_its_regex() {
+        for t in [
+            "/a/b",
+            "/a",
+            "x/a/b/",
+            "(/var/lib/x):",
+            "/v2/abc/servers/detail",
+            "//a/b",
+            "a/b/c",
+            "/a//b/c",
+            "/a/b,/c/d",
+            "HTTP/1.1",
+            "/",
+            "",
+            "/é/ü/x",
+            "/a/b=c/d",
+        ] {
+            assert_eq!(mask_paths(t), PATH.replace_all(t, WILDCARD), "{t}");
+        }
+    }
+
     #[test]
     fn the_shortcuts_agree_with_the_masks() {
         // Each of these takes a shortcut; with the shortcuts off (the regexes alone) they
@@ -326,11 +433,14 @@ mod tests {
     /// A token masked by the regexes alone.
     fn by_regexes(token: &str) -> String {
         let mut text = token.to_string();
-        for (mask, how, _) in MASKS.iter() {
-            text = match how {
-                Replace::All => mask.replace_all(&text, WILDCARD).into_owned(),
-                Replace::UrlBody => mask.replace_all(&text, "$1://<*>").into_owned(),
-                Replace::LongHex | Replace::WithDigit => text,
+        for (find, _) in MASKS.iter() {
+            text = match find {
+                Find::Regex(mask, Replace::All) => mask.replace_all(&text, WILDCARD).into_owned(),
+                Find::Regex(mask, Replace::UrlBody) => {
+                    mask.replace_all(&text, "$1://<*>").into_owned()
+                }
+                Find::Paths => PATH.replace_all(&text, WILDCARD).into_owned(),
+                Find::Regex(_, Replace::LongHex | Replace::WithDigit) => text,
             };
         }
         collapse_token(&text)
