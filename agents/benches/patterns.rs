@@ -1,6 +1,6 @@
 //! Pattern-mining benchmark on Loghub-2.0's 2k sets (`tests/fixtures/loghub2_2k`, or
 //! `LOGLENS_LOGHUB_DIR`): grouping accuracy (GA), parsing accuracy (PA) and throughput of
-//! the Drain miner per system. `scripts/bench-patterns.sh` runs it and the `drain3`
+//! the template miner per system. `scripts/bench-patterns.sh` runs it and the `drain3`
 //! Python package on the same files in one run and prints both.
 //!
 //! GA (Loghub): a line counts when the set of lines in its mined template equals the set
@@ -117,7 +117,7 @@ fn main() {
         ..defaults
     };
     println!(
-        "system      lines   GA     PA     lines/s   (loglens Drain miner, depth {}, similarity {}, {reps} repetitions for speed)",
+        "system      lines   GA     PA     lines/s   (loglens miner: Drain depth {}, similarity {}, word slots; {reps} repetitions for speed)",
         cfg.depth, cfg.similarity
     );
     let (mut ga_sum, mut pa_sum, mut systems) = (0.0, 0.0, 0);
