@@ -191,11 +191,12 @@ impl Tool for QueryLogs {
             logql: Some(Arc::new(query)),
             ..LogFilter::default()
         };
-        let lines = self.source.query(&filter).await?;
-        let omitted = lines.len().saturating_sub(limit as usize);
-        let lines = lines
+        // Only the newest `limit` lines are held, however many match.
+        let newest = self.source.query_newest(&filter, limit as usize).await?;
+        let omitted = (newest.matched as usize).saturating_sub(newest.lines.len());
+        let lines = newest
+            .lines
             .into_iter()
-            .skip(omitted)
             .map(|l| ToolLine {
                 source: l.source,
                 line_no: l.line_no,

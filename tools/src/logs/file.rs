@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::line_steps::{accept, labelled, parse_raw};
+use super::line_steps::{Kept, accept, labelled, parse_raw};
 use super::parse::{self, Parsed};
 use super::prefilter;
-use super::{LogFilter, LogLine, LogSource};
+use super::{LogFilter, LogLine, LogSource, Newest};
 use crate::ToolError;
 
 /// Longest line kept whole by default; longer lines keep their first 64 KiB and record how
@@ -64,18 +64,35 @@ impl FileLogSource {
 
     /// Reads every file and returns the matching lines, oldest first.
     pub fn scan(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError> {
+        Ok(self.scan_newest(filter, None)?.lines)
+    }
+
+    /// Reads every file and returns the newest `limit` matching lines (all with `None`),
+    /// oldest first, and how many matched. With a limit, each file's scan holds at most
+    /// twice that many lines, however many match.
+    pub fn scan_newest(
+        &self,
+        filter: &LogFilter,
+        limit: Option<usize>,
+    ) -> Result<Newest, ToolError> {
         filter.validate()?;
         let mut all = Vec::new();
+        let mut matched = 0;
         for (idx, path) in self.files()?.iter().enumerate() {
-            for line in scan_file(path, filter, self.max_line_bytes)? {
-                all.push((idx, line));
-            }
+            let mut kept = scan_file(path, filter, self.max_line_bytes, limit)?;
+            kept.shrink();
+            matched += kept.matched;
+            all.extend(kept.lines.into_iter().map(|line| (idx, line)));
         }
         // Stable: lines of unknown time first, then by time; ties keep file order.
         all.sort_by(|(ia, a), (ib, b)| {
             (a.timestamp, ia, a.line_no).cmp(&(b.timestamp, ib, b.line_no))
         });
-        Ok(all.into_iter().map(|(_, l)| l).collect())
+        let skip = limit.map_or(0, |n| all.len().saturating_sub(n));
+        Ok(Newest {
+            lines: all.into_iter().skip(skip).map(|(_, l)| l).collect(),
+            matched,
+        })
     }
 }
 
@@ -90,6 +107,14 @@ impl LogSource for FileLogSource {
         let this = self.clone();
         let filter = filter.clone();
         tokio::task::spawn_blocking(move || this.scan(&filter))
+            .await
+            .map_err(|e| ToolError::Task(e.to_string()))?
+    }
+
+    async fn query_newest(&self, filter: &LogFilter, limit: usize) -> Result<Newest, ToolError> {
+        let this = self.clone();
+        let filter = filter.clone();
+        tokio::task::spawn_blocking(move || this.scan_newest(&filter, Some(limit)))
             .await
             .map_err(|e| ToolError::Task(e.to_string()))?
     }
@@ -175,7 +200,8 @@ fn scan_file(
     path: &Path,
     filter: &LogFilter,
     max_line_bytes: usize,
-) -> Result<Vec<LogLine>, ToolError> {
+    limit: Option<usize>,
+) -> Result<Kept, ToolError> {
     let io_err = |source| ToolError::Io {
         path: path.to_path_buf(),
         source,
@@ -196,7 +222,7 @@ fn scan_file(
             path: path.to_path_buf(),
             reason,
         })?;
-        let mut out = Vec::new();
+        let mut out = Kept::new(limit);
         let mut carry = Carry::default();
         for (i, p) in parsed.into_iter().enumerate() {
             push_if_match(
@@ -215,16 +241,22 @@ fn scan_file(
 
     if let Some(needle) = required_literal(filter) {
         drop(reader);
-        if let Some(out) =
-            prefilter::scan(path, filter, max_line_bytes, &needle, &source, &base_labels)?
-        {
+        if let Some(out) = prefilter::scan(
+            path,
+            filter,
+            max_line_bytes,
+            &needle,
+            &source,
+            &base_labels,
+            limit,
+        )? {
             return Ok(out);
         }
         // The fast path could not settle a line's inherited time: read it all.
         reader = BufReader::with_capacity(64 * 1024, File::open(path).map_err(io_err)?);
     }
 
-    let mut out = Vec::new();
+    let mut out = Kept::new(limit);
     let mut carry = Carry::default();
     let mut buf = Vec::new();
     let mut line_no = 0u64;
@@ -283,7 +315,7 @@ struct Carry(HashMap<BTreeMap<String, String>, DateTime<Utc>>);
 
 #[allow(clippy::too_many_arguments)]
 fn push_if_match(
-    out: &mut Vec<LogLine>,
+    out: &mut Kept,
     carry: &mut Carry,
     filter: &LogFilter,
     source: &str,

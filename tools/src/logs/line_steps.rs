@@ -40,15 +40,136 @@ pub(crate) fn labelled(
     (parsed, stream_key)
 }
 
+/// The matching lines a scan keeps: all of them, or with a limit only the newest `n`
+/// (by time, then line number; lines of unknown time count as oldest), with a count of
+/// every line that matched. With a limit, memory stays at most `2n` lines whatever the
+/// number of matches: past that the oldest are dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    limit: Option<usize>,
+    pub(crate) lines: Vec<LogLine>,
+    pub(crate) matched: u64,
+}
+
+impl Kept {
+    pub(crate) fn new(limit: Option<usize>) -> Self {
+        Self {
+            limit,
+            lines: Vec::new(),
+            matched: 0,
+        }
+    }
+
+    /// Keeps `line` (for now: an older one may be dropped later).
+    pub(crate) fn push(&mut self, line: LogLine) {
+        self.matched += 1;
+        self.lines.push(line);
+        if let Some(n) = self.limit
+            && self.lines.len() >= n.max(1) * 2
+        {
+            self.shrink();
+        }
+    }
+
+    /// Adds what another scan of the same file kept (a later range, whose line numbers
+    /// are already shifted).
+    pub(crate) fn extend(&mut self, other: Kept) {
+        self.matched += other.matched;
+        for line in other.lines {
+            self.lines.push(line);
+            if let Some(n) = self.limit
+                && self.lines.len() >= n.max(1) * 2
+            {
+                self.shrink();
+            }
+        }
+    }
+
+    /// Drops all but the newest `limit` lines (the order of the rest is unchanged).
+    pub(crate) fn shrink(&mut self) {
+        let Some(n) = self.limit else { return };
+        if self.lines.len() <= n {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.lines.len()).collect();
+        order.sort_by_key(|&i| (self.lines[i].timestamp, self.lines[i].line_no, i));
+        let mut keep = vec![false; self.lines.len()];
+        for &i in &order[order.len() - n..] {
+            keep[i] = true;
+        }
+        let mut i = 0;
+        self.lines.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+}
+
 /// Applies the filter (and its LogQL) to a finished line.
-pub(crate) fn accept(out: &mut Vec<LogLine>, filter: &LogFilter, line: LogLine) {
+pub(crate) fn accept(out: &mut Kept, filter: &LogFilter, line: LogLine) {
     if filter.matches_labels(&line)
         && filter.matches_time(line.timestamp)
         && filter.matches_text(&line.text)
     {
         match &filter.logql {
             None => out.push(line),
-            Some(q) => out.extend(q.apply(&line)),
+            Some(q) => {
+                if let Some(l) = q.apply(&line) {
+                    out.push(l);
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn line(line_no: u64, second: Option<u32>) -> LogLine {
+        LogLine {
+            source: "f".into(),
+            line_no,
+            timestamp: second.map(|s| Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, s).unwrap()),
+            labels: BTreeMap::new(),
+            text: format!("line {line_no}"),
+            truncated_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn a_limit_keeps_the_newest_and_counts_them_all() {
+        let mut k = Kept::new(Some(3));
+        // Out of time order, with a line of unknown time (the oldest by definition).
+        for (n, s) in [
+            (1, Some(5)),
+            (2, None),
+            (3, Some(1)),
+            (4, Some(9)),
+            (5, Some(7)),
+        ] {
+            k.push(line(n, s));
+        }
+        for n in 6..100 {
+            k.push(line(n, Some(0)));
+            assert!(k.lines.len() < 6, "memory stays bounded");
+        }
+        k.shrink();
+        assert_eq!(k.matched, 99);
+        let mut kept: Vec<u64> = k.lines.iter().map(|l| l.line_no).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![1, 4, 5], "seconds 5, 9 and 7");
+    }
+
+    #[test]
+    fn no_limit_keeps_everything_in_order() {
+        let mut k = Kept::new(None);
+        for n in 0..50 {
+            k.push(line(n, Some(0)));
+        }
+        k.shrink();
+        assert_eq!(k.lines.len(), 50);
+        assert!(k.lines.windows(2).all(|w| w[0].line_no < w[1].line_no));
     }
 }

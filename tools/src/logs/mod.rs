@@ -83,6 +83,17 @@ pub trait LogSource: Send + Sync {
     /// timed lines, in the order they were read.
     async fn query(&self, filter: &LogFilter) -> Result<Vec<LogLine>, ToolError>;
 
+    /// The newest `limit` lines that match `filter`, oldest first, and how many matched
+    /// in all. A source that can bound its work does (the file source holds at most
+    /// twice `limit` lines while it scans, however many match); by default this is
+    /// [`LogSource::query`] with the older lines dropped.
+    async fn query_newest(&self, filter: &LogFilter, limit: usize) -> Result<Newest, ToolError> {
+        let mut lines = self.query(filter).await?;
+        let matched = lines.len() as u64;
+        lines.drain(..lines.len().saturating_sub(limit));
+        Ok(Newest { lines, matched })
+    }
+
     /// The label names present between `start` and `end` (discovered from the data, so a
     /// query can be checked against what really exists).
     async fn label_names(
@@ -102,6 +113,15 @@ pub trait LogSource: Send + Sync {
     ) -> Result<Option<Vec<StorePattern>>, ToolError> {
         Ok(None)
     }
+}
+
+/// The newest lines of a query and how many lines matched in all.
+#[derive(Debug, Clone, Default)]
+pub struct Newest {
+    /// The newest lines, oldest first.
+    pub lines: Vec<LogLine>,
+    /// Lines that matched, kept or not.
+    pub matched: u64,
 }
 
 /// A pattern as a log store reports it.

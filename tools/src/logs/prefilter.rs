@@ -17,7 +17,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use memchr::memmem;
 
-use super::line_steps::{accept, labelled, parse_raw};
+use super::line_steps::{Kept, accept, labelled, parse_raw};
 use super::{LogFilter, LogLine};
 use crate::ToolError;
 
@@ -54,7 +54,8 @@ pub(super) fn scan(
     needle: &[u8],
     source: &str,
     base_labels: &BTreeMap<String, String>,
-) -> Result<Option<Vec<LogLine>>, ToolError> {
+    limit: Option<usize>,
+) -> Result<Option<Kept>, ToolError> {
     let job = Job {
         path,
         filter,
@@ -62,6 +63,7 @@ pub(super) fn scan(
         needle,
         source,
         base_labels,
+        limit,
     };
     let len = std::fs::metadata(path).map_err(|e| job.io_err(e))?.len();
     let threads = std::thread::available_parallelism()
@@ -80,6 +82,8 @@ struct Job<'a> {
     needle: &'a [u8],
     source: &'a str,
     base_labels: &'a BTreeMap<String, String>,
+    /// Keep only the newest this many lines ([`Kept`]).
+    limit: Option<usize>,
 }
 
 impl Job<'_> {
@@ -91,7 +95,7 @@ impl Job<'_> {
     }
 
     /// The scan with the file (`len` bytes) cut into `parts` ranges.
-    fn in_parts(&self, len: u64, parts: usize) -> Result<Option<Vec<LogLine>>, ToolError> {
+    fn in_parts(&self, len: u64, parts: usize) -> Result<Option<Kept>, ToolError> {
         let ranges = if parts < 2 {
             vec![(0, len)]
         } else {
@@ -125,14 +129,14 @@ impl Job<'_> {
                 None => return Ok(None),
             }
         }
-        let mut out = Vec::new();
+        let mut out = Kept::new(self.limit);
         let mut lines_before = 0u64;
-        for range in scanned {
-            for mut line in range.lines {
+        for mut range in scanned {
+            for line in &mut range.lines.lines {
                 line.line_no += lines_before;
-                out.push(line);
             }
             lines_before += range.newlines;
+            out.extend(range.lines);
         }
         Ok(Some(out))
     }
@@ -171,7 +175,7 @@ fn split(path: &Path, len: u64, parts: usize) -> std::io::Result<Vec<(u64, u64)>
 /// What one range gave.
 struct RangeScan {
     /// Matching lines, numbered from the range's start (its first line is 1).
-    lines: Vec<LogLine>,
+    lines: Kept,
     /// Newlines in the range.
     newlines: u64,
 }
@@ -186,11 +190,12 @@ impl Job<'_> {
             needle,
             source,
             base_labels,
+            limit,
         } = *self;
         let io_err = |e| self.io_err(e);
         let mut file = File::open(path).map_err(io_err)?;
         let finder = memmem::Finder::new(needle);
-        let mut out = Vec::new();
+        let mut out = Kept::new(limit);
         // Two buffers, zeroed once and reused: the block being scanned and the one before it
         // (for inherited times). Fresh allocations per block cost page faults and
         // zeroing that showed up as a third of the scan's time.
@@ -402,7 +407,7 @@ mod tests {
             ..LogFilter::default()
         };
         // File order, as the caller gets it before sorting all files' lines by time.
-        let fast = |parts: usize| {
+        let fast = |parts: usize, limit: Option<usize>| {
             let filter = q(r#"{filename="t.log"} |= "ERROR""#);
             let source = path.display().to_string();
             let job = Job {
@@ -412,20 +417,38 @@ mod tests {
                 needle: b"ERROR",
                 source: &source,
                 base_labels: &base,
+                limit,
             };
             job.in_parts(bytes.len() as u64, parts)
                 .unwrap()
-                .map(|mut v| {
+                .map(|mut k| {
+                    k.shrink();
+                    let mut v = k.lines;
                     v.sort_by_key(|l| (l.timestamp, l.line_no));
-                    v
+                    (v, k.matched)
                 })
         };
-        let one = fast(1);
+        let one = fast(1, None);
         // Cut into ranges scanned in parallel: the same lines, numbers and times (or the
         // same give-up).
         for parts in [2, 3, 7] {
-            assert_eq!(fast(parts), one, "{parts} ranges");
+            assert_eq!(fast(parts, None), one, "{parts} ranges");
         }
+        // With a limit: the newest lines of the full result, and the same count of matches.
+        if let Some((all, matched)) = &one {
+            assert_eq!(*matched, all.len() as u64);
+            for limit in [1, 5, 40] {
+                let newest = all[all.len().saturating_sub(limit)..].to_vec();
+                for parts in [1, 2, 3] {
+                    assert_eq!(
+                        fast(parts, Some(limit)),
+                        Some((newest.clone(), *matched)),
+                        "{parts} ranges, limit {limit}"
+                    );
+                }
+            }
+        }
+        let one = one.map(|(v, _)| v);
         let slow = FileLogSource::new(vec![path.clone()])
             .with_max_line_bytes(256)
             .scan(&q(r#"{filename="t.log"} |~ "ERROR""#))
