@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::line_steps::{Kept, accept, labelled, parse_raw};
+use super::line_steps::{Kept, accept, parse_raw, stream_key, with_base_labels};
 use super::parse::{self, Parsed};
 use super::prefilter;
 use super::{LogFilter, LogLine, LogSource, Newest};
@@ -29,6 +29,8 @@ const LOG_EXTENSIONS: [&str; 5] = ["log", "jsonl", "ndjson", "json", "txt"];
 pub struct FileLogSource {
     paths: Vec<PathBuf>,
     max_line_bytes: usize,
+    /// Most threads one large file is scanned with (`None`: one per core, up to 8).
+    scan_threads: Option<usize>,
 }
 
 impl FileLogSource {
@@ -37,7 +39,15 @@ impl FileLogSource {
         Self {
             paths,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            scan_threads: None,
         }
+    }
+
+    /// Scans a large file with at most `n` threads (at least one); by default one per
+    /// core, up to 8. On a machine busy with other work, fewer threads leave it cores.
+    pub fn with_scan_threads(mut self, n: usize) -> Self {
+        self.scan_threads = Some(n.max(1));
+        self
     }
 
     /// Changes the per-line byte limit.
@@ -79,7 +89,7 @@ impl FileLogSource {
         let mut all = Vec::new();
         let mut matched = 0;
         for (idx, path) in self.files()?.iter().enumerate() {
-            let mut kept = scan_file(path, filter, self.max_line_bytes, limit)?;
+            let mut kept = scan_file(path, filter, self.max_line_bytes, limit, self.scan_threads)?;
             kept.shrink();
             matched += kept.matched;
             all.extend(kept.lines.into_iter().map(|line| (idx, line)));
@@ -201,6 +211,7 @@ fn scan_file(
     filter: &LogFilter,
     max_line_bytes: usize,
     limit: Option<usize>,
+    threads: Option<usize>,
 ) -> Result<Kept, ToolError> {
     let io_err = |source| ToolError::Io {
         path: path.to_path_buf(),
@@ -241,15 +252,16 @@ fn scan_file(
 
     if let Some(needle) = required_literal(filter) {
         drop(reader);
-        if let Some(out) = prefilter::scan(
+        let job = prefilter::Job {
             path,
             filter,
-            max_line_bytes,
-            &needle,
-            &source,
-            &base_labels,
+            cap: max_line_bytes,
+            needle: &needle,
+            source: &source,
+            base_labels: &base_labels,
             limit,
-        )? {
+        };
+        if let Some(out) = prefilter::scan(job, threads)? {
             return Ok(out);
         }
         // The fast path could not settle a line's inherited time: read it all.
@@ -324,7 +336,8 @@ fn push_if_match(
     base_labels: &BTreeMap<String, String>,
     truncated_bytes: usize,
 ) {
-    let (parsed, stream_key) = labelled(parsed, base_labels);
+    let parsed = with_base_labels(parsed, base_labels);
+    let stream_key = stream_key(&parsed.labels);
     let timestamp = match parsed.timestamp {
         Some(ts) => {
             carry.0.insert(stream_key, ts);

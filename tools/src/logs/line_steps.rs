@@ -22,22 +22,27 @@ pub(crate) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
     })
 }
 
-/// The line's labels (its own, then the file's) and its stream key (the labels that
-/// identify its stream, for inheriting times).
-pub(crate) fn labelled(
+/// The line with the file's labels added (its own win).
+pub(crate) fn with_base_labels(
     mut parsed: Parsed,
     base_labels: &BTreeMap<String, String>,
-) -> (Parsed, BTreeMap<String, String>) {
+) -> Parsed {
     for (k, v) in base_labels {
-        parsed.labels.entry(k.clone()).or_insert_with(|| v.clone());
+        if !parsed.labels.contains_key(k) {
+            parsed.labels.insert(k.clone(), v.clone());
+        }
     }
-    let stream_key = parsed
-        .labels
+    parsed
+}
+
+/// The labels that identify a line's stream, for inheriting times (all but `stream`).
+/// Built only when needed: most lines carry their own time.
+pub(crate) fn stream_key(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels
         .iter()
         .filter(|(k, _)| k.as_str() != "stream")
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (parsed, stream_key)
+        .collect()
 }
 
 /// The matching lines a scan keeps: all of them, or with a limit only the newest `n`

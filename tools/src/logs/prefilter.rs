@@ -17,7 +17,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use memchr::memmem;
 
-use super::line_steps::{Kept, accept, labelled, parse_raw};
+use super::line_steps::{Kept, accept, parse_raw, stream_key, with_base_labels};
 use super::{LogFilter, LogLine};
 use crate::ToolError;
 
@@ -39,7 +39,8 @@ const PARALLEL_MIN: u64 = 64 << 20;
 /// Most threads one file is scanned with.
 const MAX_THREADS: usize = 8;
 
-/// Scans `path` for lines containing `needle`. `None`: fall back to the slow scan.
+/// Scans `job.path` for lines containing `job.needle`, with at most `threads` threads
+/// (`None`: one per core; at most 8). `None`: fall back to the slow scan.
 ///
 /// A large file is cut into as many ranges as there are cores (each starting right after
 /// a newline) and the ranges are scanned in parallel, each with its own file handle;
@@ -47,43 +48,34 @@ const MAX_THREADS: usize = 8;
 /// is the same as one pass: the ranges hold whole lines, a range's inherited-time
 /// lookups can read back into the block before it, and when that is not far enough the
 /// file is scanned again in one pass.
-pub(super) fn scan(
-    path: &Path,
-    filter: &LogFilter,
-    cap: usize,
-    needle: &[u8],
-    source: &str,
-    base_labels: &BTreeMap<String, String>,
-    limit: Option<usize>,
-) -> Result<Option<Kept>, ToolError> {
-    let job = Job {
-        path,
-        filter,
-        cap,
-        needle,
-        source,
-        base_labels,
-        limit,
-    };
-    let len = std::fs::metadata(path).map_err(|e| job.io_err(e))?.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS);
+pub(super) fn scan(job: Job<'_>, threads: Option<usize>) -> Result<Option<Kept>, ToolError> {
+    let len = std::fs::metadata(job.path)
+        .map_err(|e| job.io_err(e))?
+        .len();
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, MAX_THREADS);
     let parts = if len < PARALLEL_MIN { 1 } else { threads };
     job.in_parts(len, parts)
 }
 
 /// What one scan looks for, where: shared by its ranges.
 #[derive(Clone, Copy)]
-struct Job<'a> {
-    path: &'a Path,
-    filter: &'a LogFilter,
-    cap: usize,
-    needle: &'a [u8],
-    source: &'a str,
-    base_labels: &'a BTreeMap<String, String>,
+pub(super) struct Job<'a> {
+    /// The file.
+    pub(super) path: &'a Path,
+    /// What a line must match.
+    pub(super) filter: &'a LogFilter,
+    /// Bytes of a line kept (the rest is cut, as the slow path does).
+    pub(super) cap: usize,
+    /// The literal every matching line contains.
+    pub(super) needle: &'a [u8],
+    /// The lines' `source`.
+    pub(super) source: &'a str,
+    /// The file's labels.
+    pub(super) base_labels: &'a BTreeMap<String, String>,
     /// Keep only the newest this many lines ([`Kept`]).
-    limit: Option<usize>,
+    pub(super) limit: Option<usize>,
 }
 
 impl Job<'_> {
@@ -271,11 +263,11 @@ impl Job<'_> {
                 if m + needle.len() <= ls + cap {
                     let kept = (le - ls).min(cap);
                     if let Some(parsed) = parse_raw(&cur[ls..ls + kept]) {
-                        let (parsed, key) = labelled(parsed, base_labels);
+                        let parsed = with_base_labels(parsed, base_labels);
                         let timestamp = match parsed.timestamp {
                             Some(t) => Some(t),
                             None => match inherited(
-                                &key,
+                                &stream_key(&parsed.labels),
                                 &cur[..ls],
                                 prev,
                                 prev_from_file_start,
@@ -356,8 +348,8 @@ fn inherited(
             if let Some(parsed) = parse_raw(bytes)
                 && let Some(t) = parsed.timestamp
             {
-                let (_, k) = labelled(parsed, base);
-                if &k == key {
+                let parsed = with_base_labels(parsed, base);
+                if stream_key(&parsed.labels) == *key {
                     return Lookup::Found(Some(t));
                 }
             }
