@@ -34,7 +34,6 @@ pub mod feedback;
 pub mod incidents;
 pub mod insights;
 pub mod option_groups;
-pub mod queue;
 pub mod render;
 pub mod server;
 pub mod store;

@@ -63,7 +63,7 @@ pub fn build_bots(
     store: &Store,
     bot_config: crate::incidents::BotConfig,
 ) -> anyhow::Result<crate::incidents::Bots> {
-    let queue = crate::queue::JobQueue::new(store, config.queue);
+    let queue = crate::incidents::queue::JobQueue::new(store, config.queue);
     let sender =
         crate::incidents::outputs::Sender::new(config.outputs.clone(), Duration::from_secs(15))?;
     if sender.outputs().is_empty() {

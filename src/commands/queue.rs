@@ -29,10 +29,10 @@ pub enum QueueCommand {
     List {
         /// Only jobs of this kind.
         #[arg(long)]
-        kind: Option<crate::queue::JobKind>,
+        kind: Option<crate::incidents::queue::JobKind>,
         /// Only jobs in this status (`dead`: the dead letters).
         #[arg(long)]
-        status: Option<crate::queue::JobStatus>,
+        status: Option<crate::incidents::queue::JobStatus>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -47,7 +47,7 @@ pub enum QueueCommand {
 
 pub async fn queue(config: &Config, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
     let store = Store::connect(&config.database_url).await?;
-    let queue = crate::queue::JobQueue::new(&store, config.queue);
+    let queue = crate::incidents::queue::JobQueue::new(&store, config.queue);
     match cmd {
         QueueCommand::List {
             kind,

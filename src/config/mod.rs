@@ -141,7 +141,7 @@ pub struct Config {
     /// The incident bots.
     pub bots: crate::incidents::BotConfig,
     /// Their queue's leases and backoff.
-    pub queue: crate::queue::QueueConfig,
+    pub queue: crate::incidents::queue::QueueConfig,
     /// Where reports go.
     pub outputs: Vec<crate::incidents::outputs::Output>,
     /// Loki, when configured.

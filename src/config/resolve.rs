@@ -283,7 +283,7 @@ fn bots(
     file: &FileConfig,
 ) -> anyhow::Result<(
     crate::incidents::BotConfig,
-    crate::queue::QueueConfig,
+    crate::incidents::queue::QueueConfig,
     Vec<crate::incidents::outputs::Output>,
 )> {
     use crate::incidents::outputs::{Output, SLACK_API_URL};
@@ -319,8 +319,8 @@ fn bots(
     {
         bail!("[queue] workers must be 0..=16, max_attempts and delivery_attempts 1..=100");
     }
-    let qd = crate::queue::QueueConfig::default();
-    let queue = crate::queue::QueueConfig {
+    let qd = crate::incidents::queue::QueueConfig::default();
+    let queue = crate::incidents::queue::QueueConfig {
         lease: q.lease_secs.map_or(qd.lease, Duration::from_secs),
         backoff: q.backoff_secs.map_or(qd.backoff, Duration::from_secs),
         max_backoff: q

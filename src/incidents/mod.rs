@@ -9,7 +9,7 @@
 //!
 //! The HTTP handlers only check and queue (Alertmanager and Slack want a quick answer;
 //! Slack retries after 3 s), so an investigation that takes minutes on a CPU never holds
-//! a request open. Workers ([`worker`]) take jobs from the queue ([`crate::queue`]): each
+//! a request open. Workers ([`worker`]) take jobs from the queue ([`queue`]): each
 //! investigation is a normal analysis, stored and traced like any other (channel `alert`
 //! or `slack`), and its report ([`report`]) is queued once per output ([`outputs`]), so a
 //! Slack outage delays a report but never loses it, and a failing webhook does not make
@@ -20,10 +20,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::analysis::PipelineMode;
-use crate::queue::JobQueue;
+use crate::incidents::queue::JobQueue;
 
 pub mod alertmanager;
 pub mod outputs;
+pub mod queue;
 pub mod report;
 pub mod slack_events;
 pub mod worker;

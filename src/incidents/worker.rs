@@ -17,7 +17,7 @@ use super::outputs::{Delivery, SendError};
 use super::report::{AlertInfo, Report};
 use super::slack_events::SlackQuestion;
 use crate::analysis::{AnalysisService, Question, new_id};
-use crate::queue::{Enqueued, Job, JobKind, JobStatus, NewJob, Retry};
+use crate::incidents::queue::{Enqueued, Job, JobKind, JobStatus, NewJob, Retry};
 
 /// Starts the investigation workers and the delivery worker; with no investigation
 /// workers configured, none at all (another process works the queue).
@@ -478,7 +478,7 @@ mod tests {
     use super::*;
     use crate::incidents::BotConfig;
     use crate::incidents::outputs::Sender;
-    use crate::queue::{JobQueue, QueueConfig};
+    use crate::incidents::queue::{JobQueue, QueueConfig};
     use crate::store::Store;
 
     /// A job whose work panics ends dead at once, with the panic's text as its error, and

@@ -43,8 +43,8 @@ pub fn document() -> Value {
         .into_generator();
     use crate::feedback::{FeedbackRecord, NewFeedback};
     use crate::incidents::alertmanager::Notification;
+    use crate::incidents::queue::Job;
     use crate::insights::{CascadeReport, ChangesReport, SummaryReport, TriageReport};
-    use crate::queue::Job;
     use crate::server::routes::analyze::AnalyzeRequest;
     use crate::server::routes::insights::InsightRequest;
     use crate::store::AnalysisRecord;

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use loglens::incidents::outputs::{Delivery, Output, webhook_signature};
+use loglens::incidents::queue::{Job, JobKind, NewJob, QueueConfig};
 use loglens::incidents::report::Report;
 use loglens::incidents::slack_events::sign;
 use loglens::incidents::{BotConfig, Bots, worker};
-use loglens::queue::{Job, JobKind, NewJob, QueueConfig};
 use loglens::server::{AppState, app};
 use loglens::store::Store;
 use serde_json::{Value, json};
@@ -807,7 +807,7 @@ async fn the_queue_command_lists_and_retries_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
     let store = Store::connect(&url).await.unwrap();
-    let queue = loglens::queue::JobQueue::new(&store, quick_queue());
+    let queue = loglens::incidents::queue::JobQueue::new(&store, quick_queue());
     let id = queue
         .enqueue(NewJob {
             kind: JobKind::Deliver,
@@ -830,7 +830,7 @@ async fn the_queue_command_lists_and_retries_dead_letters() {
             &job,
             "w",
             "the server answered 500: boom",
-            loglens::queue::Retry::Backoff,
+            loglens::incidents::queue::Retry::Backoff,
         )
         .await
         .unwrap();

@@ -2,7 +2,9 @@
 //! leases that run out (a worker that died), backoff, dead letters.
 use std::time::Duration;
 
-use loglens::queue::{Enqueued, JobKind, JobQueue, JobStatus, NewJob, QueueConfig, Retry};
+use loglens::incidents::queue::{
+    Enqueued, JobKind, JobQueue, JobStatus, NewJob, QueueConfig, Retry,
+};
 use loglens::store::Store;
 use sqlx::{Connection, Executor};
 

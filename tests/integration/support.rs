@@ -1,7 +1,7 @@
 //! Shared fixtures: server URLs, an incident log, an app over them.
 use loglens::incidents::outputs::{Output, Sender};
+use loglens::incidents::queue::{JobQueue, QueueConfig};
 use loglens::incidents::{BotConfig, Bots};
-use loglens::queue::{JobQueue, QueueConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

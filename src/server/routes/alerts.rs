@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::incidents::alertmanager::Notification;
-use crate::queue::{Enqueued, Job, JobKind, JobStatus, NewJob};
+use crate::incidents::queue::{Enqueued, Job, JobKind, JobStatus, NewJob};
 use crate::server::routes::analyze::ApiJson;
 use crate::server::{ApiError, AppState};
 

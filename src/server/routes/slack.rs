@@ -15,8 +15,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::incidents::queue::{Enqueued, JobKind, NewJob};
 use crate::incidents::slack_events::{Envelope, verify};
-use crate::queue::{Enqueued, JobKind, NewJob};
 use crate::server::{ApiError, AppState, ErrorKind};
 
 /// The path, open without an API key.
