@@ -10,7 +10,11 @@ use super::{LogFilter, LogLine};
 /// One raw line as both scan paths read it: lossily decoded, `\r` trimmed, parsed as JSON
 /// when it looks like JSON and as plain text otherwise. `None` for a blank line.
 pub(crate) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
-    let raw = String::from_utf8_lossy(bytes);
+    // Valid UTF-8 (nearly every line) is checked in one fast pass and borrowed.
+    let raw = match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
     let raw = raw.trim_end_matches('\r');
     if raw.trim().is_empty() {
         return None;
@@ -119,7 +123,7 @@ pub(crate) fn accept(out: &mut Kept, filter: &LogFilter, line: LogLine) {
         match &filter.logql {
             None => out.push(line),
             Some(q) => {
-                if let Some(l) = q.apply(&line) {
+                if let Some(l) = q.apply_owned(line) {
                     out.push(l);
                 }
             }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The canonical name of a label key, for the aliases different shippers use
 /// (`pod_name`, `k8s_pod_name`, `kubernetes_namespace_name`, ...). `None` for keys that
@@ -130,6 +130,66 @@ fn put_label(labels: &mut BTreeMap<String, String>, key: &str, value: &Value) {
 const TIME_KEYS: [&str; 6] = ["timestamp", "ts", "time", "@timestamp", "date", "T"];
 const TEXT_KEYS: [&str; 2] = ["line", "log"];
 
+/// A JSON object's top-level fields in document order: no hash map to build for the
+/// few keys a log line has (the file scan parses every matching line). A repeated key
+/// keeps its first place and its last value, as in `serde_json::Map`.
+struct Fields(Vec<(String, Value)>);
+
+impl Fields {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Fields, A::Error> {
+                let mut fields: Vec<(String, Value)> = Vec::new();
+                // Past a few keys, a map finds a repeated one (a hostile line can have
+                // thousands).
+                let mut index: Option<std::collections::HashMap<String, usize>> = None;
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    if fields.len() == 16 {
+                        index = Some(
+                            fields
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (k, _))| (k.clone(), i))
+                                .collect(),
+                        );
+                    }
+                    let seen = match &index {
+                        Some(ix) => ix.get(&k).copied(),
+                        None => fields.iter().position(|(f, _)| *f == k),
+                    };
+                    match seen {
+                        // A repeated key keeps its first place and takes the last value.
+                        Some(i) => fields[i].1 = v,
+                        None => {
+                            if let Some(ix) = &mut index {
+                                ix.insert(k.clone(), fields.len());
+                            }
+                            fields.push((k, v));
+                        }
+                    }
+                }
+                Ok(Fields(fields))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// Parses one JSON-lines record. Two shapes are understood:
 /// - an envelope with the line in `line` (or `log`) and labels in `labels` (or `stream`),
 ///   as `logcli --output=jsonl` and Alloy/Fluent Bit write it;
@@ -138,7 +198,7 @@ const TEXT_KEYS: [&str; 2] = ["line", "log"];
 ///
 /// Returns `None` when the text is not a JSON object.
 pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
-    let obj: Map<String, Value> = serde_json::from_str(raw).ok()?;
+    let obj: Fields = serde_json::from_str(raw).ok()?;
     let mut labels = BTreeMap::new();
     let timestamp = TIME_KEYS
         .iter()
@@ -155,7 +215,7 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
                 }
             }
         }
-        for (k, v) in &obj {
+        for (k, v) in obj.iter() {
             if !TEXT_KEYS.contains(&k.as_str()) {
                 put_label(&mut labels, k, v);
             }
@@ -166,7 +226,7 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
             labels,
         });
     }
-    for (k, v) in &obj {
+    for (k, v) in obj.iter() {
         // An app's "level" stays in the text; it is not a stream label.
         if canonical_label(k).is_some_and(|c| c != "level") {
             put_label(&mut labels, k, v);
@@ -415,5 +475,20 @@ mod tests {
     fn loki_matrix_is_refused() {
         let body = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
         assert!(parse_loki_export(body).is_err());
+    }
+
+    #[test]
+    fn a_repeated_json_key_keeps_its_last_value() {
+        let few = parse_json_line(r#"{"ts":"2025-03-01T10:00:00Z","pod":"a","pod":"b","msg":"x"}"#)
+            .unwrap();
+        assert_eq!(few.labels.get("pod").map(String::as_str), Some("b"));
+        let mut many = String::from("{\"ts\":\"2025-03-01T10:00:00Z\",\"pod\":\"a\"");
+        for i in 0..40 {
+            many.push_str(&format!(",\"k{i}\":{i}"));
+        }
+        many.push_str(",\"pod\":\"b\"}");
+        let many = parse_json_line(&many).unwrap();
+        assert_eq!(many.labels.get("pod").map(String::as_str), Some("b"));
+        assert!(many.timestamp.is_some());
     }
 }

@@ -20,37 +20,51 @@ impl LogQuery {
         if !self.matches_stream(&line.labels) {
             return None;
         }
-        let mut text = line.text.clone();
-        let mut labels = line.labels.clone();
+        self.apply_owned(line.clone())
+    }
+
+    /// [`LogQuery::apply`] on a line it may keep: nothing is copied (a scan's hot path).
+    pub fn apply_owned(&self, mut line: LogLine) -> Option<LogLine> {
+        if !self.matches_stream(&line.labels) {
+            return None;
+        }
+        // The line's own labels, for the parsers (an extracted label that clashes with
+        // one gets `_extracted`): copied only when a parser stage runs.
+        let mut original: Option<BTreeMap<String, String>> = None;
         for stage in &self.pipeline {
             match stage {
                 Stage::Line { op, value, regex } => {
+                    let text = &line.text;
                     let hit = match (op, regex) {
                         (LineOp::Contains, _) => text.contains(value.as_str()),
                         (LineOp::NotContains, _) => !text.contains(value.as_str()),
-                        (LineOp::Matches, Some(r)) => r.is_match(&text),
-                        (LineOp::NotMatches, Some(r)) => !r.is_match(&text),
+                        (LineOp::Matches, Some(r)) => r.is_match(text),
+                        (LineOp::NotMatches, Some(r)) => !r.is_match(text),
                         (_, None) => false,
                     };
                     if !hit {
                         return None;
                     }
                 }
-                Stage::Json => extract_json(&text, &line.labels, &mut labels),
-                Stage::Logfmt => extract_logfmt(&text, &line.labels, &mut labels),
+                Stage::Json => {
+                    let own = original.get_or_insert_with(|| line.labels.clone());
+                    extract_json(&line.text, own, &mut line.labels);
+                }
+                Stage::Logfmt => {
+                    let own = original.get_or_insert_with(|| line.labels.clone());
+                    extract_logfmt(&line.text, own, &mut line.labels);
+                }
                 Stage::Labels(preds) => {
-                    if !preds.iter().all(|p| p.holds(&labels)) {
+                    if !preds.iter().all(|p| p.holds(&line.labels)) {
                         return None;
                     }
                 }
-                Stage::LineFormat(template) => text = render_template(template, &labels, &text),
+                Stage::LineFormat(template) => {
+                    line.text = render_template(template, &line.labels, &line.text);
+                }
             }
         }
-        Some(LogLine {
-            text,
-            labels,
-            ..line.clone()
-        })
+        Some(line)
     }
 }
 
