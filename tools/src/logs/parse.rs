@@ -202,11 +202,11 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
     let mut labels = BTreeMap::new();
     let timestamp = TIME_KEYS
         .iter()
-        .find_map(|k| obj.get(*k))
+        .find_map(|k| obj.get(k))
         .and_then(value_timestamp);
     let envelope_text = TEXT_KEYS
         .iter()
-        .find_map(|k| obj.get(*k).and_then(Value::as_str));
+        .find_map(|k| obj.get(k).and_then(Value::as_str));
     if let Some(text) = envelope_text {
         for key in ["labels", "stream", "kubernetes"] {
             if let Some(Value::Object(m)) = obj.get(key) {
