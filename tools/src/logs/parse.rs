@@ -130,9 +130,19 @@ fn put_label(labels: &mut BTreeMap<String, String>, key: &str, value: &Value) {
 const TIME_KEYS: [&str; 6] = ["timestamp", "ts", "time", "@timestamp", "date", "T"];
 const TEXT_KEYS: [&str; 2] = ["line", "log"];
 
-/// A JSON object's top-level fields in document order: no hash map to build for the
-/// few keys a log line has (the file scan parses every matching line). A repeated key
-/// keeps its first place and its last value, as in `serde_json::Map`.
+/// Whether [`parse_json_line`] reads a top-level field: a time, the text of an
+/// envelope, nested labels, or a label loglens knows.
+fn is_read(key: &str) -> bool {
+    TIME_KEYS.contains(&key)
+        || TEXT_KEYS.contains(&key)
+        || matches!(key, "labels" | "stream" | "kubernetes")
+        || canonical_label(key).is_some()
+}
+
+/// A JSON object's top-level fields that [`parse_json_line`] reads ([`is_read`]), in
+/// document order: no hash map to build for the few keys a log line has, and no value
+/// built for the rest (the file scan parses every matching line). A repeated key keeps
+/// its first place and its last value, as in `serde_json::Map`.
 struct Fields(Vec<(String, Value)>);
 
 impl Fields {
@@ -158,7 +168,13 @@ impl<'de> Deserialize<'de> for Fields {
                 // Past a few keys, a map finds a repeated one (a hostile line can have
                 // thousands).
                 let mut index: Option<std::collections::HashMap<String, usize>> = None;
-                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                while let Some(k) = m.next_key::<String>()? {
+                    // A field nothing reads (a message, a payload) is skipped, not built.
+                    if !is_read(&k) {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
+                    let v: Value = m.next_value()?;
                     if fields.len() == 16 {
                         index = Some(
                             fields
