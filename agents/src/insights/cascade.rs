@@ -132,9 +132,52 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_ascii_lowercase)
 }
 
-/// Builds the graph for a window and names the root.
+/// Builds the graph for a window and names the root, in four steps: who is failing
+/// (with evidence), who depends on whom (log mentions and shared trace ids), the graph of
+/// the failing components, and its sinks (a failing component none of whose
+/// dependencies fails is where the cascade started).
 pub fn cascade(window: &Snapshot) -> Cascade {
-    // Components and their failures.
+    let (states, failure_evidence) = component_states(window);
+    let deps = dependencies(window, &states);
+    let failing = FailingGraph::new(&states, &deps);
+    let roots = failing.roots(&states);
+    let root = roots
+        .first()
+        .map(|r| failing.explain(r, &states, &failure_evidence));
+    let chains = match &root {
+        Some(r) => r
+            .affected
+            .iter()
+            .filter_map(|a| chain(&failing.graph, &failing.index, a, &r.component))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut components: Vec<ComponentState> = states.into_values().collect();
+    components.sort_by(|a, b| {
+        b.failing
+            .cmp(&a.failing)
+            .then(a.first_failure.is_none().cmp(&b.first_failure.is_none()))
+            .then(a.first_failure.cmp(&b.first_failure))
+            .then(a.name.cmp(&b.name))
+    });
+    Cascade {
+        other_roots: roots.iter().skip(1).cloned().collect(),
+        root,
+        components,
+        dependencies: deps.into_values().collect(),
+        chains,
+    }
+}
+
+/// Every component the window shows (by its lines and its warning events), whether it
+/// is failing (an error line, or an event of error severity), since when, and up to
+/// three pieces of evidence of its failure.
+fn component_states(
+    window: &Snapshot,
+) -> (
+    BTreeMap<String, ComponentState>,
+    BTreeMap<String, Vec<Evidence>>,
+) {
     let mut states: BTreeMap<String, ComponentState> = BTreeMap::new();
     let mut failure_evidence: BTreeMap<String, Vec<Evidence>> = BTreeMap::new();
     let state = |states: &mut BTreeMap<String, ComponentState>, name: &str| {
@@ -182,32 +225,42 @@ pub fn cascade(window: &Snapshot) -> Cascade {
             }
         }
     }
+    (states, failure_evidence)
+}
 
-    // Dependencies from log mentions.
+/// Dependencies, keyed by (from, to, how seen).
+type Dependencies = BTreeMap<(String, String, Via), Dependency>;
+
+/// Counts one sighting of `from` depending on `to` (with up to two lines of evidence).
+fn add_dependency(deps: &mut Dependencies, from: &str, to: &str, via: Via, ev: Option<Evidence>) {
+    let d = deps
+        .entry((from.to_string(), to.to_string(), via))
+        .or_insert_with(|| Dependency {
+            from: from.to_string(),
+            to: to.to_string(),
+            via,
+            count: 0,
+            evidence: Vec::new(),
+        });
+    d.count += 1;
+    if let Some(e) = ev
+        && d.evidence.len() < 2
+        && !d.evidence.iter().any(|x| x.text == e.text)
+    {
+        d.evidence.push(e);
+    }
+}
+
+/// Who depends on whom: a component whose line names another (by name or by its stem,
+/// `cartservice` for `cart`), and, for lines that share a trace id, the component that
+/// logged first calling the next.
+fn dependencies(window: &Snapshot, states: &BTreeMap<String, ComponentState>) -> Dependencies {
     let by_stem: BTreeMap<String, String> = states
         .keys()
         .filter(|n| stem(n).len() >= 4)
         .map(|n| (stem(n), n.clone()))
         .collect();
-    let mut deps: BTreeMap<(String, String, Via), Dependency> = BTreeMap::new();
-    let mut add = |from: &str, to: &str, via: Via, ev: Option<Evidence>| {
-        let d = deps
-            .entry((from.to_string(), to.to_string(), via))
-            .or_insert_with(|| Dependency {
-                from: from.to_string(),
-                to: to.to_string(),
-                via,
-                count: 0,
-                evidence: Vec::new(),
-            });
-        d.count += 1;
-        if let Some(e) = ev
-            && d.evidence.len() < 2
-            && !d.evidence.iter().any(|x| x.text == e.text)
-        {
-            d.evidence.push(e);
-        }
-    };
+    let mut deps = Dependencies::new();
     for l in &window.lines {
         let from = component(l);
         let mut named = BTreeSet::new();
@@ -223,10 +276,9 @@ pub fn cascade(window: &Snapshot) -> Cascade {
             }
         }
         for to in named {
-            add(&from, &to, Via::Log, Some(Evidence::line(l)));
+            add_dependency(&mut deps, &from, &to, Via::Log, Some(Evidence::line(l)));
         }
     }
-    // Dependencies from shared trace ids: the component that logged first called the next.
     let mut traces: BTreeMap<String, Vec<Hop>> = BTreeMap::new();
     for l in &window.lines {
         let id = l.label("trace_id").map(str::to_string).or_else(|| {
@@ -252,82 +304,111 @@ pub fn cascade(window: &Snapshot) -> Cascade {
             }
         }
         for pair in order.windows(2) {
-            add(&pair[0], &pair[1], Via::Trace, None);
+            add_dependency(&mut deps, &pair[0], &pair[1], Via::Trace, None);
+        }
+    }
+    deps
+}
+
+/// The dependency graph restricted to the failing components (petgraph).
+struct FailingGraph {
+    graph: DiGraph<String, ()>,
+    index: BTreeMap<String, NodeIndex>,
+    failing: BTreeSet<String>,
+}
+
+impl FailingGraph {
+    fn new(states: &BTreeMap<String, ComponentState>, deps: &Dependencies) -> Self {
+        let mut all: DiGraph<String, ()> = DiGraph::new();
+        let mut all_index: BTreeMap<String, NodeIndex> = BTreeMap::new();
+        for name in states.keys() {
+            all_index.insert(name.clone(), all.add_node(name.clone()));
+        }
+        for d in deps.values() {
+            if let (Some(&a), Some(&b)) = (all_index.get(&d.from), all_index.get(&d.to))
+                && all.find_edge(a, b).is_none()
+            {
+                all.add_edge(a, b, ());
+            }
+        }
+        let failing: BTreeSet<String> = states
+            .values()
+            .filter(|s| s.failing)
+            .map(|s| s.name.clone())
+            .collect();
+        let mut graph: DiGraph<String, ()> = DiGraph::new();
+        let mut index: BTreeMap<String, NodeIndex> = BTreeMap::new();
+        for f in &failing {
+            index.insert(f.clone(), graph.add_node(f.clone()));
+        }
+        for e in all.edge_indices() {
+            if let Some((a, b)) = all.edge_endpoints(e)
+                && let (Some(&fa), Some(&fb)) = (index.get(&all[a]), index.get(&all[b]))
+            {
+                graph.add_edge(fa, fb, ());
+            }
+        }
+        Self {
+            graph,
+            index,
+            failing,
         }
     }
 
-    // The graph, and the sinks of its failing part.
-    let mut graph: DiGraph<String, ()> = DiGraph::new();
-    let mut index: BTreeMap<String, NodeIndex> = BTreeMap::new();
-    for name in states.keys() {
-        index.insert(name.clone(), graph.add_node(name.clone()));
-    }
-    for d in deps.values() {
-        if let (Some(&a), Some(&b)) = (index.get(&d.from), index.get(&d.to))
-            && graph.find_edge(a, b).is_none()
-        {
-            graph.add_edge(a, b, ());
-        }
-    }
-    let failing: BTreeSet<String> = states
-        .values()
-        .filter(|s| s.failing)
-        .map(|s| s.name.clone())
-        .collect();
-    let mut failing_graph: DiGraph<String, ()> = DiGraph::new();
-    let mut fidx: BTreeMap<String, NodeIndex> = BTreeMap::new();
-    for f in &failing {
-        fidx.insert(f.clone(), failing_graph.add_node(f.clone()));
-    }
-    for e in graph.edge_indices() {
-        if let Some((a, b)) = graph.edge_endpoints(e)
-            && let (Some(&fa), Some(&fb)) = (fidx.get(&graph[a]), fidx.get(&graph[b]))
-        {
-            failing_graph.add_edge(fa, fb, ());
-        }
-    }
-    // A root is a failing component in a strongly connected component with no edge out
-    // to another failing one.
-    let mut roots: Vec<String> = Vec::new();
-    for scc in kosaraju_scc(&failing_graph) {
-        let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
-        let leaves = scc
-            .iter()
-            .all(|&n| failing_graph.neighbors(n).all(|m| members.contains(&m)));
-        if leaves {
-            // In a cycle, the member that failed first.
-            let first = scc
+    /// The roots, most affected first: a failing component in a strongly connected
+    /// component with no edge out to another failing one (in a cycle, the member that
+    /// failed first).
+    fn roots(&self, states: &BTreeMap<String, ComponentState>) -> Vec<String> {
+        let mut roots: Vec<String> = Vec::new();
+        for scc in kosaraju_scc(&self.graph) {
+            let members: BTreeSet<NodeIndex> = scc.iter().copied().collect();
+            let leaves = scc
                 .iter()
-                .map(|&n| failing_graph[n].clone())
-                .min_by(|a, b| by_first_failure(&states, a, b));
-            roots.extend(first);
+                .all(|&n| self.graph.neighbors(n).all(|m| members.contains(&m)));
+            if leaves {
+                let first = scc
+                    .iter()
+                    .map(|&n| self.graph[n].clone())
+                    .min_by(|a, b| by_first_failure(states, a, b));
+                roots.extend(first);
+            }
         }
+        roots.sort_by(|a, b| {
+            self.affected(b)
+                .len()
+                .cmp(&self.affected(a).len())
+                .then_with(|| by_first_failure(states, a, b))
+        });
+        roots
     }
-    let affected = |root: &str| -> Vec<String> {
-        let Some(&r) = fidx.get(root) else {
+
+    /// The failing components that reach `root` through the graph.
+    fn affected(&self, root: &str) -> Vec<String> {
+        let Some(&r) = self.index.get(root) else {
             return Vec::new();
         };
-        failing
+        self.failing
             .iter()
             .filter(|f| f.as_str() != root)
             .filter(|f| {
-                fidx.get(*f)
-                    .is_some_and(|&n| has_path_connecting(&failing_graph, n, r, None))
+                self.index
+                    .get(*f)
+                    .is_some_and(|&n| has_path_connecting(&self.graph, n, r, None))
             })
             .cloned()
             .collect()
-    };
-    roots.sort_by(|a, b| {
-        affected(b)
-            .len()
-            .cmp(&affected(a).len())
-            .then_with(|| by_first_failure(&states, a, b))
-    });
-    let root = roots.first().map(|r| {
-        let affected = affected(r);
-        let s = &states[r];
-        let when = s
-            .first_failure
+    }
+
+    /// The root `r`, what it took down with it, and why it is the root, in words.
+    fn explain(
+        &self,
+        r: &str,
+        states: &BTreeMap<String, ComponentState>,
+        failure_evidence: &BTreeMap<String, Vec<Evidence>>,
+    ) -> Root {
+        let affected = self.affected(r);
+        let first_failure = states.get(r).and_then(|s| s.first_failure);
+        let when = first_failure
             .map(|t| format!(" at {}", t.format("%H:%M:%S")))
             .unwrap_or_default();
         let why = if affected.is_empty() {
@@ -340,35 +421,12 @@ pub fn cascade(window: &Snapshot) -> Cascade {
             )
         };
         Root {
-            component: r.clone(),
-            first_failure: s.first_failure,
+            component: r.to_string(),
+            first_failure,
             affected,
             why,
             evidence: failure_evidence.get(r).cloned().unwrap_or_default(),
         }
-    });
-    let chains = match &root {
-        Some(r) => r
-            .affected
-            .iter()
-            .filter_map(|a| chain(&failing_graph, &fidx, a, &r.component))
-            .collect(),
-        None => Vec::new(),
-    };
-    let mut components: Vec<ComponentState> = states.into_values().collect();
-    components.sort_by(|a, b| {
-        b.failing
-            .cmp(&a.failing)
-            .then(a.first_failure.is_none().cmp(&b.first_failure.is_none()))
-            .then(a.first_failure.cmp(&b.first_failure))
-            .then(a.name.cmp(&b.name))
-    });
-    Cascade {
-        other_roots: roots.iter().skip(1).cloned().collect(),
-        root,
-        components,
-        dependencies: deps.into_values().collect(),
-        chains,
     }
 }
 
