@@ -555,20 +555,47 @@ impl LlmClient {
     }
 
     /// How many parameters the served model has, as llama-server reports it
-    /// (`/v1/models`: `data[0].meta.n_params`). Asked once per client; `None` when the
-    /// server does not say (another server, or it could not be reached).
+    /// (`/v1/models`: `data[0].meta.n_params`). `None` when the server does not say
+    /// (another server), or could not be asked. The server's answer is kept for the
+    /// client's life; a failed request is tried twice more and, if it still fails, not
+    /// kept: a busy server must not switch a small model out of `choose` mode for good.
     pub async fn model_params(&self) -> Option<u64> {
-        *self
-            .params
-            .get_or_init(|| async {
-                let resp = self.http.get(self.url("/v1/models")).send().await.ok()?;
-                if !resp.status().is_success() {
-                    return None;
+        if let Some(known) = self.params.get() {
+            return *known;
+        }
+        for attempt in 0..3u32 {
+            match self.fetch_params().await {
+                Ok(answer) => {
+                    let _ = self.params.set(answer);
+                    return answer;
                 }
-                let v: Value = resp.json().await.ok()?;
-                v.pointer("/data/0/meta/n_params")?.as_u64()
-            })
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "could not ask the model server for its size");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+        None
+    }
+
+    /// One request for [`LlmClient::model_params`]: `Err` when the server could not be
+    /// asked (unreachable, a 5xx, a torn body), `Ok(None)` when it answered without a size.
+    async fn fetch_params(&self) -> Result<Option<u64>, String> {
+        let resp = self
+            .http
+            .get(self.url("/v1/models"))
+            .send()
             .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        if status.is_server_error() {
+            return Err(format!("HTTP {status}"));
+        }
+        if !status.is_success() {
+            return Ok(None);
+        }
+        let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+        Ok(v.pointer("/data/0/meta/n_params").and_then(Value::as_u64))
     }
 
     /// Counts the tokens of `text` with the server's own tokenizer (llama.cpp's
@@ -872,6 +899,55 @@ pub(crate) fn check<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers `/v1/models` with 500 the first `failures` times, then
+    /// with a model of `n` parameters (a fault a real llama-server cannot be made to
+    /// produce on demand).
+    async fn flaky_models_server(failures: usize, n: u64) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut served = 0;
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = format!(r#"{{"data":[{{"id":"m","meta":{{"n_params":{n}}}}}]}}"#);
+                let reply = if served < failures {
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
+                } else {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                served += 1;
+                let _ = sock.write_all(reply.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_failed_size_request_is_retried_and_never_kept() {
+        // Two 500s, then the answer: the retries reach it.
+        let url = flaky_models_server(2, 135_000_000).await;
+        let llm = LlmClient::new(LlmConfig {
+            base_url: url,
+            ..LlmConfig::default()
+        })
+        .unwrap();
+        assert_eq!(llm.model_params().await, Some(135_000_000));
+        // Five 500s: this call gives up, and the next one asks again.
+        let url = flaky_models_server(5, 135_000_000).await;
+        let llm = LlmClient::new(LlmConfig {
+            base_url: url,
+            ..LlmConfig::default()
+        })
+        .unwrap();
+        assert_eq!(llm.model_params().await, None);
+        assert_eq!(llm.model_params().await, Some(135_000_000));
+    }
 
     #[test]
     fn the_generation_rate_counts_every_generating_call() {
