@@ -137,12 +137,9 @@ fn main() {
         let predicted: Vec<usize> = rows.iter().map(|(c, _)| miner.add(c)).collect();
         miner.settle();
         let predicted: Vec<usize> = predicted.into_iter().map(|id| miner.group(id)).collect();
-        let mut templates = vec![String::new(); miner.templates().len().max(1)];
         let standing = miner.templates();
-        templates.resize(
-            standing.iter().map(|t| t.id + 1).max().unwrap_or(0),
-            String::new(),
-        );
+        // Indexed by group id (standing templates are in id order).
+        let mut templates = vec![String::new(); standing.last().map_or(0, |t| t.id + 1)];
         for t in &standing {
             templates[t.id] = t.text();
         }

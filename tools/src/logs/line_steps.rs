@@ -72,6 +72,20 @@ impl Kept {
     /// Keeps `line` (for now: an older one may be dropped later).
     pub(crate) fn push(&mut self, line: LogLine) {
         self.matched += 1;
+        self.hold(line);
+    }
+
+    /// Adds what another scan of the same file kept (a later range, whose line numbers
+    /// are already shifted).
+    pub(crate) fn extend(&mut self, other: Kept) {
+        self.matched += other.matched;
+        for line in other.lines {
+            self.hold(line);
+        }
+    }
+
+    /// Holds a line, dropping the oldest once twice the limit are held.
+    fn hold(&mut self, line: LogLine) {
         self.lines.push(line);
         if let Some(n) = self.limit
             && self.lines.len() >= n.max(1) * 2
@@ -80,37 +94,15 @@ impl Kept {
         }
     }
 
-    /// Adds what another scan of the same file kept (a later range, whose line numbers
-    /// are already shifted).
-    pub(crate) fn extend(&mut self, other: Kept) {
-        self.matched += other.matched;
-        for line in other.lines {
-            self.lines.push(line);
-            if let Some(n) = self.limit
-                && self.lines.len() >= n.max(1) * 2
-            {
-                self.shrink();
-            }
-        }
-    }
-
-    /// Drops all but the newest `limit` lines (the order of the rest is unchanged).
+    /// Drops all but the newest `limit` lines (those kept end up oldest first; callers
+    /// sort what they merge anyway).
     pub(crate) fn shrink(&mut self) {
         let Some(n) = self.limit else { return };
         if self.lines.len() <= n {
             return;
         }
-        let mut order: Vec<usize> = (0..self.lines.len()).collect();
-        order.sort_by_key(|&i| (self.lines[i].timestamp, self.lines[i].line_no, i));
-        let mut keep = vec![false; self.lines.len()];
-        for &i in &order[order.len() - n..] {
-            keep[i] = true;
-        }
-        let mut i = 0;
-        self.lines.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
+        self.lines.sort_by_key(|l| (l.timestamp, l.line_no));
+        self.lines.drain(..self.lines.len() - n);
     }
 }
 

@@ -101,18 +101,23 @@ pub fn mine(messages: &[(&str, Option<DateTime<Utc>>)], cfg: MinerConfig) -> Vec
     };
     let recent_from = window.map(|(a, b)| b - (b - a) / 4);
 
-    // Indexed by group id; the merged groups' entries stay empty and are dropped below.
-    let mut out: Vec<Pattern> = (0..ids.iter().max().map_or(0, |m| m + 1))
-        .map(|id| Pattern {
-            template: miner.template(id),
+    // One pattern per standing template (in id order); `at` finds a group id's place.
+    let templates = miner.templates();
+    let mut at = vec![0usize; templates.last().map_or(0, |t| t.id + 1)];
+    let mut out: Vec<Pattern> = Vec::with_capacity(templates.len());
+    for t in templates {
+        at[t.id] = out.len();
+        out.push(Pattern {
+            template: t.text(),
             count: 0,
             first_seen: None,
             last_seen: None,
             examples: Vec::new(),
             new: false,
             spike: None,
-        })
-        .collect();
+        });
+    }
+    let ids: Vec<usize> = ids.into_iter().map(|id| at[id]).collect();
     let mut recent = vec![0u64; out.len()];
     for (i, (&id, (_, t))) in ids.iter().zip(messages).enumerate() {
         let p = &mut out[id];

@@ -62,8 +62,8 @@ const CLASSES: [u8; 256] = {
 impl Shape {
     fn of(token: &str) -> Self {
         let mut s = Self {
-            id_chars: true,
-            numeric_chars: true,
+            id_chars: false,
+            numeric_chars: false,
             slashes: 0,
             dashes: 0,
             dots: 0,

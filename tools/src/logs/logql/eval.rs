@@ -20,14 +20,19 @@ impl LogQuery {
         if !self.matches_stream(&line.labels) {
             return None;
         }
-        self.apply_owned(line.clone())
+        self.run_pipeline(line.clone())
     }
 
     /// [`LogQuery::apply`] on a line it may keep: nothing is copied (a scan's hot path).
-    pub fn apply_owned(&self, mut line: LogLine) -> Option<LogLine> {
+    pub fn apply_owned(&self, line: LogLine) -> Option<LogLine> {
         if !self.matches_stream(&line.labels) {
             return None;
         }
+        self.run_pipeline(line)
+    }
+
+    /// The pipeline stages on a line whose stream is selected.
+    fn run_pipeline(&self, mut line: LogLine) -> Option<LogLine> {
         // The line's own labels, for the parsers (an extracted label that clashes with
         // one gets `_extracted`): copied only when a parser stage runs.
         let mut original: Option<BTreeMap<String, String>> = None;
