@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{DateTime, TimeZone, Utc};
+use std::borrow::Cow;
+
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// The canonical name of a label key, for the aliases different shippers use
 /// (`pod_name`, `k8s_pod_name`, `kubernetes_namespace_name`, ...). `None` for keys that
@@ -87,10 +89,10 @@ fn epoch(n: i64) -> Option<DateTime<Utc>> {
     }
 }
 
-fn value_timestamp(v: &Value) -> Option<DateTime<Utc>> {
+fn value_timestamp(v: &Field<'_>) -> Option<DateTime<Utc>> {
     match v {
-        Value::String(s) => parse_timestamp(s),
-        Value::Number(n) => {
+        Field::Str(s) => parse_timestamp(s),
+        Field::Num(n) => {
             if let Some(i) = n.as_i64() {
                 epoch(i)
             } else {
@@ -115,13 +117,13 @@ pub(crate) struct Parsed {
 }
 
 /// Adds `key=value` under its canonical name (and keeps the first value seen).
-fn put_label(labels: &mut BTreeMap<String, String>, key: &str, value: &Value) {
+fn put_label(labels: &mut BTreeMap<String, String>, key: &str, value: &Field<'_>) {
     let Some(canon) = canonical_label(key) else {
         return;
     };
     let value = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
+        Field::Str(s) => s.to_string(),
+        Field::Num(n) => n.to_string(),
         _ => return,
     };
     labels.entry(canon.to_string()).or_insert(value);
@@ -139,70 +141,151 @@ fn is_read(key: &str) -> bool {
         || canonical_label(key).is_some()
 }
 
-/// A JSON object's top-level fields that [`parse_json_line`] reads ([`is_read`]), in
-/// document order: no hash map to build for the few keys a log line has, and no value
-/// built for the rest (the file scan parses every matching line). A repeated key keeps
-/// its first place and its last value, as in `serde_json::Map`.
-struct Fields(Vec<(String, Value)>);
+/// A JSON value as a log line's fields need it, borrowed from the line where it can be
+/// (a string without escapes): the file scan parses every matching line, and building
+/// a `serde_json::Value` (an allocation per string, key and map) was most of its cost.
+enum Field<'de> {
+    Str(Cow<'de, str>),
+    Num(serde_json::Number),
+    /// An object's fields in document order (nested labels).
+    Map(Vec<(Cow<'de, str>, Field<'de>)>),
+    /// Anything else (a bool, null, an array): nothing reads it.
+    Other,
+}
 
-impl Fields {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.0.iter().map(|(k, v)| (k, v))
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<Field<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Field<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Field<'a>, E> {
+                Ok(Field::Num(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Field<'a>, E> {
+                Ok(Field::Num(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Field<'a>, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(Field::Other, Field::Num))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
+                Ok(Field::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Field<'a>, E> {
+                Ok(Field::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Field<'a>, A::Error> {
+                // Nested objects are read for their labels only.
+                read_object(m, |k| canonical_label(k).is_some()).map(Field::Map)
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
     }
 }
 
-impl<'de> Deserialize<'de> for Fields {
+impl Field<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// An object key, borrowed from the line unless it has escapes (serde's own `Cow`
+/// always copies).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Fields;
+        struct Visit<'a>(std::marker::PhantomData<Key<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+/// The fields of an object whose key passes `keep`, in document order; a field nothing
+/// reads (a message, a payload) is skipped, not built. A repeated key keeps its first
+/// place and takes its last value, as in `serde_json::Map`. `keep` passes a bounded set
+/// of names, so the list stays short whatever the line (a hostile one can repeat a key
+/// thousands of times).
+fn read_object<'de: 'a, 'a, A: MapAccess<'de>>(
+    mut m: A,
+    keep: fn(&str) -> bool,
+) -> Result<Vec<(Cow<'a, str>, Field<'a>)>, A::Error> {
+    let mut fields: Vec<(Cow<'a, str>, Field<'a>)> = Vec::new();
+    while let Some(Key(k)) = m.next_key()? {
+        if !keep(&k) {
+            m.next_value::<IgnoredAny>()?;
+            continue;
+        }
+        let v: Field<'a> = m.next_value()?;
+        match fields.iter().position(|(f, _)| *f == k) {
+            Some(i) => fields[i].1 = v,
+            None => fields.push((k, v)),
+        }
+    }
+    Ok(fields)
+}
+
+/// A JSON object's top-level fields that [`parse_json_line`] reads ([`is_read`]), in
+/// document order: no hash map to build for the few keys a log line has, and no value
+/// built for the rest. A repeated key keeps its first place and its last value, as in
+/// `serde_json::Map`.
+struct Fields<'de>(Vec<(Cow<'de, str>, Field<'de>)>);
+
+impl<'de> Fields<'de> {
+    fn get(&self, key: &str) -> Option<&Field<'de>> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Field<'de>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<Fields<'a>>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Fields<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Fields, A::Error> {
-                let mut fields: Vec<(String, Value)> = Vec::new();
-                // Past a few keys, a map finds a repeated one (a hostile line can have
-                // thousands).
-                let mut index: Option<std::collections::HashMap<String, usize>> = None;
-                while let Some(k) = m.next_key::<String>()? {
-                    // A field nothing reads (a message, a payload) is skipped, not built.
-                    if !is_read(&k) {
-                        m.next_value::<serde::de::IgnoredAny>()?;
-                        continue;
-                    }
-                    let v: Value = m.next_value()?;
-                    if fields.len() == 16 {
-                        index = Some(
-                            fields
-                                .iter()
-                                .enumerate()
-                                .map(|(i, (k, _))| (k.clone(), i))
-                                .collect(),
-                        );
-                    }
-                    let seen = match &index {
-                        Some(ix) => ix.get(&k).copied(),
-                        None => fields.iter().position(|(f, _)| *f == k),
-                    };
-                    match seen {
-                        // A repeated key keeps its first place and takes the last value.
-                        Some(i) => fields[i].1 = v,
-                        None => {
-                            if let Some(ix) = &mut index {
-                                ix.insert(k.clone(), fields.len());
-                            }
-                            fields.push((k, v));
-                        }
-                    }
-                }
-                Ok(Fields(fields))
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Fields<'a>, A::Error> {
+                read_object(m, is_read).map(Fields)
             }
         }
-        d.deserialize_map(Visit)
+        d.deserialize_map(Visit(std::marker::PhantomData))
     }
 }
 
@@ -222,17 +305,17 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
         .and_then(value_timestamp);
     let envelope_text = TEXT_KEYS
         .iter()
-        .find_map(|k| obj.get(k).and_then(Value::as_str));
+        .find_map(|k| obj.get(k).and_then(Field::as_str));
     if let Some(text) = envelope_text {
         for key in ["labels", "stream", "kubernetes"] {
-            if let Some(Value::Object(m)) = obj.get(key) {
+            if let Some(Field::Map(m)) = obj.get(key) {
                 for (k, v) in m {
                     put_label(&mut labels, k, v);
                 }
             }
         }
         for (k, v) in obj.iter() {
-            if !TEXT_KEYS.contains(&k.as_str()) {
+            if !TEXT_KEYS.contains(&k) {
                 put_label(&mut labels, k, v);
             }
         }
@@ -319,22 +402,26 @@ pub(crate) fn labels_from_path(path: &Path) -> BTreeMap<String, String> {
 }
 
 #[derive(Deserialize)]
-struct LokiResponse {
+struct LokiResponse<'a> {
     status: Option<String>,
-    data: LokiData,
+    #[serde(borrow)]
+    data: LokiData<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct LokiData {
+struct LokiData<'a> {
     result_type: String,
-    result: Vec<LokiStream>,
+    #[serde(borrow)]
+    result: Vec<LokiStream<'a>>,
 }
 
 #[derive(Deserialize)]
-struct LokiStream {
-    stream: BTreeMap<String, Value>,
-    values: Vec<Vec<Value>>,
+struct LokiStream<'a> {
+    #[serde(borrow)]
+    stream: BTreeMap<String, Field<'a>>,
+    #[serde(borrow)]
+    values: Vec<Vec<Field<'a>>>,
 }
 
 /// Parses a Loki `query_range` response (`resultType: streams`), as saved by
@@ -360,7 +447,7 @@ pub(crate) fn parse_loki_export(bytes: &[u8]) -> Result<Vec<Parsed>, String> {
         }
         for entry in s.values {
             let ts = entry.first().and_then(value_timestamp);
-            let Some(text) = entry.get(1).and_then(Value::as_str) else {
+            let Some(text) = entry.get(1).and_then(Field::as_str) else {
                 return Err("a value is not a [timestamp, line] pair".into());
             };
             out.push(Parsed {
@@ -396,8 +483,10 @@ mod tests {
             let _ = epoch(n);
         }
         assert_eq!(epoch(-5), None);
-        assert_eq!(value_timestamp(&serde_json::json!(1e300)), None);
-        assert_eq!(value_timestamp(&serde_json::json!(-1e300)), None);
+        for f in [1e300, -1e300] {
+            let n = serde_json::Number::from_f64(f).unwrap();
+            assert_eq!(value_timestamp(&Field::Num(n)), None);
+        }
         assert_eq!(
             epoch(1_700_000_000_000_000).map(|t| t.timestamp()),
             Some(1_700_000_000)
