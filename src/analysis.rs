@@ -9,92 +9,16 @@ use loglens_agents::baseline::check_question;
 use loglens_agents::events::AgentEvent;
 use loglens_agents::llm::{ModelCall, ReplyEvent, busy_ms, generation_rate};
 use loglens_agents::pipeline::prompt_versions;
-use loglens_agents::router::{RetrievalMode, Scope};
+use loglens_agents::router::RetrievalMode;
 use loglens_agents::{
     AgentPipeline, AgentReport, AnalyzeError, BaselineAnalyzer, Finding, LineRef,
 };
-use loglens_tools::logs::LogFilter;
+use loglens_tools::logs::{LogFilter, Scope};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument;
 
 use crate::store::{AnalysisRecord, Store};
-
-/// The filters of a question, as a user gives them (and as they are stored).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FilterSpec {
-    /// Namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Pod or workload name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    /// Container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// Node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    /// Window start.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<DateTime<Utc>>,
-    /// Window end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<DateTime<Utc>>,
-    /// Window as "this long ago until now" (`15m`, `1h`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    /// Regex lines must match instead of the default error filter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<String>,
-    /// Consider every line (no text filter).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub all_lines: bool,
-}
-
-impl FilterSpec {
-    /// Builds the [`LogFilter`], checking the window; `now` anchors `since`.
-    pub fn to_filter(&self, now: DateTime<Utc>) -> Result<LogFilter, String> {
-        if self.since.is_some() && self.start.is_some() {
-            return Err("give either since or start, not both".into());
-        }
-        let start = match &self.since {
-            Some(s) => {
-                let d = loglens_tools::logs::parse_since(s).ok_or_else(|| {
-                    format!(
-                        "since {s:?} is not a duration like 15m, 1h or 2h30m (at most {} days)",
-                        loglens_tools::logs::MAX_SINCE_DAYS
-                    )
-                })?;
-                Some(
-                    loglens_tools::logs::time_before(now, d)
-                        .ok_or_else(|| format!("since {s:?} reaches before the earliest time"))?,
-                )
-            }
-            None => self.start,
-        };
-        let filter = if self.all_lines {
-            LogFilter::default()
-        } else if let Some(p) = &self.pattern {
-            LogFilter::default()
-                .with_pattern(Some(p))
-                .map_err(|e| e.to_string())?
-        } else {
-            LogFilter::errors()
-        };
-        let filter = LogFilter {
-            namespace: self.namespace.clone(),
-            pod: self.pod.clone(),
-            container: self.container.clone(),
-            node: self.node.clone(),
-            start,
-            end: self.end,
-            ..filter
-        };
-        filter.validate().map_err(|e| e.to_string())?;
-        Ok(filter)
-    }
-}
 
 /// Which pipeline answers.
 #[derive(
@@ -136,7 +60,7 @@ pub struct Question {
     /// The question.
     pub text: String,
     /// Filters as given.
-    pub filters: FilterSpec,
+    pub filters: Scope,
     /// Lines to send (the evidence lines, for the agents).
     pub limit: usize,
     /// `cli`, `http` or `http-stream`.
@@ -433,20 +357,12 @@ impl AnalysisService {
         filter: &LogFilter,
         progress: Option<UnboundedSender<Progress>>,
     ) -> Result<Outcome, (AnalyzeError, Outcome)> {
-        let f = &q.filters;
-        let scope = Scope {
-            labels: f.namespace.is_some()
-                || f.pod.is_some()
-                || f.container.is_some()
-                || f.node.is_some(),
-            window: f.since.is_some() || f.start.is_some() || f.end.is_some(),
-        };
         let (etx, forward) = forwarder(progress.as_ref(), |e: AgentEvent| {
             Progress::Agent(Box::new(e))
         });
         let agents = self.agents.with_max_lines(q.limit);
         let result = agents
-            .run_with(&q.text, filter, scope, q.retrieval, etx.as_ref())
+            .run_with(&q.text, filter, &q.filters, q.retrieval, etx.as_ref())
             .await;
         drop(etx);
         if let Some(f) = forward {
@@ -585,64 +501,4 @@ fn forwarder<T: Send + 'static>(
 /// A fresh analysis id.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_and_start_conflict() {
-        let f = FilterSpec {
-            since: Some("1h".into()),
-            start: Some(Utc::now()),
-            ..Default::default()
-        };
-        assert!(f.to_filter(Utc::now()).is_err());
-    }
-
-    #[test]
-    fn since_sets_the_window_start() {
-        let now = Utc::now();
-        let f = FilterSpec {
-            since: Some("90m".into()),
-            ..Default::default()
-        }
-        .to_filter(now)
-        .unwrap_or_default();
-        assert_eq!(f.start, Some(now - chrono::Duration::minutes(90)));
-    }
-
-    #[test]
-    fn a_since_too_long_to_subtract_is_refused_not_a_panic() {
-        let f = FilterSpec {
-            since: Some("9999999999h".into()),
-            ..FilterSpec::default()
-        };
-        let e = f.to_filter(Utc::now()).unwrap_err();
-        assert!(e.contains("at most"), "{e}");
-    }
-
-    #[test]
-    fn bad_since_is_explained() {
-        let err = FilterSpec {
-            since: Some("yesterday".into()),
-            ..Default::default()
-        }
-        .to_filter(Utc::now())
-        .err()
-        .unwrap_or_default();
-        assert!(err.contains("15m"), "{err}");
-    }
-
-    #[test]
-    fn default_is_the_error_filter() {
-        let f = FilterSpec::default()
-            .to_filter(Utc::now())
-            .unwrap_or_default();
-        assert_eq!(
-            f.pattern.map(|p| p.as_str().to_string()).as_deref(),
-            Some(loglens_tools::logs::DEFAULT_ERROR_FILTER)
-        );
-    }
 }

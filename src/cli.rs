@@ -218,10 +218,10 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
-    /// The scope as a [`crate::analysis::FilterSpec`] (no text filter); a time that does
+    /// The [`loglens_tools::logs::Scope`] (no text filter); a time that does
     /// not parse is an error that names the flag.
-    pub fn spec(&self) -> anyhow::Result<crate::analysis::FilterSpec> {
-        Ok(crate::analysis::FilterSpec {
+    pub fn scope(&self) -> anyhow::Result<loglens_tools::logs::Scope> {
+        Ok(loglens_tools::logs::Scope {
             namespace: self.namespace.clone(),
             pod: self.pod.clone(),
             container: self.container.clone(),
@@ -229,7 +229,7 @@ impl ScopeArgs {
             start: parse_time("--start", &self.start)?,
             end: parse_time("--end", &self.end)?,
             since: self.since.clone(),
-            ..crate::analysis::FilterSpec::default()
+            ..loglens_tools::logs::Scope::default()
         })
     }
 }
@@ -263,12 +263,12 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    /// The filters as a [`crate::analysis::FilterSpec`].
-    pub fn spec(&self) -> anyhow::Result<crate::analysis::FilterSpec> {
-        Ok(crate::analysis::FilterSpec {
+    /// The filters as one [`loglens_tools::logs::Scope`].
+    pub fn scope(&self) -> anyhow::Result<loglens_tools::logs::Scope> {
+        Ok(loglens_tools::logs::Scope {
             pattern: self.grep.clone(),
             all_lines: self.all_lines,
-            ..self.scope.spec()?
+            ..self.scope.scope()?
         })
     }
 }

@@ -11,7 +11,8 @@
 use anyhow::Context;
 use chrono::Utc;
 use loglens_agents::Severity;
-use loglens_evals::case::{CaseFilters, CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
+use loglens_evals::case::{CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
+use loglens_tools::logs::Scope;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -403,7 +404,7 @@ pub fn candidate(f: &FeedbackRecord, a: &AnalysisRecord) -> Option<GoldenCase> {
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
-    let filters: CaseFilters = serde_json::from_value(a.filters.clone()).unwrap_or_default();
+    let filters: Scope = serde_json::from_value(a.filters.clone()).unwrap_or_default();
     Some(GoldenCase {
         id: format!(
             "feedback/{}",
@@ -426,11 +427,13 @@ pub fn candidate(f: &FeedbackRecord, a: &AnalysisRecord) -> Option<GoldenCase> {
         ),
         licence: "the homelab's own logs (not for redistribution)".into(),
         question: a.question.clone(),
-        filters: CaseFilters {
+        // A case's scope is its labels (the replay sets the window from its lines).
+        filters: Scope {
             namespace: filters.namespace,
             pod: filters.pod,
             container: filters.container,
             node: filters.node,
+            ..Scope::default()
         },
         logs,
         events: Vec::new(),

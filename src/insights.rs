@@ -17,7 +17,7 @@ use loglens_agents::insights::triage::{TriageItem, triage};
 use loglens_tools::k8s::EventFilter;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::FilterSpec;
+use loglens_tools::logs::Scope;
 
 /// Most lines read for one window; beyond it the newest are kept (and the report says so).
 pub const MAX_WINDOW_LINES: usize = 200_000;
@@ -123,7 +123,7 @@ impl Insights {
 
     /// The current window's bounds (`since` is anchored at `now`; a `since` or `start`
     /// window without an end runs until `now`).
-    fn bounds(spec: &FilterSpec, now: DateTime<Utc>) -> Result<Bounds, InsightError> {
+    fn bounds(spec: &Scope, now: DateTime<Utc>) -> Result<Bounds, InsightError> {
         let f = spec.to_filter(now).map_err(InsightError::BadRequest)?;
         let end = f.end.or(f.start.map(|_| now));
         Ok((f.start, end))
@@ -132,11 +132,11 @@ impl Insights {
     /// The lines and events of `spec`'s scope between `start` and `end`.
     async fn read(
         &self,
-        spec: &FilterSpec,
+        spec: &Scope,
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
     ) -> Result<(Snapshot, WindowInfo), InsightError> {
-        let scope = FilterSpec {
+        let scope = Scope {
             start: None,
             end: None,
             since: None,
@@ -195,7 +195,7 @@ impl Insights {
     /// The current window and, when it is bounded, the one of the same length before it.
     async fn with_previous(
         &self,
-        spec: &FilterSpec,
+        spec: &Scope,
     ) -> Result<((Snapshot, WindowInfo), Option<(Snapshot, WindowInfo)>), InsightError> {
         let (start, end) = Self::bounds(spec, Utc::now())?;
         let current = self.read(spec, start, end).await?;
@@ -210,7 +210,7 @@ impl Insights {
     /// is down or answers badly leaves the digest's own sentence as the summary).
     pub async fn summary(
         &self,
-        spec: &FilterSpec,
+        spec: &Scope,
         narrate_it: bool,
     ) -> Result<SummaryReport, InsightError> {
         let started = Instant::now();
@@ -245,11 +245,7 @@ impl Insights {
     }
 
     /// The window's problems, ranked.
-    pub async fn triage(
-        &self,
-        spec: &FilterSpec,
-        limit: usize,
-    ) -> Result<TriageReport, InsightError> {
+    pub async fn triage(&self, spec: &Scope, limit: usize) -> Result<TriageReport, InsightError> {
         let ((cur, window), prev) = self.with_previous(spec).await?;
         Ok(TriageReport {
             items: triage(
@@ -267,7 +263,7 @@ impl Insights {
     /// the window of `spec`.
     pub async fn changes(
         &self,
-        spec: &FilterSpec,
+        spec: &Scope,
         before: Option<(DateTime<Utc>, DateTime<Utc>)>,
         limit: usize,
     ) -> Result<ChangesReport, InsightError> {
@@ -293,7 +289,7 @@ impl Insights {
     }
 
     /// The service graph and the first failing component upstream.
-    pub async fn cascade(&self, spec: &FilterSpec) -> Result<CascadeReport, InsightError> {
+    pub async fn cascade(&self, spec: &Scope) -> Result<CascadeReport, InsightError> {
         let (start, end) = Self::bounds(spec, Utc::now())?;
         let (snap, window) = self.read(spec, start, end).await?;
         Ok(CascadeReport {

@@ -15,6 +15,7 @@
 //! pick a valid route. Every route records who decided and why.
 use std::sync::LazyLock;
 
+use loglens_tools::logs::Scope;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -91,7 +92,7 @@ pub struct Route {
 
 impl Route {
     /// The rules' route for a question, or what the rules saw and why they disagree.
-    pub fn by_rules(question: &str, scope: Scope) -> Result<Route, (RouteFeatures, String)> {
+    pub fn by_rules(question: &str, scope: &Scope) -> Result<Route, (RouteFeatures, String)> {
         let f = features(question, scope);
         match decide_by_rules(&f) {
             Ok((retrieval, specialists, reason)) => Ok(Route {
@@ -130,15 +131,6 @@ impl Route {
         ));
         self
     }
-}
-
-/// What the question comes with besides its words.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Scope {
-    /// A namespace, pod, container or node filter was given.
-    pub labels: bool,
-    /// A start, end or since was given.
-    pub window: bool,
 }
 
 #[allow(clippy::expect_used)] // constant patterns, exercised by the tests
@@ -288,7 +280,7 @@ pub fn named_workloads(question: &str) -> Vec<String> {
 }
 
 /// Reads the features of a question.
-pub fn features(question: &str, scope: Scope) -> RouteFeatures {
+pub fn features(question: &str, scope: &Scope) -> RouteFeatures {
     let lower = question.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_ascii_alphanumeric())
@@ -303,8 +295,8 @@ pub fn features(question: &str, scope: Scope) -> RouteFeatures {
             .collect()
     };
     RouteFeatures {
-        scoped: scope.labels || POD_NAME.is_match(&lower),
-        time_bounded: scope.window || WINDOW.is_match(question),
+        scoped: scope.names_labels() || POD_NAME.is_match(&lower),
+        time_bounded: scope.has_window() || WINDOW.is_match(question),
         specific_error: ERROR.is_match(question),
         vague: VAGUE.is_match(question),
         infra_terms: terms(INFRA_TERMS),
@@ -376,7 +368,7 @@ impl Router {
     }
 
     /// Decides; returns the route and the model calls made (none when the rules agreed).
-    pub async fn route(&self, question: &str, scope: Scope) -> (Route, Vec<ModelCall>) {
+    pub async fn route(&self, question: &str, scope: &Scope) -> (Route, Vec<ModelCall>) {
         let (f, conflict) = match Route::by_rules(question, scope) {
             Ok(route) => return (route, Vec::new()),
             Err(seen) => seen,
@@ -393,7 +385,8 @@ impl Router {
         });
         let scope_text = format!(
             "labels given: {}, time window given: {}",
-            scope.labels, scope.window
+            scope.names_labels(),
+            scope.has_window()
         );
         let features_text = format!(
             "{conflict}; scoped={}, time_bounded={}, specific_error={}, vague={}",
@@ -453,12 +446,12 @@ impl Router {
 mod tests {
     use super::*;
 
-    fn rules(q: &str, scope: Scope) -> Result<(RetrievalMode, SpecialistChoice, String), String> {
+    fn rules(q: &str, scope: &Scope) -> Result<(RetrievalMode, SpecialistChoice, String), String> {
         decide_by_rules(&features(q, scope))
     }
 
     fn by_rules(q: &str) -> Route {
-        Route::by_rules(q, Scope::default()).unwrap_or_else(|(_, e)| panic!("{e}"))
+        Route::by_rules(q, &Scope::default()).unwrap_or_else(|(_, e)| panic!("{e}"))
     }
 
     #[test]
@@ -524,13 +517,13 @@ mod tests {
     fn named_and_platform_questions_go_structured_to_infra() {
         let (r, s, _) = rules(
             "why was pod cartservice-7f96948897-abcde OOMKilled?",
-            Scope::default(),
+            &Scope::default(),
         )
         .unwrap();
         assert_eq!((r, s), (RetrievalMode::Structured, SpecialistChoice::Infra));
         let (r, s, _) = rules(
             "which node evicted pods in the last 2h and why?",
-            Scope::default(),
+            &Scope::default(),
         )
         .unwrap();
         assert_eq!((r, s), (RetrievalMode::Structured, SpecialistChoice::Infra));
@@ -540,7 +533,7 @@ mod tests {
     fn application_errors_go_to_app() {
         let (r, s, why) = rules(
             "what is throwing the NullPointerException in the api?",
-            Scope::default(),
+            &Scope::default(),
         )
         .unwrap();
         assert_eq!(
@@ -552,7 +545,7 @@ mod tests {
 
     #[test]
     fn vague_questions_go_hybrid() {
-        let (r, _, _) = rules("is anything wrong?", Scope::default()).unwrap();
+        let (r, _, _) = rules("is anything wrong?", &Scope::default()).unwrap();
         assert_eq!(r, RetrievalMode::Hybrid);
     }
 
@@ -562,20 +555,20 @@ mod tests {
         assert!(
             rules(
                 "why is checkout slow?",
-                Scope {
-                    labels: true,
-                    window: false
+                &Scope {
+                    namespace: Some("shop".into()),
+                    ..Scope::default()
                 }
             )
             .is_err()
         );
         // Platform and application words in balance.
-        assert!(rules("database pod restarting", Scope::default()).is_err());
+        assert!(rules("database pod restarting", &Scope::default()).is_err());
     }
 
     #[test]
     fn no_words_means_both_specialists_on_the_error_filter() {
-        let (r, s, _) = rules("explain these logs", Scope::default()).unwrap();
+        let (r, s, _) = rules("explain these logs", &Scope::default()).unwrap();
         assert_eq!((r, s), (RetrievalMode::Structured, SpecialistChoice::Both));
     }
 }

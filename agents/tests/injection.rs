@@ -14,10 +14,10 @@ use std::time::Duration;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::llm::{LlmClient, LlmConfig};
 use loglens_agents::pipeline::PipelineConfig;
-use loglens_agents::router::Scope;
 use loglens_agents::test_utils::RecordingProxy;
 use loglens_agents::{AgentPipeline, AgentReport};
 use loglens_tools::k8s::FileEventSource;
+use loglens_tools::logs::Scope;
 use loglens_tools::logs::{FileLogSource, LogFilter};
 
 /// An OOM-killed cart service and its callers failing.
@@ -135,7 +135,7 @@ async fn answer(dir: &Path, model: &str, injected: &[String]) -> (AgentReport, V
         .run(
             "Why are customers unable to use their cart?",
             &LogFilter::errors(),
-            Scope::default(),
+            &Scope::default(),
             None,
         )
         .await

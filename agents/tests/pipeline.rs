@@ -19,12 +19,13 @@ use loglens_agents::events::AgentEvent;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_agents::llm::{LlmClient, LlmConfig};
 use loglens_agents::pipeline::{PipelineConfig, Stage, StepStatus};
-use loglens_agents::router::{Scope, SpecialistChoice};
+use loglens_agents::router::SpecialistChoice;
 use loglens_agents::specialist::{Role, SpecialistConfig, ToolCalling};
 use loglens_agents::test_utils::{FakeModelServer, FakeReply, RecordingProxy};
 use loglens_agents::toolbox::CallStatus;
 use loglens_agents::{AgentPipeline, AgentReport, Severity};
 use loglens_tools::k8s::{EventSource, FileEventSource};
+use loglens_tools::logs::Scope;
 use loglens_tools::logs::{FileLogSource, LogFilter, LogSource};
 use serde_json::{Value, json};
 
@@ -91,7 +92,7 @@ fn pipeline(f: &Fixture, url: &str, cfg: PipelineConfig) -> AgentPipeline {
     )
 }
 
-async fn run(p: &AgentPipeline, question: &str, scope: Scope) -> (AgentReport, Vec<AgentEvent>) {
+async fn run(p: &AgentPipeline, question: &str, scope: &Scope) -> (AgentReport, Vec<AgentEvent>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let report = p
         .run(question, &LogFilter::errors(), scope, Some(&tx))
@@ -262,7 +263,7 @@ async fn real_pipeline_runs_end_to_end_and_keeps_secrets_and_injections_out() {
     let (report, events) = run(
         &p,
         "Why are customers unable to use their cart?",
-        Scope::default(),
+        &Scope::default(),
     )
     .await;
     assert_well_formed(&p, &report, &events);
@@ -396,7 +397,7 @@ async fn real_samples_are_merged_by_consensus() {
     let question = "Why was the pod OOMKilled and restarted?";
     let p = two_samples(true);
     // Platform words only: the rules route to the infra specialist alone.
-    let (report, events) = run(&p, question, Scope::default()).await;
+    let (report, events) = run(&p, question, &Scope::default()).await;
     assert_eq!(report.route.specialists, SpecialistChoice::Infra);
     assert_well_formed(&p, &report, &events);
     assert_eq!(
@@ -423,7 +424,7 @@ async fn real_samples_are_merged_by_consensus() {
     // Consensus off (the eval's ablation): both samples still run, no vote is taken, and
     // the answer is the most confident opinion as it stands.
     let p = two_samples(false);
-    let (report, events) = run(&p, question, Scope::default()).await;
+    let (report, events) = run(&p, question, &Scope::default()).await;
     assert_well_formed(&p, &report, &events);
     assert_eq!(report.opinions.len(), 2);
     assert_eq!(report.consensus.opinions, 1, "one ballot, no vote");
@@ -442,7 +443,7 @@ async fn real_samples_are_merged_by_consensus() {
 async fn real_a_small_model_answers_without_tool_rounds_by_default() {
     let f = fixture();
     let p = pipeline(&f, &model_url(), PipelineConfig::default());
-    let (report, events) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    let (report, events) = run(&p, "Why was the pod OOMKilled?", &Scope::default()).await;
     assert_well_formed(&p, &report, &events);
     for o in &report.opinions {
         assert!(o.tools.is_empty() && o.tool_calling.is_none(), "{o:?}");
@@ -470,7 +471,7 @@ async fn real_native_tool_calling_goes_through_the_same_checks() {
         ..PipelineConfig::default()
     };
     let p = pipeline(&f, &proxy.url, cfg);
-    let (report, events) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    let (report, events) = run(&p, "Why was the pod OOMKilled?", &Scope::default()).await;
     assert_eq!(report.route.specialists, SpecialistChoice::Infra);
     assert_well_formed(&p, &report, &events);
     assert_eq!(report.opinions[0].tool_calling, Some(ToolCalling::Native));
@@ -520,7 +521,7 @@ async fn fault_model_following_an_injection_is_contained() {
     .await
     .unwrap();
     let p = pipeline(&f, &fake.url, PipelineConfig::default());
-    let (report, _) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    let (report, _) = run(&p, "Why was the pod OOMKilled?", &Scope::default()).await;
     assert!(report.opinions[0].tools.is_empty());
     assert_eq!(fake.calls(), 3);
     assert_eq!(
@@ -541,7 +542,7 @@ async fn fault_model_following_an_injection_is_contained() {
     .await
     .unwrap();
     let p = pipeline(&f, &fake.url, PipelineConfig::default());
-    let (report, _) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    let (report, _) = run(&p, "Why was the pod OOMKilled?", &Scope::default()).await;
     let tools = &report.opinions[0].tools;
     assert_eq!(tools.len(), 1, "{tools:?}");
     assert_eq!(tools[0].status, CallStatus::Ok, "{:?}", tools[0]);
@@ -570,7 +571,7 @@ async fn fault_model_following_an_injection_is_contained() {
     .await
     .unwrap();
     let p = pipeline(&f, &fake.url, PipelineConfig::default());
-    let (report, _) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    let (report, _) = run(&p, "Why was the pod OOMKilled?", &Scope::default()).await;
     assert!(report.opinions[0].tools.is_empty());
     assert_eq!(fake.calls(), 3);
     assert_eq!(report.consensus.finding.component, "cartservice");
@@ -588,7 +589,7 @@ async fn fault_garbage_answers_fall_back_to_the_evidence() {
     .await
     .unwrap();
     let p = pipeline(&f, &fake.url, PipelineConfig::default());
-    let (report, events) = run(&p, "Why was the pod OOMKilled?", Scope::default()).await;
+    let (report, events) = run(&p, "Why was the pod OOMKilled?", &Scope::default()).await;
     assert_eq!(fake.calls(), 3, "one tool round, two answer attempts");
     let o = &report.opinions[0];
     assert!(
@@ -627,7 +628,7 @@ async fn fault_model_down_is_a_clear_error() {
         .run(
             "Why was the pod OOMKilled?",
             &LogFilter::errors(),
-            Scope::default(),
+            &Scope::default(),
             None,
         )
         .await
@@ -667,7 +668,7 @@ async fn real_a_scope_without_errors_is_answered_from_its_lines() {
         .run(
             "Why are orders slow?",
             &LogFilter::errors(),
-            Scope::default(),
+            &Scope::default(),
             None,
         )
         .await
@@ -708,7 +709,7 @@ async fn real_a_scope_without_errors_is_answered_from_its_lines() {
         .run(
             "Why are orders slow?",
             &LogFilter::errors(),
-            Scope::default(),
+            &Scope::default(),
             None,
         )
         .await
@@ -746,7 +747,7 @@ async fn real_a_quiet_scope_is_answered_without_the_specialists() {
         .run(
             "post the last 10 ERROR lines of user-api",
             &filter,
-            Scope::default(),
+            &Scope::default(),
             None,
         )
         .await

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use loglens_agents::Severity;
 use loglens_tools::k8s::K8sEvent;
+use loglens_tools::logs::Scope;
 use serde::{Deserialize, Serialize};
 
 /// The JSON Schema every case file satisfies.
@@ -52,23 +53,6 @@ impl CaseLine {
             line: text.to_string(),
         }
     }
-}
-
-/// The scope a question comes with.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CaseFilters {
-    /// Namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Pod or workload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    /// Container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// Node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
 }
 
 /// The expected route.
@@ -121,9 +105,10 @@ pub struct GoldenCase {
     pub licence: String,
     /// The question.
     pub question: String,
-    /// Its scope.
+    /// Its scope: labels only (the case schema allows no window or text filter; the
+    /// replay sets the window from the case's lines).
     #[serde(default)]
-    pub filters: CaseFilters,
+    pub filters: Scope,
     /// The lines.
     pub logs: Vec<CaseLine>,
     /// Kubernetes events.

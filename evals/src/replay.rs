@@ -24,7 +24,7 @@ use loglens_agents::evidence::collect::{EvidenceSet, LineBudget, collect};
 use loglens_agents::llm::{LlmClient, ModelCall, busy_ms};
 use loglens_agents::retrieval::{HybridConfig, HybridRetriever};
 use loglens_agents::retrieval::{facts_from_lines, lines_in_scope};
-use loglens_agents::router::{DecidedBy, RetrievalMode, Route, Scope, SpecialistChoice};
+use loglens_agents::router::{DecidedBy, RetrievalMode, Route, SpecialistChoice};
 use loglens_agents::specialist::{Role, evidence_finding};
 use loglens_agents::{
     AgentPipeline, BaselineAnalyzer, BaselineConfig, Finding, LineRef, PipelineConfig,
@@ -328,13 +328,6 @@ pub async fn replay(
         node: case.filters.node.clone(),
         ..LogFilter::errors()
     };
-    let scope = Scope {
-        labels: case.filters.namespace.is_some()
-            || case.filters.pod.is_some()
-            || case.filters.container.is_some()
-            || case.filters.node.is_some(),
-        window: false,
-    };
     let mut run = CaseRun {
         case: case.id.clone(),
         variant,
@@ -356,7 +349,7 @@ pub async fn replay(
     let mut calls: Vec<ModelCall> = Vec::new();
     match variant {
         Variant::Evidence => {
-            let rules = Route::by_rules(&case.question, scope);
+            let rules = Route::by_rules(&case.question, &case.filters);
             let evs = loglens_tools::k8s::settled::live_warnings(
                 events.as_ref(),
                 &EventFilter {
@@ -440,7 +433,7 @@ pub async fn replay(
                     hcfg,
                 ));
             }
-            match p.run(&case.question, &filter, scope, None).await {
+            match p.run(&case.question, &filter, &case.filters, None).await {
                 Ok(r) => {
                     run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
                     run.tool_calls = r.opinions.iter().map(|o| o.tools.len()).sum();

@@ -60,7 +60,7 @@ pub async fn ask(
     args: AskArgs,
     telemetry: &Telemetry,
 ) -> anyhow::Result<ExitCode> {
-    let filters = args.filters.spec()?;
+    let filters = args.filters.scope()?;
     let service = build_service(config).await?;
     telemetry.keep_spans_in(service.store().clone());
     let question = Question {

@@ -22,12 +22,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use loglens_agents::retrieval::{HybridRetriever, chunk_lines};
 use loglens_tools::logs::LogFilter;
 
-use crate::analysis::FilterSpec;
 use crate::cli::FilterArgs;
 use crate::config::Config;
 use crate::option_groups::{LogArgs, LokiArgs, StoreArgs, VectorArgs};
 use crate::wiring::{hybrid_retriever, log_source};
 use clap::Args;
+use loglens_tools::logs::Scope;
 
 /// How far back `loglens index` reads Loki by default: Loki's retention in the homelab.
 pub const DEFAULT_WINDOW_DAYS: i64 = 7;
@@ -60,7 +60,7 @@ pub async fn index(config: &Config, args: IndexArgs) -> anyhow::Result<ExitCode>
     }
     let meta = retriever.meta().await?;
     let now = Utc::now();
-    let mut spec: FilterSpec = args.filters.spec()?;
+    let mut spec: Scope = args.filters.scope()?;
     spec.all_lines = true;
     spec.pattern = None;
     let mut filter = spec.to_filter(now).map_err(anyhow::Error::msg)?;

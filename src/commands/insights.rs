@@ -7,7 +7,6 @@ use anyhow::bail;
 use chrono::{DateTime, Utc};
 use loglens_agents::insights::Evidence;
 
-use crate::analysis::FilterSpec;
 use crate::cli::{ScopeArgs, parse_time};
 use crate::config::Config;
 use crate::insights::{
@@ -15,9 +14,10 @@ use crate::insights::{
 };
 use crate::option_groups::{LogArgs, LokiArgs, ModelArgs};
 use clap::Args;
+use loglens_tools::logs::Scope;
 
-fn spec(w: &WindowArgs) -> anyhow::Result<FilterSpec> {
-    w.scope.spec()
+fn spec(w: &WindowArgs) -> anyhow::Result<Scope> {
+    w.scope.scope()
 }
 
 async fn insights(config: &Config) -> anyhow::Result<Insights> {

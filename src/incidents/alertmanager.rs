@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::FilterSpec;
+use loglens_tools::logs::Scope;
 use loglens_tools::redact::redact;
 
 /// The most alerts one notification may carry (Alertmanager's `max_alerts` caps it on
@@ -80,7 +80,7 @@ pub struct Investigation {
     /// The question asked of the pipeline.
     pub question: String,
     /// Where to look.
-    pub filters: FilterSpec,
+    pub filters: Scope,
     /// The alert, as received.
     pub alert: Alert,
     /// Alertmanager's URL, for the report.
@@ -209,7 +209,7 @@ impl Alert {
         }
         let lookback =
             chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::minutes(30));
-        let filters = FilterSpec {
+        let filters = Scope {
             namespace: l.get("namespace").cloned(),
             node: l.get("node").cloned(),
             start: self
@@ -219,7 +219,7 @@ impl Alert {
             end: self
                 .resolved_at()
                 .and_then(|t| t.checked_add_signed(chrono::Duration::minutes(5))),
-            ..FilterSpec::default()
+            ..Scope::default()
         };
         Investigation {
             question,

@@ -259,7 +259,7 @@ async fn answer(
     let q = Question {
         id: new_id(),
         text: sq.question.clone(),
-        filters: crate::analysis::FilterSpec {
+        filters: loglens_tools::logs::Scope {
             since: bots.config.slack_since.clone(),
             ..Default::default()
         },

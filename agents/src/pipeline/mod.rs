@@ -38,7 +38,7 @@ use std::time::Duration;
 use loglens_tools::k8s::EventSource;
 use loglens_tools::k8s_events::K8sEvents;
 use loglens_tools::k8s_state::K8sState;
-use loglens_tools::logs::{LogFilter, LogSource};
+use loglens_tools::logs::{LogFilter, LogSource, Scope};
 use loglens_tools::query_logs::QueryLogs;
 use loglens_tools::redact::{PseudonymKind, Pseudonyms};
 use tokio::sync::mpsc::UnboundedSender;
@@ -53,7 +53,7 @@ use crate::evidence::pattern_tool::LogPatterns;
 use crate::llm::LlmClient;
 use crate::prompts::{ROUTER, SPECIALIST};
 use crate::retrieval::HybridRetriever;
-use crate::router::{RetrievalMode, Scope};
+use crate::router::RetrievalMode;
 use crate::specialist::{Role, Specialist, SpecialistConfig};
 use crate::toolbox::{DynTool, Toolbox};
 #[cfg(doc)]
@@ -219,7 +219,7 @@ impl AgentPipeline {
         &self,
         question: &str,
         filter: &LogFilter,
-        scope: Scope,
+        scope: &Scope,
         progress: Option<&UnboundedSender<AgentEvent>>,
     ) -> Result<AgentReport, RunError> {
         self.run_with(question, filter, scope, None, progress).await
@@ -232,7 +232,7 @@ impl AgentPipeline {
         &self,
         question: &str,
         filter: &LogFilter,
-        scope: Scope,
+        scope: &Scope,
         forced: Option<RetrievalMode>,
         progress: Option<&UnboundedSender<AgentEvent>>,
     ) -> Result<AgentReport, RunError> {
@@ -263,7 +263,7 @@ impl AgentPipeline {
         &self,
         question: &str,
         filter: &LogFilter,
-        scope: Scope,
+        scope: &Scope,
         forced: Option<RetrievalMode>,
         progress: Option<&UnboundedSender<AgentEvent>>,
     ) -> Result<AgentReport, RunError> {

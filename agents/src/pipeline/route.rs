@@ -1,6 +1,7 @@
 //! Stage 1, the router: which retrieval and which specialists (`crate::router`).
 use std::time::Instant;
 
+use loglens_tools::logs::Scope;
 use tracing::Instrument;
 
 use super::AgentPipeline;
@@ -8,12 +9,12 @@ use super::graph::Stage;
 use super::report::{RunLog, StepStatus};
 use crate::events::AgentEvent;
 use crate::evidence::collect::EvidenceSet;
-use crate::router::{Route, Router, Scope};
+use crate::router::{Route, Router};
 
 impl AgentPipeline {
     /// Rules on the question's words and scope decide; the model breaks a tie. Never
     /// fails: without a model the rules' choice stands.
-    pub(super) async fn route(&self, question: &str, scope: Scope, log: &mut RunLog<'_>) -> Route {
+    pub(super) async fn route(&self, question: &str, scope: &Scope, log: &mut RunLog<'_>) -> Route {
         let started = Instant::now();
         let span = tracing::info_span!(
             "router",

@@ -21,9 +21,10 @@ use anyhow::{Context, bail};
 use loglens_agents::Severity;
 use loglens_agents::evidence::SignatureLibrary;
 use loglens_tools::k8s::recorded_events;
+use loglens_tools::logs::Scope;
 use serde_json::Value;
 
-use crate::case::{CaseFilters, CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
+use crate::case::{CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
 
 /// Lines kept per container (the newest): some containers logged thousands of 2 KB lines.
 pub const MAX_LINES_PER_CONTAINER: usize = 300;
@@ -501,9 +502,9 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
         source: format!("LLM4Ops/Cloud-OpsBench@e1af4e9:benchmark/boutique ({name})"),
         licence: "MIT (Cloud-OpsBench dataset card)".into(),
         question: format!("{query} What is the root cause?"),
-        filters: CaseFilters {
+        filters: Scope {
             namespace: Some(namespace),
-            ..CaseFilters::default()
+            ..Scope::default()
         },
         logs: lines,
         events,

@@ -16,10 +16,11 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use loglens_agents::Severity;
 use loglens_tools::k8s::{K8sEvent, parse_describe_events, parse_event_table};
+use loglens_tools::logs::Scope;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::case::{CaseFilters, CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
+use crate::case::{CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
 
 /// The hand labels, compiled in.
 pub const LABELS: &str = include_str!("../../../golden/labels/holmesgpt.toml");
@@ -244,9 +245,9 @@ pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Resu
         ),
         licence: "Apache-2.0 (HolmesGPT)".into(),
         question,
-        filters: CaseFilters {
+        filters: Scope {
             namespace: namespaces.first().cloned(),
-            ..CaseFilters::default()
+            ..Scope::default()
         },
         logs,
         events,

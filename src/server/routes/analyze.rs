@@ -20,13 +20,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use loglens_tools::logs::Scope;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tracing::Instrument;
 
-use crate::analysis::{FilterSpec, PipelineMode, Progress, Question, new_id};
+use crate::analysis::{PipelineMode, Progress, Question, new_id};
 use crate::server::{ApiError, AppState};
 use crate::store::AnalysisRecord;
 use loglens_agents::events::AgentEvent;
@@ -105,7 +106,7 @@ impl AnalyzeRequest {
         if self.query.trim().is_empty() {
             return Err(ApiError::invalid("query must not be empty"));
         }
-        let filters = FilterSpec {
+        let filters = Scope {
             namespace: self.namespace,
             pod: self.pod,
             container: self.container,
@@ -113,7 +114,7 @@ impl AnalyzeRequest {
             start: self.start,
             end: self.end,
             since: self.since,
-            ..FilterSpec::default()
+            ..Scope::default()
         };
         filters.to_filter(Utc::now()).map_err(ApiError::invalid)?;
         Ok(Question {

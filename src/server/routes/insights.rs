@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::analysis::FilterSpec;
 use crate::insights::{InsightError, Insights};
 use crate::server::routes::analyze::ApiJson;
 use crate::server::{ApiError, AppState, ErrorKind};
+use loglens_tools::logs::Scope;
 
 /// The insight routes.
 pub fn router() -> Router<AppState> {
@@ -49,8 +49,8 @@ pub struct InsightRequest {
 }
 
 impl InsightRequest {
-    fn spec(&self) -> FilterSpec {
-        FilterSpec {
+    fn scope(&self) -> Scope {
+        Scope {
             namespace: self.namespace.clone(),
             pod: self.pod.clone(),
             container: self.container.clone(),
@@ -58,7 +58,7 @@ impl InsightRequest {
             start: self.start,
             end: self.end,
             since: self.since.clone(),
-            ..FilterSpec::default()
+            ..Scope::default()
         }
     }
 
@@ -107,7 +107,7 @@ async fn summary(
     }
     json(
         &insights(&state)
-            .summary(&r.spec(), r.narrate.unwrap_or(true))
+            .summary(&r.scope(), r.narrate.unwrap_or(true))
             .await?,
     )
 }
@@ -121,7 +121,7 @@ async fn triage(
             "triage takes no narrate, before_start or before_end",
         ));
     }
-    json(&insights(&state).triage(&r.spec(), r.limit()?).await?)
+    json(&insights(&state).triage(&r.scope(), r.limit()?).await?)
 }
 
 async fn changes(
@@ -142,7 +142,7 @@ async fn changes(
     };
     json(
         &insights(&state)
-            .changes(&r.spec(), before, r.limit()?)
+            .changes(&r.scope(), before, r.limit()?)
             .await?,
     )
 }
@@ -158,5 +158,5 @@ async fn cascade(
     {
         return Err(ApiError::invalid("cascade takes only the scope and window"));
     }
-    json(&insights(&state).cascade(&r.spec()).await?)
+    json(&insights(&state).cascade(&r.scope()).await?)
 }

@@ -21,10 +21,12 @@ pub mod logql;
 pub mod loki;
 pub(crate) mod parse;
 mod prefilter;
+mod scope;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
 pub use filter::{DEFAULT_ERROR_FILTER, LogFilter, in_workload, untrusted_regex};
 pub use parse::{MAX_SINCE_DAYS, canonical_label, parse_since, parse_timestamp, time_before};
+pub use scope::Scope;
 
 /// One log line with its origin, time and labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
