@@ -16,8 +16,9 @@ mod support;
 
 use std::time::Instant;
 
-use loglens::analysis::{FilterSpec, PipelineMode, Question, new_id};
+use loglens::analysis::{PipelineMode, Question, new_id};
 use loglens_agents::PipelineConfig;
+use loglens_tools::logs::Scope;
 
 const RUNS: usize = 5;
 
@@ -43,7 +44,7 @@ async fn main() {
             let q = Question {
                 id: new_id(),
                 text: "Why are customers unable to view or add items to their cart?".into(),
-                filters: FilterSpec::default(),
+                filters: Scope::default(),
                 limit: 15,
                 channel: "bench",
                 mode,

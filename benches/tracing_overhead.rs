@@ -18,11 +18,12 @@ mod support;
 
 use std::time::Instant;
 
-use loglens::analysis::{FilterSpec, PipelineMode, Question, new_id};
+use loglens::analysis::{PipelineMode, Question, new_id};
 use loglens::telemetry::json_log::JsonWithTrace;
 use loglens::telemetry::span_store::{SpanRecorder, SpanWriter};
 use loglens_agents::PipelineConfig;
 use loglens_agents::specialist::SpecialistConfig;
+use loglens_tools::logs::Scope;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
 use tracing::instrument::WithSubscriber;
@@ -80,7 +81,7 @@ async fn main() {
     let ask = |run: usize| Question {
         id: new_id(),
         text: format!("Why are customers unable to view or add items to their cart? ({run})"),
-        filters: FilterSpec::default(),
+        filters: Scope::default(),
         limit: 15,
         channel: "bench",
         mode: PipelineMode::Agents,

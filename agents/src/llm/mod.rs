@@ -15,12 +15,16 @@
 //!
 //! That is ~250 lines over `reqwest`; rig stays the choice for the agent tool loops
 //! (issue 5), where its abstractions pay for themselves.
+mod calls;
+mod choices;
 pub(crate) mod client;
+mod config;
 mod error;
 pub(crate) mod sse;
+mod tool_calls;
 
-pub use client::{
-    CallOptions, ChatMessage, JsonReply, LlmClient, LlmConfig, MAX_OPTIONS, ModelCall, ReplyEvent,
-    SAMPLING_KEYS, busy_ms, check_sampling, generation_rate,
-};
+pub use calls::{ChatMessage, JsonReply, ModelCall, ReplyEvent, busy_ms, generation_rate};
+pub use choices::MAX_OPTIONS;
+pub use client::LlmClient;
+pub use config::{CallOptions, LlmConfig, SAMPLING_KEYS, check_sampling};
 pub use error::LlmError;
