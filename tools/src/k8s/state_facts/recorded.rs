@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn recorded(case: &str) -> Vec<(String, serde_json::Value)> {

@@ -1,4 +1,3 @@
-
 use super::network::service_of;
 use super::probes::probe_fault;
 use super::scheduling::main_reason;
