@@ -62,9 +62,9 @@ impl Cli {
             Command::Serve(a) => all(&a.settings, &mut s),
             Command::CheckConfig(a) => all(&a.settings, &mut s),
             Command::Explain => {}
-            Command::Golden(GoldenCommand::Extract { logs, loki, .. }) => {
-                s.logs = logs.clone();
-                s.loki = loki.clone();
+            Command::Golden(GoldenCommand::Extract(a)) => {
+                s.logs = a.logs.clone();
+                s.loki = a.loki.clone();
             }
             Command::Golden(_) => {}
             Command::Eval(a) => {

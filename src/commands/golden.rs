@@ -1,6 +1,6 @@
 //! `loglens golden ...`: making and checking the golden dataset (issue 6).
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -15,167 +15,191 @@ use crate::config::Config;
 use crate::option_groups::{LogArgs, LokiArgs};
 use clap::Subcommand;
 
-/// `loglens golden ...`.
+/// `loglens golden ...`: each subcommand is one function below.
 pub async fn golden(config: &Config, cmd: GoldenCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         GoldenCommand::Import {
             cloudopsbench,
             holmesgpt,
             out,
-        } => {
-            let lib = SignatureLibrary::builtin()?;
-            let mut cases = Vec::new();
-            if let Some(dir) = &cloudopsbench {
-                let imported = loglens_evals::import::cloudopsbench::import_all(dir, &lib).await?;
-                for (folder, why) in &imported.skipped {
-                    eprintln!("skipped {folder}: {why}");
-                }
-                cases.extend(imported.cases);
-            }
-            if let Some(dir) = &holmesgpt {
-                cases.extend(loglens_evals::import::holmesgpt::import_all(dir)?);
-            }
-            for c in &cases {
-                let path = write_case(&out, c)?;
-                println!(
-                    "{}  {} lines, {} events  → {}",
-                    c.id,
-                    c.logs.len(),
-                    c.events.len(),
-                    path.display()
-                );
-            }
-            println!("{} cases imported", cases.len());
-            Ok(ExitCode::SUCCESS)
-        }
+        } => import(cloudopsbench.as_deref(), holmesgpt.as_deref(), &out).await,
         GoldenCommand::Synth {
             per_template,
             seed,
             out,
-        } => {
-            let templates = loglens_evals::synth::templates(loglens_evals::synth::TEMPLATES)?;
-            let cases = loglens_evals::synth::synthesize(&templates, per_template, seed);
-            for c in &cases {
-                write_case(&out, c)?;
-            }
-            println!(
-                "{} synthetic cases from {} templates (seed {seed}) in {}",
-                cases.len(),
-                templates.len(),
-                out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        GoldenCommand::Extract {
-            loghub,
-            query,
-            since,
-            max_lines,
-            window_lines,
-            max_cases,
-            seed,
-            prefix,
-            out,
-            ..
-        } => {
-            let lib = SignatureLibrary::builtin()?;
-            let (lines, default_prefix, source, licence) = match &loghub {
-                Some(dir) => (
-                    extract::loghub_lines(dir)?,
-                    "loghub",
-                    "logpai/loghub-2.0@8046b14:2k_dataset (lines with their Level and Component columns); labels: loglens golden extract (auto)".to_string(),
-                    "Loghub: free for research and academic use; cite Loghub (ISSRE'23) and Loghub-2.0 (ISSTA'24)".to_string(),
-                ),
-                None => {
-                    let lines = read_store(config, query.as_deref(), &since, max_lines).await?;
-                    let (what, licence) = if config.log_paths.is_empty() {
-                        ("loki", "the log owner's")
-                    } else {
-                        ("files", "the log owner's")
-                    };
-                    (
-                        lines,
-                        what,
-                        format!(
-                            "{what} {} over the last {since}; labels: loglens golden extract (auto)",
-                            query.as_deref().unwrap_or("(every stream)")
-                        ),
-                        licence.to_string(),
-                    )
-                }
-            };
-            let prefix = prefix.unwrap_or_else(|| default_prefix.to_string());
-            let cfg = extract::ExtractConfig {
-                window_lines,
-                max_cases,
-                seed,
-                id_prefix: prefix.clone(),
-                source,
-                licence,
-            };
-            let cases = extract::extract(&lines, &lib, &cfg);
-            let out = out.unwrap_or_else(|| PathBuf::from("golden/cases"));
-            for c in &cases {
-                write_case(&out, c)?;
-            }
-            let mut mix: BTreeMap<String, usize> = BTreeMap::new();
-            for c in &cases {
-                *mix.entry(c.expected.severity.to_string()).or_default() += 1;
-            }
-            let mix: Vec<String> = mix.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            println!(
-                "{} lines → {} cases ({}) in {}",
-                lines.len(),
-                cases.len(),
-                mix.join(", "),
-                out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => synth(per_template, seed, &out),
+        GoldenCommand::Extract(args) => extract_cases(config, args).await,
         GoldenCommand::Combine {
             pool,
             cases,
             real_share,
             seed,
-        } => {
-            if !(0.0..1.0).contains(&real_share) || real_share == 0.0 {
-                bail!("--real-share must be above 0 and below 1, got {real_share}");
-            }
-            let all = load_cases(&cases)?;
-            let real: Vec<_> = all
-                .into_iter()
-                .filter(|c| c.origin == loglens_evals::case::Origin::Real)
-                .collect();
-            let pool = load_cases(&pool)?;
-            let chosen = combine::choose_synthetic(&real, pool, real_share, seed);
-            let dir = cases.join("synthetic");
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("clearing {}", dir.display()))?;
-            }
-            for c in &chosen {
-                write_case(&cases, c)?;
-            }
-            let total = real.len() + chosen.len();
-            println!(
-                "{} real + {} synthetic = {total} cases ({:.0}% real)",
-                real.len(),
-                chosen.len(),
-                100.0 * real.len() as f64 / total.max(1) as f64
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        GoldenCommand::Analyze { cases, sources } => {
-            let cases = load_cases(&cases)?;
-            print!("{}", analyze(&cases)?);
-            if let Some(path) = sources {
-                std::fs::write(&path, sources_table(&cases))
-                    .with_context(|| format!("writing {}", path.display()))?;
-                println!("provenance table written to {}", path.display());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => combine_cases(&pool, &cases, real_share, seed),
+        GoldenCommand::Analyze { cases, sources } => analyze_cases(&cases, sources.as_deref()),
     }
+}
+
+/// `golden import`: recorded real incidents as cases.
+async fn import(
+    cloudopsbench: Option<&Path>,
+    holmesgpt: Option<&Path>,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let lib = SignatureLibrary::builtin()?;
+    let mut cases = Vec::new();
+    if let Some(dir) = cloudopsbench {
+        let imported = loglens_evals::import::cloudopsbench::import_all(dir, &lib).await?;
+        for (folder, why) in &imported.skipped {
+            eprintln!("skipped {folder}: {why}");
+        }
+        cases.extend(imported.cases);
+    }
+    if let Some(dir) = holmesgpt {
+        cases.extend(loglens_evals::import::holmesgpt::import_all(dir)?);
+    }
+    for c in &cases {
+        let path = write_case(out, c)?;
+        println!(
+            "{}  {} lines, {} events  → {}",
+            c.id,
+            c.logs.len(),
+            c.events.len(),
+            path.display()
+        );
+    }
+    println!("{} cases imported", cases.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `golden synth`: synthetic cases from the templates.
+fn synth(per_template: usize, seed: u64, out: &Path) -> anyhow::Result<ExitCode> {
+    let templates = loglens_evals::synth::templates(loglens_evals::synth::TEMPLATES)?;
+    let cases = loglens_evals::synth::synthesize(&templates, per_template, seed);
+    for c in &cases {
+        write_case(out, c)?;
+    }
+    println!(
+        "{} synthetic cases from {} templates (seed {seed}) in {}",
+        cases.len(),
+        templates.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `golden extract`: auto-labelled real cases from a log store.
+async fn extract_cases(config: &Config, args: ExtractArgs) -> anyhow::Result<ExitCode> {
+    let ExtractArgs {
+        loghub,
+        query,
+        since,
+        max_lines,
+        window_lines,
+        max_cases,
+        seed,
+        prefix,
+        out,
+        ..
+    } = args;
+    let lib = SignatureLibrary::builtin()?;
+    let (lines, default_prefix, source, licence) = match &loghub {
+        Some(dir) => (
+            extract::loghub_lines(dir)?,
+            "loghub",
+            "logpai/loghub-2.0@8046b14:2k_dataset (lines with their Level and Component columns); labels: loglens golden extract (auto)".to_string(),
+            "Loghub: free for research and academic use; cite Loghub (ISSRE'23) and Loghub-2.0 (ISSTA'24)".to_string(),
+        ),
+        None => {
+            let lines = read_store(config, query.as_deref(), &since, max_lines).await?;
+            let (what, licence) = if config.log_paths.is_empty() {
+                ("loki", "the log owner's")
+            } else {
+                ("files", "the log owner's")
+            };
+            (
+                lines,
+                what,
+                format!(
+                    "{what} {} over the last {since}; labels: loglens golden extract (auto)",
+                    query.as_deref().unwrap_or("(every stream)")
+                ),
+                licence.to_string(),
+            )
+        }
+    };
+    let prefix = prefix.unwrap_or_else(|| default_prefix.to_string());
+    let cfg = extract::ExtractConfig {
+        window_lines,
+        max_cases,
+        seed,
+        id_prefix: prefix.clone(),
+        source,
+        licence,
+    };
+    let cases = extract::extract(&lines, &lib, &cfg);
+    let out = out.unwrap_or_else(|| PathBuf::from("golden/cases"));
+    for c in &cases {
+        write_case(&out, c)?;
+    }
+    let mut mix: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &cases {
+        *mix.entry(c.expected.severity.to_string()).or_default() += 1;
+    }
+    let mix: Vec<String> = mix.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "{} lines → {} cases ({}) in {}",
+        lines.len(),
+        cases.len(),
+        mix.join(", "),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `golden combine`: synthetic cases added to the real ones at a share.
+fn combine_cases(
+    pool: &Path,
+    cases: &Path,
+    real_share: f64,
+    seed: u64,
+) -> anyhow::Result<ExitCode> {
+    if !(0.0..1.0).contains(&real_share) || real_share == 0.0 {
+        bail!("--real-share must be above 0 and below 1, got {real_share}");
+    }
+    let all = load_cases(cases)?;
+    let real: Vec<_> = all
+        .into_iter()
+        .filter(|c| c.origin == loglens_evals::case::Origin::Real)
+        .collect();
+    let pool = load_cases(pool)?;
+    let chosen = combine::choose_synthetic(&real, pool, real_share, seed);
+    let dir = cases.join("synthetic");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    for c in &chosen {
+        write_case(cases, c)?;
+    }
+    let total = real.len() + chosen.len();
+    println!(
+        "{} real + {} synthetic = {total} cases ({:.0}% real)",
+        real.len(),
+        chosen.len(),
+        100.0 * real.len() as f64 / total.max(1) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `golden analyze`: the dataset checked and described.
+fn analyze_cases(cases: &Path, sources: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cases = load_cases(cases)?;
+    print!("{}", analyze(&cases)?);
+    if let Some(path) = sources {
+        std::fs::write(path, sources_table(&cases))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("provenance table written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The provenance table: one row per (origin, source, licence), with the cases in it.
@@ -356,42 +380,7 @@ pub enum GoldenCommand {
     ///
     /// Example: loglens golden extract --loghub ../shared/data/loghub2_2k --max-cases 90
     /// Example: loglens golden extract --loki-url http://loki:3100 --query '{namespace="shop"}' --since 24h
-    Extract {
-        /// Local files to read (instead of Loki).
-        #[command(flatten)]
-        logs: LogArgs,
-        /// Loki.
-        #[command(flatten)]
-        loki: LokiArgs,
-        /// A folder of Loghub-2.0 sets (`<System>/<System>_2k.log_structured_corrected.csv`).
-        #[arg(long, value_name = "DIR")]
-        loghub: Option<PathBuf>,
-        /// A LogQL query selecting what to read (Loki or files); default: every stream.
-        #[arg(long)]
-        query: Option<String>,
-        /// How far back to read (Loki or files), e.g. 24h, 7d.
-        #[arg(long, default_value = "24h")]
-        since: String,
-        /// At most this many lines read from Loki (its max_entries_limit_per_query is
-        /// 5000 by default).
-        #[arg(long, default_value_t = 5000)]
-        max_lines: usize,
-        /// Lines per case window (after noise filtering).
-        #[arg(long, default_value_t = 40)]
-        window_lines: usize,
-        /// At most this many cases.
-        #[arg(long, default_value_t = 100)]
-        max_cases: usize,
-        /// Sampling seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Case ids start with this (default: loghub or loki).
-        #[arg(long)]
-        prefix: Option<String>,
-        /// Where the cases go (each under its id: `<DIR>/<prefix>/...`).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-    },
+    Extract(ExtractArgs),
     /// Add synthetic cases from a pool (what `golden synth --out POOL` wrote) to the real
     /// cases: as many as keep the real share at --real-share, chosen to bring the
     /// severity mix towards INFO 25%, WARN 25%, ERROR 40%, CRITICAL 10%, rotating over
@@ -425,4 +414,43 @@ pub enum GoldenCommand {
         #[arg(long, value_name = "FILE")]
         sources: Option<PathBuf>,
     },
+}
+
+/// `golden extract`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ExtractArgs {
+    /// Local files to read (instead of Loki).
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
+    /// A folder of Loghub-2.0 sets (`<System>/<System>_2k.log_structured_corrected.csv`).
+    #[arg(long, value_name = "DIR")]
+    pub loghub: Option<PathBuf>,
+    /// A LogQL query selecting what to read (Loki or files); default: every stream.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// How far back to read (Loki or files), e.g. 24h, 7d.
+    #[arg(long, default_value = "24h")]
+    pub since: String,
+    /// At most this many lines read from Loki (its max_entries_limit_per_query is
+    /// 5000 by default).
+    #[arg(long, default_value_t = 5000)]
+    pub max_lines: usize,
+    /// Lines per case window (after noise filtering).
+    #[arg(long, default_value_t = 40)]
+    pub window_lines: usize,
+    /// At most this many cases.
+    #[arg(long, default_value_t = 100)]
+    pub max_cases: usize,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Case ids start with this (default: loghub or loki).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Where the cases go (each under its id: `<DIR>/<prefix>/...`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
