@@ -80,7 +80,9 @@ const SPIKE_MIN_LINES: u64 = 5;
 const VANISH_MIN_LINES: u64 = 3;
 const RESTART_REASONS: [&str; 5] = ["BackOff", "Killing", "OOMKilling", "OOMKilled", "Started"];
 
-/// The changes from `before` to `after`, most important first.
+/// The changes from `before` to `after`, most important first: message patterns that
+/// are new, vanished or spiking, known failure signatures that started, and warning
+/// events and restarts that are new or more frequent.
 pub fn changes(
     before: &Snapshot,
     after: &Snapshot,
@@ -88,9 +90,26 @@ pub fn changes(
     limit: usize,
 ) -> Vec<Change> {
     let mut out = Vec::new();
-    let (min_before, min_after) = (before.minutes(), after.minutes());
+    pattern_changes(before, after, &mut out);
+    signature_changes(before, after, library, &mut out);
+    event_changes(before, after, &mut out);
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.when.cmp(&b.when))
+            .then(a.title.cmp(&b.title))
+    });
+    out.truncate(limit);
+    for (i, c) in out.iter_mut().enumerate() {
+        c.rank = i + 1;
+    }
+    out
+}
 
-    // Templates, shared by both windows.
+/// Message templates (mined over both windows together) that are new, vanished or
+/// spiking.
+fn pattern_changes(before: &Snapshot, after: &Snapshot, out: &mut Vec<Change>) {
+    let (min_before, min_after) = (before.minutes(), after.minutes());
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let ids_before: Vec<usize> = before.lines.iter().map(|l| miner.add(&l.text)).collect();
     let ids_after: Vec<usize> = after.lines.iter().map(|l| miner.add(&l.text)).collect();
@@ -188,8 +207,15 @@ pub fn changes(
             evidence,
         });
     }
+}
 
-    // Known failure signatures that started.
+/// Known failure signatures detected after and not before.
+fn signature_changes(
+    before: &Snapshot,
+    after: &Snapshot,
+    library: &SignatureLibrary,
+    out: &mut Vec<Change>,
+) {
     let had: BTreeSet<String> = library
         .detect(&before.lines, &before.events)
         .into_iter()
@@ -228,8 +254,10 @@ pub fn changes(
             evidence,
         });
     }
+}
 
-    // Warning events and restarts that are new.
+/// Warning events and restarts (by reason and workload) that are new or more frequent.
+fn event_changes(before: &Snapshot, after: &Snapshot, out: &mut Vec<Change>) {
     let key = |e: &loglens_tools::k8s::K8sEvent| (e.reason.clone(), workload(&e.name));
     let before_events: BTreeMap<(String, String), u64> =
         before.events.iter().fold(BTreeMap::new(), |mut m, e| {
@@ -276,18 +304,6 @@ pub fn changes(
             evidence: evs.iter().take(3).map(|e| Evidence::event(e)).collect(),
         });
     }
-
-    out.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.when.cmp(&b.when))
-            .then(a.title.cmp(&b.title))
-    });
-    out.truncate(limit);
-    for (i, c) in out.iter_mut().enumerate() {
-        c.rank = i + 1;
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,4 +1,3 @@
-
 use super::super::test_lines::at;
 use super::*;
 
