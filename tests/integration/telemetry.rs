@@ -1,5 +1,5 @@
 //! Traces, logs and metrics of real runs, checked where they land: a Tempo-API server
-//! (qryn) over OTLP/HTTP, the same through an OTLP gRPC collector (rotel), the database
+//! (qryn) over OTLP/HTTP, an OTLP gRPC collector (rotel, its record of what arrived), the database
 //! (`loglens trace`), JSON logs with trace ids, and `/metrics` through `promtool`.
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -52,7 +52,8 @@ fn stored_spans(db: &str, id: &str) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// One span as the Tempo API returns it (OTLP JSON: ids base64, attributes typed).
+/// One span as the Tempo API returns it (OTLP JSON: ids base64, attributes typed), or as
+/// the collector logged it.
 #[derive(Debug)]
 struct TempoSpan {
     id: String,
@@ -275,11 +276,94 @@ async fn an_ask_is_one_trace_in_tempo_in_the_database_and_in_the_logs() {
     assert_eq!(line["level"], "INFO");
 }
 
+/// The spans of trace `id` in the collector's debug log (rotel's detailed format: a
+/// `Span #n` block of `Trace ID`, `Parent ID`, `ID`, `Name`, then `-> key: Str(v)` /
+/// `Int(n)` attribute lines), waiting until it has `want`.
+async fn collector_spans(log: &str, id: &str, want: usize) -> Vec<TempoSpan> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let spans: Vec<TempoSpan> = logged_spans(&text)
+            .into_iter()
+            .filter(|(trace, _)| trace == id)
+            .map(|(_, s)| s)
+            .collect();
+        if spans.len() >= want {
+            return spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trace {id} has {} of {want} spans at the collector; it logged:\n{text}",
+            spans.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every span in a rotel debug log, with its trace id; a span logged twice is one.
+fn logged_spans(text: &str) -> Vec<(String, TempoSpan)> {
+    let mut spans: Vec<(String, TempoSpan)> = Vec::new();
+    let mut in_span = false;
+    let mut in_attrs = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("Span #") {
+            spans.push((
+                String::new(),
+                TempoSpan {
+                    id: String::new(),
+                    parent: None,
+                    name: String::new(),
+                    attrs: HashMap::new(),
+                },
+            ));
+            (in_span, in_attrs) = (true, false);
+            continue;
+        }
+        if t.starts_with("ResourceSpans #") || t.starts_with("ScopeSpans #") {
+            (in_span, in_attrs) = (false, false);
+            continue;
+        }
+        let Some((trace, span)) = spans.last_mut().filter(|_| in_span) else {
+            continue;
+        };
+        if t == "Attributes:" {
+            in_attrs = true;
+        } else if let Some(attr) = t.strip_prefix("-> ").filter(|_| in_attrs) {
+            let Some((key, value)) = attr.split_once(": ") else {
+                continue;
+            };
+            let value = if let Some(v) = value.strip_prefix("Str(") {
+                Value::String(v.strip_suffix(')').unwrap_or(v).to_string())
+            } else if let Some(v) = value.strip_prefix("Int(") {
+                v.trim_end_matches(')')
+                    .parse::<i64>()
+                    .map_or(Value::Null, Value::from)
+            } else {
+                Value::String(value.to_string())
+            };
+            span.attrs.insert(key.to_string(), value);
+        } else if let Some((field, value)) = t.split_once(':') {
+            in_attrs = false;
+            let value = value.trim().to_string();
+            match field.trim() {
+                "Trace ID" => *trace = value,
+                "Parent ID" => span.parent = Some(value).filter(|p| !p.is_empty()),
+                "ID" => span.id = value,
+                "Name" => span.name = value,
+                _ => {}
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    spans.retain(|(_, s)| !s.id.is_empty() && seen.insert(s.id.clone()));
+    spans
+}
+
 #[tokio::test]
 async fn grpc_export_reaches_a_collector_with_traces_and_metrics() {
     let grpc = test_env("LOGLENS_TEST_OTLP_GRPC_URL");
     let received = test_env("LOGLENS_TEST_OTLP_LOG");
-    let loki = test_env("LOGLENS_TEST_LOKI_URL");
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("t.db").display());
     let (answer, _) = ask(
@@ -292,8 +376,11 @@ async fn grpc_export_reaches_a_collector_with_traces_and_metrics() {
         ],
     );
     let trace_id = answer["trace_id"].as_str().unwrap();
-    // The collector forwards the trace to the Tempo API.
-    let spans = fetch_trace(&loki, trace_id, 8).await;
+    // The collector received the whole run over gRPC, in its tree: every span the
+    // database kept.
+    let stored = stored_spans(&db, trace_id);
+    let spans = collector_spans(&received, trace_id, stored.len()).await;
+    assert_eq!(spans.len(), stored.len());
     assert_agent_tree(&spans, "SmolLM2-135M-Instruct");
     // The metrics pushed at exit arrived at the collector.
     wait_for_metrics(
