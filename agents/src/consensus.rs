@@ -104,71 +104,17 @@ pub fn merge(ballots: &[Ballot], cause_rank: &[String]) -> Option<Consensus> {
     if n == 0 {
         return None;
     }
-    let mut fields = Vec::new();
-    let mut winners: BTreeMap<&str, String> = BTreeMap::new();
-    for field in FIELDS {
-        let mut tally: Vec<Vote> = Vec::new();
-        for b in ballots {
-            let v = value_of(&b.finding, field);
-            match tally.iter_mut().find(|t| t.value == v) {
-                Some(t) => t.voters.push(b.voter.clone()),
-                None => tally.push(Vote {
-                    value: v,
-                    voters: vec![b.voter.clone()],
-                }),
-            }
-        }
-        let best_confidence = |v: &Vote| -> f32 {
-            ballots
-                .iter()
-                .filter(|b| v.voters.contains(&b.voter))
-                .map(|b| b.finding.confidence)
-                .fold(0.0, f32::max)
-        };
-        let cause_pos = |v: &str| -> usize {
-            cause_rank
-                .iter()
-                .position(|c| c == v)
-                .unwrap_or(cause_rank.len() + usize::from(v == "other"))
-        };
-        tally.sort_by(|a, b| {
-            b.voters
-                .len()
-                .cmp(&a.voters.len())
-                .then_with(|| match field {
-                    "cause" => cause_pos(&a.value).cmp(&cause_pos(&b.value)),
-                    "severity" => severity_rank(&b.value).cmp(&severity_rank(&a.value)),
-                    _ => std::cmp::Ordering::Equal,
-                })
-                .then_with(|| best_confidence(b).total_cmp(&best_confidence(a)))
-                .then_with(|| a.value.cmp(&b.value))
-        });
-        let agreement = tally[0].voters.len() as f32 / n as f32;
-        winners.insert(field, tally[0].value.clone());
-        fields.push(FieldVote {
-            field: field.to_string(),
-            votes: tally,
-            agreement,
-        });
-    }
-
-    // The representative: agrees with the most winners, then the most confident.
-    let matches = |b: &Ballot| {
-        FIELDS
-            .iter()
-            .filter(|f| winners.get(**f) == Some(&value_of(&b.finding, f)))
-            .count()
-    };
-    let rep = ballots
+    let fields: Vec<FieldVote> = FIELDS
         .iter()
-        .enumerate()
-        .max_by(|(i, a), (j, b)| {
-            matches(a)
-                .cmp(&matches(b))
-                .then(a.finding.confidence.total_cmp(&b.finding.confidence))
-                .then(j.cmp(i))
-        })
-        .map(|(_, b)| b)?;
+        .map(|field| tally(field, ballots, cause_rank))
+        .collect();
+    let winners: BTreeMap<&str, String> = FIELDS
+        .iter()
+        .zip(&fields)
+        .map(|(field, vote)| (*field, vote.votes[0].value.clone()))
+        .collect();
+
+    let rep = representative(ballots, &winners)?;
 
     let cause = winners
         .get("cause")
@@ -178,18 +124,7 @@ pub fn merge(ballots: &[Ballot], cause_rank: &[String]) -> Option<Consensus> {
         .iter()
         .filter(|b| value_of(&b.finding, "cause") == cause)
         .collect();
-    let mut evidence: Vec<LineRef> = Vec::new();
-    for b in &agreeing {
-        for l in &b.finding.evidence {
-            let dup = evidence
-                .iter()
-                .any(|e| e.source == l.source && e.line_no == l.line_no && e.text == l.text);
-            if !dup && evidence.len() < MAX_MERGED_EVIDENCE {
-                evidence.push(l.clone());
-            }
-        }
-    }
-    evidence.sort_by_key(|l| (l.timestamp.is_some(), l.timestamp, l.n));
+    let evidence = merged_evidence(&agreeing);
 
     let first_with = |field: &str| -> Option<&Finding> {
         let w = winners.get(field)?;
@@ -245,6 +180,96 @@ pub fn merge(ballots: &[Ballot], cause_rank: &[String]) -> Option<Consensus> {
         fields,
         disagreements,
     })
+}
+
+/// One field's votes: a value per distinct answer with who gave it, most votes first
+/// (ties: the candidates' order for the cause, the worse severity, then the most
+/// confident voter). `ballots` is not empty.
+fn tally(field: &str, ballots: &[Ballot], cause_rank: &[String]) -> FieldVote {
+    let mut tally: Vec<Vote> = Vec::new();
+    for b in ballots {
+        let v = value_of(&b.finding, field);
+        match tally.iter_mut().find(|t| t.value == v) {
+            Some(t) => t.voters.push(b.voter.clone()),
+            None => tally.push(Vote {
+                value: v,
+                voters: vec![b.voter.clone()],
+            }),
+        }
+    }
+    let best_confidence = |v: &Vote| -> f32 {
+        ballots
+            .iter()
+            .filter(|b| v.voters.contains(&b.voter))
+            .map(|b| b.finding.confidence)
+            .fold(0.0, f32::max)
+    };
+    let cause_pos = |v: &str| -> usize {
+        cause_rank
+            .iter()
+            .position(|c| c == v)
+            .unwrap_or(cause_rank.len() + usize::from(v == "other"))
+    };
+    tally.sort_by(|a, b| {
+        b.voters
+            .len()
+            .cmp(&a.voters.len())
+            .then_with(|| match field {
+                "cause" => cause_pos(&a.value).cmp(&cause_pos(&b.value)),
+                "severity" => severity_rank(&b.value).cmp(&severity_rank(&a.value)),
+                _ => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| best_confidence(b).total_cmp(&best_confidence(a)))
+            .then_with(|| a.value.cmp(&b.value))
+    });
+    let agreement = tally[0].voters.len() as f32 / ballots.len() as f32;
+    FieldVote {
+        field: field.to_string(),
+        votes: tally,
+        agreement,
+    }
+}
+
+/// The ballot that speaks for the rest: it agrees with the most winning values, then
+/// it is the most confident, then the first.
+fn representative<'a>(
+    ballots: &'a [Ballot],
+    winners: &BTreeMap<&str, String>,
+) -> Option<&'a Ballot> {
+    let matches = |b: &Ballot| {
+        FIELDS
+            .iter()
+            .filter(|f| winners.get(**f) == Some(&value_of(&b.finding, f)))
+            .count()
+    };
+    ballots
+        .iter()
+        .enumerate()
+        .max_by(|(i, a), (j, b)| {
+            matches(a)
+                .cmp(&matches(b))
+                .then(a.finding.confidence.total_cmp(&b.finding.confidence))
+                .then(j.cmp(i))
+        })
+        .map(|(_, b)| b)
+}
+
+/// The lines the ballots that chose the winning cause cite, each once, at most
+/// [`MAX_MERGED_EVIDENCE`], in time order.
+fn merged_evidence(agreeing: &[&Ballot]) -> Vec<LineRef> {
+    let mut evidence: Vec<LineRef> = Vec::new();
+    for b in agreeing {
+        for l in &b.finding.evidence {
+            let dup = evidence
+                .iter()
+                .any(|e| e.source == l.source && e.line_no == l.line_no && e.text == l.text);
+            if !dup && evidence.len() < MAX_MERGED_EVIDENCE {
+                evidence.push(l.clone());
+            }
+        }
+    }
+    evidence.sort_by_key(|l| (l.timestamp.is_some(), l.timestamp, l.n));
+    evidence
 }
 
 #[cfg(test)]
