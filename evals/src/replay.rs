@@ -270,17 +270,18 @@ fn level_finding(question: &str, lines: &[LogLine], ev: &EvidenceSet) -> Finding
     }
 }
 
-/// Replays one case. Errors of the run are recorded in the result, not returned; an `Err`
-/// means the case could not be set up.
-pub async fn replay(
-    case: &GoldenCase,
-    variant: Variant,
-    llm: Option<&LlmClient>,
-    cfg: &PipelineConfig,
-    library: &Arc<SignatureLibrary>,
-    hybrid: Option<(&Embedder, HybridConfig)>,
-    loki: Option<&LokiReplay>,
-) -> anyhow::Result<CaseRun> {
+/// What a replay reads: the case's lines (in a file, or loaded into Loki), its events
+/// and recorded state, and the filter of its scope.
+struct Setup {
+    /// Holds the lines file (and a hybrid run's vector store) until the replay ends.
+    dir: tempfile::TempDir,
+    source: Arc<dyn LogSource>,
+    index: LineIndex,
+    events: Arc<dyn EventSource>,
+    filter: LogFilter,
+}
+
+async fn set_up(case: &GoldenCase, loki: Option<&LokiReplay>) -> anyhow::Result<Setup> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("logs.jsonl");
     {
@@ -328,182 +329,65 @@ pub async fn replay(
         node: case.filters.node.clone(),
         ..LogFilter::errors()
     };
-    let mut run = CaseRun {
-        case: case.id.clone(),
-        variant,
-        route: None,
-        finding: None,
-        error: None,
-        latency_ms: 0.0,
-        model_ms: 0.0,
-        model_calls: 0,
-        tokens: 0,
-        tool_calls: 0,
-        tool_calls_ok: 0,
-        tool_lines_new: 0,
-        retrieved: Vec::new(),
-        cited: Vec::new(),
-        trace_id: None,
-    };
-    let started = Instant::now();
-    let mut calls: Vec<ModelCall> = Vec::new();
-    match variant {
-        Variant::Evidence => {
-            let rules = Route::by_rules(&case.question, &case.filters);
-            let evs = loglens_tools::k8s::settled::live_warnings(
-                events.as_ref(),
-                &EventFilter {
-                    namespace: filter.namespace.clone(),
-                    warnings_only: true,
-                    ..EventFilter::default()
-                },
-            )
-            .await?;
-            // As the agent pipeline retrieves: no error lines and no warnings, so the
-            // scope's lines.
-            let (lines, _) = lines_in_scope(source.as_ref(), &filter, &evs).await?;
-            let mut evs = evs;
-            evs.splice(
-                0..0,
-                facts_from_lines(events.as_ref(), &filter, &lines).await,
-            );
-            // As the pipeline does: lines that address the model are out of the evidence.
-            let screened = loglens_agents::evidence::screen::screen(&lines, &evs);
-            let (lines, evs) = (screened.lines, screened.events);
-            let ev = collect(
-                &lines,
-                &evs,
-                &library.for_question(&case.question),
-                &LineBudget {
-                    max_lines: cfg.max_lines,
-                    max_tokens: 2000,
-                    max_line_chars: cfg.specialist.max_line_chars,
-                },
-            );
-            // The route as the agent pipeline ends up with it: a question that names no
-            // side takes the evidence's top candidate's.
-            let route = rules
-                .unwrap_or_else(|(features, reason)| Route {
-                    retrieval: RetrievalMode::Structured,
-                    specialists: SpecialistChoice::Both,
-                    reason,
-                    decided_by: DecidedBy::Fallback,
-                    features,
-                })
-                .side_from_evidence(ev.candidates.first().map(|c| c.candidate.category));
-            let specialists = route.specialists;
-            run.route = Some((word(route.retrieval), word(specialists)));
-            let role = match specialists {
-                SpecialistChoice::Infra => Some(Role::Infra),
-                SpecialistChoice::App => Some(Role::App),
-                SpecialistChoice::Both => None,
-            };
-            // With both sides asked, the evidence's own top candidate decides.
-            let role = role.or_else(|| {
-                ev.candidates.first().map(|c| match c.candidate.category {
-                    loglens_agents::evidence::Category::Infra => Role::Infra,
-                    loglens_agents::evidence::Category::App => Role::App,
-                })
-            });
-            run.retrieved = indexes(&ev.lines, &index);
-            // No known failure in the evidence: the floor answers from the lines' own
-            // levels: the worst level seen, where most of those lines come from, and their
-            // message; "nothing is failing" when every line is informational.
-            run.finding = Some(
-                role.and_then(|r| evidence_finding(r, &ev))
-                    .unwrap_or_else(|| level_finding(&case.question, &lines, &ev)),
-            );
-        }
-        Variant::Agents => {
-            let llm = llm.ok_or_else(|| anyhow::anyhow!("the agents variant needs a model"))?;
-            let mut p = AgentPipeline::new(
-                source,
-                Some(events),
-                llm.clone(),
-                library.clone(),
-                cfg.clone(),
-            );
-            // With an embedder, the router's hybrid choice is carried out (else it falls
-            // back to structured retrieval, as a service without an embedding server does).
-            if let Some((embedder, hcfg)) = hybrid {
-                let store = SqliteVectorStore::open(&dir.path().join("vectors.db")).await?;
-                p = p.with_hybrid(HybridRetriever::new(
-                    embedder.clone(),
-                    Arc::new(store),
-                    hcfg,
-                ));
-            }
-            match p.run(&case.question, &filter, &case.filters, None).await {
-                Ok(r) => {
-                    run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
-                    run.tool_calls = r.opinions.iter().map(|o| o.tools.len()).sum();
-                    run.tool_calls_ok = r
-                        .opinions
-                        .iter()
-                        .flat_map(|o| &o.tools)
-                        .filter(|t| t.status == loglens_agents::toolbox::CallStatus::Ok)
-                        .count();
-                    let shown: std::collections::HashSet<(&str, u64)> = r
-                        .evidence
-                        .lines
-                        .iter()
-                        .map(|l| (l.source.as_str(), l.line_no))
-                        .collect();
-                    let mut new: std::collections::HashSet<(&str, u64)> =
-                        std::collections::HashSet::new();
-                    for l in r.opinions.iter().flat_map(|o| &o.added_lines) {
-                        if !shown.contains(&(l.source.as_str(), l.line_no)) {
-                            new.insert((l.source.as_str(), l.line_no));
-                        }
-                    }
-                    run.tool_lines_new = new.len();
-                    run.retrieved = indexes(&r.evidence.lines, &index);
-                    calls = r.calls;
-                    run.finding = Some(r.consensus.finding);
-                }
-                Err(e) => run.error = Some(format!("{}: {e}", e.code())),
-            }
-        }
-        Variant::Baseline | Variant::Hybrid => {
-            // Without a model: retrieval only (the lines are scored, nothing is asked). The
-            // prompt budget then uses the token estimate instead of the server's count.
-            let retrieval_only = llm.is_none();
-            let client = match llm {
-                Some(l) => l.clone(),
-                None => LlmClient::new(loglens_agents::llm::LlmConfig {
-                    base_url: "http://127.0.0.1:9".into(),
-                    ..Default::default()
-                })?,
-            };
-            let b = BaselineAnalyzer::new(source, client, BaselineConfig::default());
-            let retrieved = if variant == Variant::Hybrid {
-                let (embedder, hcfg) = hybrid
-                    .ok_or_else(|| anyhow::anyhow!("the hybrid variant needs an embedder"))?;
-                let store = SqliteVectorStore::open(&dir.path().join("vectors.db")).await?;
-                let h = HybridRetriever::new(embedder.clone(), Arc::new(store), hcfg);
-                b.retrieve_hybrid(&case.question, &filter, cfg.max_lines, &h)
-                    .await
-            } else {
-                b.retrieve(&case.question, &filter, cfg.max_lines).await
-            };
-            match retrieved {
-                Ok(r) if retrieval_only => run.retrieved = indexes(&r.lines, &index),
-                Ok(r) => {
-                    run.retrieved = indexes(&r.lines, &index);
-                    match b.extract(&case.question, &r, None).await {
-                        Ok(x) => {
-                            calls = x.calls;
-                            run.finding = Some(x.finding);
-                        }
-                        Err(e) => run.error = Some(format!("{}: {e}", e.code())),
-                    }
-                }
-                Err(e) => run.error = Some(format!("{}: {e}", e.code())),
-            }
+    Ok(Setup {
+        dir,
+        source,
+        index,
+        events,
+        filter,
+    })
+}
+
+impl CaseRun {
+    /// A run of `case` with nothing recorded yet.
+    fn new(case: &str, variant: Variant) -> Self {
+        CaseRun {
+            case: case.to_string(),
+            variant,
+            route: None,
+            finding: None,
+            error: None,
+            latency_ms: 0.0,
+            model_ms: 0.0,
+            model_calls: 0,
+            tokens: 0,
+            tool_calls: 0,
+            tool_calls_ok: 0,
+            tool_lines_new: 0,
+            retrieved: Vec::new(),
+            cited: Vec::new(),
+            trace_id: None,
         }
     }
+}
+
+/// Replays one case. Errors of the run are recorded in the result, not returned; an `Err`
+/// means the case could not be set up.
+pub async fn replay(
+    case: &GoldenCase,
+    variant: Variant,
+    llm: Option<&LlmClient>,
+    cfg: &PipelineConfig,
+    library: &Arc<SignatureLibrary>,
+    hybrid: Option<(&Embedder, HybridConfig)>,
+    loki: Option<&LokiReplay>,
+) -> anyhow::Result<CaseRun> {
+    let setup = set_up(case, loki).await?;
+    let mut run = CaseRun::new(&case.id, variant);
+    let started = Instant::now();
+    let calls = match variant {
+        Variant::Evidence => {
+            evidence_floor(case, &setup, cfg, library, &mut run).await?;
+            Vec::new()
+        }
+        Variant::Agents => agents(case, &setup, llm, cfg, library, hybrid, &mut run).await?,
+        Variant::Baseline | Variant::Hybrid => {
+            baseline(case, &setup, variant, llm, cfg, hybrid, &mut run).await?
+        }
+    };
+    let index = &setup.index;
     if let Some(f) = &run.finding {
-        run.cited = indexes(&f.evidence, &index);
+        run.cited = indexes(&f.evidence, index);
     }
     run.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     run.model_ms = busy_ms(&calls);
@@ -513,4 +397,201 @@ pub async fn replay(
         .map(|c| c.prompt_tokens + c.completion_tokens)
         .sum();
     Ok(run)
+}
+
+/// The evidence floor: what the evidence alone answers, no model.
+async fn evidence_floor(
+    case: &GoldenCase,
+    setup: &Setup,
+    cfg: &PipelineConfig,
+    library: &Arc<SignatureLibrary>,
+    run: &mut CaseRun,
+) -> anyhow::Result<()> {
+    let Setup {
+        source,
+        index,
+        events,
+        filter,
+        ..
+    } = setup;
+    let rules = Route::by_rules(&case.question, &case.filters);
+    let evs = loglens_tools::k8s::settled::live_warnings(
+        events.as_ref(),
+        &EventFilter {
+            namespace: filter.namespace.clone(),
+            warnings_only: true,
+            ..EventFilter::default()
+        },
+    )
+    .await?;
+    // As the agent pipeline retrieves: no error lines and no warnings, so the
+    // scope's lines.
+    let (lines, _) = lines_in_scope(source.as_ref(), filter, &evs).await?;
+    let mut evs = evs;
+    evs.splice(
+        0..0,
+        facts_from_lines(events.as_ref(), filter, &lines).await,
+    );
+    // As the pipeline does: lines that address the model are out of the evidence.
+    let screened = loglens_agents::evidence::screen::screen(&lines, &evs);
+    let (lines, evs) = (screened.lines, screened.events);
+    let ev = collect(
+        &lines,
+        &evs,
+        &library.for_question(&case.question),
+        &LineBudget {
+            max_lines: cfg.max_lines,
+            max_tokens: 2000,
+            max_line_chars: cfg.specialist.max_line_chars,
+        },
+    );
+    // The route as the agent pipeline ends up with it: a question that names no
+    // side takes the evidence's top candidate's.
+    let route = rules
+        .unwrap_or_else(|(features, reason)| Route {
+            retrieval: RetrievalMode::Structured,
+            specialists: SpecialistChoice::Both,
+            reason,
+            decided_by: DecidedBy::Fallback,
+            features,
+        })
+        .side_from_evidence(ev.candidates.first().map(|c| c.candidate.category));
+    let specialists = route.specialists;
+    run.route = Some((word(route.retrieval), word(specialists)));
+    let role = match specialists {
+        SpecialistChoice::Infra => Some(Role::Infra),
+        SpecialistChoice::App => Some(Role::App),
+        SpecialistChoice::Both => None,
+    };
+    // With both sides asked, the evidence's own top candidate decides.
+    let role = role.or_else(|| {
+        ev.candidates.first().map(|c| match c.candidate.category {
+            loglens_agents::evidence::Category::Infra => Role::Infra,
+            loglens_agents::evidence::Category::App => Role::App,
+        })
+    });
+    run.retrieved = indexes(&ev.lines, index);
+    // No known failure in the evidence: the floor answers from the lines' own
+    // levels: the worst level seen, where most of those lines come from, and their
+    // message; "nothing is failing" when every line is informational.
+    run.finding = Some(
+        role.and_then(|r| evidence_finding(r, &ev))
+            .unwrap_or_else(|| level_finding(&case.question, &lines, &ev)),
+    );
+    Ok(())
+}
+
+/// The agent pipeline on the case; returns its model calls.
+async fn agents(
+    case: &GoldenCase,
+    setup: &Setup,
+    llm: Option<&LlmClient>,
+    cfg: &PipelineConfig,
+    library: &Arc<SignatureLibrary>,
+    hybrid: Option<(&Embedder, HybridConfig)>,
+    run: &mut CaseRun,
+) -> anyhow::Result<Vec<ModelCall>> {
+    let mut calls = Vec::new();
+    let llm = llm.ok_or_else(|| anyhow::anyhow!("the agents variant needs a model"))?;
+    let mut p = AgentPipeline::new(
+        setup.source.clone(),
+        Some(setup.events.clone()),
+        llm.clone(),
+        library.clone(),
+        cfg.clone(),
+    );
+    // With an embedder, the router's hybrid choice is carried out (else it falls
+    // back to structured retrieval, as a service without an embedding server does).
+    if let Some((embedder, hcfg)) = hybrid {
+        let store = SqliteVectorStore::open(&setup.dir.path().join("vectors.db")).await?;
+        p = p.with_hybrid(HybridRetriever::new(
+            embedder.clone(),
+            Arc::new(store),
+            hcfg,
+        ));
+    }
+    match p
+        .run(&case.question, &setup.filter, &case.filters, None)
+        .await
+    {
+        Ok(r) => {
+            run.route = Some((word(r.route.retrieval), word(r.route.specialists)));
+            run.tool_calls = r.opinions.iter().map(|o| o.tools.len()).sum();
+            run.tool_calls_ok = r
+                .opinions
+                .iter()
+                .flat_map(|o| &o.tools)
+                .filter(|t| t.status == loglens_agents::toolbox::CallStatus::Ok)
+                .count();
+            let shown: std::collections::HashSet<(&str, u64)> = r
+                .evidence
+                .lines
+                .iter()
+                .map(|l| (l.source.as_str(), l.line_no))
+                .collect();
+            let mut new: std::collections::HashSet<(&str, u64)> = std::collections::HashSet::new();
+            for l in r.opinions.iter().flat_map(|o| &o.added_lines) {
+                if !shown.contains(&(l.source.as_str(), l.line_no)) {
+                    new.insert((l.source.as_str(), l.line_no));
+                }
+            }
+            run.tool_lines_new = new.len();
+            run.retrieved = indexes(&r.evidence.lines, &setup.index);
+            calls = r.calls;
+            run.finding = Some(r.consensus.finding);
+        }
+        Err(e) => run.error = Some(format!("{}: {e}", e.code())),
+    }
+    Ok(calls)
+}
+
+/// The baseline (recency, or hybrid retrieval) and one extraction call; without a model,
+/// retrieval only. Returns its model calls.
+async fn baseline(
+    case: &GoldenCase,
+    setup: &Setup,
+    variant: Variant,
+    llm: Option<&LlmClient>,
+    cfg: &PipelineConfig,
+    hybrid: Option<(&Embedder, HybridConfig)>,
+    run: &mut CaseRun,
+) -> anyhow::Result<Vec<ModelCall>> {
+    let mut calls = Vec::new();
+    // Without a model: retrieval only (the lines are scored, nothing is asked). The
+    // prompt budget then uses the token estimate instead of the server's count.
+    let retrieval_only = llm.is_none();
+    let client = match llm {
+        Some(l) => l.clone(),
+        None => LlmClient::new(loglens_agents::llm::LlmConfig {
+            base_url: "http://127.0.0.1:9".into(),
+            ..Default::default()
+        })?,
+    };
+    let b = BaselineAnalyzer::new(setup.source.clone(), client, BaselineConfig::default());
+    let retrieved = if variant == Variant::Hybrid {
+        let (embedder, hcfg) =
+            hybrid.ok_or_else(|| anyhow::anyhow!("the hybrid variant needs an embedder"))?;
+        let store = SqliteVectorStore::open(&setup.dir.path().join("vectors.db")).await?;
+        let h = HybridRetriever::new(embedder.clone(), Arc::new(store), hcfg);
+        b.retrieve_hybrid(&case.question, &setup.filter, cfg.max_lines, &h)
+            .await
+    } else {
+        b.retrieve(&case.question, &setup.filter, cfg.max_lines)
+            .await
+    };
+    match retrieved {
+        Ok(r) if retrieval_only => run.retrieved = indexes(&r.lines, &setup.index),
+        Ok(r) => {
+            run.retrieved = indexes(&r.lines, &setup.index);
+            match b.extract(&case.question, &r, None).await {
+                Ok(x) => {
+                    calls = x.calls;
+                    run.finding = Some(x.finding);
+                }
+                Err(e) => run.error = Some(format!("{}: {e}", e.code())),
+            }
+        }
+        Err(e) => run.error = Some(format!("{}: {e}", e.code())),
+    }
+    Ok(calls)
 }

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn line(n: u64, labels: &[(&str, &str)], text: &str) -> LogLine {

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::replay::Variant;
 use loglens_agents::{Finding, Severity};

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn data() -> std::path::PathBuf {
