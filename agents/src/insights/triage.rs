@@ -153,99 +153,9 @@ pub fn triage(
     let minutes = current.minutes();
     let mut items: Vec<TriageItem> = groups
         .into_iter()
-        .map(|(key, mut g)| {
-            let (public_key, title) = if let Some(id) = key.strip_prefix("signature:") {
-                let sig = library.signatures().iter().find(|s| s.id == id);
-                g.action = sig.map(|s| s.action.clone());
-                (
-                    key.clone(),
-                    sig.map_or_else(|| id.to_string(), |s| s.title.clone()),
-                )
-            } else if let Some(n) = key.strip_prefix('#') {
-                let t = n
-                    .parse::<usize>()
-                    .ok()
-                    .map(|i| miner.template(i))
-                    .unwrap_or_default();
-                let t = super::clip(&loglens_tools::redact::redact(&t), 200);
-                (format!("pattern:{t}"), t)
-            } else {
-                (key.clone(), key.trim_start_matches("event:").to_string())
-            };
-            g.title = title;
-            let mut per_component: BTreeMap<String, u64> = BTreeMap::new();
-            let mut pods = BTreeSet::new();
-            for l in &g.lines {
-                *per_component.entry(super::component(l)).or_default() += 1;
-                if let Some(p) = l.label("pod") {
-                    pods.insert(p.to_string());
-                }
-            }
-            for e in &g.events {
-                *per_component.entry(workload(&e.name)).or_default() += u64::from(e.count.max(1));
-                pods.insert(e.name.clone());
-            }
-            let mut components: Vec<(String, u64)> = per_component.into_iter().collect();
-            components.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            let times = g
-                .lines
-                .iter()
-                .filter_map(|l| l.timestamp)
-                .chain(g.events.iter().filter_map(|e| e.last_seen));
-            let (first_seen, last_seen) = times.fold(
-                (None, None),
-                |(a, b): (Option<DateTime<Utc>>, Option<DateTime<Utc>>), t| {
-                    (
-                        Some(a.map_or(t, |a| a.min(t))),
-                        Some(b.map_or(t, |b| b.max(t))),
-                    )
-                },
-            );
+        .map(|(key, g)| {
             let novel = previous.is_some() && !seen_before.contains(&key);
-            let severity = g.severity.unwrap_or(Severity::Warn);
-            let services = components.len().max(1);
-            let score = severity_weight(severity)
-                * (1.0 + (g.count.max(1) as f64).ln())
-                * (1.0 + 0.5 * (services as f64 - 1.0))
-                * if novel { 2.0 } else { 1.0 };
-            let mut why = format!(
-                "{severity}; {} {} in {} service{}",
-                g.count,
-                if g.events.is_empty() {
-                    "lines"
-                } else {
-                    "occurrences"
-                },
-                services,
-                if services == 1 { "" } else { "s" }
-            );
-            if novel {
-                why.push_str("; new in this window");
-            }
-            let mut evidence = first_evidence(g.lines.iter().copied(), 3);
-            evidence.extend(
-                g.events
-                    .iter()
-                    .take(3 - evidence.len().min(3))
-                    .map(|e| Evidence::event(e)),
-            );
-            TriageItem {
-                rank: 0,
-                key: public_key,
-                title: g.title,
-                severity,
-                count: g.count,
-                rate_per_minute: g.count as f64 / minutes,
-                components: components.into_iter().map(|(c, _)| c).collect(),
-                pods: pods.len(),
-                first_seen,
-                last_seen,
-                novel,
-                score,
-                why,
-                action: g.action,
-                evidence,
-            }
+            item(key, g, library, &miner, novel, minutes)
         })
         .collect();
     items.sort_by(|a, b| {
@@ -259,6 +169,110 @@ pub fn triage(
         it.rank = i + 1;
     }
     items
+}
+
+/// One problem group as a ranked item (rank set later): its title (the signature's, the
+/// template's or the event reason), where it shows, when, and its score: severity,
+/// volume, spread over services, doubled when it is new in this window.
+fn item(
+    key: String,
+    mut g: Group<'_>,
+    library: &SignatureLibrary,
+    miner: &TemplateMiner,
+    novel: bool,
+    minutes: f64,
+) -> TriageItem {
+    let (public_key, title) = if let Some(id) = key.strip_prefix("signature:") {
+        let sig = library.signatures().iter().find(|s| s.id == id);
+        g.action = sig.map(|s| s.action.clone());
+        (
+            key.clone(),
+            sig.map_or_else(|| id.to_string(), |s| s.title.clone()),
+        )
+    } else if let Some(n) = key.strip_prefix('#') {
+        let t = n
+            .parse::<usize>()
+            .ok()
+            .map(|i| miner.template(i))
+            .unwrap_or_default();
+        let t = super::clip(&loglens_tools::redact::redact(&t), 200);
+        (format!("pattern:{t}"), t)
+    } else {
+        (key.clone(), key.trim_start_matches("event:").to_string())
+    };
+    g.title = title;
+    let mut per_component: BTreeMap<String, u64> = BTreeMap::new();
+    let mut pods = BTreeSet::new();
+    for l in &g.lines {
+        *per_component.entry(super::component(l)).or_default() += 1;
+        if let Some(p) = l.label("pod") {
+            pods.insert(p.to_string());
+        }
+    }
+    for e in &g.events {
+        *per_component.entry(workload(&e.name)).or_default() += u64::from(e.count.max(1));
+        pods.insert(e.name.clone());
+    }
+    let mut components: Vec<(String, u64)> = per_component.into_iter().collect();
+    components.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let times = g
+        .lines
+        .iter()
+        .filter_map(|l| l.timestamp)
+        .chain(g.events.iter().filter_map(|e| e.last_seen));
+    let (first_seen, last_seen) = times.fold(
+        (None, None),
+        |(a, b): (Option<DateTime<Utc>>, Option<DateTime<Utc>>), t| {
+            (
+                Some(a.map_or(t, |a| a.min(t))),
+                Some(b.map_or(t, |b| b.max(t))),
+            )
+        },
+    );
+    let severity = g.severity.unwrap_or(Severity::Warn);
+    let services = components.len().max(1);
+    let score = severity_weight(severity)
+        * (1.0 + (g.count.max(1) as f64).ln())
+        * (1.0 + 0.5 * (services as f64 - 1.0))
+        * if novel { 2.0 } else { 1.0 };
+    let mut why = format!(
+        "{severity}; {} {} in {} service{}",
+        g.count,
+        if g.events.is_empty() {
+            "lines"
+        } else {
+            "occurrences"
+        },
+        services,
+        if services == 1 { "" } else { "s" }
+    );
+    if novel {
+        why.push_str("; new in this window");
+    }
+    let mut evidence = first_evidence(g.lines.iter().copied(), 3);
+    evidence.extend(
+        g.events
+            .iter()
+            .take(3 - evidence.len().min(3))
+            .map(|e| Evidence::event(e)),
+    );
+    TriageItem {
+        rank: 0,
+        key: public_key,
+        title: g.title,
+        severity,
+        count: g.count,
+        rate_per_minute: g.count as f64 / minutes,
+        components: components.into_iter().map(|(c, _)| c).collect(),
+        pods: pods.len(),
+        first_seen,
+        last_seen,
+        novel,
+        score,
+        why,
+        action: g.action,
+        evidence,
+    }
 }
 
 #[cfg(test)]
