@@ -65,7 +65,7 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
                 (cause, class_name, specialists, class_name.replace('_', " "))
             }
             None => bail!(
-                "{name}: root-cause class {class_name} has no mapping (evals/src/import/cloudopsbench.rs)"
+                "{name}: root-cause class {class_name} has no mapping (evals/src/import/cloudopsbench/classes.rs)"
             ),
         },
     };
