@@ -1,4 +1,3 @@
-
 #[test]
 fn a_table_of_another_shape_reads_as_blanks_not_a_panic() {
     // Found by the kubectl fuzz target's seeds: a node table recorded under `get pods`.
