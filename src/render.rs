@@ -124,80 +124,9 @@ pub fn record(r: &AnalysisRecord) -> String {
     } else {
         let _ = writeln!(s, "Evidence:");
     }
-    for l in &f.evidence {
-        let time = l
-            .timestamp
-            .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
-        let stream = ["pod", "container", "app"]
-            .iter()
-            .find_map(|k| l.labels.get(*k))
-            .map_or("", String::as_str);
-        let text: String = l.text.chars().take(240).collect();
-        let more = if l.text.chars().count() > 240 {
-            "…"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            "  [{}] {}:{}  {}  {}",
-            l.n, l.source, l.line_no, time, stream
-        );
-        let _ = writeln!(s, "      {text}{more}");
-    }
+    evidence_lines(&mut s, &f.evidence);
     if let Some(d) = &r.details {
-        if let Some(path) = d["path"].as_array() {
-            let steps: Vec<String> = path
-                .iter()
-                .map(|p| {
-                    let stage = p["stage"].as_str().unwrap_or("?");
-                    match p["status"].as_str() {
-                        Some("ran") => stage.to_string(),
-                        Some(other) => format!("{stage} ({other})"),
-                        None => stage.to_string(),
-                    }
-                })
-                .collect();
-            let _ = writeln!(s, "Path:        {}", steps.join(" → "));
-            // Said once: the specialists answered without tool rounds, and why.
-            if let Some(note) = path
-                .iter()
-                .filter_map(|p| p["note"].as_str())
-                .find_map(|n| n.split_once("no tool rounds").map(|(_, why)| why))
-            {
-                let _ = writeln!(s, "Tools:       no tool rounds{note}");
-            }
-        }
-        if let Some(w) = d["withheld"].as_array()
-            && !w.is_empty()
-        {
-            let _ = writeln!(
-                s,
-                "Withheld:    {} line(s) that address the model were kept from it and from the answer:",
-                w.len()
-            );
-            for x in w.iter().take(5) {
-                let _ = writeln!(
-                    s,
-                    "  {}:{} ({}): {}",
-                    x["source"].as_str().unwrap_or("?"),
-                    x["line_no"],
-                    x["reason"].as_str().unwrap_or("?"),
-                    x["text"].as_str().unwrap_or_default()
-                );
-            }
-        }
-        if let Some(note) = d["retrieval"]["note"].as_str() {
-            let _ = writeln!(s, "Retrieval:   {note}");
-        }
-        if let Some(dis) = d["consensus"]["disagreements"].as_array()
-            && !dis.is_empty()
-        {
-            let _ = writeln!(s, "Disagreed:");
-            for x in dis {
-                let _ = writeln!(s, "  {}", x.as_str().unwrap_or_default());
-            }
-        }
+        run_details(&mut s, d);
     }
     let _ = writeln!(
         s,
@@ -219,4 +148,87 @@ pub fn record(r: &AnalysisRecord) -> String {
         let _ = writeln!(s, "Every step of this run: loglens trace {t}");
     }
     s
+}
+
+/// The cited lines: number, origin, time and stream, then the text (cut at 240 chars).
+fn evidence_lines(s: &mut String, evidence: &[loglens_agents::LineRef]) {
+    for l in evidence {
+        let time = l
+            .timestamp
+            .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let stream = ["pod", "container", "app"]
+            .iter()
+            .find_map(|k| l.labels.get(*k))
+            .map_or("", String::as_str);
+        let text: String = l.text.chars().take(240).collect();
+        let more = if l.text.chars().count() > 240 {
+            "…"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  [{}] {}:{}  {}  {}",
+            l.n, l.source, l.line_no, time, stream
+        );
+        let _ = writeln!(s, "      {text}{more}");
+    }
+}
+
+/// What the stored details say about the run: its path (and why no tool rounds), lines
+/// withheld as addressed to the model, the retrieval's note, the specialists'
+/// disagreements.
+fn run_details(s: &mut String, d: &serde_json::Value) {
+    if let Some(path) = d["path"].as_array() {
+        let steps: Vec<String> = path
+            .iter()
+            .map(|p| {
+                let stage = p["stage"].as_str().unwrap_or("?");
+                match p["status"].as_str() {
+                    Some("ran") => stage.to_string(),
+                    Some(other) => format!("{stage} ({other})"),
+                    None => stage.to_string(),
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "Path:        {}", steps.join(" → "));
+        // Said once: the specialists answered without tool rounds, and why.
+        if let Some(note) = path
+            .iter()
+            .filter_map(|p| p["note"].as_str())
+            .find_map(|n| n.split_once("no tool rounds").map(|(_, why)| why))
+        {
+            let _ = writeln!(s, "Tools:       no tool rounds{note}");
+        }
+    }
+    if let Some(w) = d["withheld"].as_array()
+        && !w.is_empty()
+    {
+        let _ = writeln!(
+            s,
+            "Withheld:    {} line(s) that address the model were kept from it and from the answer:",
+            w.len()
+        );
+        for x in w.iter().take(5) {
+            let _ = writeln!(
+                s,
+                "  {}:{} ({}): {}",
+                x["source"].as_str().unwrap_or("?"),
+                x["line_no"],
+                x["reason"].as_str().unwrap_or("?"),
+                x["text"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    if let Some(note) = d["retrieval"]["note"].as_str() {
+        let _ = writeln!(s, "Retrieval:   {note}");
+    }
+    if let Some(dis) = d["consensus"]["disagreements"].as_array()
+        && !dis.is_empty()
+    {
+        let _ = writeln!(s, "Disagreed:");
+        for x in dis {
+            let _ = writeln!(s, "  {}", x.as_str().unwrap_or_default());
+        }
+    }
 }

@@ -200,9 +200,6 @@ impl Analysis {
         }
         priority.extend((0..lines.len()).rev());
 
-        let mut used = 0usize;
-        let mut chosen: BTreeMap<usize, (String, usize)> = BTreeMap::new();
-        let mut shapes: BTreeMap<(String, String), usize> = BTreeMap::new();
         let event_rows = event_rows(&candidates, events.len());
         let event_cost: usize = event_rows
             .iter()
@@ -210,32 +207,7 @@ impl Analysis {
             .sum();
         let line_room = budget.max_tokens.saturating_sub(event_cost);
         let max_lines = budget.max_lines.saturating_sub(event_rows.len());
-        for i in priority {
-            if chosen.len() >= max_lines {
-                break;
-            }
-            if chosen.contains_key(&i) {
-                continue;
-            }
-            let key = (
-                lines[i].stream_name().to_string(),
-                message_shape(&lines[i].text),
-            );
-            if let Some(&j) = shapes.get(&key) {
-                if let Some(c) = chosen.get_mut(&j) {
-                    c.1 += 1;
-                }
-                continue;
-            }
-            let text = clip(&redact(&lines[i].text), budget.max_line_chars);
-            let cost = estimate_tokens(&text) + LINE_OVERHEAD_TOKENS;
-            if used + cost > line_room {
-                continue;
-            }
-            used += cost;
-            shapes.insert(key, i);
-            chosen.insert(i, (text, 0));
-        }
+        let chosen = pick_lines(lines, priority, budget, line_room, max_lines);
 
         let mut out: Vec<LineRef> = Vec::with_capacity(chosen.len() + event_rows.len());
         let mut number_of_line: BTreeMap<usize, usize> = BTreeMap::new();
@@ -292,6 +264,49 @@ impl Analysis {
             menu,
         }
     }
+}
+
+/// Takes lines in `priority` order while the budget lasts: at most `max_lines`, their
+/// clipped, redacted text within `line_room` tokens, one line per stream and message shape
+/// (a later line of the same shape counts as `similar` on the first). Returns each chosen
+/// line's text and its similar count, by index into `lines`.
+fn pick_lines(
+    lines: &[LogLine],
+    priority: Vec<usize>,
+    budget: &LineBudget,
+    line_room: usize,
+    max_lines: usize,
+) -> BTreeMap<usize, (String, usize)> {
+    let mut used = 0usize;
+    let mut chosen: BTreeMap<usize, (String, usize)> = BTreeMap::new();
+    let mut shapes: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for i in priority {
+        if chosen.len() >= max_lines {
+            break;
+        }
+        if chosen.contains_key(&i) {
+            continue;
+        }
+        let key = (
+            lines[i].stream_name().to_string(),
+            message_shape(&lines[i].text),
+        );
+        if let Some(&j) = shapes.get(&key) {
+            if let Some(c) = chosen.get_mut(&j) {
+                c.1 += 1;
+            }
+            continue;
+        }
+        let text = clip(&redact(&lines[i].text), budget.max_line_chars);
+        let cost = estimate_tokens(&text) + LINE_OVERHEAD_TOKENS;
+        if used + cost > line_room {
+            continue;
+        }
+        used += cost;
+        shapes.insert(key, i);
+        chosen.insert(i, (text, 0));
+    }
+    chosen
 }
 
 /// The events shown: the candidates' own first (the facts a cause rests on, two each),
