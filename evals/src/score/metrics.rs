@@ -129,7 +129,7 @@ pub struct Percentiles {
     pub p99: f64,
 }
 
-pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
+fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -249,7 +249,7 @@ pub fn metrics(scores: &[CaseScore], runs: &[CaseRun]) -> Metrics {
 }
 
 /// Accuracy per group of cases (`key` names the group; `None` leaves a case out).
-pub(super) fn group<'a>(
+fn group<'a>(
     scores: impl Iterator<Item = &'a CaseScore>,
     key: impl Fn(&CaseScore) -> Option<String>,
 ) -> BTreeMap<String, SourceMetrics> {

@@ -167,7 +167,7 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
 }
 
 /// The by-cause-and-detail table; empty when no case is labelled with a detail.
-pub(super) fn detail_table(by_detail: &BTreeMap<String, DetailMetrics>) -> String {
+fn detail_table(by_detail: &BTreeMap<String, DetailMetrics>) -> String {
     if by_detail.is_empty() {
         return String::new();
     }

@@ -96,7 +96,7 @@ pub(super) fn addresses(state: &ClusterState, out: &mut Vec<K8sEvent>) {
 /// value says), or one the host is a typo of (at most two letters off, names of six
 /// letters or more). An optional dependency that is not deployed names no Service either,
 /// but its variable names that dependency, not a Service that exists.
-pub(super) fn near_miss<'a>(key: &str, host: &str, known: &BTreeSet<&'a str>) -> Option<&'a str> {
+fn near_miss<'a>(key: &str, host: &str, known: &BTreeSet<&'a str>) -> Option<&'a str> {
     let squash = |t: &str| -> String {
         t.chars()
             .filter(char::is_ascii_alphanumeric)
@@ -245,11 +245,7 @@ pub(super) fn services(state: &ClusterState, out: &mut Vec<K8sEvent>) {
 /// The Deployment or StatefulSet behind a Service, when every one that would back it is
 /// scaled to zero: nothing serves the Service's callers, by someone's choice or an
 /// autoscaler's.
-pub(super) fn scaled_to_zero(
-    state: &ClusterState,
-    s: &ServiceState,
-    selector: &str,
-) -> Option<K8sEvent> {
+fn scaled_to_zero(state: &ClusterState, s: &ServiceState, selector: &str) -> Option<K8sEvent> {
     let backing: Vec<&WorkloadState> = state
         .workloads
         .iter()

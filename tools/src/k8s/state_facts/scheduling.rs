@@ -29,7 +29,7 @@ pub(super) fn nodes(state: &ClusterState, out: &mut Vec<K8sEvent>) {
     }
 }
 
-pub(super) fn pods_on<'a>(state: &'a ClusterState, node: &str) -> Vec<&'a PodState> {
+fn pods_on<'a>(state: &'a ClusterState, node: &str) -> Vec<&'a PodState> {
     state
         .pods
         .iter()
@@ -199,7 +199,7 @@ pub fn main_reason(message: &str, pod: &PodState, nodes: &[NodeState]) -> Option
 
 /// The quota (`name (resource used/hard)`) that explains a scheduler's "persistentvolumeclaim
 /// not found": one that limits storage requests in the namespace.
-pub(super) fn missing_claim_quota(state: &ClusterState, message: &str) -> Option<(String, String)> {
+fn missing_claim_quota(state: &ClusterState, message: &str) -> Option<(String, String)> {
     let lower = message.to_ascii_lowercase();
     let at = lower.find("persistentvolumeclaim \"")?;
     let rest = &message[at + "persistentvolumeclaim \"".len()..];
