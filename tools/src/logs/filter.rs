@@ -103,13 +103,18 @@ impl LogFilter {
 
     /// Whether a line's labels match (time and text are checked separately).
     pub fn matches_labels(&self, line: &LogLine) -> bool {
+        self.matches_labels_by(|name| line.label(name))
+    }
+
+    /// [`LogFilter::matches_labels`] with the labels read through `label`.
+    pub(crate) fn matches_labels_by<'s>(&self, label: impl Fn(&str) -> Option<&'s str>) -> bool {
         let exact = |want: &Option<String>, key: &str| match want {
             None => true,
-            Some(w) => line.label(key) == Some(w.as_str()),
+            Some(w) => label(key) == Some(w.as_str()),
         };
         let pod_ok = match &self.pod {
             None => true,
-            Some(want) => line.label("pod").is_some_and(|p| in_workload(p, want)),
+            Some(want) => label("pod").is_some_and(|p| in_workload(p, want)),
         };
         exact(&self.namespace, "namespace")
             && exact(&self.container, "container")

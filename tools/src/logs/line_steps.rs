@@ -4,26 +4,59 @@
 //! calling the same steps is what keeps their results the same.
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use super::parse::{self, Parsed};
+use super::view::LineView;
 use super::{LogFilter, LogLine};
 
 /// One raw line as both scan paths read it: lossily decoded, `\r` trimmed, parsed as JSON
 /// when it looks like JSON and as plain text otherwise. `None` for a blank line.
 pub(crate) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
     // Valid UTF-8 (nearly every line) is checked in one fast pass and borrowed.
-    let raw = match std::str::from_utf8(bytes) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(bytes),
-    };
+    match std::str::from_utf8(bytes) {
+        Ok(s) => view_str(s).map(LineView::into_parsed),
+        Err(_) => view_str(&String::from_utf8_lossy(bytes)).map(LineView::into_parsed),
+    }
+}
+
+/// [`parse_raw`] on a line that is valid UTF-8, borrowing from it.
+pub(crate) fn view_str(raw: &str) -> Option<LineView<'_>> {
     let raw = raw.trim_end_matches('\r');
     if raw.trim().is_empty() {
         return None;
     }
     Some(if raw.starts_with('{') {
-        parse::parse_json_line(raw).unwrap_or_else(|| parse::parse_plain_line(raw))
+        parse::json_view(raw).unwrap_or_else(|| parse::plain_view(raw))
     } else {
-        parse::parse_plain_line(raw)
+        parse::plain_view(raw)
     })
+}
+
+/// Whether a line with the file's labels `base` passes the filter, told from its view
+/// (no owned line built): the same conditions as [`accept`], read through the same
+/// functions. Only for a filter whose LogQL, if any, only filters by text
+/// ([`can_decide_on_views`]); a line's time must be its own (an inherited one is found
+/// by the caller).
+pub(crate) fn view_accepted(
+    filter: &LogFilter,
+    view: &LineView<'_>,
+    base: &BTreeMap<String, String>,
+) -> bool {
+    let label = |name: &str| view.label(base, name);
+    filter.matches_labels_by(label)
+        && filter.matches_time(view.timestamp)
+        && filter.matches_text(&view.text)
+        && filter
+            .logql
+            .as_ref()
+            .is_none_or(|q| q.matches_stream_by(label) && q.passes_line_filters(&view.text))
+}
+
+/// Whether [`view_accepted`] can decide for this filter: its LogQL, if any, neither
+/// extracts labels nor rewrites lines.
+pub(crate) fn can_decide_on_views(filter: &LogFilter) -> bool {
+    filter.logql.as_ref().is_none_or(|q| q.only_line_filters())
 }
 
 /// The line with the file's labels added (its own win).
@@ -53,26 +86,85 @@ pub(crate) fn stream_key(labels: &BTreeMap<String, String>) -> BTreeMap<String, 
 /// (by time, then line number; lines of unknown time count as oldest), with a count of
 /// every line that matched. With a limit, memory stays at most `2n` lines whatever the
 /// number of matches: past that the oldest are dropped.
+///
+/// A line can be kept built ([`Kept::push`]) or as its raw bytes ([`Kept::push_raw`]),
+/// copied into one buffer: most matching lines of a large file are dropped again by the
+/// limit, so the scan's fast path builds a [`LogLine`] only for those still kept at the
+/// end ([`Kept::build_raw`]).
 #[derive(Debug, Default)]
 pub(crate) struct Kept {
     limit: Option<usize>,
     pub(crate) lines: Vec<LogLine>,
+    raw: Vec<RawLine>,
+    /// The raw lines' bytes, one after the other.
+    arena: Vec<u8>,
     pub(crate) matched: u64,
+}
+
+/// A matching line kept as bytes (in [`Kept`]'s buffer, from `at`, `len` long).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawLine {
+    pub(crate) timestamp: Option<DateTime<Utc>>,
+    pub(crate) line_no: u64,
+    at: usize,
+    len: usize,
+    pub(crate) truncated_bytes: usize,
+}
+
+impl RawLine {
+    fn key(&self) -> (Option<DateTime<Utc>>, u64) {
+        (self.timestamp, self.line_no)
+    }
+}
+
+fn key(line: &LogLine) -> (Option<DateTime<Utc>>, u64) {
+    (line.timestamp, line.line_no)
 }
 
 impl Kept {
     pub(crate) fn new(limit: Option<usize>) -> Self {
         Self {
             limit,
-            lines: Vec::new(),
-            matched: 0,
+            ..Self::default()
         }
     }
 
     /// Keeps `line` (for now: an older one may be dropped later).
     pub(crate) fn push(&mut self, line: LogLine) {
         self.matched += 1;
-        self.hold(line);
+        self.lines.push(line);
+        self.bound();
+    }
+
+    /// Keeps a matching line as its bytes, to be built by [`Kept::build_raw`] if it is
+    /// still kept then.
+    pub(crate) fn push_raw(
+        &mut self,
+        timestamp: Option<DateTime<Utc>>,
+        line_no: u64,
+        bytes: &[u8],
+        truncated_bytes: usize,
+    ) {
+        self.matched += 1;
+        self.hold_raw(timestamp, line_no, bytes, truncated_bytes);
+    }
+
+    fn hold_raw(
+        &mut self,
+        timestamp: Option<DateTime<Utc>>,
+        line_no: u64,
+        bytes: &[u8],
+        truncated_bytes: usize,
+    ) {
+        self.raw.push(RawLine {
+            timestamp,
+            line_no,
+            at: self.arena.len(),
+            len: bytes.len(),
+            truncated_bytes,
+        });
+        self.arena.extend_from_slice(bytes);
+        self.bound();
     }
 
     /// Adds what another scan of the same file kept (a later range, whose line numbers
@@ -80,29 +172,63 @@ impl Kept {
     pub(crate) fn extend(&mut self, other: Kept) {
         self.matched += other.matched;
         for line in other.lines {
-            self.hold(line);
+            self.lines.push(line);
+            self.bound();
+        }
+        for r in &other.raw {
+            let bytes = &other.arena[r.at..r.at + r.len];
+            self.hold_raw(r.timestamp, r.line_no, bytes, r.truncated_bytes);
         }
     }
 
-    /// Holds a line, dropping the oldest once twice the limit are held.
-    fn hold(&mut self, line: LogLine) {
-        self.lines.push(line);
+    /// Shrinks to the limit once twice the limit are held.
+    fn bound(&mut self) {
         if let Some(n) = self.limit
-            && self.lines.len() >= n.max(1) * 2
+            && self.lines.len() + self.raw.len() >= n.max(1) * 2
         {
             self.shrink();
         }
     }
 
-    /// Drops all but the newest `limit` lines (those kept end up oldest first; callers
-    /// sort what they merge anyway).
+    /// Drops all but the newest `limit` lines, built and raw (in no particular order:
+    /// callers sort what they merge).
     pub(crate) fn shrink(&mut self) {
         let Some(n) = self.limit else { return };
-        if self.lines.len() <= n {
+        let held = self.lines.len() + self.raw.len();
+        if held <= n {
             return;
         }
-        self.lines.sort_by_key(|l| (l.timestamp, l.line_no));
-        self.lines.drain(..self.lines.len() - n);
+        // The oldest key that stays: the n-th newest (keys are unique: line numbers are).
+        let mut keys: Vec<_> = self
+            .lines
+            .iter()
+            .map(key)
+            .chain(self.raw.iter().map(RawLine::key))
+            .collect();
+        let (_, cut, _) = keys.select_nth_unstable(held - n);
+        let cut = *cut;
+        self.lines.retain(|l| key(l) >= cut);
+        self.raw.retain(|r| r.key() >= cut);
+        // The kept bytes move to the front, in their order.
+        let mut to = 0;
+        for r in &mut self.raw {
+            self.arena.copy_within(r.at..r.at + r.len, to);
+            r.at = to;
+            to += r.len;
+        }
+        self.arena.truncate(to);
+    }
+
+    /// Builds the raw lines still kept (after [`Kept::shrink`]) with `build`, which gets
+    /// each one and its bytes; a line it gives `None` for is dropped.
+    pub(crate) fn build_raw(&mut self, mut build: impl FnMut(&RawLine, &[u8]) -> Option<LogLine>) {
+        self.shrink();
+        for r in std::mem::take(&mut self.raw) {
+            if let Some(line) = build(&r, &self.arena[r.at..r.at + r.len]) {
+                self.lines.push(line);
+            }
+        }
+        self.arena = Vec::new();
     }
 }
 
@@ -161,6 +287,43 @@ mod tests {
         let mut kept: Vec<u64> = k.lines.iter().map(|l| l.line_no).collect();
         kept.sort_unstable();
         assert_eq!(kept, vec![1, 4, 5], "seconds 5, 9 and 7");
+    }
+
+    #[test]
+    fn raw_and_built_lines_share_the_limit_and_the_raw_are_built_at_the_end() {
+        let mut k = Kept::new(Some(4));
+        for n in 0..60u64 {
+            let second = Some((n % 50) as u32);
+            if n % 3 == 0 {
+                k.push(line(n, second));
+            } else {
+                let ts = second.map(|s| Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, s).unwrap());
+                k.push_raw(ts, n, format!("raw {n}").as_bytes(), 0);
+            }
+            assert!(k.lines.len() + k.raw.len() < 8, "memory stays bounded");
+        }
+        k.build_raw(|r, bytes| {
+            let mut l = line(r.line_no, None);
+            l.timestamp = r.timestamp;
+            l.text = String::from_utf8(bytes.to_vec()).unwrap();
+            Some(l)
+        });
+        assert_eq!(k.matched, 60);
+        let mut kept: Vec<(u64, String)> = k
+            .lines
+            .iter()
+            .map(|l| (l.line_no, l.text.clone()))
+            .collect();
+        kept.sort_unstable();
+        // Seconds 49, 48, 47, 46: lines 46 to 49 (48 built, the others raw, their bytes
+        // intact after the buffer was compacted).
+        let want = vec![
+            (46, "raw 46".to_string()),
+            (47, "raw 47".to_string()),
+            (48, "line 48".to_string()),
+            (49, "raw 49".to_string()),
+        ];
+        assert_eq!(kept, want);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod loki;
 pub(crate) mod parse;
 mod prefilter;
 mod scope;
+mod view;
 
 pub use file::{DEFAULT_MAX_LINE_BYTES, FileLogSource};
 pub use filter::{DEFAULT_ERROR_FILTER, LogFilter, in_workload, untrusted_regex};

@@ -10,6 +10,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+pub(crate) use super::view::Parsed;
+use super::view::{LineLabels, LineView};
+
 /// The canonical name of a label key, for the aliases different shippers use
 /// (`pod_name`, `k8s_pod_name`, `kubernetes_namespace_name`, ...). `None` for keys that
 /// are not labels loglens knows.
@@ -108,25 +111,17 @@ fn value_timestamp(v: &Field<'_>) -> Option<DateTime<Utc>> {
     }
 }
 
-/// A line parsed from one of the formats, before it gets its source and line number.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Parsed {
-    pub text: String,
-    pub timestamp: Option<DateTime<Utc>>,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// Adds `key=value` under its canonical name (and keeps the first value seen).
-fn put_label(labels: &mut BTreeMap<String, String>, key: &str, value: &Field<'_>) {
+/// Puts `key=value` under the key's canonical name (the first value seen stays).
+fn put_label<'a>(labels: &mut LineLabels<'a>, key: &str, value: &Field<'a>) {
     let Some(canon) = canonical_label(key) else {
         return;
     };
     let value = match value {
-        Field::Str(s) => s.to_string(),
-        Field::Num(n) => n.to_string(),
+        Field::Str(s) => s.clone(),
+        Field::Num(n) => Cow::Owned(n.to_string()),
         _ => return,
     };
-    labels.entry(canon.to_string()).or_insert(value);
+    labels.put(canon, value);
 }
 
 const TIME_KEYS: [&str; 6] = ["timestamp", "ts", "time", "@timestamp", "date", "T"];
@@ -198,10 +193,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
     }
 }
 
-impl Field<'_> {
-    fn as_str(&self) -> Option<&str> {
+impl<'a> Field<'a> {
+    /// The string, borrowed from the line where it was.
+    fn as_cow(&self) -> Option<Cow<'a, str>> {
         match self {
-            Field::Str(s) => Some(s),
+            Field::Str(s) => Some(s.clone()),
             _ => None,
         }
     }
@@ -296,16 +292,22 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
 ///   from `timestamp`/`ts`/`time`/..., and top-level label-like keys become labels.
 ///
 /// Returns `None` when the text is not a JSON object.
+#[cfg(test)]
 pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
+    json_view(raw).map(LineView::into_parsed)
+}
+
+/// [`parse_json_line`], borrowing from `raw`.
+pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
     let obj: Fields = serde_json::from_str(raw).ok()?;
-    let mut labels = BTreeMap::new();
+    let mut labels = LineLabels::default();
     let timestamp = TIME_KEYS
         .iter()
         .find_map(|k| obj.get(k))
         .and_then(value_timestamp);
     let envelope_text = TEXT_KEYS
         .iter()
-        .find_map(|k| obj.get(k).and_then(Field::as_str));
+        .find_map(|k| obj.get(k).and_then(Field::as_cow));
     if let Some(text) = envelope_text {
         for key in ["labels", "stream", "kubernetes"] {
             if let Some(Field::Map(m)) = obj.get(key) {
@@ -319,8 +321,12 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
                 put_label(&mut labels, k, v);
             }
         }
-        return Some(Parsed {
-            text: text.trim_end_matches(['\n', '\r']).to_string(),
+        let text = match text {
+            Cow::Borrowed(t) => Cow::Borrowed(t.trim_end_matches(['\n', '\r'])),
+            Cow::Owned(t) => Cow::Owned(t.trim_end_matches(['\n', '\r']).to_string()),
+        };
+        return Some(LineView {
+            text,
             timestamp,
             labels,
         });
@@ -331,8 +337,8 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
             put_label(&mut labels, k, v);
         }
     }
-    Some(Parsed {
-        text: raw.to_string(),
+    Some(LineView {
+        text: Cow::Borrowed(raw),
         timestamp,
         labels,
     })
@@ -340,8 +346,14 @@ pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
 
 /// Parses one plain line: `kubectl logs` output (optionally `--timestamps`, which puts an
 /// RFC 3339 time and a space in front) or the CRI format (`TIME stdout|stderr F|P text`).
+#[cfg(test)]
 pub(crate) fn parse_plain_line(raw: &str) -> Parsed {
-    let mut labels = BTreeMap::new();
+    plain_view(raw).into_parsed()
+}
+
+/// [`parse_plain_line`], borrowing from `raw`.
+pub(crate) fn plain_view(raw: &str) -> LineView<'_> {
+    let mut labels = LineLabels::default();
     if let Some((first, rest)) = raw.split_once(' ')
         && first.len() >= 20
         && first.as_bytes().get(4) == Some(&b'-')
@@ -352,21 +364,21 @@ pub(crate) fn parse_plain_line(raw: &str) -> Parsed {
         if let (Some(stream @ ("stdout" | "stderr")), Some("F" | "P"), Some(text)) =
             (parts.next(), parts.next(), parts.next())
         {
-            labels.insert("stream".to_string(), stream.to_string());
-            return Parsed {
-                text: text.to_string(),
+            labels.put("stream", Cow::Borrowed(stream));
+            return LineView {
+                text: Cow::Borrowed(text),
                 timestamp: Some(ts),
                 labels,
             };
         }
-        return Parsed {
-            text: rest.to_string(),
+        return LineView {
+            text: Cow::Borrowed(rest),
             timestamp: Some(ts),
             labels,
         };
     }
-    Parsed {
-        text: raw.to_string(),
+    LineView {
+        text: Cow::Borrowed(raw),
         timestamp: None,
         labels,
     }
@@ -441,17 +453,18 @@ pub(crate) fn parse_loki_export(bytes: &[u8]) -> Result<Vec<Parsed>, String> {
     }
     let mut out = Vec::new();
     for s in resp.data.result {
-        let mut labels = BTreeMap::new();
+        let mut labels = LineLabels::default();
         for (k, v) in &s.stream {
             put_label(&mut labels, k, v);
         }
+        let labels = labels.into_map();
         for entry in s.values {
             let ts = entry.first().and_then(value_timestamp);
-            let Some(text) = entry.get(1).and_then(Field::as_str) else {
+            let Some(text) = entry.get(1).and_then(Field::as_cow) else {
                 return Err("a value is not a [timestamp, line] pair".into());
             };
             out.push(Parsed {
-                text: text.to_string(),
+                text: text.into_owned(),
                 timestamp: ts,
                 labels: labels.clone(),
             });

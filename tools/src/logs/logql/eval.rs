@@ -9,9 +9,32 @@ use crate::logs::LogLine;
 impl LogQuery {
     /// Whether a stream with these labels is selected (a missing label counts as "").
     pub fn matches_stream(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_stream_by(|name| labels.get(name).map(String::as_str))
+    }
+
+    /// [`LogQuery::matches_stream`] with the labels read through `label`.
+    pub(crate) fn matches_stream_by<'s>(&self, label: impl Fn(&str) -> Option<&'s str>) -> bool {
         self.selector
             .iter()
-            .all(|m| m.matches(labels.get(&m.name).map_or("", String::as_str)))
+            .all(|m| m.matches(label(&m.name).unwrap_or("")))
+    }
+
+    /// Whether the pipeline only filters lines by their text (`|=`, `!=`, `|~`, `!~`):
+    /// then a line's labels and text come out as they went in, and whether it passes
+    /// can be told from its text alone ([`LogQuery::passes_line_filters`]).
+    pub(crate) fn only_line_filters(&self) -> bool {
+        self.pipeline
+            .iter()
+            .all(|s| matches!(s, Stage::Line { .. }))
+    }
+
+    /// Whether `text` passes every line filter of the pipeline (other stages are not
+    /// looked at: see [`LogQuery::only_line_filters`]).
+    pub(crate) fn passes_line_filters(&self, text: &str) -> bool {
+        self.pipeline.iter().all(|s| match s {
+            Stage::Line { op, value, regex } => line_hit(*op, value, regex.as_ref(), text),
+            _ => true,
+        })
     }
 
     /// Runs the query on one line: `None` if it is filtered out, else the line with its
@@ -39,15 +62,7 @@ impl LogQuery {
         for stage in &self.pipeline {
             match stage {
                 Stage::Line { op, value, regex } => {
-                    let text = &line.text;
-                    let hit = match (op, regex) {
-                        (LineOp::Contains, _) => text.contains(value.as_str()),
-                        (LineOp::NotContains, _) => !text.contains(value.as_str()),
-                        (LineOp::Matches, Some(r)) => r.is_match(text),
-                        (LineOp::NotMatches, Some(r)) => !r.is_match(text),
-                        (_, None) => false,
-                    };
-                    if !hit {
+                    if !line_hit(*op, value, regex.as_ref(), &line.text) {
                         return None;
                     }
                 }
@@ -70,6 +85,17 @@ impl LogQuery {
             }
         }
         Some(line)
+    }
+}
+
+/// Whether `text` passes one line filter.
+fn line_hit(op: LineOp, value: &str, regex: Option<&regex::Regex>, text: &str) -> bool {
+    match (op, regex) {
+        (LineOp::Contains, _) => text.contains(value),
+        (LineOp::NotContains, _) => !text.contains(value),
+        (LineOp::Matches, Some(r)) => r.is_match(text),
+        (LineOp::NotMatches, Some(r)) => !r.is_match(text),
+        (_, None) => false,
     }
 }
 
