@@ -197,22 +197,9 @@ fn time_text(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-/// One window as an auto-labelled case.
-pub fn label_window(
-    w: &Window,
-    number: usize,
-    library: &SignatureLibrary,
-    cfg: &ExtractConfig,
-    rng: &mut Rng,
-) -> GoldenCase {
-    let levels: Vec<Severity> = w.lines.iter().map(detect_level).collect();
-    let severity = levels.iter().copied().max().unwrap_or(Severity::Info);
-    let worst: Vec<usize> = (0..w.lines.len())
-        .filter(|i| levels[*i] == severity)
-        .collect();
-    let failing = severity > Severity::Info;
-
-    // The worst lines' most common template.
+/// The most common template of the worst lines (`worst`: their indexes), and its first
+/// line.
+fn top_template(w: &Window, worst: &[usize]) -> (String, Option<String>) {
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let mut sizes: HashMap<usize, (usize, usize)> = HashMap::new(); // cluster → (count, first line)
     let ids: Vec<usize> = worst
@@ -229,32 +216,28 @@ pub fn label_window(
         .map(|(c, (n, first))| (*c, *n, *first));
     let template = top.map(|(c, _, _)| miner.template(c)).unwrap_or_default();
     let example = top.map(|(_, _, first)| w.lines[first].text.clone());
+    (template, example)
+}
 
-    // The component most worst lines come from.
+/// The component most of the worst lines come from (the window's group when they name
+/// none).
+fn main_component(w: &Window, worst: &[usize]) -> String {
     let mut comps: BTreeMap<String, usize> = BTreeMap::new();
-    for i in &worst {
+    for i in worst {
         let l = &w.lines[*i];
         let c = l
             .label("component")
             .map_or_else(|| w.group.clone(), str::to_string);
         *comps.entry(c).or_default() += 1;
     }
-    let component = comps
+    comps
         .iter()
         .max_by_key(|(c, n)| (**n, std::cmp::Reverse((*c).clone())))
-        .map_or_else(|| w.group.clone(), |(c, _)| c.clone());
+        .map_or_else(|| w.group.clone(), |(c, _)| c.clone())
+}
 
-    let signature = if failing {
-        example.as_deref().and_then(|e| library.match_line(e))
-    } else {
-        None
-    };
-    let cause = signature.map_or_else(|| "other".to_string(), |s| s.id.clone());
-    let specialists = match signature.map(|s| s.category) {
-        Some(loglens_agents::evidence::Category::Infra) => "infra",
-        Some(loglens_agents::evidence::Category::App) => "app",
-        None => "both",
-    };
+/// One of a few phrasings of "what went wrong in this window?", drawn with `rng`.
+fn question(w: &Window, rng: &mut Rng) -> String {
     let t0 = time_text(w.lines.first().and_then(|l| l.timestamp));
     let t1 = time_text(w.lines.last().and_then(|l| l.timestamp));
     let questions = [
@@ -268,7 +251,39 @@ pub fn label_window(
             w.group
         ),
     ];
-    let question = questions[rng.below(questions.len())].clone();
+    questions[rng.below(questions.len())].clone()
+}
+
+/// One window as an auto-labelled case.
+pub fn label_window(
+    w: &Window,
+    number: usize,
+    library: &SignatureLibrary,
+    cfg: &ExtractConfig,
+    rng: &mut Rng,
+) -> GoldenCase {
+    let levels: Vec<Severity> = w.lines.iter().map(detect_level).collect();
+    let severity = levels.iter().copied().max().unwrap_or(Severity::Info);
+    let worst: Vec<usize> = (0..w.lines.len())
+        .filter(|i| levels[*i] == severity)
+        .collect();
+    let failing = severity > Severity::Info;
+
+    let (template, example) = top_template(w, &worst);
+    let component = main_component(w, &worst);
+
+    let signature = if failing {
+        example.as_deref().and_then(|e| library.match_line(e))
+    } else {
+        None
+    };
+    let cause = signature.map_or_else(|| "other".to_string(), |s| s.id.clone());
+    let specialists = match signature.map(|s| s.category) {
+        Some(loglens_agents::evidence::Category::Infra) => "infra",
+        Some(loglens_agents::evidence::Category::App) => "app",
+        None => "both",
+    };
+    let question = question(w, rng);
     let n_worst = worst.len();
     let (root_cause, error_signature, summary, action) = if failing {
         (

@@ -154,6 +154,84 @@ fn pod(svc: &str, rng: &mut Rng) -> String {
     format!("{svc}-{}-{}", s(9), s(5))
 }
 
+/// One line to be: seconds after the start, service, text, and whether it is evidence.
+type Row = (i64, String, String, bool);
+
+/// A case's lines in time order (bystanders' noise, the template's lines from the failing
+/// service, its symptoms from the caller, a decoy) and when the failure starts (seconds).
+fn rows(t: &Template, v: &Vars, rng: &mut Rng) -> (Vec<Row>, i64) {
+    let (svc, caller) = (&v.svc, &v.caller);
+    let mut rows: Vec<Row> = Vec::new();
+    let bystanders: Vec<String> = (0..3).map(|_| rng.pick(SERVICES).to_string()).collect();
+    for _ in 0..(20 + rng.below(20)) {
+        let s = rng.pick(&bystanders).clone();
+        let tpl = NOISE[rng.below(NOISE.len())];
+        let line = fill(tpl, v, rng);
+        rows.push((rng.below(600) as i64, s, format!("INFO {line}"), false));
+    }
+    let failing_from = 300 + rng.below(200) as i64;
+    for l in &t.lines {
+        for _ in 0..(1 + rng.below(3)) {
+            let level = if t.info { "INFO" } else { "ERROR" };
+            let text = fill(l, v, rng);
+            rows.push((
+                failing_from + rng.below(100) as i64,
+                svc.clone(),
+                format!("{level} {text}"),
+                true,
+            ));
+        }
+    }
+    for l in &t.symptoms {
+        for _ in 0..(2 + rng.below(3)) {
+            let text = fill(l, v, rng);
+            rows.push((
+                failing_from + 5 + rng.below(100) as i64,
+                caller.clone(),
+                format!("ERROR {text}"),
+                true,
+            ));
+        }
+    }
+    let decoy_svc = bystanders[0].clone();
+    for _ in 0..(1 + rng.below(2)) {
+        let tpl = DECOYS[rng.below(DECOYS.len())];
+        let d = fill(tpl, v, rng);
+        rows.push((rng.below(600) as i64, decoy_svc.clone(), d, false));
+    }
+    rows.sort_by_key(|r| r.0);
+    (rows, failing_from)
+}
+
+/// The rows as case lines in namespace `ns` (each service's lines from its pod), and the
+/// indexes of the evidence.
+fn case_lines(
+    rows: Vec<Row>,
+    pods: &BTreeMap<String, String>,
+    ns: &str,
+    start: DateTime<Utc>,
+) -> (Vec<CaseLine>, Vec<usize>) {
+    let mut logs = Vec::with_capacity(rows.len());
+    let mut evidence = Vec::new();
+    for (i, (secs, s, text, is_evidence)) in rows.into_iter().enumerate() {
+        if is_evidence {
+            evidence.push(i);
+        }
+        let pod = pods.get(&s).cloned().unwrap_or_else(|| s.clone());
+        logs.push(CaseLine {
+            timestamp: Some((start + Duration::seconds(secs)).to_rfc3339()),
+            labels: BTreeMap::from([
+                ("namespace".to_string(), ns.to_string()),
+                ("pod".to_string(), pod),
+                ("container".to_string(), s.clone()),
+                ("app".to_string(), s),
+            ]),
+            line: text,
+        });
+    }
+    (logs, evidence)
+}
+
 /// Makes case `index` of `template`.
 pub fn make_case(t: &Template, index: usize, rng: &mut Rng) -> GoldenCase {
     let svc = rng.pick(SERVICES).to_string();
@@ -174,64 +252,8 @@ pub fn make_case(t: &Template, index: usize, rng: &mut Rng) -> GoldenCase {
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default()
         + Duration::minutes(rng.below(60 * 24 * 5) as i64);
-    // (seconds after start, service, text, is evidence)
-    let mut rows: Vec<(i64, String, String, bool)> = Vec::new();
-    let bystanders: Vec<String> = (0..3).map(|_| rng.pick(SERVICES).to_string()).collect();
-    for _ in 0..(20 + rng.below(20)) {
-        let s = rng.pick(&bystanders).clone();
-        let tpl = NOISE[rng.below(NOISE.len())];
-        let line = fill(tpl, &v, rng);
-        rows.push((rng.below(600) as i64, s, format!("INFO {line}"), false));
-    }
-    let failing_from = 300 + rng.below(200) as i64;
-    for l in &t.lines {
-        for _ in 0..(1 + rng.below(3)) {
-            let level = if t.info { "INFO" } else { "ERROR" };
-            let text = fill(l, &v, rng);
-            rows.push((
-                failing_from + rng.below(100) as i64,
-                svc.clone(),
-                format!("{level} {text}"),
-                true,
-            ));
-        }
-    }
-    for l in &t.symptoms {
-        for _ in 0..(2 + rng.below(3)) {
-            let text = fill(l, &v, rng);
-            rows.push((
-                failing_from + 5 + rng.below(100) as i64,
-                caller.clone(),
-                format!("ERROR {text}"),
-                true,
-            ));
-        }
-    }
-    let decoy_svc = bystanders[0].clone();
-    for _ in 0..(1 + rng.below(2)) {
-        let tpl = DECOYS[rng.below(DECOYS.len())];
-        let d = fill(tpl, &v, rng);
-        rows.push((rng.below(600) as i64, decoy_svc.clone(), d, false));
-    }
-    rows.sort_by_key(|r| r.0);
-    let mut logs = Vec::with_capacity(rows.len());
-    let mut evidence = Vec::new();
-    for (i, (secs, s, text, is_evidence)) in rows.into_iter().enumerate() {
-        if is_evidence {
-            evidence.push(i);
-        }
-        let pod = pods.get(&s).cloned().unwrap_or_else(|| s.clone());
-        logs.push(CaseLine {
-            timestamp: Some((start + Duration::seconds(secs)).to_rfc3339()),
-            labels: BTreeMap::from([
-                ("namespace".to_string(), v.ns.clone()),
-                ("pod".to_string(), pod),
-                ("container".to_string(), s.clone()),
-                ("app".to_string(), s),
-            ]),
-            line: text,
-        });
-    }
+    let (rows, failing_from) = rows(t, &v, rng);
+    let (logs, evidence) = case_lines(rows, &pods, &v.ns, start);
     let svc_pod = pods.get(&svc).cloned().unwrap_or_else(|| svc.clone());
     let events: Vec<K8sEvent> = t
         .events

@@ -319,7 +319,6 @@ impl SignatureLibrary {
     /// Runs every signature over the lines and events; returns the candidates with their
     /// evidence, most severe first, then most evidence first.
     pub fn detect(&self, lines: &[LogLine], events: &[K8sEvent]) -> Vec<Candidate> {
-        let mut out = Vec::new();
         // The workloads in view: a line naming one of them as the host it failed to reach
         // points at that callee.
         let known: BTreeSet<String> = lines
@@ -331,89 +330,23 @@ impl SignatureLibrary {
         // A refusal a later event on the same object ended (a Job's `FailedCreate` before
         // its `SuccessfulCreate`) is no live cause.
         let settled = loglens_tools::k8s::settled::settled(events);
-        for sig in &self.signatures {
-            let line_hits: Vec<usize> = lines
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| sig.matches_line(&l.text))
-                .map(|(i, _)| i)
-                .collect();
-            let mut event_hits: Vec<usize> = events
-                .iter()
-                .enumerate()
-                .filter(|(i, e)| !settled[*i] && sig.matches_event(e))
-                .filter(|(_, e)| !sig.needs_corroboration(e) || mentioned(&e.message, lines))
-                .map(|(i, _)| i)
-                .collect();
-            if line_hits.is_empty() && event_hits.is_empty() {
-                continue;
-            }
-            // Facts about the current state first: they name the object at fault.
-            event_hits.sort_by_key(|&i| {
-                (
-                    std::cmp::Reverse(is_state(&events[i])),
-                    std::cmp::Reverse(events[i].count),
-                )
-            });
-            let state_hits: Vec<usize> = event_hits
-                .iter()
-                .copied()
-                .filter(|&i| is_state(&events[i]))
-                .collect();
-            let mut votes: BTreeMap<String, u64> = BTreeMap::new();
-            if state_hits.is_empty() {
-                for &i in &line_hits {
-                    // A caller's "connection refused / no such host / timeout to X" is
-                    // about X when X is a workload in view; a host that is no workload
-                    // (a wrong address) leaves the fault with the caller's configuration.
-                    let who = callee(&lines[i].text)
-                        .filter(|c| known.contains(c))
-                        .unwrap_or_else(|| workload(lines[i].stream_name()));
-                    *votes.entry(who).or_default() += 1;
-                }
-            }
-            // The component is the object the state names (a node, a namespace, a
-            // Service), not whoever logs the most about it.
-            let voters = if state_hits.is_empty() {
-                &event_hits
-            } else {
-                &state_hits
-            };
-            // A claim is not a component: the workload that mounts it is.
-            let claims_only = voters.iter().all(|&i| is_claim(&events[i]));
-            for &i in voters {
-                if is_claim(&events[i]) && !claims_only {
-                    continue;
-                }
-                *votes.entry(workload(&events[i].name)).or_default() +=
-                    u64::from(events[i].count.max(1));
-            }
-            let component = votes
-                .into_iter()
-                .max_by_key(|(name, n)| (*n, std::cmp::Reverse(name.clone())))
-                .map(|(name, _)| name);
-            let hits = line_hits.len() as u64
-                + event_hits
-                    .iter()
-                    .map(|&i| u64::from(events[i].count.max(1)))
-                    .sum::<u64>();
-            let detail = sig.detail(&event_hits, &line_hits, events, lines);
-            out.push(Candidate {
-                detail,
-                signature: sig.id.clone(),
-                title: sig.title.clone(),
-                severity: sig.severity,
-                category: sig.category,
-                action: sig.action.clone(),
-                component,
-                lines: line_hits.into_iter().take(MAX_EVIDENCE).collect(),
-                events: event_hits.into_iter().take(MAX_EVIDENCE).collect(),
-                hits,
-            });
-        }
-        // Abnormal state now beats symptoms: candidates the current state shows come
-        // first, then those with events, then log-only ones; within each, causes before
-        // symptoms, then by severity, then by how much evidence.
+        let found: Vec<Candidate> = self
+            .signatures
+            .iter()
+            .filter_map(|sig| candidate(sig, lines, events, &known, &settled))
+            .collect();
+        self.ranked(found, lines, events)
+    }
+
+    /// Candidates in order: abnormal state now beats symptoms: candidates the current
+    /// state shows come first, then those with events, then log-only ones; within each,
+    /// causes before symptoms, then by severity, then by how much evidence.
+    fn ranked(
+        &self,
+        out: Vec<Candidate>,
+        lines: &[LogLine],
+        events: &[K8sEvent],
+    ) -> Vec<Candidate> {
         let tier = |c: &Candidate| -> u8 {
             if c.events.iter().any(|&i| is_state(&events[i])) {
                 2
@@ -455,6 +388,107 @@ impl SignatureLibrary {
         let mut slots: Vec<Option<Candidate>> = out.into_iter().map(Some).collect();
         order.into_iter().filter_map(|i| slots[i].take()).collect()
     }
+}
+
+/// What one signature finds in the lines and events (`known`: the workloads in view;
+/// `settled`: per event, whether a later one ended it), if anything.
+fn candidate(
+    sig: &Signature,
+    lines: &[LogLine],
+    events: &[K8sEvent],
+    known: &BTreeSet<String>,
+    settled: &[bool],
+) -> Option<Candidate> {
+    let line_hits: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| sig.matches_line(&l.text))
+        .map(|(i, _)| i)
+        .collect();
+    let mut event_hits: Vec<usize> = events
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| !settled[*i] && sig.matches_event(e))
+        .filter(|(_, e)| !sig.needs_corroboration(e) || mentioned(&e.message, lines))
+        .map(|(i, _)| i)
+        .collect();
+    if line_hits.is_empty() && event_hits.is_empty() {
+        return None;
+    }
+    // Facts about the current state first: they name the object at fault.
+    event_hits.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(is_state(&events[i])),
+            std::cmp::Reverse(events[i].count),
+        )
+    });
+    let component = component(&line_hits, &event_hits, lines, events, known);
+    let hits = line_hits.len() as u64
+        + event_hits
+            .iter()
+            .map(|&i| u64::from(events[i].count.max(1)))
+            .sum::<u64>();
+    let detail = sig.detail(&event_hits, &line_hits, events, lines);
+    Some(Candidate {
+        detail,
+        signature: sig.id.clone(),
+        title: sig.title.clone(),
+        severity: sig.severity,
+        category: sig.category,
+        action: sig.action.clone(),
+        component,
+        lines: line_hits.into_iter().take(MAX_EVIDENCE).collect(),
+        events: event_hits.into_iter().take(MAX_EVIDENCE).collect(),
+        hits,
+    })
+}
+
+/// The component a candidate blames, by votes: the objects the state names when it
+/// names any, else each event's object (weighted by its count) and each line's callee
+/// or own workload.
+fn component(
+    line_hits: &[usize],
+    event_hits: &[usize],
+    lines: &[LogLine],
+    events: &[K8sEvent],
+    known: &BTreeSet<String>,
+) -> Option<String> {
+    let state_hits: Vec<usize> = event_hits
+        .iter()
+        .copied()
+        .filter(|&i| is_state(&events[i]))
+        .collect();
+    let mut votes: BTreeMap<String, u64> = BTreeMap::new();
+    if state_hits.is_empty() {
+        for &i in line_hits {
+            // A caller's "connection refused / no such host / timeout to X" is
+            // about X when X is a workload in view; a host that is no workload
+            // (a wrong address) leaves the fault with the caller's configuration.
+            let who = callee(&lines[i].text)
+                .filter(|c| known.contains(c))
+                .unwrap_or_else(|| workload(lines[i].stream_name()));
+            *votes.entry(who).or_default() += 1;
+        }
+    }
+    // The component is the object the state names (a node, a namespace, a
+    // Service), not whoever logs the most about it.
+    let voters = if state_hits.is_empty() {
+        event_hits
+    } else {
+        &state_hits[..]
+    };
+    // A claim is not a component: the workload that mounts it is.
+    let claims_only = voters.iter().all(|&i| is_claim(&events[i]));
+    for &i in voters {
+        if is_claim(&events[i]) && !claims_only {
+            continue;
+        }
+        *votes.entry(workload(&events[i].name)).or_default() += u64::from(events[i].count.max(1));
+    }
+    votes
+        .into_iter()
+        .max_by_key(|(name, n)| (*n, std::cmp::Reverse(name.clone())))
+        .map(|(name, _)| name)
 }
 
 /// The duration a match reports, in seconds: its `value` group in its `unit` (or `unit2`)

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use loglens_tools::embed::Embedder;
 use loglens_tools::logs::{LogFilter, LogLine, LogSource};
-use loglens_tools::vector::{IndexMeta, VectorFilter, VectorStore};
+use loglens_tools::vector::{Hit, IndexMeta, VectorFilter, VectorStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
@@ -309,63 +309,11 @@ impl HybridRetriever {
             .store
             .search(&query, &vector_filter(filter), self.cfg.top_k * 4)
             .await?;
-        let mut semantic: Vec<usize> = Vec::new();
-        let mut similarity: HashMap<usize, f32> = HashMap::new();
-        let mut semantic_hits = 0;
-        for h in &hits {
-            if h.score < self.cfg.min_similarity {
-                break;
-            }
-            let Some(c) = by_id.get(&h.chunk.id) else {
-                continue;
-            };
-            semantic_hits += 1;
-            for &i in &c.lines {
-                if let std::collections::hash_map::Entry::Vacant(e) = similarity.entry(i) {
-                    e.insert(h.score);
-                    semantic.push(i);
-                }
-            }
-            if semantic.len() >= self.cfg.top_k {
-                break;
-            }
-        }
-        semantic.truncate(self.cfg.top_k);
+        let (semantic, similarity, semantic_hits) =
+            semantic_list(&hits, &by_id, self.cfg.min_similarity, self.cfg.top_k);
         let semantic_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-        let time_rank: HashMap<usize, usize> = time_list
-            .iter()
-            .enumerate()
-            .map(|(r, &i)| (i, r + 1))
-            .collect();
-        let sem_rank: HashMap<usize, usize> = semantic
-            .iter()
-            .enumerate()
-            .map(|(r, &i)| (i, r + 1))
-            .collect();
-        let ranking: Vec<Ranked> = rrf(&[&time_list, &semantic], self.cfg.rrf_k)
-            .into_iter()
-            .map(|(index, score)| {
-                let (t, s) = (
-                    time_rank.get(&index).copied(),
-                    sem_rank.get(&index).copied(),
-                );
-                Ranked {
-                    index,
-                    chosen: Chosen {
-                        why: match (t, s) {
-                            (Some(_), Some(_)) => Why::Both,
-                            (None, Some(_)) => Why::Semantic,
-                            _ => Why::Time,
-                        },
-                        rrf: score,
-                        time_rank: t,
-                        semantic_rank: s,
-                        similarity: similarity.get(&index).copied(),
-                    },
-                }
-            })
-            .collect();
+        let ranking = fuse(&time_list, &semantic, &similarity, self.cfg.rrf_k);
         let mut note = format!(
             "hybrid: {} lines in scope, {} chunks ({} embedded now), {} semantic hits fused with {} recent lines",
             lines.len(),
@@ -394,6 +342,82 @@ impl HybridRetriever {
             note,
         })
     }
+}
+
+/// The lines of the semantic hits in `scope` (`by_id`: the scope's chunks), best first,
+/// at most `top_k`, with each line's similarity and how many hits counted. Hits are
+/// best first; those under `min_similarity` end the list.
+fn semantic_list(
+    hits: &[Hit],
+    by_id: &HashMap<i64, &Chunked>,
+    min_similarity: f32,
+    top_k: usize,
+) -> (Vec<usize>, HashMap<usize, f32>, usize) {
+    let mut semantic: Vec<usize> = Vec::new();
+    let mut similarity: HashMap<usize, f32> = HashMap::new();
+    let mut semantic_hits = 0;
+    for h in hits {
+        if h.score < min_similarity {
+            break;
+        }
+        let Some(c) = by_id.get(&h.chunk.id) else {
+            continue;
+        };
+        semantic_hits += 1;
+        for &i in &c.lines {
+            if let std::collections::hash_map::Entry::Vacant(e) = similarity.entry(i) {
+                e.insert(h.score);
+                semantic.push(i);
+            }
+        }
+        if semantic.len() >= top_k {
+            break;
+        }
+    }
+    semantic.truncate(top_k);
+    (semantic, similarity, semantic_hits)
+}
+
+/// The two lists fused by reciprocal rank, each line with why it was chosen.
+fn fuse(
+    time_list: &[usize],
+    semantic: &[usize],
+    similarity: &HashMap<usize, f32>,
+    rrf_k: f32,
+) -> Vec<Ranked> {
+    let time_rank: HashMap<usize, usize> = time_list
+        .iter()
+        .enumerate()
+        .map(|(r, &i)| (i, r + 1))
+        .collect();
+    let sem_rank: HashMap<usize, usize> = semantic
+        .iter()
+        .enumerate()
+        .map(|(r, &i)| (i, r + 1))
+        .collect();
+    rrf(&[time_list, semantic], rrf_k)
+        .into_iter()
+        .map(|(index, score)| {
+            let (t, s) = (
+                time_rank.get(&index).copied(),
+                sem_rank.get(&index).copied(),
+            );
+            Ranked {
+                index,
+                chosen: Chosen {
+                    why: match (t, s) {
+                        (Some(_), Some(_)) => Why::Both,
+                        (None, Some(_)) => Why::Semantic,
+                        _ => Why::Time,
+                    },
+                    rrf: score,
+                    time_rank: t,
+                    semantic_rank: s,
+                    similarity: similarity.get(&index).copied(),
+                },
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -123,21 +123,19 @@ fn log_lines(output: &str) -> Vec<String> {
     out
 }
 
-/// One row as a case.
-pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Result<GoldenCase> {
-    let id = row["id"].as_str().context("a row without an id")?;
-    let label = labels.get(id).with_context(|| {
-        format!("{id} has no label in golden/labels/holmesgpt.toml: label it before importing")
-    })?;
-    let question = row["question"]
-        .as_str()
-        .filter(|q| !q.trim().is_empty())
-        .map(str::to_string)
-        .or_else(|| label.question.clone())
-        .with_context(|| format!("{id}: no question recorded and none in its label"))?;
-    let tools = row["tool_outputs"].as_array().cloned().unwrap_or_default();
+/// What a row's successful tool calls recorded.
+struct Recorded {
+    /// Each log output, per (namespace, pod).
+    per_pod: BTreeMap<(String, String), Vec<Vec<String>>>,
+    /// Events from `kubectl describe` and `kubectl get events`.
+    events: Vec<K8sEvent>,
+    /// Namespaces the calls named, first seen first.
+    namespaces: Vec<String>,
+}
 
-    // Lines per pod: the longest output first, then what other outputs add.
+/// The logs, events and namespaces in a row's tool outputs.
+fn recorded(row: &Value) -> Recorded {
+    let tools = row["tool_outputs"].as_array().cloned().unwrap_or_default();
     let mut per_pod: BTreeMap<(String, String), Vec<Vec<String>>> = BTreeMap::new();
     let mut events: Vec<K8sEvent> = Vec::new();
     let mut namespaces: Vec<String> = Vec::new();
@@ -173,6 +171,16 @@ pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Resu
             events.extend(parse_event_table(output, ns.as_deref()));
         }
     }
+    Recorded {
+        per_pod,
+        events,
+        namespaces,
+    }
+}
+
+/// A case's lines: per pod, the longest output first, then what other outputs add
+/// (the newest [`MAX_LINES_PER_POD`]).
+fn pod_lines(per_pod: BTreeMap<(String, String), Vec<Vec<String>>>) -> Vec<CaseLine> {
     let mut logs = Vec::new();
     for ((ns, pod), mut outputs) in per_pod {
         outputs.sort_by_key(|o| std::cmp::Reverse(o.len()));
@@ -201,6 +209,40 @@ pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Resu
             });
         }
     }
+    logs
+}
+
+/// The row's expected output as one text.
+fn expected_text(row: &Value) -> String {
+    match &row["expected_output"] {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" "),
+        Value::String(s) => s.trim().to_string(),
+        _ => String::new(),
+    }
+}
+
+/// One row as a case.
+pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Result<GoldenCase> {
+    let id = row["id"].as_str().context("a row without an id")?;
+    let label = labels.get(id).with_context(|| {
+        format!("{id} has no label in golden/labels/holmesgpt.toml: label it before importing")
+    })?;
+    let question = row["question"]
+        .as_str()
+        .filter(|q| !q.trim().is_empty())
+        .map(str::to_string)
+        .or_else(|| label.question.clone())
+        .with_context(|| format!("{id}: no question recorded and none in its label"))?;
+    let Recorded {
+        per_pod,
+        mut events,
+        namespaces,
+    } = recorded(row);
+    let logs = pod_lines(per_pod);
     // The same event seen by two tools (describe and the events list) is kept once.
     let mut seen = HashSet::new();
     events.retain(|e| seen.insert((e.name.clone(), e.reason.clone(), e.message.clone())));
@@ -217,16 +259,7 @@ pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Resu
     if !label.evidence.is_empty() && evidence.is_empty() {
         bail!("{id}: none of the label's evidence strings is in the recorded lines");
     }
-    let expected_text = match &row["expected_output"] {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(" "),
-        Value::String(s) => s.trim().to_string(),
-        _ => String::new(),
-    };
-    let summary = label.summary.clone().unwrap_or(expected_text);
+    let summary = label.summary.clone().unwrap_or_else(|| expected_text(row));
     let name = id.replace('/', "-").to_lowercase();
     let mut tags = vec!["holmesgpt".to_string()];
     tags.extend(

@@ -8,7 +8,6 @@ use super::{CaseScore, SEMANTIC_MATCH};
 /// The run as Markdown: the metrics table, per-field and per-source tables, the severity
 /// confusion matrix, and the failure modes (counted by kind, then case by case).
 pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
-    let pct = |x: f64| format!("{:.1}%", x * 100.0);
     let mut s = format!("# Eval run: {variant}\n\n");
     if m.headline.cases > 0 {
         s.push_str(&format!(
@@ -20,6 +19,22 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             pct(m.headline.severity)
         ));
     }
+    metric_table(&mut s, m);
+    fields_table(&mut s, m);
+    group_tables(&mut s, m);
+    s.push_str(&detail_table(&m.by_detail));
+    severity_table(&mut s, m);
+    failure_modes(&mut s, scores);
+    s
+}
+
+/// A fraction as a percentage with one decimal.
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// The table of headline metrics, one row each.
+fn metric_table(s: &mut String, m: &Metrics) {
     s.push_str("| metric | value |\n|---|---|\n");
     let mut row = |k: &str, v: String| s.push_str(&format!("| {k} | {v} |\n"));
     row("cases", m.cases.to_string());
@@ -79,6 +94,10 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             format!("{:.1}%; {:.1}", ran * 100.0, m.tool_new_lines_per_case),
         );
     }
+}
+
+/// Precision, recall, F1 and accuracy per field.
+fn fields_table(s: &mut String, m: &Metrics) {
     s.push_str("\n## Fields (macro over classes)\n\n| field | precision | recall | F1 | accuracy |\n|---|---|---|---|---|\n");
     for (name, f) in &m.fields {
         s.push_str(&format!(
@@ -89,6 +108,10 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             pct(f.accuracy)
         ));
     }
+}
+
+/// Cause, component and severity accuracy by source and by expected cause.
+fn group_tables(s: &mut String, m: &Metrics) {
     let mut groups = |title: &str, key: &str, rows: &BTreeMap<String, SourceMetrics>| {
         s.push_str(&format!(
             "\n## {title}\n\n| {key} | cases | cause | component | severity |\n|---|---|---|---|---|\n"
@@ -111,7 +134,10 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             &m.by_cause,
         );
     }
-    s.push_str(&detail_table(&m.by_detail));
+}
+
+/// The severity confusion matrix.
+fn severity_table(s: &mut String, m: &Metrics) {
     s.push_str("\n## Severity (rows: expected, columns: answered)\n\n");
     let cols = ["INFO", "WARN", "ERROR", "CRITICAL", "none"];
     s.push_str(&format!(
@@ -133,11 +159,15 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             .collect();
         s.push_str(&format!("| {r} | {} |\n", cells.join(" | ")));
     }
+}
+
+/// The failures, counted by kind, then case by case.
+fn failure_modes(s: &mut String, scores: &[CaseScore]) {
     s.push_str("\n## Failure modes\n\n");
     let failures: Vec<&CaseScore> = scores.iter().filter(|c| c.failure.is_some()).collect();
     if failures.is_empty() {
         s.push_str("None.\n");
-        return s;
+        return;
     }
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &failures {
@@ -163,7 +193,6 @@ pub fn markdown(variant: &str, m: &Metrics, scores: &[CaseScore]) -> String {
             f.failure.as_deref().unwrap_or("")
         ));
     }
-    s
 }
 
 /// The by-cause-and-detail table; empty when no case is labelled with a detail.

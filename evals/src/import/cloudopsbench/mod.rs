@@ -33,64 +33,48 @@ pub use classes::{CLASSES, Class, by_words};
 /// Lines kept per container (the newest): some containers logged thousands of 2 KB lines.
 pub const MAX_LINES_PER_CONTAINER: usize = 300;
 
-/// Reads one case folder.
-pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Result<GoldenCase> {
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .context("case folder has no name")?
-        .to_string();
-    let meta: Value = read_json(&dir.join("metadata.json"))?;
-    let namespace = meta["namespace"].as_str().unwrap_or("default").to_string();
-    let query = meta["query"]
-        .as_str()
-        .unwrap_or("Something is wrong.")
-        .trim()
-        .to_string();
-    let class_name = meta["result"]["root_cause"]
-        .as_str()
-        .context("metadata.json has no result.root_cause")?;
-    let (cause, detail, specialists, error_signature) = match CLASSES
-        .iter()
-        .find(|c| c.name == class_name)
-    {
+/// A class's cause, detail, specialists and error signature: from the class table, else
+/// from the words of its name.
+fn class_labels(
+    name: &str,
+    class_name: &str,
+) -> anyhow::Result<(&'static str, String, &'static str, String)> {
+    Ok(match CLASSES.iter().find(|c| c.name == class_name) {
         Some(c) => (
             c.cause,
-            c.detail,
+            c.detail.to_string(),
             c.specialists,
             c.error_signature.to_string(),
         ),
         None => match by_words(class_name) {
-            Some((cause, specialists)) => {
-                (cause, class_name, specialists, class_name.replace('_', " "))
-            }
+            Some((cause, specialists)) => (
+                cause,
+                class_name.to_string(),
+                specialists,
+                class_name.replace('_', " "),
+            ),
             None => bail!(
                 "{name}: root-cause class {class_name} has no mapping (evals/src/import/cloudopsbench/classes.rs)"
             ),
         },
-    };
-    let component = meta["result"]["fault_object"]
-        .as_str()
-        .and_then(|o| o.rsplit('/').next())
-        .unwrap_or("unknown")
-        .to_string();
+    })
+}
 
-    let states: Value = read_json(&dir.join("raw_data").join("k8s_states.json"))?;
-    let states = states
-        .as_object()
-        .context("k8s_states.json is not {command: output}")?;
-    let pods = pods_by_container(states, &namespace);
-    let logs: BTreeMap<String, Value> =
-        serde_json::from_value(read_json(&dir.join("raw_data").join("logs.json"))?)
-            .context("logs.json is not {container: lines}")?;
+/// The newest lines of each container's log (`logs.json`), labelled with the namespace,
+/// container, and the pod and node it ran on (`pods`: by container).
+fn case_lines(
+    logs: &BTreeMap<String, Value>,
+    namespace: &str,
+    pods: &BTreeMap<String, (String, String)>,
+) -> Vec<CaseLine> {
     let mut lines = Vec::new();
-    for (key, raw) in &logs {
+    for (key, raw) in logs {
         let (container, previous) = match key.strip_suffix(".previous") {
             Some(c) => (c, true),
             None => (key.as_str(), false),
         };
         let mut labels = BTreeMap::from([
-            ("namespace".to_string(), namespace.clone()),
+            ("namespace".to_string(), namespace.to_string()),
             ("container".to_string(), container.to_string()),
         ]);
         if previous {
@@ -115,6 +99,42 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
             });
         }
     }
+    lines
+}
+
+/// Reads one case folder.
+pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Result<GoldenCase> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("case folder has no name")?
+        .to_string();
+    let meta: Value = read_json(&dir.join("metadata.json"))?;
+    let namespace = meta["namespace"].as_str().unwrap_or("default").to_string();
+    let query = meta["query"]
+        .as_str()
+        .unwrap_or("Something is wrong.")
+        .trim()
+        .to_string();
+    let class_name = meta["result"]["root_cause"]
+        .as_str()
+        .context("metadata.json has no result.root_cause")?;
+    let (cause, detail, specialists, error_signature) = class_labels(&name, class_name)?;
+    let component = meta["result"]["fault_object"]
+        .as_str()
+        .and_then(|o| o.rsplit('/').next())
+        .unwrap_or("unknown")
+        .to_string();
+
+    let states: Value = read_json(&dir.join("raw_data").join("k8s_states.json"))?;
+    let states = states
+        .as_object()
+        .context("k8s_states.json is not {command: output}")?;
+    let pods = pods_by_container(states, &namespace);
+    let logs: BTreeMap<String, Value> =
+        serde_json::from_value(read_json(&dir.join("raw_data").join("logs.json"))?)
+            .context("logs.json is not {container: lines}")?;
+    let lines = case_lines(&logs, &namespace, &pods);
     if lines.is_empty() && states.is_empty() {
         bail!("{name}: no log lines and no recorded state");
     }
@@ -160,7 +180,7 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
             root_cause: root_cause.clone(),
             severity,
             component: component.clone(),
-            detail: Some(detail.to_string()),
+            detail: Some(detail),
             error_signature,
             summary: format!("{query} {root_cause} ({component})"),
             action,
