@@ -213,3 +213,108 @@ pub struct Settings {
     /// The store.
     pub store: StoreArgs,
 }
+
+/// Where to look: labels and a time window (shared by `ask`, `index` and the insights).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScopeArgs {
+    /// Only this Kubernetes namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Only this pod (or its workload: `checkout` matches `checkout-7d9f-abcde`).
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Only this container.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Only this node.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Only lines from this long ago until now, e.g. 15m, 1h, 2h30m.
+    #[arg(long, conflicts_with = "start")]
+    pub since: Option<String>,
+    /// Only lines at or after this time (RFC 3339, e.g. 2025-11-11T14:40:00Z).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Only lines before this time (RFC 3339).
+    #[arg(long)]
+    pub end: Option<String>,
+}
+
+impl ScopeArgs {
+    /// The [`loglens_tools::logs::Scope`] (no text filter); a time that does
+    /// not parse is an error that names the flag.
+    pub fn scope(&self) -> anyhow::Result<loglens_tools::logs::Scope> {
+        Ok(loglens_tools::logs::Scope {
+            namespace: self.namespace.clone(),
+            pod: self.pod.clone(),
+            container: self.container.clone(),
+            node: self.node.clone(),
+            start: parse_time("--start", &self.start)?,
+            end: parse_time("--end", &self.end)?,
+            since: self.since.clone(),
+            ..loglens_tools::logs::Scope::default()
+        })
+    }
+}
+
+/// A time flag's value (RFC 3339); an error that names the flag when it does not parse.
+pub fn parse_time(
+    name: &str,
+    v: &Option<String>,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match v {
+        None => Ok(None),
+        Some(s) => loglens_tools::logs::parse_timestamp(s)
+            .map(Some)
+            .ok_or_else(|| anyhow::anyhow!("{name} {s:?} is not a time like 2025-11-11T14:40:00Z")),
+    }
+}
+
+/// Which lines: a scope, and a text filter (shared by `ask` and `index`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Labels and time window.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Only lines matching this regex instead of the default error filter
+    /// `(?i)(error|warn|failed|exception|panic|fatal)`.
+    #[arg(long, conflicts_with = "all_lines")]
+    pub grep: Option<String>,
+    /// Consider every line, not just those matching the error filter.
+    #[arg(long)]
+    pub all_lines: bool,
+}
+
+impl FilterArgs {
+    /// The filters as one [`loglens_tools::logs::Scope`].
+    pub fn scope(&self) -> anyhow::Result<loglens_tools::logs::Scope> {
+        Ok(loglens_tools::logs::Scope {
+            pattern: self.grep.clone(),
+            all_lines: self.all_lines,
+            ..self.scope.scope()?
+        })
+    }
+}
+
+/// Every option group (`ask`, `serve` and `check-config` take them all).
+#[derive(Debug, Args)]
+pub struct AllArgs {
+    /// Logs and events.
+    #[command(flatten)]
+    pub logs: LogArgs,
+    /// Loki.
+    #[command(flatten)]
+    pub loki: LokiArgs,
+    /// The model server.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The agents' use of the model.
+    #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Hybrid retrieval.
+    #[command(flatten)]
+    pub vectors: VectorArgs,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}

@@ -36,7 +36,7 @@ pub enum AgentEvent {
         /// What it found.
         finding: Box<Finding>,
         /// How the model's choice was weighed against the evidence, in a sentence
-        /// ([`crate::weigh`]; `choose` mode only).
+        /// ([`crate::specialist::weigh`]; `choose` mode only).
         #[serde(skip_serializing_if = "Option::is_none")]
         weighed: Option<String>,
     },

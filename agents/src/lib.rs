@@ -46,7 +46,6 @@ pub mod retrieval;
 pub mod router;
 pub mod specialist;
 pub mod toolbox;
-pub mod weigh;
 pub mod wording;
 
 pub use baseline::{BaselineAnalyzer, BaselineConfig, Extraction, Retrieval};

@@ -61,7 +61,7 @@ pub const SPECIALIST: SpecialistPrompt = SpecialistPrompt {
     final_answer: include_str!("../../prompts/specialist/v2/final.md"),
 };
 
-/// The question that weighs the candidates (`agents/src/weigh.rs`): the options, numbered;
+/// The question that weighs the candidates (`agents/src/specialist/weigh.rs`): the options, numbered;
 /// the reply is one digit.
 pub const WEIGH: &str = include_str!("../../prompts/weigh/v1/user.md");
 

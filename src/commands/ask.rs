@@ -11,8 +11,8 @@ use loglens_agents::llm::ReplyEvent;
 use loglens_agents::router::RetrievalMode;
 
 use crate::analysis::{Progress, Question, new_id};
-use crate::cli::{AllArgs, FilterArgs};
 use crate::config::Config;
+use crate::option_groups::{AllArgs, FilterArgs};
 use crate::telemetry::Telemetry;
 use crate::wiring::build_service;
 

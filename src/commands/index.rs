@@ -22,8 +22,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use loglens_agents::retrieval::{HybridRetriever, chunk_lines};
 use loglens_tools::logs::LogFilter;
 
-use crate::cli::FilterArgs;
 use crate::config::Config;
+use crate::option_groups::FilterArgs;
 use crate::option_groups::{LogArgs, LokiArgs, StoreArgs, VectorArgs};
 use crate::wiring::{hybrid_retriever, log_source};
 use clap::Args;

@@ -7,12 +7,12 @@ use anyhow::bail;
 use chrono::{DateTime, Utc};
 use loglens_agents::insights::Evidence;
 
-use crate::cli::{ScopeArgs, parse_time};
 use crate::config::Config;
 use crate::insights::{
     CascadeReport, ChangesReport, Insights, SummaryReport, TriageReport, WindowInfo,
 };
 use crate::option_groups::{LogArgs, LokiArgs, ModelArgs};
+use crate::option_groups::{ScopeArgs, parse_time};
 use clap::Args;
 use loglens_tools::logs::Scope;
 

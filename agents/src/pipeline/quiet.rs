@@ -7,13 +7,21 @@ use loglens_tools::logs::LogFilter;
 
 use super::graph::Stage;
 use super::report::{AgentReport, RunLog};
-use super::retrieve::Quiet;
 use super::{AgentPipeline, prompt_versions};
 use crate::consensus::Consensus;
 use crate::events::AgentEvent;
 use crate::evidence::collect::EvidenceSet;
 use crate::finding::{Finding, Severity};
 use crate::router::Route;
+
+/// A quiet scope: what it is about, and how many lines the source has elsewhere in the
+/// same window.
+pub(super) struct Quiet {
+    /// The workload, namespace or container the scope names.
+    pub subject: String,
+    /// The source's lines in the window outside the scope.
+    pub elsewhere: usize,
+}
 
 impl AgentPipeline {
     /// The report for a quiet scope: the later stages skipped, an informational finding.

@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use super::AgentPipeline;
 use super::graph::Stage;
+use super::quiet::{Quiet, subject};
 use super::report::{RunLog, StepStatus};
 use crate::error::AnalyzeError;
 use crate::retrieval::{Ranked, facts_from_lines, lines_in_scope, live_warning_events};
@@ -24,15 +25,6 @@ pub(super) struct Retrieved {
     pub ranking: Option<Vec<Ranked>>,
     /// Set when the scope is quiet: no line and no warning event in it.
     pub quiet: Option<Quiet>,
-}
-
-/// A quiet scope: what it is about, and how many lines the source has elsewhere in the
-/// same window.
-pub(super) struct Quiet {
-    /// The workload, namespace or container the scope names.
-    pub subject: String,
-    /// The source's lines in the window outside the scope.
-    pub elsewhere: usize,
 }
 
 impl AgentPipeline {
@@ -104,7 +96,7 @@ impl AgentPipeline {
         crate::metrics::record_retrieval(retrieved.lines.len(), retrieved.events.len());
         let mut retrieved = retrieved;
         if retrieved.lines.is_empty() && retrieved.events.is_empty() {
-            let Some(subject) = super::quiet::subject(question, filter) else {
+            let Some(subject) = subject(question, filter) else {
                 return Err(AnalyzeError::NoLines {
                     filter: filter.describe(),
                     source_desc: self.source.describe(),

@@ -41,6 +41,7 @@ use crate::wording::word_choice;
 mod answer;
 mod results;
 mod run;
+pub mod weigh;
 
 pub(crate) use answer::read_answer;
 use answer::severity_bounds;
@@ -268,9 +269,9 @@ pub struct Opinion {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
     /// In `choose` mode: the model's probabilities over the evidence's candidates and
-    /// which cause stood ([`crate::weigh`]).
+    /// which cause stood ([`weigh`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub weighed: Option<crate::weigh::Weighing>,
+    pub weighed: Option<weigh::Weighing>,
     /// In `choose` mode, when the answer was not weighed: why (no candidate to weigh, the
     /// weighing call failed). A `fallback` answer is not weighed either; it says why itself.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -258,7 +258,7 @@ impl Specialist {
             });
         }
         // A small model's choice is weighed against the evidence's ranking.
-        let (finding, weighed, call) = crate::weigh::weigh(
+        let (finding, weighed, call) = super::weigh::weigh(
             &self.llm,
             &talk.messages[..before_answer],
             evidence,
@@ -293,6 +293,6 @@ struct Conversation {
 struct Answer {
     finding: Finding,
     fallback: Option<String>,
-    weighed: Option<crate::weigh::Weighing>,
+    weighed: Option<super::weigh::Weighing>,
     unweighed: Option<String>,
 }

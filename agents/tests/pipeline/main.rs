@@ -223,7 +223,9 @@ fn assert_well_formed(p: &AgentPipeline, report: &AgentReport, events: &[AgentEv
             let p = |c: &str| w.probabilities[w.options.iter().position(|o| o == c).unwrap()];
             if w.overruled {
                 assert!(
-                    p(&w.kept) >= p(&w.options[0]) + loglens_agents::weigh::OVERRULE_MARGIN - 0.002,
+                    p(&w.kept)
+                        >= p(&w.options[0]) + loglens_agents::specialist::weigh::OVERRULE_MARGIN
+                            - 0.002,
                     "{w:?}"
                 );
             } else {

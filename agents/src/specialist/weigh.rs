@@ -19,11 +19,11 @@ use std::ops::RangeInclusive;
 
 use serde::Serialize;
 
+use super::answer::candidate_finding;
 use crate::evidence::collect::EvidenceSet;
 use crate::finding::{Finding, Severity};
 use crate::llm::{ChatMessage, LlmClient, MAX_OPTIONS, ModelCall};
 use crate::prompts::{WEIGH, render};
-use crate::specialist::candidate_finding;
 
 /// How much more probability the model must put on another option than on the
 /// evidence's top candidate to overrule it.
