@@ -148,7 +148,30 @@ pub async fn run(store: &dyn VectorStore) {
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "sorted");
     assert_eq!(hits[0].chunk, chunks()[7].0, "payload round-trips");
 
-    // Every filter agrees with the reference.
+    filters_agree_with_the_reference(store).await;
+
+    // A filter that matches nothing is an empty answer, not an error.
+    let none = VectorFilter {
+        namespace: Some("nowhere".into()),
+        ..Default::default()
+    };
+    assert!(store.search(&q, &none, 5).await.expect("search").is_empty());
+
+    // A query of the wrong length is refused.
+    match store.search(&[1.0, 0.0], &VectorFilter::default(), 5).await {
+        Err(VectorError::Dimension { expected, got }) => assert_eq!((expected, got), (DIM, 2)),
+        other => panic!("wrong dimension must be refused, got {other:?}"),
+    }
+
+    retention(store, &q).await;
+
+    store.reset().await.expect("reset");
+    assert_eq!(store.count().await.expect("count"), 0);
+    assert_eq!(store.meta().await.expect("meta"), None);
+}
+
+/// Every filter (labels, severity, window, and together) gives the reference's ids.
+async fn filters_agree_with_the_reference(store: &dyn VectorStore) {
     let t0 = base();
     let filters = [
         VectorFilter::default(),
@@ -200,20 +223,12 @@ pub async fn run(store: &dyn VectorStore) {
         }
     }
 
-    // A filter that matches nothing is an empty answer, not an error.
-    let none = VectorFilter {
-        namespace: Some("nowhere".into()),
-        ..Default::default()
-    };
-    assert!(store.search(&q, &none, 5).await.expect("search").is_empty());
+}
 
-    // A query of the wrong length is refused.
-    match store.search(&[1.0, 0.0], &VectorFilter::default(), 5).await {
-        Err(VectorError::Dimension { expected, got }) => assert_eq!((expected, got), (DIM, 2)),
-        other => panic!("wrong dimension must be refused, got {other:?}"),
-    }
-
-    // Retention: chunks before minute 10 go; the one without time stays.
+/// Chunks before minute 10 go; the one without a time stays; deleted chunks are not
+/// found (`q`: any query).
+async fn retention(store: &dyn VectorStore, q: &[f32]) {
+    let t0 = base();
     let gone = store
         .delete_before(t0 + Duration::minutes(10))
         .await
@@ -228,7 +243,7 @@ pub async fn run(store: &dyn VectorStore) {
             .is_empty()
     );
     let all: Vec<i64> = store
-        .search(&q, &VectorFilter::default(), 100)
+        .search(q, &VectorFilter::default(), 100)
         .await
         .expect("search")
         .iter()
@@ -237,7 +252,4 @@ pub async fn run(store: &dyn VectorStore) {
     assert_eq!(all.len(), 30, "deleted chunks are not found");
     assert!(all.iter().all(|id| *id >= 1010));
 
-    store.reset().await.expect("reset");
-    assert_eq!(store.count().await.expect("count"), 0);
-    assert_eq!(store.meta().await.expect("meta"), None);
 }
