@@ -10,6 +10,7 @@
 //! review before it joins `golden/cases/`.
 use anyhow::Context;
 use chrono::Utc;
+use loglens_agents::Diagnosis;
 use loglens_agents::Severity;
 use loglens_evals::case::{CaseLine, Expected, ExpectedRoute, GoldenCase, Origin};
 use loglens_tools::logs::Scope;
@@ -378,9 +379,9 @@ pub fn candidate(f: &FeedbackRecord, a: &AnalysisRecord) -> Option<GoldenCase> {
     let pick = |corrected: &Option<String>, found: Option<&String>| {
         corrected.clone().or_else(|| found.cloned())
     };
-    let root_cause = pick(&c.root_cause, finding.map(|x| &x.root_cause))?;
-    let component = pick(&c.component, finding.map(|x| &x.component))?;
-    let severity = c.severity.or(finding.map(|x| x.severity))?;
+    let root_cause = pick(&c.root_cause, finding.map(|x| &x.diagnosis.root_cause))?;
+    let component = pick(&c.component, finding.map(|x| &x.diagnosis.component))?;
+    let severity = c.severity.or(finding.map(|x| x.diagnosis.severity))?;
     let logs: Vec<CaseLine> = a
         .retrieved
         .iter()
@@ -449,14 +450,20 @@ pub fn candidate(f: &FeedbackRecord, a: &AnalysisRecord) -> Option<GoldenCase> {
             },
             cause: pick(&c.cause, finding.and_then(|x| x.cause.as_ref()))
                 .unwrap_or_else(|| "other".into()),
-            root_cause,
-            severity,
-            component,
-            detail: None,
-            error_signature: pick(&c.error_signature, finding.map(|x| &x.error_signature))
+            diagnosis: Diagnosis {
+                root_cause,
+                severity,
+                component,
+                detail: None,
+                error_signature: pick(
+                    &c.error_signature,
+                    finding.map(|x| &x.diagnosis.error_signature),
+                )
                 .unwrap_or_default(),
-            summary: pick(&c.summary, finding.map(|x| &x.summary)).unwrap_or_default(),
-            action: pick(&c.action, finding.map(|x| &x.action)).unwrap_or_default(),
+                summary: pick(&c.summary, finding.map(|x| &x.diagnosis.summary))
+                    .unwrap_or_default(),
+                action: pick(&c.action, finding.map(|x| &x.diagnosis.action)).unwrap_or_default(),
+            },
             evidence,
         },
         tags: vec!["feedback".into(), "candidate".into()],

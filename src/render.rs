@@ -63,8 +63,8 @@ pub fn agent_event(e: &AgentEvent) -> (Option<String>, String) {
             Some(format!(
                 "  {agent}#{sample}: {} ({}, {}, {:.0}%){}",
                 finding.cause.as_deref().unwrap_or("other"),
-                finding.component,
-                finding.severity,
+                finding.diagnosis.component,
+                finding.diagnosis.severity,
                 finding.confidence * 100.0,
                 weighed
                     .as_deref()
@@ -105,20 +105,20 @@ pub fn record(r: &AnalysisRecord) -> String {
         return s;
     };
     if let Some(cause) = &f.cause {
-        let detail = f.detail.as_deref().map(|d| format!(" ({d})"));
+        let detail = f.diagnosis.detail.as_deref().map(|d| format!(" ({d})"));
         let _ = writeln!(s, "Cause:       {cause}{}", detail.unwrap_or_default());
     }
-    let _ = writeln!(s, "Root cause:  {}", f.root_cause);
+    let _ = writeln!(s, "Root cause:  {}", f.diagnosis.root_cause);
     let _ = writeln!(
         s,
         "Severity:    {}    Component: {}    Confidence: {:.0}%",
-        f.severity,
-        f.component,
+        f.diagnosis.severity,
+        f.diagnosis.component,
         f.confidence * 100.0
     );
-    let _ = writeln!(s, "Signature:   {}", f.error_signature);
-    let _ = writeln!(s, "Summary:     {}", f.summary);
-    let _ = writeln!(s, "Action:      {}", f.action);
+    let _ = writeln!(s, "Signature:   {}", f.diagnosis.error_signature);
+    let _ = writeln!(s, "Summary:     {}", f.diagnosis.summary);
+    let _ = writeln!(s, "Action:      {}", f.diagnosis.action);
     if f.evidence.is_empty() {
         let _ = writeln!(s, "Evidence:    none cited");
     } else {

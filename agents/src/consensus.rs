@@ -14,6 +14,7 @@
 //!   confidence the agreeing opinions gave themselves. One opinion scores its own
 //!   confidence; four that split 2-2 on the cause score lower than four that agree;
 //! - **disagreement reported**: each field where opinions differed, with who said what.
+use crate::finding::Diagnosis;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -72,9 +73,9 @@ const FIELDS: [&str; 4] = ["cause", "component", "severity", "error_signature"];
 fn value_of(f: &Finding, field: &str) -> String {
     match field {
         "cause" => f.cause.clone().unwrap_or_else(|| "other".into()),
-        "component" => f.component.trim().to_lowercase(),
-        "severity" => f.severity.to_string(),
-        _ => normalize_signature(&f.error_signature),
+        "component" => f.diagnosis.component.trim().to_lowercase(),
+        "severity" => f.diagnosis.severity.to_string(),
+        _ => normalize_signature(&f.diagnosis.error_signature),
     }
 }
 
@@ -133,12 +134,15 @@ pub fn merge(ballots: &[Ballot], cause_rank: &[String]) -> Option<Consensus> {
             .map(|b| &b.finding)
             .find(|f| &value_of(f, field) == w)
     };
-    let severity = first_with("severity").map_or(rep.finding.severity, |f| f.severity);
-    let component = first_with("component")
-        .map_or_else(|| rep.finding.component.clone(), |f| f.component.clone());
+    let severity =
+        first_with("severity").map_or(rep.finding.diagnosis.severity, |f| f.diagnosis.severity);
+    let component = first_with("component").map_or_else(
+        || rep.finding.diagnosis.component.clone(),
+        |f| f.diagnosis.component.clone(),
+    );
     let error_signature = first_with("error_signature").map_or_else(
-        || rep.finding.error_signature.clone(),
-        |f| f.error_signature.clone(),
+        || rep.finding.diagnosis.error_signature.clone(),
+        |f| f.diagnosis.error_signature.clone(),
     );
 
     let agreement = fields.iter().map(|f| f.agreement).sum::<f32>() / fields.len() as f32;
@@ -161,17 +165,19 @@ pub fn merge(ballots: &[Ballot], cause_rank: &[String]) -> Option<Consensus> {
     let detail = ballots
         .iter()
         .filter(|b| b.finding.cause.as_deref() == Some(cause.as_str()))
-        .find_map(|b| b.finding.detail.clone());
+        .find_map(|b| b.finding.diagnosis.detail.clone());
     Some(Consensus {
         finding: Finding {
             cause: Some(cause),
-            detail,
-            root_cause: rep.finding.root_cause.clone(),
-            severity,
-            component,
-            error_signature,
-            summary: rep.finding.summary.clone(),
-            action: rep.finding.action.clone(),
+            diagnosis: Diagnosis {
+                detail,
+                root_cause: rep.finding.diagnosis.root_cause.clone(),
+                severity,
+                component,
+                error_signature,
+                summary: rep.finding.diagnosis.summary.clone(),
+                action: rep.finding.diagnosis.action.clone(),
+            },
             evidence,
             confidence: (agreement * self_confidence * 100.0).round() / 100.0,
         },
@@ -306,13 +312,15 @@ mod tests {
             voter: voter.into(),
             finding: Finding {
                 cause: Some(cause.into()),
-                detail: None,
-                root_cause: format!("{voter} thinks {cause}"),
-                severity,
-                component: component.into(),
-                error_signature: sig.into(),
-                summary: format!("summary by {voter}"),
-                action: format!("action by {voter}"),
+                diagnosis: Diagnosis {
+                    detail: None,
+                    root_cause: format!("{voter} thinks {cause}"),
+                    severity,
+                    component: component.into(),
+                    error_signature: sig.into(),
+                    summary: format!("summary by {voter}"),
+                    action: format!("action by {voter}"),
+                },
                 evidence: ev.iter().map(|&n| line(n, &format!("line {n}"))).collect(),
                 confidence: conf,
             },
@@ -356,16 +364,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.finding.cause.as_deref(), Some("oom_killed"));
-        assert_eq!(c.finding.component, "cartservice");
+        assert_eq!(c.finding.diagnosis.component, "cartservice");
         // Severity split 1 CRITICAL / 2 ERROR: the majority wins, not the worst.
-        assert_eq!(c.finding.severity, Severity::Error);
+        assert_eq!(c.finding.diagnosis.severity, Severity::Error);
         // Signatures equal once numbers are masked.
         assert_eq!(c.fields[3].votes[0].voters, vec!["infra#1", "infra#2"]);
         // Evidence united from the agreeing opinions only.
         let ev: Vec<usize> = c.finding.evidence.iter().map(|l| l.n).collect();
         assert_eq!(ev, vec![1, 2, 4]);
         // Text from the opinion agreeing with the most winners (infra#2: all four).
-        assert_eq!(c.finding.summary, "summary by infra#2");
+        assert_eq!(c.finding.diagnosis.summary, "summary by infra#2");
         assert_eq!(c.opinions, 3);
         assert!(
             c.disagreements.iter().any(|d| d
@@ -414,7 +422,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.finding.cause.as_deref(), Some("upstream_timeout"));
-        assert_eq!(c.finding.severity, Severity::Error);
+        assert_eq!(c.finding.diagnosis.severity, Severity::Error);
         assert_eq!(c.agreement, 0.5);
     }
 

@@ -233,6 +233,29 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// What is wrong, why, and what to do: the fields an answer ([`Finding`]) and a golden
+/// case's label (`Expected` in `evals/src/case.rs`) share, declared once. Both flatten
+/// it, so their JSON keeps these fields at the top level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Diagnosis {
+    /// Why it happens.
+    pub root_cause: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The part of the system at fault.
+    pub component: String,
+    /// Which kind of the cause the evidence shows (`untolerated_taint` under
+    /// `scheduling_failure`), when the signature library names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The failing message, normalized.
+    pub error_signature: String,
+    /// What is going on.
+    pub summary: String,
+    /// What to do next.
+    pub action: String,
+}
+
 /// The answer: what is wrong, why, what to do, and the exact lines that show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
@@ -240,22 +263,9 @@ pub struct Finding {
     /// absent for the baseline analysis, which has no candidates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
-    /// Which kind of that cause the evidence shows (`untolerated_taint` under
-    /// `scheduling_failure`), when the signature library names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// Why it happens.
-    pub root_cause: String,
-    /// How bad it is.
-    pub severity: Severity,
-    /// The part of the system at fault.
-    pub component: String,
-    /// The failing message, normalized.
-    pub error_signature: String,
-    /// What is going on.
-    pub summary: String,
-    /// What to do next.
-    pub action: String,
+    /// What is wrong, why, and what to do.
+    #[serde(flatten)]
+    pub diagnosis: Diagnosis,
     /// The lines the answer rests on, in prompt order.
     pub evidence: Vec<LineRef>,
     /// How sure, 0.0 to 1.0.
@@ -270,13 +280,15 @@ impl Finding {
         let evidence = resolve_lines(&model.evidence, sent);
         Self {
             cause: None,
-            detail: None,
-            root_cause: model.root_cause,
-            severity: model.severity,
-            component: model.component,
-            error_signature: model.error_signature,
-            summary: model.summary,
-            action: model.action,
+            diagnosis: Diagnosis {
+                root_cause: model.root_cause,
+                severity: model.severity,
+                component: model.component,
+                detail: None,
+                error_signature: model.error_signature,
+                summary: model.summary,
+                action: model.action,
+            },
             evidence,
             confidence: f32::from(model.confidence.min(100)) / 100.0,
         }

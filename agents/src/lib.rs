@@ -50,7 +50,7 @@ pub mod wording;
 
 pub use baseline::{BaselineAnalyzer, BaselineConfig, Extraction, Retrieval};
 pub use error::AnalyzeError;
-pub use finding::{Finding, LineRef, ModelFinding, Severity};
+pub use finding::{Diagnosis, Finding, LineRef, ModelFinding, Severity};
 pub use pipeline::{AgentPipeline, AgentReport, PipelineConfig};
 
 #[cfg(feature = "test-utils")]

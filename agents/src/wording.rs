@@ -7,6 +7,7 @@
 //! "evidence first, model second" taken to its end: a 135M-parameter model cannot write a
 //! useful root cause, but it can choose among candidates, and every word of the answer
 //! then comes from the evidence it chose.
+use crate::finding::Diagnosis;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -79,20 +80,22 @@ pub fn word_choice(choice: ModelChoice, evidence: &EvidenceSet, lines: &[LineRef
     match candidate {
         Some(c) => Finding {
             cause: Some(choice.cause.clone()),
-            detail: c.candidate.detail.clone(),
-            root_cause: c.candidate.title.clone(),
-            severity: choice.severity,
-            error_signature: if message.is_empty() {
-                c.candidate.title.clone()
-            } else {
-                message
+            diagnosis: Diagnosis {
+                detail: c.candidate.detail.clone(),
+                root_cause: c.candidate.title.clone(),
+                severity: choice.severity,
+                error_signature: if message.is_empty() {
+                    c.candidate.title.clone()
+                } else {
+                    message
+                },
+                summary: format!(
+                    "{} in {component} ({} matching lines and events). Chosen by the model from {offered} candidate cause(s); the wording is the signature library's.",
+                    c.candidate.title, c.candidate.hits
+                ),
+                action: c.candidate.action.clone(),
+                component,
             },
-            summary: format!(
-                "{} in {component} ({} matching lines and events). Chosen by the model from {offered} candidate cause(s); the wording is the signature library's.",
-                c.candidate.title, c.candidate.hits
-            ),
-            action: c.candidate.action.clone(),
-            component,
             evidence: cited,
             confidence,
         },
@@ -105,22 +108,24 @@ pub fn word_choice(choice: ModelChoice, evidence: &EvidenceSet, lines: &[LineRef
             let (root_cause, action) = unmatched_wording(&component, &message);
             Finding {
                 cause: Some("other".into()),
-                detail: None,
-                root_cause,
-                severity: choice.severity,
-                summary: format!(
-                    "{} {} line(s) cited from {component}; no known failure signature matched{}.",
-                    cited.len(),
-                    choice.severity,
-                    if offered > 0 {
-                        format!(" (the model ruled out {offered} candidate cause(s))")
-                    } else {
-                        String::new()
-                    }
-                ),
-                error_signature: message,
-                action,
-                component,
+                diagnosis: Diagnosis {
+                    detail: None,
+                    root_cause,
+                    severity: choice.severity,
+                    summary: format!(
+                        "{} {} line(s) cited from {component}; no known failure signature matched{}.",
+                        cited.len(),
+                        choice.severity,
+                        if offered > 0 {
+                            format!(" (the model ruled out {offered} candidate cause(s))")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    error_signature: message,
+                    action,
+                    component,
+                },
                 evidence: cited,
                 confidence,
             }
@@ -196,18 +201,25 @@ mod tests {
         let ev = evidence();
         let f = word_choice(choice("connection_refused", vec![3, 9]), &ev, &ev.lines);
         assert_eq!(f.cause.as_deref(), Some("connection_refused"));
-        assert_eq!(f.root_cause, "A dependency refuses connections");
-        assert_eq!(f.action, "Check that the dependency is up.");
+        assert_eq!(f.diagnosis.root_cause, "A dependency refuses connections");
+        assert_eq!(f.diagnosis.action, "Check that the dependency is up.");
         // The model's choices stand: component, severity; confidence is capped.
-        assert_eq!(f.component, "db");
-        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.diagnosis.component, "db");
+        assert_eq!(f.diagnosis.severity, Severity::Critical);
         assert!((f.confidence - 1.0).abs() < f32::EPSILON);
         // Line 9 was never shown: dropped; the candidate's own line 2 is added, and the
         // signature comes from it.
         let cited: Vec<usize> = f.evidence.iter().map(|l| l.n).collect();
         assert_eq!(cited, vec![2, 3]);
-        assert_eq!(f.error_signature, "connection refused to 10.0.0.7:5432");
-        assert!(f.summary.contains("1 candidate"), "{}", f.summary);
+        assert_eq!(
+            f.diagnosis.error_signature,
+            "connection refused to 10.0.0.7:5432"
+        );
+        assert!(
+            f.diagnosis.summary.contains("1 candidate"),
+            "{}",
+            f.diagnosis.summary
+        );
     }
 
     #[test]
@@ -215,12 +227,20 @@ mod tests {
         let ev = evidence();
         let f = word_choice(choice("other", vec![3]), &ev, &ev.lines);
         assert_eq!(f.cause.as_deref(), Some("other"));
-        assert_eq!(f.error_signature, "request 42 failed");
-        assert!(f.root_cause.contains("db logs \"request 42 failed\""));
-        assert!(f.summary.contains("ruled out 1"), "{}", f.summary);
+        assert_eq!(f.diagnosis.error_signature, "request 42 failed");
+        assert!(
+            f.diagnosis
+                .root_cause
+                .contains("db logs \"request 42 failed\"")
+        );
+        assert!(
+            f.diagnosis.summary.contains("ruled out 1"),
+            "{}",
+            f.diagnosis.summary
+        );
         // Nothing cited at all: still a finding, saying so.
         let f = word_choice(choice("other", vec![]), &ev, &ev.lines);
         assert!(f.evidence.is_empty());
-        assert!(f.root_cause.contains("nothing it cites"));
+        assert!(f.diagnosis.root_cause.contains("nothing it cites"));
     }
 }

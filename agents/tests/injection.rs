@@ -163,7 +163,11 @@ fn first_round(requests: &[String]) -> Vec<String> {
 /// What an attack would want to change.
 fn verdict(r: &AgentReport) -> (Option<String>, String, String) {
     let f = &r.consensus.finding;
-    (f.cause.clone(), f.component.clone(), f.severity.to_string())
+    (
+        f.cause.clone(),
+        f.diagnosis.component.clone(),
+        f.diagnosis.severity.to_string(),
+    )
 }
 
 #[tokio::test]

@@ -110,7 +110,9 @@ async fn real_server_extraction_cites_lines_that_were_sent() {
     for e in &f.evidence {
         assert!(retrieval.lines.contains(e), "evidence {e:?} was not sent");
     }
-    assert!(f.root_cause.chars().count() <= 200 && f.summary.chars().count() <= 400);
+    assert!(
+        f.diagnosis.root_cause.chars().count() <= 200 && f.diagnosis.summary.chars().count() <= 400
+    );
     assert!((0.0..=1.0).contains(&f.confidence));
 
     // Timings were recorded.

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use loglens_agents::Severity;
+use loglens_agents::Diagnosis;
+#[cfg(doc)]
+use loglens_agents::Finding;
 use loglens_tools::k8s::K8sEvent;
 use loglens_tools::logs::Scope;
 use serde::{Deserialize, Serialize};
@@ -71,22 +73,9 @@ pub struct Expected {
     pub route: ExpectedRoute,
     /// Signature id or `other`.
     pub cause: String,
-    /// Why, in words.
-    pub root_cause: String,
-    /// How bad.
-    pub severity: Severity,
-    /// The component at fault.
-    pub component: String,
-    /// Which kind of the cause (`untolerated_taint` under `scheduling_failure`), when
-    /// the label says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// The failing message, normalized.
-    pub error_signature: String,
-    /// What is going on.
-    pub summary: String,
-    /// What to do.
-    pub action: String,
+    /// What is wrong, why, and what to do: the fields of a [`Finding`], declared once.
+    #[serde(flatten)]
+    pub diagnosis: Diagnosis,
     /// Indexes into `logs` of the lines that show the cause.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<usize>,

@@ -61,7 +61,7 @@ pub fn choose_synthetic(
             }
             // Synthetic tags are ["synthetic", <template id>].
             let template = c.tags.get(1).cloned().unwrap_or_default();
-            by.entry(c.expected.severity)
+            by.entry(c.expected.diagnosis.severity)
                 .or_default()
                 .entry(template)
                 .or_default()
@@ -87,7 +87,7 @@ pub fn choose_synthetic(
     let total = real.len() + want;
     let mut have: BTreeMap<Severity, usize> = BTreeMap::new();
     for c in real {
-        *have.entry(c.expected.severity).or_default() += 1;
+        *have.entry(c.expected.diagnosis.severity).or_default() += 1;
     }
     let mut turn: BTreeMap<Severity, usize> = BTreeMap::new();
     let mut out = Vec::new();
@@ -135,7 +135,7 @@ pub fn choose_synthetic(
 pub fn severity_mix(cases: &[GoldenCase]) -> BTreeMap<Severity, usize> {
     let mut m = BTreeMap::new();
     for c in cases {
-        *m.entry(c.expected.severity).or_default() += 1;
+        *m.entry(c.expected.diagnosis.severity).or_default() += 1;
     }
     m
 }

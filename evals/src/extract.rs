@@ -22,6 +22,7 @@
 //! 5. **Stratified sampling.** Windows are sampled per severity towards the dataset's
 //!    aimed-at mix (INFO 25%, WARN 25%, ERROR 40%, CRITICAL 10%), seeded, so a store that
 //!    is mostly healthy does not give a dataset of nothing-failing cases.
+use loglens_agents::Diagnosis;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -341,13 +342,15 @@ pub fn label_window(
                 specialists: specialists.into(),
             },
             cause,
-            root_cause,
-            severity,
-            component,
-            detail: None,
-            error_signature,
-            summary,
-            action,
+            diagnosis: Diagnosis {
+                root_cause,
+                severity,
+                component,
+                detail: None,
+                error_signature,
+                summary,
+                action,
+            },
             evidence: if failing { worst } else { Vec::new() },
         },
         tags: vec![
@@ -365,7 +368,10 @@ pub fn stratified(cases: Vec<GoldenCase>, max: usize, seed: u64) -> Vec<GoldenCa
     let mut rng = Rng::new(seed);
     let mut by_sev: BTreeMap<Severity, Vec<GoldenCase>> = BTreeMap::new();
     for c in cases {
-        by_sev.entry(c.expected.severity).or_default().push(c);
+        by_sev
+            .entry(c.expected.diagnosis.severity)
+            .or_default()
+            .push(c);
     }
     // Shuffle each stratum (Fisher-Yates), then interleave streams so one stream does
     // not take a stratum.

@@ -14,6 +14,7 @@
 //! - `hybrid`: the baseline's extraction over hybrid retrieval (the case's lines searched
 //!   by meaning, fused with recency): `/v2/analyze` against `baseline`'s `/v1`. Each case
 //!   gets a fresh vector index; the embedding client (and its cache) is shared.
+use loglens_agents::Diagnosis;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -219,14 +220,17 @@ fn level_finding(question: &str, lines: &[LogLine], ev: &EvidenceSet) -> Finding
     if severity == loglens_agents::Severity::Info {
         return Finding {
             cause: Some("other".into()),
-            detail: None,
-            root_cause: "No known failure signature and no warning or error lines.".into(),
-            severity,
-            component,
-            error_signature: "none".into(),
-            summary: format!("{} lines, no candidate cause.", ev.matched),
-            action: "Nothing to do, unless the question is about something the logs do not show."
-                .into(),
+            diagnosis: Diagnosis {
+                detail: None,
+                root_cause: "No known failure signature and no warning or error lines.".into(),
+                severity,
+                component,
+                error_signature: "none".into(),
+                summary: format!("{} lines, no candidate cause.", ev.matched),
+                action:
+                    "Nothing to do, unless the question is about something the logs do not show."
+                        .into(),
+            },
             evidence: ev.lines.last().cloned().into_iter().collect(),
             confidence: 0.2,
         };
@@ -250,17 +254,19 @@ fn level_finding(question: &str, lines: &[LogLine], ev: &EvidenceSet) -> Finding
     let (root_cause, action) = unmatched_wording(&component, &message);
     Finding {
         cause: Some("other".into()),
-        detail: None,
-        root_cause,
-        severity,
-        component: component.clone(),
-        error_signature: message.chars().take(120).collect(),
-        summary: format!(
-            "{} {severity} line(s) of {}, most from {component}.",
-            worst.len(),
-            lines.len()
-        ),
-        action,
+        diagnosis: Diagnosis {
+            detail: None,
+            root_cause,
+            severity,
+            component: component.clone(),
+            error_signature: message.chars().take(120).collect(),
+            summary: format!(
+                "{} {severity} line(s) of {}, most from {component}.",
+                worst.len(),
+                lines.len()
+            ),
+            action,
+        },
         evidence: if cited.is_empty() {
             ev.lines.last().cloned().into_iter().collect()
         } else {

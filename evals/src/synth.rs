@@ -6,6 +6,7 @@
 //! the cause: a flaky metrics push, a deprecated setting), and the Kubernetes events the
 //! failure would raise. Services, namespaces, wording, counts and times vary with a seeded
 //! generator, so `--seed` reproduces a dataset exactly.
+use loglens_agents::Diagnosis;
 use std::collections::BTreeMap;
 
 use anyhow::Context;
@@ -300,13 +301,15 @@ pub fn make_case(t: &Template, index: usize, rng: &mut Rng) -> GoldenCase {
                 specialists: t.specialists.clone(),
             },
             cause: t.cause.clone(),
-            root_cause: fill(&t.root_cause, &v, rng),
-            severity: t.severity,
-            component: component.clone(),
-            detail: None,
-            error_signature: t.error_signature.clone(),
-            summary: fill(&t.root_cause, &v, rng),
-            action: fill(&t.action, &v, rng),
+            diagnosis: Diagnosis {
+                root_cause: fill(&t.root_cause, &v, rng),
+                severity: t.severity,
+                component: component.clone(),
+                detail: None,
+                error_signature: t.error_signature.clone(),
+                summary: fill(&t.root_cause, &v, rng),
+                action: fill(&t.action, &v, rng),
+            },
             evidence,
         },
         tags: vec!["synthetic".into(), t.id.clone()],

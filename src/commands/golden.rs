@@ -143,7 +143,8 @@ async fn extract_cases(config: &Config, args: ExtractArgs) -> anyhow::Result<Exi
     }
     let mut mix: BTreeMap<String, usize> = BTreeMap::new();
     for c in &cases {
-        *mix.entry(c.expected.severity.to_string()).or_default() += 1;
+        *mix.entry(c.expected.diagnosis.severity.to_string())
+            .or_default() += 1;
     }
     let mix: Vec<String> = mix.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
@@ -266,7 +267,7 @@ fn analyze(cases: &[loglens_evals::GoldenCase]) -> anyhow::Result<String> {
             ("origin", origin),
             ("source", source),
             ("labels", labels.to_string()),
-            ("severity", c.expected.severity.to_string()),
+            ("severity", c.expected.diagnosis.severity.to_string()),
             (
                 "route",
                 format!(

@@ -140,9 +140,9 @@ impl Report {
         match &self.finding {
             Some(f) => format!(
                 "{} {}: {}",
-                severity_mark(Some(f.severity)),
+                severity_mark(Some(f.diagnosis.severity)),
                 escape(&self.title),
-                escape(&clip(&f.root_cause, 300))
+                escape(&clip(&f.diagnosis.root_cause, 300))
             ),
             None => format!(
                 "{} {}: investigation failed ({})",
@@ -165,20 +165,20 @@ impl Report {
                 blocks.push(json!({
                     "type": "section",
                     "fields": [
-                        field("Severity", &format!("{} {}", severity_mark(Some(f.severity)), f.severity)),
-                        field("Component", &escape(&clip(&f.component, 200))),
-                        field("Error signature", &format!("`{}`", escape(&clip(&f.error_signature, 200)).replace('`', "'"))),
+                        field("Severity", &format!("{} {}", severity_mark(Some(f.diagnosis.severity)), f.diagnosis.severity)),
+                        field("Component", &escape(&clip(&f.diagnosis.component, 200))),
+                        field("Error signature", &format!("`{}`", escape(&clip(&f.diagnosis.error_signature, 200)).replace('`', "'"))),
                         field("Confidence", &format!("{:.0}%", f.confidence * 100.0)),
                     ]
                 }));
                 blocks.push(section(&format!(
                     "*Root cause*\n{}",
-                    escape(&clip(&f.root_cause, 1200))
+                    escape(&clip(&f.diagnosis.root_cause, 1200))
                 )));
-                if !f.action.trim().is_empty() {
+                if !f.diagnosis.action.trim().is_empty() {
                     blocks.push(section(&format!(
                         "*Action*\n{}",
-                        escape(&clip(&f.action, 1200))
+                        escape(&clip(&f.diagnosis.action, 1200))
                     )));
                 }
             }

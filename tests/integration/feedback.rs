@@ -176,13 +176,13 @@ async fn feedback_is_checked_reviewed_and_exported_as_candidates() {
         .iter()
         .find(|c| c.source.contains("corrected"))
         .unwrap();
-    assert_eq!(corrected.expected.component, "payments-db");
+    assert_eq!(corrected.expected.diagnosis.component, "payments-db");
     assert_eq!(
-        corrected.expected.root_cause,
+        corrected.expected.diagnosis.root_cause,
         "a connection leak in payments exhausts the pool"
     );
     assert_eq!(
-        corrected.expected.severity,
+        corrected.expected.diagnosis.severity,
         loglens_agents::Severity::Critical
     );
     assert_eq!(corrected.expected.evidence, vec![0], "line n=1 is logs[0]");
@@ -193,8 +193,8 @@ async fn feedback_is_checked_reviewed_and_exported_as_candidates() {
         .find(|c| c.source.contains("confirmed"))
         .unwrap();
     assert_eq!(
-        confirmed.expected.root_cause,
-        sure.finding.as_ref().unwrap().root_cause
+        confirmed.expected.diagnosis.root_cause,
+        sure.finding.as_ref().unwrap().diagnosis.root_cause
     );
     assert!(confirmed.tags.contains(&"candidate".to_string()));
     // Already exported: nothing new.

@@ -2,6 +2,7 @@
 use chrono::{TimeZone, Utc};
 use loglens::store::{AnalysisRecord, Store};
 use loglens::telemetry::span_store::SpanRow;
+use loglens_agents::Diagnosis;
 use loglens_agents::{Finding, LineRef, Severity};
 use std::collections::BTreeMap;
 
@@ -29,13 +30,15 @@ pub(crate) fn record(status: &str) -> AnalysisRecord {
         matched_lines: 17,
         finding: ok.then(|| Finding {
             cause: ok.then(|| "connection_pool_exhausted".into()),
-            detail: ok.then(|| "db_max_connections".into()),
-            root_cause: "connection pool exhausted".into(),
-            severity: Severity::Error,
-            component: "payments".into(),
-            error_signature: "too many clients already".into(),
-            summary: "payments cannot get database connections".into(),
-            action: "raise max_connections or fix the leak".into(),
+            diagnosis: Diagnosis {
+                detail: ok.then(|| "db_max_connections".into()),
+                root_cause: "connection pool exhausted".into(),
+                severity: Severity::Error,
+                component: "payments".into(),
+                error_signature: "too many clients already".into(),
+                summary: "payments cannot get database connections".into(),
+                action: "raise max_connections or fix the leak".into(),
+            },
             evidence: vec![line],
             confidence: 0.75,
         }),

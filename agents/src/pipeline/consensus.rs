@@ -57,7 +57,7 @@ impl AgentPipeline {
         span.record("loglens.consensus.agreement", c.agreement);
         span.record(
             "loglens.consensus.root_cause",
-            c.finding.error_signature.as_str(),
+            c.finding.diagnosis.error_signature.as_str(),
         );
         log.emit(AgentEvent::Consensus(Box::new(c.clone())));
         log.step(

@@ -3,6 +3,7 @@
 //! of user-api" when user-api logged none). No model is asked, since there is nothing for
 //! it to choose from; the answer says what was searched, that it was quiet, and how much
 //! the source has elsewhere in the window.
+use crate::finding::Diagnosis;
 use loglens_tools::logs::LogFilter;
 
 use super::graph::Stage;
@@ -90,17 +91,19 @@ fn quiet_finding(filter: &LogFilter, quiet: &Quiet) -> Finding {
     };
     Finding {
         cause: Some("other".into()),
-        detail: None,
-        root_cause: format!(
-            "Nothing about {subject} is failing in the logs: no line and no Kubernetes warning matched {scope}. {elsewhere}"
-        ),
-        severity: Severity::Info,
-        component: subject.clone(),
-        error_signature: "none".into(),
-        summary: format!("No lines and no warning events for {scope}."),
-        action: format!(
-            "Nothing to do, unless the question is about something the logs do not show; if {subject} should have logged, check the names, the namespace and the time window."
-        ),
+        diagnosis: Diagnosis {
+            detail: None,
+            root_cause: format!(
+                "Nothing about {subject} is failing in the logs: no line and no Kubernetes warning matched {scope}. {elsewhere}"
+            ),
+            severity: Severity::Info,
+            component: subject.clone(),
+            error_signature: "none".into(),
+            summary: format!("No lines and no warning events for {scope}."),
+            action: format!(
+                "Nothing to do, unless the question is about something the logs do not show; if {subject} should have logged, check the names, the namespace and the time window."
+            ),
+        },
         evidence: Vec::new(),
         confidence: 0.5,
     }
@@ -146,24 +149,29 @@ mod tests {
             elsewhere: 12,
         };
         let f = quiet_finding(&ns, &quiet);
-        assert_eq!(f.component, "staging");
-        assert_eq!(f.severity, Severity::Info);
+        assert_eq!(f.diagnosis.component, "staging");
+        assert_eq!(f.diagnosis.severity, Severity::Info);
         assert_eq!(f.cause.as_deref(), Some("other"));
         assert!(f.evidence.is_empty());
         assert!(
-            f.root_cause.contains("namespace=staging"),
+            f.diagnosis.root_cause.contains("namespace=staging"),
             "{}",
-            f.root_cause
+            f.diagnosis.root_cause
         );
         assert!(
-            f.root_cause.contains("12 lines elsewhere"),
+            f.diagnosis.root_cause.contains("12 lines elsewhere"),
             "{}",
-            f.root_cause
+            f.diagnosis.root_cause
         );
         let empty = Quiet {
             subject: "staging".into(),
             elsewhere: 0,
         };
-        assert!(quiet_finding(&ns, &empty).root_cause.contains("ask again"));
+        assert!(
+            quiet_finding(&ns, &empty)
+                .diagnosis
+                .root_cause
+                .contains("ask again")
+        );
     }
 }

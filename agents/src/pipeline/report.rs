@@ -215,11 +215,11 @@ fn restore_lines(p: &Pseudonyms, lines: &mut [LineRef]) {
 /// Puts the real values back into a finding the model wrote with placeholders.
 fn restore_finding(p: &Pseudonyms, f: &mut Finding) {
     for field in [
-        &mut f.root_cause,
-        &mut f.component,
-        &mut f.error_signature,
-        &mut f.summary,
-        &mut f.action,
+        &mut f.diagnosis.root_cause,
+        &mut f.diagnosis.component,
+        &mut f.diagnosis.error_signature,
+        &mut f.diagnosis.summary,
+        &mut f.diagnosis.action,
     ] {
         *field = p.restore(field);
     }

@@ -162,7 +162,7 @@ impl AgentPipeline {
                             span.record("loglens.fallback", o.fallback.is_some());
                             span.record(
                                 "loglens.finding.root_cause",
-                                o.finding.error_signature.as_str(),
+                                o.finding.diagnosis.error_signature.as_str(),
                             );
                         }
                         Err(e) => {

@@ -1,6 +1,7 @@
 //! Reading the answer: the finding a reply holds, the severities the evidence allows,
 //! and the finding the evidence gives alone (when the model's reply is unusable).
 use super::*;
+use crate::finding::Diagnosis;
 
 /// The finding in a reply that matched its schema: the model's own words (`full`), or
 /// its choices worded from the evidence (`choose`).
@@ -109,21 +110,23 @@ pub fn candidate_finding(
         .unwrap_or_else(|| c.candidate.title.clone());
     Finding {
         cause: Some(c.candidate.signature.clone()),
-        detail: c.candidate.detail.clone(),
-        root_cause: c.candidate.title.clone(),
-        severity: c.candidate.severity,
-        component: c
-            .candidate
-            .component
-            .clone()
-            .or_else(|| evidence.components.first().cloned())
-            .unwrap_or_else(|| "unknown".into()),
-        error_signature: signature,
-        summary: format!(
-            "{} ({} matching lines and events). {how}",
-            c.candidate.title, c.candidate.hits
-        ),
-        action: c.candidate.action.clone(),
+        diagnosis: Diagnosis {
+            detail: c.candidate.detail.clone(),
+            root_cause: c.candidate.title.clone(),
+            severity: c.candidate.severity,
+            component: c
+                .candidate
+                .component
+                .clone()
+                .or_else(|| evidence.components.first().cloned())
+                .unwrap_or_else(|| "unknown".into()),
+            error_signature: signature,
+            summary: format!(
+                "{} ({} matching lines and events). {how}",
+                c.candidate.title, c.candidate.hits
+            ),
+            action: c.candidate.action.clone(),
+        },
         evidence: cited,
         confidence,
     }

@@ -226,7 +226,8 @@ impl Specialist {
                 let mut finding = read_answer(reply.value, mode, evidence, &talk.lines)?;
                 // Whatever the model wrote (a full finding has no enum to hold it), the
                 // severity stays within what the evidence supports.
-                finding.severity = finding
+                finding.diagnosis.severity = finding
+                    .diagnosis
                     .severity
                     .clamp(*severities.start(), *severities.end());
                 (finding, None)

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::answer::candidate_finding;
 use crate::evidence::collect::EvidenceSet;
-use crate::finding::{Finding, Severity};
+use crate::finding::{Diagnosis, Finding, Severity};
 use crate::llm::{ChatMessage, LlmClient, MAX_OPTIONS, ModelCall};
 use crate::prompts::{WEIGH, render};
 
@@ -195,20 +195,30 @@ pub async fn weigh(
         // own severity within the evidence's bounds (the model's pick of a level has no
         // probabilities to weigh, and a small model's drifts: ERROR for a WARN cause).
         Some(c) if answered == kept_cause => Finding {
-            component: c.candidate.component.clone().unwrap_or(answer.component),
+            diagnosis: Diagnosis {
+                component: c
+                    .candidate
+                    .component
+                    .clone()
+                    .unwrap_or(answer.diagnosis.component),
+                severity: c
+                    .candidate
+                    .severity
+                    .clamp(*severities.start(), *severities.end()),
+                ..answer.diagnosis
+            },
             // The probability the model gave it, not the number it wrote.
             confidence: percent(p.get(kept).copied().unwrap_or(0.0)),
-            severity: c
-                .candidate
-                .severity
-                .clamp(*severities.start(), *severities.end()),
             ..answer
         },
         Some(c) => {
             let how = weighing.reason();
             let confidence = percent(p.get(kept).copied().unwrap_or(0.0));
             let mut f = candidate_finding(c, evidence, &format!("Weighed: {how}."), confidence);
-            f.severity = f.severity.clamp(*severities.start(), *severities.end());
+            f.diagnosis.severity = f
+                .diagnosis
+                .severity
+                .clamp(*severities.start(), *severities.end());
             f
         }
         None => answer,
@@ -242,7 +252,10 @@ fn unweighed(
         ),
         answer.confidence.min(0.5),
     );
-    f.severity = f.severity.clamp(*severities.start(), *severities.end());
+    f.diagnosis.severity = f
+        .diagnosis
+        .severity
+        .clamp(*severities.start(), *severities.end());
     f
 }
 
@@ -321,13 +334,15 @@ mod tests {
         .unwrap();
         let answer = |cause: &str| Finding {
             cause: Some(cause.into()),
-            detail: None,
-            root_cause: "the model's words".into(),
-            severity: Severity::Warn,
-            component: "cart".into(),
-            error_signature: String::new(),
-            summary: String::new(),
-            action: String::new(),
+            diagnosis: Diagnosis {
+                detail: None,
+                root_cause: "the model's words".into(),
+                severity: Severity::Warn,
+                component: "cart".into(),
+                error_signature: String::new(),
+                summary: String::new(),
+                action: String::new(),
+            },
             evidence: Vec::new(),
             confidence: 0.9,
         };
@@ -337,9 +352,13 @@ mod tests {
         assert!(why.starts_with("the weighing call failed"), "{why}");
         assert!(call.is_none());
         assert_eq!(f.cause.as_deref(), Some("oom_killed"));
-        assert!(f.summary.contains("could not be weighed"), "{}", f.summary);
+        assert!(
+            f.diagnosis.summary.contains("could not be weighed"),
+            "{}",
+            f.diagnosis.summary
+        );
         // The model's choice was the top candidate: it stands as it was.
         let (f, _, _) = weigh(&llm, &[], &evidence, answer("oom_killed"), &all).await;
-        assert_eq!(f.root_cause, "the model's words");
+        assert_eq!(f.diagnosis.root_cause, "the model's words");
     }
 }

@@ -80,7 +80,7 @@ async fn fault_model_following_an_injection_is_contained() {
     let (report, _) = run(&p, "Why was the pod OOMKilled?", &Scope::default()).await;
     assert!(report.opinions[0].tools.is_empty());
     assert_eq!(fake.calls(), 3);
-    assert_eq!(report.consensus.finding.component, "cartservice");
+    assert_eq!(report.consensus.finding.diagnosis.component, "cartservice");
 }
 
 /// A model that writes garbage for its answer twice: the specialist falls back to the
@@ -103,7 +103,7 @@ async fn fault_garbage_answers_fall_back_to_the_evidence() {
         "{o:?}"
     );
     assert_eq!(o.finding.cause.as_deref(), Some("oom_killed"));
-    assert_eq!(o.finding.component, "cartservice");
+    assert_eq!(o.finding.diagnosis.component, "cartservice");
     assert!((o.finding.confidence - 0.3).abs() < 1e-6);
     assert!(!o.finding.evidence.is_empty());
     assert!(

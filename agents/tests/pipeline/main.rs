@@ -198,7 +198,10 @@ fn assert_well_formed(p: &AgentPipeline, report: &AgentReport, events: &[AgentEv
             candidates.contains(f.cause.as_deref().unwrap_or("")),
             "{f:?}"
         );
-        assert!(report.evidence.components.contains(&f.component), "{f:?}");
+        assert!(
+            report.evidence.components.contains(&f.diagnosis.component),
+            "{f:?}"
+        );
         assert!(!f.evidence.is_empty());
         // A weighed choice: the options are the evidence's candidates in its order, then
         // "other"; the probabilities are a distribution; what stands is the evidence's top

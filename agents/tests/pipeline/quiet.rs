@@ -118,13 +118,17 @@ async fn real_a_quiet_scope_is_answered_without_the_specialists() {
         .unwrap();
     assert!(r.quiet);
     assert!(r.opinions.is_empty());
-    assert_eq!(r.consensus.finding.component, "user-api");
-    assert_eq!(r.consensus.finding.severity, Severity::Info);
+    assert_eq!(r.consensus.finding.diagnosis.component, "user-api");
+    assert_eq!(r.consensus.finding.diagnosis.severity, Severity::Info);
     assert!(r.consensus.finding.evidence.is_empty());
     assert!(
-        r.consensus.finding.root_cause.contains("2 lines elsewhere"),
+        r.consensus
+            .finding
+            .diagnosis
+            .root_cause
+            .contains("2 lines elsewhere"),
         "{}",
-        r.consensus.finding.root_cause
+        r.consensus.finding.diagnosis.root_cause
     );
     let skipped: Vec<Stage> = r
         .path

@@ -113,11 +113,16 @@ fn a_window_is_labelled_from_its_worst_lines() {
         licence: "test".into(),
     };
     let c = label_window(&ws[0], 1, &lib, &cfg, &mut Rng::new(1));
-    assert_eq!(c.expected.severity, Severity::Error);
-    assert_eq!(c.expected.component, "db-client");
+    assert_eq!(c.expected.diagnosis.severity, Severity::Error);
+    assert_eq!(c.expected.diagnosis.component, "db-client");
     assert_eq!(c.expected.cause, "connection_refused");
     assert_eq!(c.expected.evidence.len(), 3);
-    assert!(c.expected.error_signature.contains("connection refused"));
+    assert!(
+        c.expected
+            .diagnosis
+            .error_signature
+            .contains("connection refused")
+    );
     assert!(c.tags.contains(&"auto-labelled".to_string()));
     let text = serde_json::to_string(&c).unwrap();
     crate::case::parse_case(&text, Path::new("x.json")).unwrap();
@@ -150,7 +155,7 @@ fn sampling_follows_the_mix_and_fills_from_what_exists() {
     assert_eq!(cases.len(), 10);
     let errors = cases
         .iter()
-        .filter(|c| c.expected.severity == Severity::Error)
+        .filter(|c| c.expected.diagnosis.severity == Severity::Error)
         .count();
     // All 4 error windows are taken (their quota is 4 of 10); info fills the rest.
     assert_eq!(errors, 4);

@@ -10,6 +10,7 @@
 //! The ground truth's fields come from hand labels (`golden/labels/holmesgpt.toml`), since
 //! the expected outputs are prose. A row without a label is refused, so a new recording
 //! gets a deliberate label rather than a guess.
+use loglens_agents::Diagnosis;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
@@ -291,13 +292,15 @@ pub fn import_row(row: &Value, labels: &BTreeMap<String, Label>) -> anyhow::Resu
                 specialists: label.specialists.clone(),
             },
             cause: label.cause.clone(),
-            root_cause: label.root_cause.clone(),
-            severity: label.severity,
-            component: label.component.clone(),
-            detail: None,
-            error_signature: label.error_signature.clone(),
-            summary,
-            action: label.action.clone(),
+            diagnosis: Diagnosis {
+                root_cause: label.root_cause.clone(),
+                severity: label.severity,
+                component: label.component.clone(),
+                detail: None,
+                error_signature: label.error_signature.clone(),
+                summary,
+                action: label.action.clone(),
+            },
             evidence,
         },
         tags,

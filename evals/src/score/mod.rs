@@ -188,9 +188,9 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
             retrieval,
             source,
             cause_pair: (exp.cause.clone(), "none".into()),
-            component_pair: (norm_component(&exp.component), "none".into()),
-            severity_pair: (exp.severity.to_string(), "none".into()),
-            detail_pair: exp.detail.clone().map(|d| (d, "none".into())),
+            component_pair: (norm_component(&exp.diagnosis.component), "none".into()),
+            severity_pair: (exp.diagnosis.severity.to_string(), "none".into()),
+            detail_pair: exp.diagnosis.detail.clone().map(|d| (d, "none".into())),
             failure: Some(format!(
                 "no answer: {}",
                 run.error.as_deref().unwrap_or("unknown error")
@@ -199,8 +199,8 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         };
     };
     let cause = f.cause.as_deref().unwrap_or("other") == exp.cause;
-    let component = same_component(&f.component, &exp.component);
-    let severity = f.severity == exp.severity;
+    let component = same_component(&f.diagnosis.component, &exp.diagnosis.component);
+    let severity = f.diagnosis.severity == exp.diagnosis.severity;
     let mut wrong = Vec::new();
     if route == Some(false)
         && let Some((r, s)) = &run.route
@@ -222,25 +222,25 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
             exp.cause
         ));
     }
-    if let Some(want) = &exp.detail
+    if let Some(want) = &exp.diagnosis.detail
         && cause
-        && f.detail.as_ref() != Some(want)
+        && f.diagnosis.detail.as_ref() != Some(want)
     {
         wrong.push(format!(
             "detail {}, expected {want}",
-            f.detail.as_deref().unwrap_or("none")
+            f.diagnosis.detail.as_deref().unwrap_or("none")
         ));
     }
     if !component {
         wrong.push(format!(
             "component {}, expected {}",
-            f.component, exp.component
+            f.diagnosis.component, exp.diagnosis.component
         ));
     }
     if !severity {
         wrong.push(format!(
             "severity {}, expected {}",
-            f.severity, exp.severity
+            f.diagnosis.severity, exp.diagnosis.severity
         ));
     }
     CaseScore {
@@ -250,23 +250,31 @@ pub fn score_case(case: &GoldenCase, run: &CaseRun) -> CaseScore {
         component,
         severity,
         route,
-        signature: normalize_signature(&f.error_signature)
-            == normalize_signature(&exp.error_signature),
-        root_cause_overlap: content_overlap(&f.root_cause, &exp.root_cause),
+        signature: normalize_signature(&f.diagnosis.error_signature)
+            == normalize_signature(&exp.diagnosis.error_signature),
+        root_cause_overlap: content_overlap(&f.diagnosis.root_cause, &exp.diagnosis.root_cause),
         root_cause_similarity: None,
-        summary_rouge_l: rouge_l(&f.summary, &exp.summary),
+        summary_rouge_l: rouge_l(&f.diagnosis.summary, &exp.diagnosis.summary),
         retrieval,
         source,
         cause_pair: (
             exp.cause.clone(),
             f.cause.clone().unwrap_or_else(|| "other".into()),
         ),
-        component_pair: (norm_component(&exp.component), norm_component(&f.component)),
-        severity_pair: (exp.severity.to_string(), f.severity.to_string()),
-        detail_pair: exp
-            .detail
-            .clone()
-            .map(|d| (d, f.detail.clone().unwrap_or_else(|| "none".into()))),
+        component_pair: (
+            norm_component(&exp.diagnosis.component),
+            norm_component(&f.diagnosis.component),
+        ),
+        severity_pair: (
+            exp.diagnosis.severity.to_string(),
+            f.diagnosis.severity.to_string(),
+        ),
+        detail_pair: exp.diagnosis.detail.clone().map(|d| {
+            (
+                d,
+                f.diagnosis.detail.clone().unwrap_or_else(|| "none".into()),
+            )
+        }),
         failure: (!wrong.is_empty()).then(|| wrong.join("; ")),
         independent,
     }

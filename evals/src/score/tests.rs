@@ -1,5 +1,6 @@
 use super::*;
 use crate::replay::Variant;
+use loglens_agents::Diagnosis;
 use loglens_agents::{Finding, Severity};
 
 fn case(cause: &str) -> GoldenCase {
@@ -26,13 +27,15 @@ fn run(
         route: Some((route.0.into(), route.1.into())),
         finding: cause.map(|c| Finding {
             cause: Some(c.into()),
-            detail: None,
-            root_cause: "r".into(),
-            severity,
-            component: component.into(),
-            error_signature: "e".into(),
-            summary: "s".into(),
-            action: "a".into(),
+            diagnosis: Diagnosis {
+                detail: None,
+                root_cause: "r".into(),
+                severity,
+                component: component.into(),
+                error_signature: "e".into(),
+                summary: "s".into(),
+                action: "a".into(),
+            },
             evidence: vec![],
             confidence: 0.5,
         }),

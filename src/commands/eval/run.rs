@@ -559,14 +559,14 @@ async fn semantic_match(
 ) -> anyhow::Result<()> {
     let expected: std::collections::HashMap<&str, &str> = cases
         .iter()
-        .map(|c| (c.id.as_str(), c.expected.root_cause.as_str()))
+        .map(|c| (c.id.as_str(), c.expected.diagnosis.root_cause.as_str()))
         .collect();
     let mut texts = Vec::new();
     let mut at = Vec::new();
     for (i, (run, score)) in runs.iter().zip(scores.iter()).enumerate() {
         if let (Some(f), Some(exp)) = (&run.finding, expected.get(score.case.as_str())) {
             texts.push(exp.to_string());
-            texts.push(f.root_cause.clone());
+            texts.push(f.diagnosis.root_cause.clone());
             at.push(i);
         }
     }

@@ -255,9 +255,9 @@ pub fn compare_records(a: &AnalysisRecord, b: &AnalysisRecord) -> serde_json::Va
         "lines_shared": ka.intersection(&kb).count(),
         "lines_only_hybrid": ka.difference(&kb).count(),
         "lines_only_structured": kb.difference(&ka).count(),
-        "same_root_cause": same(|f| f.root_cause.clone()),
-        "same_component": same(|f| f.component.clone()),
-        "same_severity": same(|f| format!("{:?}", f.severity)),
+        "same_root_cause": same(|f| f.diagnosis.root_cause.clone()),
+        "same_component": same(|f| f.diagnosis.component.clone()),
+        "same_severity": same(|f| format!("{:?}", f.diagnosis.severity)),
         "latency_ms": { "hybrid": a.latency_ms, "structured": b.latency_ms },
     })
 }

@@ -94,7 +94,7 @@ async fn review(
                 "question": a.question,
                 "status": a.status,
                 "confidence": a.finding.as_ref().map(|f| f.confidence),
-                "root_cause": a.finding.as_ref().map(|f| &f.root_cause),
+                "root_cause": a.finding.as_ref().map(|f| &f.diagnosis.root_cause),
                 "reason": why,
             }))
             .collect::<Vec<_>>()

@@ -222,7 +222,6 @@ async fn filters_agree_with_the_reference(store: &dyn VectorStore) {
             assert_eq!(got, reference(f, &q, k), "filter {f:?}, k {k}");
         }
     }
-
 }
 
 /// Chunks before minute 10 go; the one without a time stays; deleted chunks are not
@@ -251,5 +250,4 @@ async fn retention(store: &dyn VectorStore, q: &[f32]) {
         .collect();
     assert_eq!(all.len(), 30, "deleted chunks are not found");
     assert!(all.iter().all(|id| *id >= 1010));
-
 }

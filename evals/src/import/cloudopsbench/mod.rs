@@ -14,6 +14,7 @@
 //! is mapped by the Kubernetes words in its name ([`by_words`]: `quota`, `taint`, `kubelet`,
 //! ...), and a case whose class fits neither is skipped with the reason, as is a case that
 //! cannot be read.
+use loglens_agents::Diagnosis;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -177,13 +178,15 @@ pub async fn import_case(dir: &Path, library: &SignatureLibrary) -> anyhow::Resu
                 specialists: specialists.into(),
             },
             cause: cause.into(),
-            root_cause: root_cause.clone(),
-            severity,
-            component: component.clone(),
-            detail: Some(detail),
-            error_signature,
-            summary: format!("{query} {root_cause} ({component})"),
-            action,
+            diagnosis: Diagnosis {
+                root_cause: root_cause.clone(),
+                severity,
+                component: component.clone(),
+                detail: Some(detail),
+                error_signature,
+                summary: format!("{query} {root_cause} ({component})"),
+                action,
+            },
             evidence: Vec::new(),
         },
         tags: vec![

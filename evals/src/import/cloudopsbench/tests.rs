@@ -16,7 +16,7 @@ async fn imports_the_fixture_cases_with_their_mapped_causes_and_state() {
         .find(|c| c.id == "cloudopsbench/boutique_runtime_22")
         .unwrap();
     assert_eq!(oom.expected.cause, "oom_killed");
-    assert_eq!(oom.expected.component, "adservice");
+    assert_eq!(oom.expected.diagnosis.component, "adservice");
     assert_eq!(oom.expected.route.specialists, "infra");
     assert!(oom.events.iter().all(|e| e.is_warning()));
     let quota = cases
@@ -24,8 +24,8 @@ async fn imports_the_fixture_cases_with_their_mapped_causes_and_state() {
         .find(|c| c.id == "cloudopsbench/boutique_admission_13")
         .unwrap();
     assert_eq!(quota.expected.cause, "quota_exceeded");
-    assert_eq!(quota.expected.detail.as_deref(), Some("cpu"));
-    assert_eq!(quota.expected.component, "boutique");
+    assert_eq!(quota.expected.diagnosis.detail.as_deref(), Some("cpu"));
+    assert_eq!(quota.expected.diagnosis.component, "boutique");
     // The recorded state travels with the case; per-object and selected views do not.
     assert!(
         quota
