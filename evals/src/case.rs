@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use loglens_agents::Diagnosis;
-#[cfg(doc)]
-use loglens_agents::Finding;
 use loglens_tools::k8s::K8sEvent;
 use loglens_tools::logs::Scope;
 use serde::{Deserialize, Serialize};
@@ -73,7 +71,7 @@ pub struct Expected {
     pub route: ExpectedRoute,
     /// Signature id or `other`.
     pub cause: String,
-    /// What is wrong, why, and what to do: the fields of a [`Finding`], declared once.
+    /// What is wrong, why, and what to do: the fields of a [`loglens_agents::Finding`], declared once.
     #[serde(flatten)]
     pub diagnosis: Diagnosis,
     /// Indexes into `logs` of the lines that show the cause.

@@ -146,7 +146,7 @@ pub trait EventSource: Send + Sync {
     /// The objects' current state in `filter`'s namespace, as far as this source knows it
     /// (recorded kubectl output, a JSON snapshot, the API); `None` when it knows none
     /// (events shipped to Loki are history, not state). What joins log lines with the
-    /// state ([`state_facts::from_lines`]) and the `k8s_state` tool read.
+    /// state ([`state_lines::from_lines`]) and the `k8s_state` tool read.
     async fn state(&self, filter: &EventFilter) -> Result<Option<ClusterState>, ToolError> {
         let _ = filter;
         Ok(None)

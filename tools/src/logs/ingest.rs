@@ -243,7 +243,7 @@ impl Ingest {
     }
 }
 
-/// Lines with their push times (ns), grouped into Loki streams ([`stream_labels`]), each
+/// Lines with their push times (ns), grouped into Loki streams (`stream_labels`), each
 /// stream's entries in time order, as a push wants them.
 pub fn push_streams<'a>(
     lines: impl IntoIterator<Item = (i64, &'a LogLine)>,

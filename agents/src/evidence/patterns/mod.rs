@@ -9,14 +9,14 @@
 //! The steps, one file each:
 //! 1. [`tokenize`]: **mask** obvious variables (UUIDs, IP addresses, hex ids, numbers)
 //!    with `<*>` and split on whitespace.
-//! 2. [`drain`]: walk a fixed-depth tree, first by token count, then by the first few
+//! 2. `drain.rs`: walk a fixed-depth tree, first by token count, then by the first few
 //!    tokens (a token with digits goes down the `<*>` branch). This is Drain (He et al.,
 //!    ICWS 2017), the parser the Loghub benchmarks rank among the best, as the `drain3`
 //!    Python package implements it.
 //! 3. In the leaf, pick the template most similar to the line (share of equal tokens);
 //!    if it is at least `similarity` alike, the line joins it and the tokens that differ
 //!    become `<*>`; otherwise the line starts a new template.
-//! 4. [`miner`]: split what Drain joined when the tokens that differ are a few plain
+//! 4. `miner.rs`: split what Drain joined when the tokens that differ are a few plain
 //!    words seen again and again (`VM Started` / `VM Stopped`, `"GET` / `"POST`): those
 //!    name what happened; many different values, or values with digits, are variables.
 //!

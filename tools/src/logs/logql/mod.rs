@@ -12,7 +12,7 @@
 //! - `| line_format "{{.pod}} {{.msg}}"` (label substitution only).
 //!
 //! Metric queries (`rate(...)`, `count_over_time(...)`) are refused with a message saying
-//! so. Every model-written query goes through [`parse`] and then
+//! so. Every model-written query goes through [`parse()`] and then
 //! [`LogQuery::validate`] before it runs; their errors are written for the model to act on.
 mod eval;
 mod parse;

@@ -72,7 +72,7 @@ impl LokiLogSource {
     /// The LogQL query for a filter, given the label names Loki has. `None` when Loki has
     /// no labels at all in the window (nothing to find). Where several of Loki's labels
     /// mean the same thing (`namespace` and `k8s_namespace_name`), `chosen` says which one
-    /// holds the filter's value (see [`LokiLogSource::resolve_labels`]); otherwise the first
+    /// holds the filter's value (see `LokiLogSource::resolve_labels`); otherwise the first
     /// is used.
     pub fn build_query(
         &self,

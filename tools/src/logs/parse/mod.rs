@@ -127,7 +127,7 @@ fn put_label<'a>(labels: &mut LineLabels<'a>, key: &str, value: &Field<'a>) {
 const TIME_KEYS: [&str; 6] = ["timestamp", "ts", "time", "@timestamp", "date", "T"];
 const TEXT_KEYS: [&str; 2] = ["line", "log"];
 
-/// Whether [`parse_json_line`] reads a top-level field: a time, the text of an
+/// Whether [`json_view`] reads a top-level field: a time, the text of an
 /// envelope, nested labels, or a label loglens knows.
 fn is_read(key: &str) -> bool {
     TIME_KEYS.contains(&key)
@@ -253,7 +253,7 @@ fn read_object<'de: 'a, 'a, A: MapAccess<'de>>(
     Ok(fields)
 }
 
-/// A JSON object's top-level fields that [`parse_json_line`] reads ([`is_read`]), in
+/// A JSON object's top-level fields that [`json_view`] reads ([`is_read`]), in
 /// document order: no hash map to build for the few keys a log line has, and no value
 /// built for the rest. A repeated key keeps its first place and its last value, as in
 /// `serde_json::Map`.
@@ -291,13 +291,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
 /// - an application's own JSON log line: the whole object is the text, its time comes
 ///   from `timestamp`/`ts`/`time`/..., and top-level label-like keys become labels.
 ///
-/// Returns `None` when the text is not a JSON object.
-#[cfg(test)]
-pub(crate) fn parse_json_line(raw: &str) -> Option<Parsed> {
-    json_view(raw).map(LineView::into_parsed)
-}
-
-/// [`parse_json_line`], borrowing from `raw`.
+/// Returns `None` when the text is not a JSON object. The view borrows from `raw`
+/// ([`LineView::into_parsed`] gives the owned line).
 pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
     let obj: Fields = serde_json::from_str(raw).ok()?;
     let mut labels = LineLabels::default();
@@ -346,12 +341,7 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
 
 /// Parses one plain line: `kubectl logs` output (optionally `--timestamps`, which puts an
 /// RFC 3339 time and a space in front) or the CRI format (`TIME stdout|stderr F|P text`).
-#[cfg(test)]
-pub(crate) fn parse_plain_line(raw: &str) -> Parsed {
-    plain_view(raw).into_parsed()
-}
-
-/// [`parse_plain_line`], borrowing from `raw`.
+/// The view borrows from `raw`.
 pub(crate) fn plain_view(raw: &str) -> LineView<'_> {
     let mut labels = LineLabels::default();
     if let Some((first, rest)) = raw.split_once(' ')

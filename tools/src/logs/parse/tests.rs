@@ -1,6 +1,16 @@
 //! The formats' parsers on lines of each shape.
 use super::*;
 
+/// The owned line [`json_view`] gives.
+fn parse_json_line(raw: &str) -> Option<Parsed> {
+    json_view(raw).map(LineView::into_parsed)
+}
+
+/// The owned line [`plain_view`] gives.
+fn parse_plain_line(raw: &str) -> Parsed {
+    plain_view(raw).into_parsed()
+}
+
 #[test]
 fn epoch_numbers_out_of_every_range_give_no_time_and_no_panic() {
     // Microseconds whose nanoseconds overflow i64 (once a multiply-overflow panic).
