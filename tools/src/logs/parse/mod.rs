@@ -4,14 +4,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{DateTime, TimeZone, Utc};
 use std::borrow::Cow;
 
+use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 pub(crate) use super::view::Parsed;
 use super::view::{LineLabels, LineView};
+
+mod json_fields;
+mod json_scan;
+mod time;
+
+use json_fields::{Field, Fields};
+use time::epoch;
+pub use time::{MAX_SINCE_DAYS, parse_since, parse_timestamp, time_before};
 
 /// The canonical name of a label key, for the aliases different shippers use
 /// (`pod_name`, `k8s_pod_name`, `kubernetes_namespace_name`, ...). `None` for keys that
@@ -37,59 +44,6 @@ pub fn canonical_label(key: &str) -> Option<&'static str> {
         "filename" => "filename",
         _ => return None,
     })
-}
-
-/// Parses the time formats found in logs: RFC 3339 (any precision, `Z` or offset),
-/// `YYYY-MM-DD HH:MM:SS[.fff]` (taken as UTC) and epoch numbers in s, ms, us or ns.
-pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        let n: i64 = s.parse().ok()?;
-        return epoch(n);
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(Utc.from_utc_datetime(&t));
-        }
-    }
-    None
-}
-
-/// A "how far back" duration as users and models write it: `15m`, `1h`, `2d`, `1h30m`
-/// (humantime's syntax). `None` for anything else, zero, or a span longer than
-/// [`MAX_SINCE_DAYS`] (no log store keeps more, and a longer one could not be subtracted
-/// from a time: `9999999999h` is a request, not a window).
-pub fn parse_since(s: &str) -> Option<chrono::Duration> {
-    let d = humantime::parse_duration(s.trim()).ok()?;
-    chrono::Duration::from_std(d)
-        .ok()
-        .filter(|d| *d > chrono::Duration::zero() && *d <= chrono::Duration::days(MAX_SINCE_DAYS))
-}
-
-/// The longest "how far back" span accepted: 100 years.
-pub const MAX_SINCE_DAYS: i64 = 36_500;
-
-/// `t - d`, or `None` where that falls outside the times chrono can hold.
-pub fn time_before(t: DateTime<Utc>, d: chrono::Duration) -> Option<DateTime<Utc>> {
-    t.checked_sub_signed(d)
-}
-
-fn epoch(n: i64) -> Option<DateTime<Utc>> {
-    // Pick the unit by magnitude: seconds until year ~5138, then ms, us, ns. Every unit
-    // conversion is checked: a line's number is untrusted and may be anything.
-    match n {
-        0..=99_999_999_999 => Utc.timestamp_opt(n, 0).single(),
-        100_000_000_000..=99_999_999_999_999 => Utc.timestamp_millis_opt(n).single(),
-        100_000_000_000_000..=99_999_999_999_999_999 => DateTime::from_timestamp_micros(n),
-        n if n > 0 => Some(Utc.timestamp_nanos(n)),
-        _ => None,
-    }
 }
 
 fn value_timestamp(v: &Field<'_>) -> Option<DateTime<Utc>> {
@@ -136,155 +90,6 @@ fn is_read(key: &str) -> bool {
         || canonical_label(key).is_some()
 }
 
-/// A JSON value as a log line's fields need it, borrowed from the line where it can be
-/// (a string without escapes): the file scan parses every matching line, and building
-/// a `serde_json::Value` (an allocation per string, key and map) was most of its cost.
-enum Field<'de> {
-    Str(Cow<'de, str>),
-    Num(serde_json::Number),
-    /// An object's fields in document order (nested labels).
-    Map(Vec<(Cow<'de, str>, Field<'de>)>),
-    /// Anything else (a bool, null, an array): nothing reads it.
-    Other,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<Field<'a>>);
-        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
-            type Value = Field<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'a>, E> {
-                Ok(Field::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Field<'a>, E> {
-                Ok(Field::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Field<'a>, E> {
-                Ok(Field::Str(Cow::Owned(v)))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Field<'a>, E> {
-                Ok(Field::Num(v.into()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Field<'a>, E> {
-                Ok(Field::Num(v.into()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Field<'a>, E> {
-                Ok(serde_json::Number::from_f64(v).map_or(Field::Other, Field::Num))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Field<'a>, E> {
-                Ok(Field::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Field<'a>, E> {
-                Ok(Field::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'a>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Field::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Field<'a>, A::Error> {
-                // Nested objects are read for their labels only.
-                read_object(m, |k| canonical_label(k).is_some()).map(Field::Map)
-            }
-        }
-        d.deserialize_any(Visit(std::marker::PhantomData))
-    }
-}
-
-impl<'a> Field<'a> {
-    /// The string, borrowed from the line where it was.
-    fn as_cow(&self) -> Option<Cow<'a, str>> {
-        match self {
-            Field::Str(s) => Some(s.clone()),
-            _ => None,
-        }
-    }
-}
-
-/// An object key, borrowed from the line unless it has escapes (serde's own `Cow`
-/// always copies).
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<Key<'a>>);
-        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
-            type Value = Key<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(Visit(std::marker::PhantomData))
-    }
-}
-
-/// The fields of an object whose key passes `keep`, in document order; a field nothing
-/// reads (a message, a payload) is skipped, not built. A repeated key keeps its first
-/// place and takes its last value, as in `serde_json::Map`. `keep` passes a bounded set
-/// of names, so the list stays short whatever the line (a hostile one can repeat a key
-/// thousands of times).
-fn read_object<'de: 'a, 'a, A: MapAccess<'de>>(
-    mut m: A,
-    keep: fn(&str) -> bool,
-) -> Result<Vec<(Cow<'a, str>, Field<'a>)>, A::Error> {
-    let mut fields: Vec<(Cow<'a, str>, Field<'a>)> = Vec::new();
-    while let Some(Key(k)) = m.next_key()? {
-        if !keep(&k) {
-            m.next_value::<IgnoredAny>()?;
-            continue;
-        }
-        let v: Field<'a> = m.next_value()?;
-        match fields.iter().position(|(f, _)| *f == k) {
-            Some(i) => fields[i].1 = v,
-            None => fields.push((k, v)),
-        }
-    }
-    Ok(fields)
-}
-
-/// A JSON object's top-level fields that [`json_view`] reads ([`is_read`]), in
-/// document order: no hash map to build for the few keys a log line has, and no value
-/// built for the rest. A repeated key keeps its first place and its last value, as in
-/// `serde_json::Map`.
-struct Fields<'de>(Vec<(Cow<'de, str>, Field<'de>)>);
-
-impl<'de> Fields<'de> {
-    fn get(&self, key: &str) -> Option<&Field<'de>> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&str, &Field<'de>)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<Fields<'a>>);
-        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
-            type Value = Fields<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Fields<'a>, A::Error> {
-                read_object(m, is_read).map(Fields)
-            }
-        }
-        d.deserialize_map(Visit(std::marker::PhantomData))
-    }
-}
-
 /// Parses one JSON-lines record. Two shapes are understood:
 /// - an envelope with the line in `line` (or `log`) and labels in `labels` (or `stream`),
 ///   as `logcli --output=jsonl` and Alloy/Fluent Bit write it;
@@ -294,7 +99,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
 /// Returns `None` when the text is not a JSON object. The view borrows from `raw`
 /// ([`LineView::into_parsed`] gives the owned line).
 pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
-    let obj: Fields = serde_json::from_str(raw).ok()?;
+    // The fast reader for the common shapes; serde_json for the rest (same answer).
+    let obj = match json_scan::fields(raw) {
+        Some(fields) => fields,
+        None => serde_json::from_str::<Fields>(raw).ok()?,
+    };
     let mut labels = LineLabels::default();
     let timestamp = TIME_KEYS
         .iter()
@@ -337,6 +146,19 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
         timestamp,
         labels,
     })
+}
+
+/// For the `log_line` fuzz target: panics where the fast JSON reader is sure of a line
+/// and serde_json reads it differently (or not at all).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_json_readers(raw: &str) {
+    if let Some(fast) = json_scan::fields(raw) {
+        assert_eq!(
+            Some(fast),
+            serde_json::from_str::<Fields>(raw).ok(),
+            "{raw:?}"
+        );
+    }
 }
 
 /// Parses one plain line: `kubectl logs` output (optionally `--timestamps`, which puts an

@@ -1,0 +1,373 @@
+//! A fast reader for the JSON log lines most shippers and apps write: one pass over the
+//! line's bytes that checks it is a JSON object and takes out the fields loglens reads
+//! ([`super::is_read`]), skipping the rest (a message, a payload) without building them.
+//!
+//! It gives the same [`Fields`] as the serde_json reader in [`super::json_fields`] or
+//! says it is not sure (`None`), and the caller then asks serde_json. It is sure only
+//! where the answer cannot differ: the JSON grammar of RFC 8259 (which serde_json
+//! implements exactly), keys without escapes, read strings whose escapes are not UTF-16
+//! surrogates, read numbers that are plain unsigned integers, nesting up to
+//! [`MAX_DEPTH`]. Anything else (a key with an escape, `"ts": 1.5e9`, a line that is not
+//! JSON at all) goes to serde_json,
+//! whose answer stands. The unit tests and the `log_line` fuzz target compare the two.
+//!
+//! Why: the file scan parses every line that contains the query's literal, and on JSON
+//! lines serde_json's generic machinery (a visitor per key and value, a key compared
+//! against every name loglens knows) was the largest share of the scan's time.
+use std::borrow::Cow;
+
+use super::json_fields::{Entries, Entry, Field, Fields};
+use super::{canonical_label, is_read};
+
+/// Deepest nesting this reader follows; a deeper line goes to serde_json.
+const MAX_DEPTH: usize = 32;
+
+/// `raw`'s read fields when it is a JSON object the reader is sure of; `None`: ask
+/// serde_json (it may or may not be JSON).
+pub(super) fn fields(raw: &str) -> Option<Fields<'_>> {
+    let mut s = Scan {
+        raw,
+        b: raw.as_bytes(),
+        i: 0,
+    };
+    s.ws();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    let fields = s.object(is_read, 1)?;
+    s.ws();
+    (s.i == s.b.len()).then_some(Fields(fields))
+}
+
+/// A position in a line.
+struct Scan<'a> {
+    raw: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Skips JSON whitespace (space, tab, newline, carriage return).
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// The object at `{`: the fields whose key passes `keep`, the others skipped.
+    fn object<E: Entries<'a>>(&mut self, keep: fn(&str) -> bool, depth: usize) -> Option<E> {
+        self.i += 1;
+        let mut out = E::default();
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(out);
+        }
+        loop {
+            let key = self.plain_str()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            if keep(key) {
+                let v = self.value(depth)?;
+                out.put(Cow::Borrowed(key), v);
+            } else {
+                self.skip_value(depth)?;
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.ws();
+                }
+                b'}' => {
+                    self.i += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A value that is read: a string, an unsigned integer, an object (read for its
+    /// labels), or anything else as [`Field::Other`].
+    fn value(&mut self, depth: usize) -> Option<Field<'a>> {
+        match self.peek()? {
+            b'"' => self.read_str().map(Field::Str),
+            b'{' if depth < MAX_DEPTH => self
+                .object::<Vec<Entry<'a>>>(|k| canonical_label(k).is_some(), depth + 1)
+                .map(Field::Map),
+            b'0'..=b'9' => self.unsigned().map(|n| Field::Num(n.into())),
+            b't' | b'f' | b'n' | b'[' => {
+                self.skip_value(depth)?;
+                Some(Field::Other)
+            }
+            _ => None,
+        }
+    }
+
+    /// An unsigned integer that fits a `u64` (no fraction, no exponent): the number
+    /// serde_json reads as one. Anything else is left to it.
+    fn unsigned(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut n: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.peek() {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            self.i += 1;
+        }
+        let leading_zero = self.b[start] == b'0' && self.i - start > 1;
+        let more = matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+        (!leading_zero && !more).then_some(n)
+    }
+
+    /// The string at `"`, if it has no escape (then it is the line's own bytes).
+    fn plain_str(&mut self) -> Option<&'a str> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let end = next_special(self.b, start);
+        if *self.b.get(end)? != b'"' {
+            return None;
+        }
+        self.i = end + 1;
+        self.raw.get(start..end)
+    }
+
+    /// The string at `"`, borrowed when it has no escape, else decoded. An escaped
+    /// UTF-16 surrogate (`\ud83d`) is left to serde_json (its pairing rules decide).
+    fn read_str(&mut self) -> Option<Cow<'a, str>> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let mut i = next_special(self.b, start);
+        if *self.b.get(i)? == b'"' {
+            self.i = i + 1;
+            return self.raw.get(start..i).map(Cow::Borrowed);
+        }
+        let mut out = String::with_capacity(i - start + 16);
+        out.push_str(self.raw.get(start..i)?);
+        loop {
+            match *self.b.get(i)? {
+                b'"' => {
+                    self.i = i + 1;
+                    return Some(Cow::Owned(out));
+                }
+                b'\\' => {
+                    let c = match *self.b.get(i + 1)? {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hex = std::str::from_utf8(self.b.get(i + 2..i + 6)?).ok()?;
+                            if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                                return None;
+                            }
+                            let code = u32::from_str_radix(hex, 16).ok()?;
+                            i += 4;
+                            // None for a surrogate.
+                            char::from_u32(code)?
+                        }
+                        _ => return None,
+                    };
+                    out.push(c);
+                    i += 2;
+                }
+                _ => return None,
+            }
+            let next = next_special(self.b, i);
+            out.push_str(self.raw.get(i..next)?);
+            i = next;
+        }
+    }
+
+    /// Skips the string at `"`, checking its escapes as serde_json does when it skips
+    /// one (`\u` takes any four hex digits).
+    fn skip_str(&mut self) -> Option<()> {
+        let mut i = self.i + 1;
+        loop {
+            i = next_special(self.b, i);
+            match *self.b.get(i)? {
+                b'"' => {
+                    self.i = i + 1;
+                    return Some(());
+                }
+                b'\\' => match *self.b.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                    b'u' => {
+                        let hex = self.b.get(i + 2..i + 6)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        i += 6;
+                    }
+                    _ => return None,
+                },
+                // A control character: not allowed in a JSON string.
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skips any value, checking its grammar.
+    fn skip_value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.skip_str(),
+            b'{' if depth < MAX_DEPTH => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    if self.peek()? != b'"' {
+                        return None;
+                    }
+                    self.skip_str()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' if depth < MAX_DEPTH => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => {
+                            self.i += 1;
+                            self.ws();
+                        }
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => self.skip_number(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i + word.len();
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn skip_number(&mut self) -> Option<()> {
+        if self.peek()? == b'-' {
+            self.i += 1;
+        }
+        match self.peek()? {
+            b'0' => {
+                self.i += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+}
+
+/// The first byte from `i` on that ends or interrupts a plain string: `"`, `\` or a
+/// control character (below 0x20); `b.len()` if none. Eight bytes at a time: the line's
+/// message is most of its bytes.
+fn next_special(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        // A byte's high bit is set where it is zero (after the xor) or below 0x20; a
+        // borrow can flag a byte above the first real one, never below it.
+        let hits = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (v.wrapping_sub(ONES * 0x20) & !v);
+        let hits = hits & HIGH;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+#[cfg(test)]
+mod tests;
