@@ -45,6 +45,14 @@ pub struct LogArgs {
     /// given. Also `[events] kubernetes = true`.
     #[arg(long, global = true, env = "LOGLENS_KUBERNETES")]
     pub kubernetes: bool,
+
+    /// Scan large log files (4 MiB or more) through a read-only memory map instead of
+    /// reading them into buffers (default true: no copy of the file). Set false where
+    /// files may be truncated in place while loglens reads them (logrotate's
+    /// `copytruncate`): a mapped file truncated mid-scan crashes the process. Also
+    /// `[logs] memory_map`.
+    #[arg(long, global = true, env = "LOGLENS_MEMORY_MAP", value_name = "BOOL")]
+    pub memory_map: Option<bool>,
 }
 
 /// Grafana Loki: where logs and events are read from when no files are given, and where `ingest` pushes.

@@ -170,8 +170,9 @@ pub async fn event_source(config: &Config) -> anyhow::Result<Option<Arc<dyn Even
 /// embedded default), else Loki when it is configured.
 pub fn log_source(config: &Config) -> anyhow::Result<Arc<dyn LogSource>> {
     if !config.log_paths.is_empty() {
-        let source =
-            FileLogSource::new(config.log_paths.clone()).with_max_line_bytes(config.max_line_bytes);
+        let source = FileLogSource::new(config.log_paths.clone())
+            .with_max_line_bytes(config.max_line_bytes)
+            .with_memory_map(config.memory_map);
         source.files().context("checking --logs")?;
         return Ok(Arc::new(source));
     }

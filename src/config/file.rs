@@ -256,6 +256,8 @@ pub struct LogsSection {
     pub paths: Vec<PathBuf>,
     /// Longest line kept whole, in bytes.
     pub max_line_bytes: Option<usize>,
+    /// Scan large files through a memory map (default true).
+    pub memory_map: Option<bool>,
 }
 
 /// `[server]`.

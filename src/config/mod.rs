@@ -128,6 +128,9 @@ pub struct Config {
     pub log_paths: Vec<PathBuf>,
     /// Longest line kept whole, in bytes.
     pub max_line_bytes: usize,
+    /// Whether large log files are scanned through a memory map (`--memory-map`,
+    /// `[logs] memory_map`; default true).
+    pub memory_map: bool,
     /// HTTP listen address.
     pub listen: SocketAddr,
     /// Whether the HTTP API requires API keys (`[server] require_api_key`; the serve

@@ -82,6 +82,11 @@ pub(super) fn config(
             .logs
             .max_line_bytes
             .unwrap_or(loglens_tools::logs::DEFAULT_MAX_LINE_BYTES),
+        memory_map: args
+            .logs
+            .memory_map
+            .or(file.logs.memory_map)
+            .unwrap_or(true),
         listen,
         require_api_key: file.server.require_api_key.unwrap_or(false),
     })

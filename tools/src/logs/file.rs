@@ -31,6 +31,8 @@ pub struct FileLogSource {
     max_line_bytes: usize,
     /// Most threads one large file is scanned with (`None`: one per core, up to 8).
     scan_threads: Option<usize>,
+    /// Whether a large file's fast scan reads it through a memory map.
+    memory_map: bool,
 }
 
 impl FileLogSource {
@@ -40,6 +42,7 @@ impl FileLogSource {
             paths,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             scan_threads: None,
+            memory_map: true,
         }
     }
 
@@ -47,6 +50,15 @@ impl FileLogSource {
     /// core, up to 8. On a machine busy with other work, fewer threads leave it cores.
     pub fn with_scan_threads(mut self, n: usize) -> Self {
         self.scan_threads = Some(n.max(1));
+        self
+    }
+
+    /// Whether a large file (4 MiB or more) is scanned through a read-only memory map
+    /// (the default) instead of read into buffers. A map saves copying the file, but a
+    /// process that truncates a file while it is mapped (logrotate's `copytruncate`)
+    /// crashes the scan with `SIGBUS`; turn maps off where that can happen.
+    pub fn with_memory_map(mut self, on: bool) -> Self {
+        self.memory_map = on;
         self
     }
 
@@ -89,7 +101,7 @@ impl FileLogSource {
         let mut all = Vec::new();
         let mut matched = 0;
         for (idx, path) in self.files()?.iter().enumerate() {
-            let mut kept = scan_file(path, filter, self.max_line_bytes, limit, self.scan_threads)?;
+            let mut kept = scan_file(path, filter, self, limit)?;
             kept.shrink();
             matched += kept.matched;
             all.extend(kept.lines.into_iter().map(|line| (idx, line)));
@@ -209,10 +221,10 @@ fn read_capped_line<R: BufRead>(
 fn scan_file(
     path: &Path,
     filter: &LogFilter,
-    max_line_bytes: usize,
+    settings: &FileLogSource,
     limit: Option<usize>,
-    threads: Option<usize>,
 ) -> Result<Kept, ToolError> {
+    let max_line_bytes = settings.max_line_bytes;
     let io_err = |source| ToolError::Io {
         path: path.to_path_buf(),
         source,
@@ -260,8 +272,9 @@ fn scan_file(
             source: &source,
             base_labels: &base_labels,
             limit,
+            memory_map: settings.memory_map,
         };
-        if let Some(out) = prefilter::scan(job, threads)? {
+        if let Some(out) = prefilter::scan(job, settings.scan_threads)? {
             return Ok(out);
         }
         // The fast path could not settle a line's inherited time: read it all.

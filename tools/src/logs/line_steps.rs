@@ -21,9 +21,12 @@ pub(crate) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
 }
 
 /// [`parse_raw`] on a line that is valid UTF-8, borrowing from it.
+#[inline]
 pub(crate) fn view_str(raw: &str) -> Option<LineView<'_>> {
     let raw = raw.trim_end_matches('\r');
-    if raw.trim().is_empty() {
+    // Blank (only whitespace): one-sided, so a line stops being checked at its first
+    // character.
+    if raw.trim_start().is_empty() {
         return None;
     }
     Some(if raw.starts_with('{') {
@@ -87,7 +90,7 @@ pub(crate) fn stream_key(labels: &BTreeMap<String, String>) -> BTreeMap<String, 
 /// every line that matched. With a limit, memory stays at most `2n` lines whatever the
 /// number of matches: past that the oldest are dropped.
 ///
-/// A line can be kept built ([`Kept::push`]) or as its raw bytes ([`Kept::push_raw`]),
+/// A line can be kept built ([`Kept::push`]) or as its raw bytes ([`Kept::commit`]),
 /// copied into one buffer: most matching lines of a large file are dropped again by the
 /// limit, so the scan's fast path builds a [`LogLine`] only for those still kept at the
 /// end ([`Kept::build_raw`]).
@@ -99,6 +102,9 @@ pub(crate) struct Kept {
     /// The raw lines' bytes, one after the other.
     arena: Vec<u8>,
     pub(crate) matched: u64,
+    /// Every line so far was pushed raw, each newer than the one before (a log file
+    /// in time order): then the newest are simply the last ones, no selection needed.
+    in_order: bool,
 }
 
 /// A matching line kept as bytes (in [`Kept`]'s buffer, from `at`, `len` long).
@@ -125,6 +131,7 @@ impl Kept {
     pub(crate) fn new(limit: Option<usize>) -> Self {
         Self {
             limit,
+            in_order: true,
             ..Self::default()
         }
     }
@@ -132,12 +139,14 @@ impl Kept {
     /// Keeps `line` (for now: an older one may be dropped later).
     pub(crate) fn push(&mut self, line: LogLine) {
         self.matched += 1;
+        self.in_order = false;
         self.lines.push(line);
         self.bound();
     }
 
     /// Keeps a matching line as its bytes, to be built by [`Kept::build_raw`] if it is
-    /// still kept then.
+    /// still kept then: [`Kept::stage`] and [`Kept::commit`] in one step.
+    #[cfg(test)]
     pub(crate) fn push_raw(
         &mut self,
         timestamp: Option<DateTime<Utc>>,
@@ -156,14 +165,63 @@ impl Kept {
         bytes: &[u8],
         truncated_bytes: usize,
     ) {
+        let at = self.stage(bytes);
+        self.hold_staged(at, timestamp, line_no, truncated_bytes);
+    }
+
+    /// Copies a line into the buffer, not kept yet: the caller reads it from there
+    /// ([`Kept::staged`]), then keeps it ([`Kept::commit`]) or drops it
+    /// ([`Kept::unstage`]) before staging another. Returns where it starts.
+    pub(crate) fn stage(&mut self, bytes: &[u8]) -> usize {
+        let at = self.arena.len();
+        self.arena.extend_from_slice(bytes);
+        at
+    }
+
+    /// The staged line.
+    pub(crate) fn staged(&self, at: usize) -> &[u8] {
+        &self.arena[at..]
+    }
+
+    /// Drops the staged line.
+    pub(crate) fn unstage(&mut self, at: usize) {
+        self.arena.truncate(at);
+    }
+
+    /// Keeps the staged line as a matching line, to be built by [`Kept::build_raw`] if
+    /// it is still kept then.
+    pub(crate) fn commit(
+        &mut self,
+        at: usize,
+        timestamp: Option<DateTime<Utc>>,
+        line_no: u64,
+        truncated_bytes: usize,
+    ) {
+        self.matched += 1;
+        self.hold_staged(at, timestamp, line_no, truncated_bytes);
+    }
+
+    fn hold_staged(
+        &mut self,
+        at: usize,
+        timestamp: Option<DateTime<Utc>>,
+        line_no: u64,
+        truncated_bytes: usize,
+    ) {
+        if self
+            .raw
+            .last()
+            .is_some_and(|last| last.key() >= (timestamp, line_no))
+        {
+            self.in_order = false;
+        }
         self.raw.push(RawLine {
             timestamp,
             line_no,
-            at: self.arena.len(),
-            len: bytes.len(),
+            at,
+            len: self.arena.len() - at,
             truncated_bytes,
         });
-        self.arena.extend_from_slice(bytes);
         self.bound();
     }
 
@@ -171,6 +229,7 @@ impl Kept {
     /// are already shifted).
     pub(crate) fn extend(&mut self, other: Kept) {
         self.matched += other.matched;
+        self.in_order &= other.lines.is_empty();
         for line in other.lines {
             self.lines.push(line);
             self.bound();
@@ -198,17 +257,23 @@ impl Kept {
         if held <= n {
             return;
         }
-        // The oldest key that stays: the n-th newest (keys are unique: line numbers are).
-        let mut keys: Vec<_> = self
-            .lines
-            .iter()
-            .map(key)
-            .chain(self.raw.iter().map(RawLine::key))
-            .collect();
-        let (_, cut, _) = keys.select_nth_unstable(held - n);
-        let cut = *cut;
-        self.lines.retain(|l| key(l) >= cut);
-        self.raw.retain(|r| r.key() >= cut);
+        if self.in_order {
+            // The last n, in order.
+            self.raw.drain(..held - n);
+        } else {
+            // The oldest key that stays: the n-th newest (keys are unique: line numbers
+            // are).
+            let mut keys: Vec<_> = self
+                .lines
+                .iter()
+                .map(key)
+                .chain(self.raw.iter().map(RawLine::key))
+                .collect();
+            let (_, cut, _) = keys.select_nth_unstable(held - n);
+            let cut = *cut;
+            self.lines.retain(|l| key(l) >= cut);
+            self.raw.retain(|r| r.key() >= cut);
+        }
         // The kept bytes move to the front, in their order.
         let mut to = 0;
         for r in &mut self.raw {
@@ -324,6 +389,46 @@ mod tests {
             (49, "raw 49".to_string()),
         ];
         assert_eq!(kept, want);
+    }
+
+    #[test]
+    fn lines_in_time_order_and_out_of_it_keep_the_same_newest() {
+        // In order (the shortcut), then a line older than all (order lost, the full
+        // selection), then in order again: always the newest 5 by (time, line number).
+        let seconds: Vec<Option<u32>> = (0..30)
+            .map(Some)
+            .chain([None, Some(3)])
+            .chain((31..60).map(Some))
+            .collect();
+        for upto in [10, 30, 32, seconds.len()] {
+            let mut k = Kept::new(Some(5));
+            for (n, s) in seconds[..upto].iter().enumerate() {
+                let ts = s.map(|s| Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, s).unwrap());
+                k.push_raw(ts, n as u64, format!("raw {n}").as_bytes(), 0);
+            }
+            k.build_raw(|r, bytes| {
+                let mut l = line(r.line_no, None);
+                l.timestamp = r.timestamp;
+                l.text = String::from_utf8(bytes.to_vec()).unwrap();
+                Some(l)
+            });
+            let mut want: Vec<(Option<u32>, u64)> = seconds[..upto]
+                .iter()
+                .enumerate()
+                .map(|(n, s)| (*s, n as u64))
+                .collect();
+            want.sort();
+            let want: Vec<u64> = want[want.len() - 5..].iter().map(|(_, n)| *n).collect();
+            let mut got: Vec<u64> = k.lines.iter().map(|l| l.line_no).collect();
+            got.sort_by_key(|n| (seconds[*n as usize], *n));
+            assert_eq!(got, want, "first {upto}");
+            assert!(
+                k.lines
+                    .iter()
+                    .all(|l| l.text == format!("raw {}", l.line_no))
+            );
+            assert_eq!(k.matched, upto as u64);
+        }
     }
 
     #[test]

@@ -137,10 +137,22 @@ pub(super) trait Entries<'a>: Default + std::ops::DerefMut<Target = [Entry<'a>]>
     fn push_entry(&mut self, e: Entry<'a>);
 
     /// Adds `key: value`, or replaces the value of an earlier `key`.
+    #[inline(always)]
     fn put(&mut self, key: Cow<'a, str>, value: Field<'a>) {
+        let i = self.slot(key);
+        self[i].1 = value;
+    }
+
+    /// The place of `key`'s value: an earlier one's, else a new one (holding
+    /// [`Field::Other`] until it is written).
+    #[inline(always)]
+    fn slot(&mut self, key: Cow<'a, str>) -> usize {
         match self.iter().position(|(f, _)| *f == key) {
-            Some(i) => self[i].1 = value,
-            None => self.push_entry((key, value)),
+            Some(i) => i,
+            None => {
+                self.push_entry((key, Field::Other));
+                self.len() - 1
+            }
         }
     }
 }
@@ -152,6 +164,7 @@ impl<'a> Entries<'a> for Vec<Entry<'a>> {
 }
 
 impl<'a> Entries<'a> for SmallVec<[Entry<'a>; 4]> {
+    #[inline(always)]
     fn push_entry(&mut self, e: Entry<'a>) {
         self.push(e);
     }

@@ -24,7 +24,16 @@ const MAX_DEPTH: usize = 32;
 
 /// `raw`'s read fields when it is a JSON object the reader is sure of; `None`: ask
 /// serde_json (it may or may not be JSON).
+#[cfg(test)]
 pub(super) fn fields(raw: &str) -> Option<Fields<'_>> {
+    let mut out = Fields::default();
+    read(raw, &mut out).map(|()| out)
+}
+
+/// [`fields`] into `out` (empty), which stays where it is: the scan reads a line's
+/// fields in place rather than moving them around. `None`: not sure (`out` is then
+/// partly written).
+pub(super) fn read<'a>(raw: &'a str, out: &mut Fields<'a>) -> Option<()> {
     let mut s = Scan {
         raw,
         b: raw.as_bytes(),
@@ -34,9 +43,9 @@ pub(super) fn fields(raw: &str) -> Option<Fields<'_>> {
     if s.peek()? != b'{' {
         return None;
     }
-    let fields = s.object(is_read, 1)?;
+    s.object(&mut out.0, is_read, 1)?;
     s.ws();
-    (s.i == s.b.len()).then_some(Fields(fields))
+    (s.i == s.b.len()).then_some(())
 }
 
 /// A position in a line.
@@ -62,14 +71,19 @@ impl<'a> Scan<'a> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
-    /// The object at `{`: the fields whose key passes `keep`, the others skipped.
-    fn object<E: Entries<'a>>(&mut self, keep: fn(&str) -> bool, depth: usize) -> Option<E> {
+    /// The object at `{`: the fields whose key passes `keep` go to `out`, the others
+    /// are skipped.
+    fn object<E: Entries<'a>>(
+        &mut self,
+        out: &mut E,
+        keep: fn(&str) -> bool,
+        depth: usize,
+    ) -> Option<()> {
         self.i += 1;
-        let mut out = E::default();
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
-            return Some(out);
+            return Some(());
         }
         loop {
             let key = self.plain_str()?;
@@ -77,8 +91,8 @@ impl<'a> Scan<'a> {
             self.eat(b':')?;
             self.ws();
             if keep(key) {
-                let v = self.value(depth)?;
-                out.put(Cow::Borrowed(key), v);
+                let i = out.slot(Cow::Borrowed(key));
+                self.value(depth, &mut out[i].1)?;
             } else {
                 self.skip_value(depth)?;
             }
@@ -90,28 +104,31 @@ impl<'a> Scan<'a> {
                 }
                 b'}' => {
                     self.i += 1;
-                    return Some(out);
+                    return Some(());
                 }
                 _ => return None,
             }
         }
     }
 
-    /// A value that is read: a string, an unsigned integer, an object (read for its
-    /// labels), or anything else as [`Field::Other`].
-    fn value(&mut self, depth: usize) -> Option<Field<'a>> {
-        match self.peek()? {
-            b'"' => self.read_str().map(Field::Str),
-            b'{' if depth < MAX_DEPTH => self
-                .object::<Vec<Entry<'a>>>(|k| canonical_label(k).is_some(), depth + 1)
-                .map(Field::Map),
-            b'0'..=b'9' => self.unsigned().map(|n| Field::Num(n.into())),
+    /// A value that is read, into `slot`: a string, an unsigned integer, an object
+    /// (read for its labels), or anything else as [`Field::Other`].
+    fn value(&mut self, depth: usize, slot: &mut Field<'a>) -> Option<()> {
+        *slot = match self.peek()? {
+            b'"' => Field::Str(self.read_str()?),
+            b'{' if depth < MAX_DEPTH => {
+                let mut nested: Vec<Entry<'a>> = Vec::new();
+                self.object(&mut nested, |k| canonical_label(k).is_some(), depth + 1)?;
+                Field::Map(nested)
+            }
+            b'0'..=b'9' => Field::Num(self.unsigned()?.into()),
             b't' | b'f' | b'n' | b'[' => {
                 self.skip_value(depth)?;
-                Some(Field::Other)
+                Field::Other
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(())
     }
 
     /// An unsigned integer that fits a `u64` (no fraction, no exponent): the number

@@ -24,6 +24,16 @@ pub use time::{MAX_SINCE_DAYS, parse_since, parse_timestamp, time_before};
 /// (`pod_name`, `k8s_pod_name`, `kubernetes_namespace_name`, ...). `None` for keys that
 /// are not labels loglens knows.
 pub fn canonical_label(key: &str) -> Option<&'static str> {
+    // Most keys of a JSON line are none of these (a message, a caller, a trace id): their
+    // length or first letter rules them out before any comparison.
+    if !(3..=25).contains(&key.len())
+        || !matches!(
+            key.as_bytes()[0],
+            b'n' | b'k' | b'p' | b'c' | b'h' | b'a' | b's' | b'j' | b'l' | b'd' | b'f'
+        )
+    {
+        return None;
+    }
     Some(match key {
         "namespace"
         | "namespace_name"
@@ -67,9 +77,13 @@ fn value_timestamp(v: &Field<'_>) -> Option<DateTime<Utc>> {
 
 /// Puts `key=value` under the key's canonical name (the first value seen stays).
 fn put_label<'a>(labels: &mut LineLabels<'a>, key: &str, value: &Field<'a>) {
-    let Some(canon) = canonical_label(key) else {
-        return;
-    };
+    if let Some(canon) = canonical_label(key) {
+        put_canonical(labels, canon, value);
+    }
+}
+
+/// Puts `value` under the canonical label name `canon` (the first value seen stays).
+fn put_canonical<'a>(labels: &mut LineLabels<'a>, canon: &'static str, value: &Field<'a>) {
     let value = match value {
         Field::Str(s) => s.clone(),
         Field::Num(n) => Cow::Owned(n.to_string()),
@@ -84,6 +98,15 @@ const TEXT_KEYS: [&str; 2] = ["line", "log"];
 /// Whether [`json_view`] reads a top-level field: a time, the text of an
 /// envelope, nested labels, or a label loglens knows.
 fn is_read(key: &str) -> bool {
+    // As in `canonical_label`: most keys are ruled out by their first letter.
+    if key.is_empty()
+        || !matches!(
+            key.as_bytes()[0],
+            b't' | b'T' | b'@' | b'd' | b'l' | b's' | b'k'
+        ) && canonical_label(key).is_none()
+    {
+        return false;
+    }
     TIME_KEYS.contains(&key)
         || TEXT_KEYS.contains(&key)
         || matches!(key, "labels" | "stream" | "kubernetes")
@@ -98,12 +121,13 @@ fn is_read(key: &str) -> bool {
 ///
 /// Returns `None` when the text is not a JSON object. The view borrows from `raw`
 /// ([`LineView::into_parsed`] gives the owned line).
+#[inline]
 pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
     // The fast reader for the common shapes; serde_json for the rest (same answer).
-    let obj = match json_scan::fields(raw) {
-        Some(fields) => fields,
-        None => serde_json::from_str::<Fields>(raw).ok()?,
-    };
+    let mut obj = Fields::default();
+    if json_scan::read(raw, &mut obj).is_none() {
+        obj = serde_json::from_str::<Fields>(raw).ok()?;
+    }
     let mut labels = LineLabels::default();
     let timestamp = TIME_KEYS
         .iter()
@@ -137,8 +161,8 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
     }
     for (k, v) in obj.iter() {
         // An app's "level" stays in the text; it is not a stream label.
-        if canonical_label(k).is_some_and(|c| c != "level") {
-            put_label(&mut labels, k, v);
+        if let Some(canon) = canonical_label(k).filter(|c| *c != "level") {
+            put_canonical(&mut labels, canon, v);
         }
     }
     Some(LineView {
@@ -152,7 +176,8 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
 /// and serde_json reads it differently (or not at all).
 #[cfg(feature = "fuzzing")]
 pub(crate) fn check_json_readers(raw: &str) {
-    if let Some(fast) = json_scan::fields(raw) {
+    let mut fast = Fields::default();
+    if json_scan::read(raw, &mut fast).is_some() {
         assert_eq!(
             Some(fast),
             serde_json::from_str::<Fields>(raw).ok(),

@@ -11,7 +11,6 @@
 //! scanned in parallel.
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -24,17 +23,10 @@ use super::line_steps::{
 use super::{LogFilter, LogLine};
 use crate::ToolError;
 
-/// Block size. Small enough that a block and the one before it stay in a core's L2 cache
-/// while the literal search and the newline count each pass over it: 8 MiB blocks
-/// (read from memory twice) scanned at 0.39-0.48 of ripgrep's speed, 512 KiB blocks at
-/// 0.54 on one core and 0.80-0.84 on two (docs/benchmarks.md). A line longer than a
-/// block grows the buffer, up to [`MAX_BLOCK`].
-const BLOCK: usize = 512 << 10;
+mod blocks;
+mod map;
 
-/// Largest the buffer grows for one line without a newline. A longer line (a file of
-/// one 10 GiB line is untrusted input too) makes the fast path give up: the slow path
-/// reads lines with a bounded buffer and keeps the first `cap` bytes.
-const MAX_BLOCK: usize = 16 * BLOCK;
+use blocks::{Blocks, Fill, MappedBlocks, ReadBlocks};
 
 /// Files at least this large are split into ranges scanned by one thread each.
 const PARALLEL_MIN: u64 = 64 << 20;
@@ -59,7 +51,8 @@ pub(super) fn scan(job: Job<'_>, threads: Option<usize>) -> Result<Option<Kept>,
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, MAX_THREADS);
     let parts = if len < PARALLEL_MIN { 1 } else { threads };
-    job.in_parts(len, parts)
+    let window = (job.memory_map && len >= map::MAP_MIN).then_some(map::WINDOW);
+    job.in_parts(len, parts, window)
 }
 
 /// What one scan looks for, where: shared by its ranges.
@@ -79,6 +72,8 @@ pub(super) struct Job<'a> {
     pub(super) base_labels: &'a BTreeMap<String, String>,
     /// Keep only the newest this many lines ([`Kept`]).
     pub(super) limit: Option<usize>,
+    /// Read a large file through a memory map ([`map`]) rather than `read()`.
+    pub(super) memory_map: bool,
 }
 
 impl Job<'_> {
@@ -90,19 +85,27 @@ impl Job<'_> {
     }
 
     /// The scan with the file (`len` bytes) cut into `parts` ranges.
-    fn in_parts(&self, len: u64, parts: usize) -> Result<Option<Kept>, ToolError> {
+    fn in_parts(
+        &self,
+        len: u64,
+        parts: usize,
+        window: Option<usize>,
+    ) -> Result<Option<Kept>, ToolError> {
         let ranges = if parts < 2 {
             vec![(0, len)]
         } else {
             split(self.path, len, parts).map_err(|e| self.io_err(e))?
         };
         let results: Vec<Result<Option<RangeScan>, ToolError>> = if ranges.len() == 1 {
-            ranges.into_iter().map(|(a, b)| self.range(a, b)).collect()
+            ranges
+                .into_iter()
+                .map(|(a, b)| self.range(a, b, window))
+                .collect()
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = ranges
                     .into_iter()
-                    .map(|(a, b)| s.spawn(move || self.range(a, b)))
+                    .map(|(a, b)| s.spawn(move || self.range(a, b, window)))
                     .collect();
                 handles
                     .into_iter()
@@ -120,7 +123,7 @@ impl Job<'_> {
                 Some(range) => scanned.push(range),
                 // A range's first lines could not find their inherited time within the
                 // block before it; one pass over the whole file may (else it gives up).
-                None if parts > 1 => return self.in_parts(len, 1),
+                None if parts > 1 => return self.in_parts(len, 1, window),
                 None => return Ok(None),
             }
         }
@@ -176,9 +179,23 @@ struct RangeScan {
 }
 
 impl Job<'_> {
-    /// Scans the lines in `[start, end)` (`start` is 0 or follows a newline).
-    fn range(&self, start: u64, end: u64) -> Result<Option<RangeScan>, ToolError> {
-        let mut blocks = Blocks::open(self.path, start, end).map_err(|e| self.io_err(e))?;
+    /// Scans the lines in `[start, end)` (`start` is 0 or follows a newline), through
+    /// memory maps of `window` bytes when given (and the file can be mapped), else read.
+    fn range(
+        &self,
+        start: u64,
+        end: u64,
+        window: Option<usize>,
+    ) -> Result<Option<RangeScan>, ToolError> {
+        if let Some(window) = window
+            && let Ok(blocks) = MappedBlocks::open(self.path, start, end, window)
+        {
+            return self.range_of(blocks);
+        }
+        self.range_of(ReadBlocks::open(self.path, start, end).map_err(|e| self.io_err(e))?)
+    }
+
+    fn range_of(&self, mut blocks: impl Blocks) -> Result<Option<RangeScan>, ToolError> {
         let finder = memmem::Finder::new(self.needle);
         let on_views = can_decide_on_views(self.filter);
         let mut out = Kept::new(self.limit);
@@ -217,7 +234,7 @@ impl Job<'_> {
     /// back).
     fn block(
         &self,
-        blocks: &Blocks,
+        blocks: &impl Blocks,
         finder: &memmem::Finder<'_>,
         lines_before: u64,
         out: &mut Kept,
@@ -256,24 +273,45 @@ impl Job<'_> {
     }
 
     /// Keeps `hit` if it matches. A line with its own time, under a filter its view can
-    /// decide, is kept as bytes ([`Kept::push_raw`]); any other is built, its inherited
+    /// decide, is kept as bytes ([`Kept::commit`]); any other is built, its inherited
     /// time looked up, and filtered as the slow path does. `false`: give up.
-    fn take(&self, hit: Hit<'_>, blocks: &Blocks, out: &mut Kept, on_views: bool) -> bool {
-        let parsed = match std::str::from_utf8(hit.bytes) {
-            Ok(s) => match view_str(s) {
-                None => return true,
-                Some(view) if on_views && view.timestamp.is_some() => {
-                    if view_accepted(self.filter, &view, self.base_labels) {
-                        out.push_raw(view.timestamp, hit.line_no, hit.bytes, hit.truncated_bytes);
+    ///
+    /// The line is copied into `out`'s buffer first ([`Kept::stage`]) and read from
+    /// there: a mapped file's bytes can change under the scan (another process writing
+    /// it), text checked as UTF-8 must not; and a kept line is then already where it
+    /// stays.
+    fn take(&self, hit: Hit<'_>, blocks: &impl Blocks, out: &mut Kept, on_views: bool) -> bool {
+        let staged = out.stage(hit.bytes);
+        let decided = {
+            let bytes = out.staged(staged);
+            match std::str::from_utf8(bytes) {
+                Ok(s) => match view_str(s) {
+                    None => Decided::Skip,
+                    Some(view) if on_views && view.timestamp.is_some() => {
+                        if view_accepted(self.filter, &view, self.base_labels) {
+                            Decided::Keep(view.timestamp)
+                        } else {
+                            Decided::Skip
+                        }
                     }
-                    return true;
-                }
-                Some(view) => view.into_parsed(),
-            },
-            Err(_) => match parse_raw(hit.bytes) {
-                Some(parsed) => parsed,
-                None => return true,
-            },
+                    Some(view) => Decided::Build(view.into_parsed()),
+                },
+                Err(_) => parse_raw(bytes).map_or(Decided::Skip, Decided::Build),
+            }
+        };
+        let parsed = match decided {
+            Decided::Keep(ts) => {
+                out.commit(staged, ts, hit.line_no, hit.truncated_bytes);
+                return true;
+            }
+            Decided::Skip => {
+                out.unstage(staged);
+                return true;
+            }
+            Decided::Build(parsed) => {
+                out.unstage(staged);
+                parsed
+            }
         };
         let parsed = with_base_labels(parsed, self.base_labels);
         let timestamp = match parsed.timestamp {
@@ -282,7 +320,7 @@ impl Job<'_> {
                 &stream_key(&parsed.labels),
                 hit.before,
                 blocks.prev(),
-                blocks.prev_from_file_start,
+                blocks.prev_from_file_start(),
                 self.cap,
                 self.base_labels,
             ) {
@@ -303,6 +341,16 @@ impl Job<'_> {
     }
 }
 
+/// What [`Job::take`] does with a line, told from its view.
+enum Decided {
+    /// It matches and has its own time: kept as bytes.
+    Keep(Option<DateTime<Utc>>),
+    /// It does not match (or is blank).
+    Skip,
+    /// Its time is inherited, or its filter needs the whole line: built and filtered.
+    Build(super::parse::Parsed),
+}
+
 /// A line that contains the needle.
 struct Hit<'b> {
     /// Its first `cap` bytes.
@@ -313,136 +361,6 @@ struct Hit<'b> {
     truncated_bytes: usize,
     /// The block up to the line (for an inherited time).
     before: &'b [u8],
-}
-
-/// What [`Blocks::next_block`] found.
-enum Fill {
-    /// A block of whole lines ([`Blocks::cur`]).
-    Block,
-    /// The range is read.
-    Done,
-    /// A line longer than [`MAX_BLOCK`]: give up.
-    TooLong,
-}
-
-/// A range of a file read block by block, each block ending at a newline, with the block
-/// before it kept (for inherited times). Two buffers, zeroed once and reused: fresh
-/// allocations per block cost page faults and zeroing that showed up as a third of the
-/// scan's time.
-struct Blocks {
-    file: std::io::Take<File>,
-    /// The block being scanned (`..end`), then the start of the next one (`end..filled`).
-    cur: Vec<u8>,
-    end: usize,
-    filled: usize,
-    /// The block before (`..prev_len`).
-    prev: Vec<u8>,
-    prev_len: usize,
-    /// No line precedes `prev`.
-    prev_from_file_start: bool,
-    cur_from_file_start: bool,
-    eof: bool,
-    finished: bool,
-}
-
-impl Blocks {
-    /// The lines in `[start, end)` of `path`. A range after the first starts with the
-    /// whole lines of the block before it as its `prev`, so its first lines can inherit
-    /// a time from there.
-    fn open(path: &Path, start: u64, end: u64) -> std::io::Result<Self> {
-        let mut file = File::open(path)?;
-        let mut prev = vec![0u8; BLOCK];
-        let (prev_len, prev_from_file_start) = if start == 0 {
-            (0, true)
-        } else {
-            let seed_start = start.saturating_sub(BLOCK as u64);
-            let want = (start - seed_start) as usize;
-            file.seek(SeekFrom::Start(seed_start))?;
-            file.read_exact(&mut prev[..want])?;
-            if seed_start == 0 {
-                (want, true)
-            } else {
-                // Drop the partial line at the front.
-                let skip = memchr::memchr(b'\n', &prev[..want]).map_or(want, |i| i + 1);
-                prev.copy_within(skip..want, 0);
-                (want - skip, false)
-            }
-        };
-        file.seek(SeekFrom::Start(start))?;
-        Ok(Self {
-            file: file.take(end - start),
-            cur: vec![0u8; BLOCK],
-            end: 0,
-            filled: 0,
-            prev,
-            prev_len,
-            prev_from_file_start,
-            cur_from_file_start: start == 0,
-            eof: false,
-            finished: false,
-        })
-    }
-
-    /// Reads the next block of whole lines (the last one may lack its newline at EOF).
-    /// A line longer than the buffer grows it and is read on.
-    fn next_block(&mut self) -> std::io::Result<Fill> {
-        if self.finished {
-            return Ok(Fill::Done);
-        }
-        loop {
-            // Bytes at the front of `cur` are carried over from the last block.
-            let mut filled = self.filled;
-            while filled < self.cur.len() {
-                let n = self.file.read(&mut self.cur[filled..])?;
-                if n == 0 {
-                    self.eof = true;
-                    break;
-                }
-                filled += n;
-            }
-            self.filled = filled;
-            self.end = filled;
-            if self.eof {
-                return Ok(Fill::Block);
-            }
-            if let Some(i) = memchr::memrchr(b'\n', &self.cur[..filled]) {
-                self.end = i + 1;
-                return Ok(Fill::Block);
-            }
-            if self.cur.len() >= MAX_BLOCK {
-                return Ok(Fill::TooLong);
-            }
-            let grown = self.cur.len().saturating_mul(2).min(MAX_BLOCK);
-            self.cur.resize(grown, 0);
-        }
-    }
-
-    /// The block to scan.
-    fn cur(&self) -> &[u8] {
-        &self.cur[..self.end]
-    }
-
-    /// The block before it.
-    fn prev(&self) -> &[u8] {
-        &self.prev[..self.prev_len]
-    }
-
-    /// Moves on: the partial line after the block goes to the front of the other buffer,
-    /// which becomes the next block; this block becomes `prev`.
-    fn advance(&mut self) {
-        let carried = self.filled - self.end;
-        if self.prev.len() < self.cur.len() {
-            self.prev.resize(self.cur.len(), 0);
-        }
-        self.prev[..carried].copy_from_slice(&self.cur[self.end..self.filled]);
-        std::mem::swap(&mut self.cur, &mut self.prev);
-        self.prev_len = self.end;
-        self.filled = carried;
-        self.end = 0;
-        self.prev_from_file_start = self.cur_from_file_start;
-        self.cur_from_file_start = false;
-        self.finished = self.eof;
-    }
 }
 
 /// Counts newlines (bytecount: SIMD, chosen at run time; about twice memchr's iterator).
@@ -476,8 +394,9 @@ fn inherited(
                 end
             };
             let start = memchr::memrchr(b'\n', &block[..line_end]).map_or(0, |i| i + 1);
-            let bytes = &block[start..line_end.min(start + cap)];
-            if let Some(parsed) = parse_raw(bytes)
+            // A copy: see `Job::take`.
+            let bytes = block[start..line_end.min(start + cap)].to_vec();
+            if let Some(parsed) = parse_raw(&bytes)
                 && let Some(t) = parsed.timestamp
             {
                 let parsed = with_base_labels(parsed, base);

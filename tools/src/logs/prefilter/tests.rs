@@ -1,6 +1,7 @@
 //! The fast path against the full scan: the same lines, numbers and times.
 use std::sync::Arc;
 
+use super::blocks::{BLOCK, MAX_BLOCK};
 use super::*;
 use crate::logs::{FileLogSource, logql};
 
@@ -32,8 +33,10 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
         logql: Some(Arc::new(logql::parse(s).unwrap())),
         ..LogFilter::default()
     };
+    // The file read, or mapped a window at a time (a small window: remapped every
+    // block or two; a large one: mapped once): the same blocks, so the same answer.
     // File order, as the caller gets it before sorting all files' lines by time.
-    let fast = |parts: usize, limit: Option<usize>| {
+    let fast = |parts: usize, limit: Option<usize>, window: Option<usize>| {
         let filter = q(r#"{filename="t.log"} |= "ERROR""#);
         let source = path.display().to_string();
         let job = Job {
@@ -44,8 +47,9 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
             source: &source,
             base_labels: &base,
             limit,
+            memory_map: window.is_some(),
         };
-        job.in_parts(bytes.len() as u64, parts)
+        job.in_parts(bytes.len() as u64, parts, window)
             .unwrap()
             .map(|mut k| {
                 k.shrink();
@@ -54,22 +58,32 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
                 (v, k.matched)
             })
     };
-    let one = fast(1, None);
+    let one = fast(1, None, None);
     // Cut into ranges scanned in parallel: the same lines, numbers and times (or the
-    // same give-up).
-    for parts in [2, 3, 7] {
-        assert_eq!(fast(parts, None), one, "{parts} ranges");
+    // same give-up), read or mapped.
+    let (small, large) = (Some(BLOCK + BLOCK / 2), Some(64 << 20));
+    for (parts, window) in [
+        (1, small),
+        (1, large),
+        (2, None),
+        (3, None),
+        (3, small),
+        (7, None),
+        (7, large),
+    ] {
+        let got = fast(parts, None, window);
+        assert_eq!(got, one, "{parts} ranges, window {window:?}");
     }
     // With a limit: the newest lines of the full result, and the same count of matches.
     if let Some((all, matched)) = &one {
         assert_eq!(*matched, all.len() as u64);
         for limit in [1, 40] {
             let newest = all[all.len().saturating_sub(limit)..].to_vec();
-            for parts in [1, 3] {
+            for (parts, window) in [(1, None), (3, None), (3, small)] {
                 assert_eq!(
-                    fast(parts, Some(limit)),
+                    fast(parts, Some(limit), window),
                     Some((newest.clone(), *matched)),
-                    "{parts} ranges, limit {limit}"
+                    "{parts} ranges, limit {limit}, window {window:?}"
                 );
             }
         }
