@@ -6,11 +6,13 @@ use serde_json::Value;
 use crate::k8s::{ClusterState, current_events, recorded_events};
 
 /// One raw log line, as the file reader parses it (JSON lines, logfmt, klog, CRI,
-/// `kubectl logs --timestamps`), then its time and level words. Also a differential
-/// check: the fast JSON reader must agree with serde_json wherever it is sure.
+/// `kubectl logs --timestamps`), then its time and level words. Also differential
+/// checks: the fast JSON and RFC 3339 readers must agree with serde_json and chrono
+/// wherever they answer.
 pub fn log_line(bytes: &[u8]) {
     if let Ok(text) = std::str::from_utf8(bytes) {
         crate::logs::parse::check_json_readers(text);
+        crate::logs::parse::check_time_readers(text);
     }
     if let Some(p) = crate::logs::line_steps::parse_raw(bytes) {
         let _ = p.timestamp.map(|t| t.timestamp_nanos_opt());

@@ -17,6 +17,8 @@ mod json_scan;
 mod time;
 
 use json_fields::{Field, Fields};
+#[cfg(feature = "fuzzing")]
+pub(crate) use time::check_time_readers;
 use time::epoch;
 pub use time::{MAX_SINCE_DAYS, parse_since, parse_timestamp, time_before};
 

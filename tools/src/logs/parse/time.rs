@@ -85,6 +85,16 @@ fn rfc3339_common(s: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, nanos)
 }
 
+/// For the `log_line` fuzz target: panics where [`rfc3339_common`] answers and chrono
+/// answers differently.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn check_time_readers(s: &str) {
+    if let Some(t) = rfc3339_common(s) {
+        let chrono = DateTime::parse_from_rfc3339(s).ok();
+        assert_eq!(Some(t), chrono.map(|c| c.with_timezone(&Utc)), "{s:?}");
+    }
+}
+
 /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
 /// `days_from_civil`); `None` for a month or day that does not exist.
 fn days_from_civil(year: u32, month: u32, day: u32) -> Option<i64> {
