@@ -19,8 +19,10 @@ use memmap2::{Advice, Mmap, MmapOptions};
 pub(super) const MAP_MIN: u64 = 4 << 20;
 
 /// Bytes mapped at a time: a scan thread's resident share of the file stays about this
-/// (a window holds two blocks of at most `MAX_BLOCK`, 8 MiB, each).
-pub(super) const WINDOW: usize = 24 << 20;
+/// (16 blocks; a window grows to hold the block before the current one and the current
+/// one when a long line makes them larger, up to twice `MAX_BLOCK`). Each new window
+/// maps the block before again: one block in 16 is faulted in twice.
+pub(super) const WINDOW: usize = 8 << 20;
 
 /// Maps `len` bytes of `file` from `offset` (any offset: the map is aligned inside).
 pub(super) fn map_window(file: &File, offset: u64, len: usize) -> std::io::Result<Mmap> {
