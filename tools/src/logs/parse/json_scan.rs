@@ -79,10 +79,7 @@ impl<'a> Scan<'a> {
         keep: fn(&str) -> bool,
         depth: usize,
     ) -> Option<()> {
-        self.i += 1;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.i += 1;
+        if self.open(b'}')? {
             return Some(());
         }
         loop {
@@ -96,19 +93,36 @@ impl<'a> Scan<'a> {
             } else {
                 self.skip_value(depth)?;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.next_or_close(b'}')? {
+                return Some(());
             }
         }
+    }
+
+    /// At `{` or `[`: steps in; `true` if it closes right away (`close`).
+    fn open(&mut self, close: u8) -> Option<bool> {
+        self.i += 1;
+        self.ws();
+        let empty = self.peek()? == close;
+        if empty {
+            self.i += 1;
+        }
+        Some(empty)
+    }
+
+    /// After an element of an object or array: `true` past a comma (another element
+    /// follows), `false` past `close` (the end), `None` for anything else.
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        if c != b',' && c != close {
+            return None;
+        }
+        self.i += 1;
+        if c == b',' {
+            self.ws();
+        }
+        Some(c == b',')
     }
 
     /// A value that is read, into `slot`: a string, an unsigned integer, an object
@@ -245,13 +259,8 @@ impl<'a> Scan<'a> {
         match self.peek()? {
             b'"' => self.skip_str(),
             b'{' if depth < MAX_DEPTH => {
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
+                let mut more = !self.open(b'}')?;
+                while more {
                     if self.peek()? != b'"' {
                         return None;
                     }
@@ -260,42 +269,17 @@ impl<'a> Scan<'a> {
                     self.eat(b':')?;
                     self.ws();
                     self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
+                    more = self.next_or_close(b'}')?;
                 }
+                Some(())
             }
             b'[' if depth < MAX_DEPTH => {
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
+                let mut more = !self.open(b']')?;
+                while more {
                     self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.i += 1;
-                            self.ws();
-                        }
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
-                    }
+                    more = self.next_or_close(b']')?;
                 }
+                Some(())
             }
             b'-' | b'0'..=b'9' => self.skip_number(),
             b't' => self.literal(b"true"),
