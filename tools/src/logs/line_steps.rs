@@ -40,11 +40,13 @@ pub(crate) fn view_str(raw: &str) -> Option<LineView<'_>> {
 /// (no owned line built): the same conditions as [`accept`], read through the same
 /// functions. Only for a filter whose LogQL, if any, only filters by text
 /// ([`can_decide_on_views`]); a line's time must be its own (an inherited one is found
-/// by the caller).
+/// by the caller). `known`: a literal the caller found in the view's text (a `|=` of it
+/// is not searched again).
 pub(crate) fn view_accepted(
     filter: &LogFilter,
     view: &LineView<'_>,
     base: &BTreeMap<String, String>,
+    known: Option<&str>,
 ) -> bool {
     let label = |name: &str| view.label(base, name);
     filter.matches_labels_by(label)
@@ -53,7 +55,7 @@ pub(crate) fn view_accepted(
         && filter
             .logql
             .as_ref()
-            .is_none_or(|q| q.matches_stream_by(label) && q.passes_line_filters(&view.text))
+            .is_none_or(|q| q.matches_stream_by(label) && q.passes_line_filters(&view.text, known))
 }
 
 /// Whether [`view_accepted`] can decide for this filter: its LogQL, if any, neither

@@ -29,9 +29,15 @@ impl LogQuery {
     }
 
     /// Whether `text` passes every line filter of the pipeline (other stages are not
-    /// looked at: see [`LogQuery::only_line_filters`]).
-    pub(crate) fn passes_line_filters(&self, text: &str) -> bool {
+    /// looked at: see [`LogQuery::only_line_filters`]). `known`: a literal the caller
+    /// already found in `text`, so a `|=` of it passes without a second search.
+    pub(crate) fn passes_line_filters(&self, text: &str, known: Option<&str>) -> bool {
         self.pipeline.iter().all(|s| match s {
+            Stage::Line {
+                op: LineOp::Contains,
+                value,
+                ..
+            } if known == Some(value.as_str()) => true,
             Stage::Line { op, value, regex } => line_hit(*op, value, regex.as_ref(), text),
             _ => true,
         })

@@ -76,7 +76,7 @@ impl<'a> Scan<'a> {
     fn object<E: Entries<'a>>(
         &mut self,
         out: &mut E,
-        keep: fn(&str) -> bool,
+        keep: impl Fn(&str) -> bool + Copy,
         depth: usize,
     ) -> Option<()> {
         if self.open(b'}')? {

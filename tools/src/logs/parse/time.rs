@@ -1,6 +1,6 @@
 //! The times and spans found in logs and asked for: RFC 3339 and its relatives, epoch
 //! numbers, and "how far back" durations.
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 
 /// Parses the time formats found in logs: RFC 3339 (any precision, `Z` or offset),
 /// `YYYY-MM-DD HH:MM:SS[.fff]` (taken as UTC) and epoch numbers in s, ms, us or ns.
@@ -34,55 +34,75 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 /// of fraction, ...), which goes to chrono.
 fn rfc3339_common(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |at: usize, n: usize| -> Option<u32> {
-        let mut v = 0u32;
-        for &c in b.get(at..at + n)? {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + u32::from(c - b'0');
-        }
-        Some(v)
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (hour, minute, second) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let mut at = 19;
     let mut nanos = 0u32;
     if b[at] == b'.' {
-        let digits = b[at + 1..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        if !(1..=9).contains(&digits) {
+        at += 1;
+        let start = at;
+        while let Some(c @ b'0'..=b'9') = b.get(at).copied() {
+            if at - start == 9 {
+                return None;
+            }
+            nanos = nanos * 10 + u32::from(c - b'0');
+            at += 1;
+        }
+        if at == start {
             return None;
         }
-        nanos = num(at + 1, digits)? * 10u32.pow(9 - digits as u32);
-        at += 1 + digits;
+        nanos *= 10u32.pow(9 - (at - start) as u32);
     }
-    let offset = match &b[at..] {
-        [b'Z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (h, m) = (num(at + 1, 2)?, num(at + 4, 2)?);
+    // Built from its parts, not from a count of seconds: chrono would split that count
+    // into a date again.
+    let t = NaiveDate::from_ymd_opt(year as i32, month, day)?
+        .and_hms_nano_opt(hour, minute, second, nanos)?
+        .and_utc();
+    match &b[at..] {
+        [b'Z'] => Some(t),
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?);
             if h > 23 || m > 59 {
                 return None;
             }
-            let east = i64::from(h * 3600 + m * 60);
-            if *sign == b'-' { -east } else { east }
+            let east = TimeDelta::seconds(i64::from(h * 3600 + m * 60));
+            if *sign == b'-' {
+                t.checked_add_signed(east)
+            } else {
+                t.checked_sub_signed(east)
+            }
         }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day)?;
-    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
-    DateTime::from_timestamp(secs, nanos)
+        _ => None,
+    }
+}
+
+/// The number written in `b`, all ASCII digits; `None` if any is not.
+#[inline(always)]
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
 }
 
 /// For the `log_line` fuzz target: panics where [`rfc3339_common`] answers and chrono
@@ -93,30 +113,6 @@ pub(crate) fn check_time_readers(s: &str) {
         let chrono = DateTime::parse_from_rfc3339(s).ok();
         assert_eq!(Some(t), chrono.map(|c| c.with_timezone(&Utc)), "{s:?}");
     }
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
-/// `days_from_civil`); `None` for a month or day that does not exist.
-fn days_from_civil(year: u32, month: u32, day: u32) -> Option<i64> {
-    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
-    let month_days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if day == 0 || day > month_days {
-        return None;
-    }
-    let (y, m, d) = (i64::from(year), i64::from(month), i64::from(day));
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
 }
 
 /// A "how far back" duration as users and models write it: `15m`, `1h`, `2d`, `1h30m`

@@ -35,7 +35,13 @@ pub(super) fn map_window(file: &File, offset: u64, len: usize) -> std::io::Resul
     // it. A truncation below the mapped range faults (SIGBUS): the hazard this module
     // documents, with the setting that turns maps off. The length is checked again
     // after mapping, which narrows (cannot close) the window for that race.
-    let map = unsafe { MmapOptions::new().offset(offset).len(len).map(file) }?;
+    let map = unsafe {
+        MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .populate()
+            .map(file)
+    }?;
     if file.metadata()?.len() < offset + len as u64 {
         return Err(std::io::Error::other(
             "the file shrank while it was being mapped",

@@ -257,6 +257,7 @@ impl Job<'_> {
                 let kept = (le - ls).min(self.cap);
                 let hit = Hit {
                     bytes: &cur[ls..ls + kept],
+                    found_at: m - ls,
                     line_no: line_no + 1,
                     truncated_bytes: (le - ls) - kept,
                     before: &cur[..ls],
@@ -288,7 +289,12 @@ impl Job<'_> {
                 Ok(s) => match view_str(s) {
                     None => Decided::Skip,
                     Some(view) if on_views && view.timestamp.is_some() => {
-                        if view_accepted(self.filter, &view, self.base_labels) {
+                        // The literal was found in the line: where the text holds that
+                        // spot, its `|=` needs no second search.
+                        let known = holds_at(s, &view.text, hit.found_at, self.needle)
+                            .then(|| std::str::from_utf8(self.needle).ok())
+                            .flatten();
+                        if view_accepted(self.filter, &view, self.base_labels, known) {
                             Decided::Keep(view.timestamp)
                         } else {
                             Decided::Skip
@@ -355,12 +361,29 @@ enum Decided {
 struct Hit<'b> {
     /// Its first `cap` bytes.
     bytes: &'b [u8],
+    /// Where in them the needle was found.
+    found_at: usize,
     /// Its number in the range (1-based).
     line_no: u64,
     /// Bytes past the cap.
     truncated_bytes: usize,
     /// The block up to the line (for an inherited time).
     before: &'b [u8],
+}
+
+/// Whether `text`, a slice of `line` (a line's view borrows from it), holds `needle` at
+/// `line`'s byte `at`. `false` when `text` is not part of `line` (an unescaped copy) or
+/// does not cover that spot (a plain line's time prefix), or the bytes there are not
+/// the needle (the mapped file changed between the search and the copy).
+fn holds_at(line: &str, text: &str, at: usize, needle: &[u8]) -> bool {
+    let start = (text.as_ptr() as usize).checked_sub(line.as_ptr() as usize);
+    start.is_some_and(|start| {
+        let end = start.saturating_add(text.len());
+        start <= at
+            && at.saturating_add(needle.len()) <= end
+            && end <= line.len()
+            && line.as_bytes().get(at..at + needle.len()) == Some(needle)
+    })
 }
 
 /// Counts newlines (bytecount: SIMD, chosen at run time; about twice memchr's iterator).

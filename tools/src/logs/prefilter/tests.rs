@@ -245,3 +245,22 @@ fn a_line_decided_on_its_view_is_kept_as_the_full_scan_keeps_it() {
         );
     }
 }
+
+#[test]
+fn the_found_literal_counts_only_where_the_text_covers_it() {
+    let line = "2025-03-01T10:00:00Z WARN disk almost full";
+    let text = &line[21..];
+    // Found at 21 ("WARN"), inside the text: known.
+    assert!(holds_at(line, text, 21, b"WARN"));
+    // In the time prefix, outside the text.
+    assert!(!holds_at(line, text, 0, b"2025"));
+    // Running past the text's end.
+    assert!(!holds_at(line, &line[21..24], 21, b"WARN"));
+    // The bytes there are not the literal (the file changed after the search).
+    assert!(!holds_at(line, text, 26, b"WARN"));
+    // A text that is a copy, not part of the line.
+    let copy = text.to_string();
+    assert!(!holds_at(line, &copy, 21, b"WARN"));
+    // Past the line's end.
+    assert!(!holds_at(line, text, line.len() - 2, b"WARN"));
+}
