@@ -7,6 +7,7 @@
 #
 #   scripts/bench-scan.sh
 #   LOGLENS_BENCH_SCAN_MIB=256 LOGLENS_BENCH_ROUNDS=5 scripts/bench-scan.sh
+#   LOGLENS_BENCH_SCAN_REREAD=1 scripts/bench-scan.sh   # files read back from disk first
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v rg >/dev/null || { apt-get update -qq && apt-get install -y -qq ripgrep >/dev/null; }

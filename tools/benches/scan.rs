@@ -12,6 +12,10 @@
 //! (`rg -c`). Both counts must agree. The loglens side is this binary run again with
 //! `--scan-once`, so its peak memory (`VmHWM`) is its own.
 //!
+//! The files sit in the page cache as they were written (small pages, as a log being
+//! written has), or with `LOGLENS_BENCH_SCAN_REREAD=1` dropped from it and read back (huge
+//! pages, as a log read from disk has; see [`reread_from_disk`]).
+//!
 //! Run with `scripts/bench-scan.sh` (release build; installs ripgrep when missing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -52,9 +56,21 @@ fn main() {
             write_file(&dir.path().join("json.log"), mib, true),
         ),
     ];
+    let reread = std::env::var("LOGLENS_BENCH_SCAN_REREAD").is_ok_and(|v| v == "1");
+    if reread {
+        for (_, (path, _)) in &files {
+            reread_from_disk(path);
+        }
+    }
     let me = std::env::current_exe().unwrap();
     println!(
-        "scan benchmark: {mib} MiB files, {cores} cores, {rounds} paired rounds, limit {LIMIT}"
+        "scan benchmark: {mib} MiB files, {cores} cores, {rounds} paired rounds, limit {LIMIT}, \
+         page cache: {}",
+        if reread {
+            "read back from disk"
+        } else {
+            "as written"
+        }
     );
     println!(
         "{:<11} {:>6} {:>8}  {:>12} {:>12} {:>14}  {:>10}  rounds",
@@ -174,6 +190,21 @@ fn write_file(path: &Path, mib: u64, json: bool) -> (std::path::PathBuf, u64) {
     }
     f.flush().unwrap();
     (path.to_path_buf(), n)
+}
+
+/// Drops `path` from the page cache (`dd iflag=nocache`) and reads it back: the kernel's
+/// read-ahead then caches it in huge pages, as it does a log read from disk, where a file
+/// just written line by line sits in small ones. ripgrep maps huge pages whole and runs
+/// up to twice as fast on them (docs/benchmarks.md), so the two states are measured apart.
+fn reread_from_disk(path: &Path) {
+    let dropped = Command::new("dd")
+        .arg(format!("if={}", path.display()))
+        .args(["iflag=nocache", "count=0", "status=none"])
+        .status()
+        .unwrap();
+    assert!(dropped.success(), "dd could not drop {}", path.display());
+    let mut f = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut f, &mut std::io::sink()).unwrap();
 }
 
 fn median(v: &[f64]) -> f64 {
