@@ -21,6 +21,22 @@ const NAMES: [&str; 8] = [
     "filename",
 ];
 
+/// The place of `name` in [`NAMES`]: a `match` (dispatched on the length first), where
+/// a search of the list compared up to eight strings per label read or written.
+fn slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "namespace" => 0,
+        "pod" => 1,
+        "container" => 2,
+        "node" => 3,
+        "app" => 4,
+        "level" => 5,
+        "stream" => 6,
+        "filename" => 7,
+        _ => return None,
+    })
+}
+
 /// A line parsed from one of the formats, before it gets its source and line number.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Parsed {
@@ -38,7 +54,7 @@ impl<'a> LineLabels<'a> {
     /// Puts `value` under canonical name `name`, unless the line already has one.
     /// A name that is not canonical is ignored.
     pub(crate) fn put(&mut self, name: &str, value: Cow<'a, str>) {
-        if let Some(i) = NAMES.iter().position(|n| *n == name)
+        if let Some(i) = slot(name)
             && self.0[i].is_none()
         {
             self.0[i] = Some(value);
@@ -48,8 +64,7 @@ impl<'a> LineLabels<'a> {
     /// The value under `name` (exactly that name: `job` is stored as `app`, so it is
     /// never found under `job`, as in the owned map).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        let i = NAMES.iter().position(|n| *n == name)?;
-        self.0[i].as_deref()
+        self.0[slot(name)?].as_deref()
     }
 
     /// The owned map a [`super::LogLine`] carries.
@@ -109,6 +124,16 @@ mod tests {
         let map = l.into_map();
         assert_eq!(map.len(), 1);
         assert_eq!(map.get("pod").map(String::as_str), Some("a"));
+    }
+
+    #[test]
+    fn each_name_has_its_own_slot() {
+        for (i, name) in NAMES.iter().enumerate() {
+            assert_eq!(slot(name), Some(i), "{name}");
+        }
+        for name in ["job", "pods", "", "Pod"] {
+            assert_eq!(slot(name), None, "{name}");
+        }
     }
 
     #[test]

@@ -134,3 +134,140 @@ fn a_repeated_json_key_keeps_its_last_value() {
     assert_eq!(many.labels.get("pod").map(String::as_str), Some("b"));
     assert!(many.timestamp.is_some());
 }
+
+/// The keys a line's time is read from, and an envelope's text, in order of preference.
+const TIME_KEYS: [&str; 6] = ["timestamp", "ts", "time", "@timestamp", "date", "T"];
+const TEXT_KEYS: [&str; 2] = ["line", "log"];
+
+/// [`json_view`] as the key lists read it, one lookup per list entry (before the one-pass
+/// [`role`] match): the reference the one-pass view must agree with.
+fn by_the_lists(raw: &str) -> Option<Parsed> {
+    let obj: Fields = serde_json::from_str(raw).ok()?;
+    let mut labels = LineLabels::default();
+    let timestamp = TIME_KEYS
+        .iter()
+        .find_map(|k| obj.get(k))
+        .and_then(value_timestamp);
+    let text = TEXT_KEYS
+        .iter()
+        .find_map(|k| obj.get(k).and_then(Field::as_cow));
+    if let Some(text) = text {
+        for key in ["labels", "stream", "kubernetes"] {
+            if let Some(Field::Map(m)) = obj.get(key) {
+                for (k, v) in m {
+                    put_label(&mut labels, k, v);
+                }
+            }
+        }
+        for (k, v) in obj.iter() {
+            if !TEXT_KEYS.contains(&k) {
+                put_label(&mut labels, k, v);
+            }
+        }
+        let text = text.trim_end_matches(['\n', '\r']).to_string();
+        return Some(
+            LineView {
+                text: text.into(),
+                timestamp,
+                labels,
+            }
+            .into_parsed(),
+        );
+    }
+    for (k, v) in obj.iter() {
+        if let Some(canon) = canonical_label(k).filter(|c| *c != "level") {
+            put_canonical(&mut labels, canon, v);
+        }
+    }
+    Some(
+        LineView {
+            text: raw.into(),
+            timestamp,
+            labels,
+        }
+        .into_parsed(),
+    )
+}
+
+#[test]
+fn the_key_roles_are_the_key_lists() {
+    for (i, k) in TIME_KEYS.iter().enumerate() {
+        assert_eq!(role(k), Role::Time(i));
+    }
+    for (i, k) in TEXT_KEYS.iter().enumerate() {
+        assert_eq!(role(k), Role::Text(i));
+    }
+    for k in ["msg", "Ts", "timestamps", "", "lines", "labels", "pod"] {
+        assert_eq!(role(k), Role::Other, "{k}");
+    }
+}
+
+#[test]
+fn the_one_pass_view_agrees_with_the_key_lists() {
+    // Keys that are times, texts, nested labels, labels (with aliases of one name) and
+    // nothing; values of every kind each role meets.
+    const KEYS: &[&str] = &[
+        "timestamp",
+        "ts",
+        "time",
+        "@timestamp",
+        "date",
+        "T",
+        "line",
+        "log",
+        "labels",
+        "stream",
+        "kubernetes",
+        "level",
+        "severity",
+        "pod",
+        "pod_name",
+        "namespace",
+        "host",
+        "app",
+        "job",
+        "filename",
+        "msg",
+    ];
+    const VALUES: &[&str] = &[
+        r#""2025-03-01T10:00:00Z""#,
+        r#""2025-03-01T11:00:00.5+02:00""#,
+        "1740823200",
+        r#""text\r\n""#,
+        r#""x""#,
+        r#"{"pod":"p","level":"l","container":"c"}"#,
+        r#"{"labels":{"pod":"deep"},"pod_name":"q"}"#,
+        "null",
+        "3.5",
+        "[1]",
+        r#""not a time""#,
+    ];
+    let mut x = 0x51_7cc1_b727_220au64;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let (mut envelopes, mut timed) = (0, 0);
+    for _ in 0..20_000 {
+        let fields: Vec<String> = (0..1 + next(6))
+            .map(|_| {
+                format!(
+                    "\"{}\":{}",
+                    KEYS[next(KEYS.len())],
+                    VALUES[next(VALUES.len())]
+                )
+            })
+            .collect();
+        let raw = format!("{{{}}}", fields.join(","));
+        let want = by_the_lists(&raw);
+        assert_eq!(parse_json_line(&raw), want, "{raw}");
+        let want = want.expect("every generated line is a JSON object");
+        envelopes += usize::from(want.text != raw);
+        timed += usize::from(want.timestamp.is_some());
+    }
+    // Both shapes, with and without a time, are exercised.
+    assert!(envelopes > 2_000 && envelopes < 18_000, "{envelopes}");
+    assert!(timed > 2_000 && timed < 18_000, "{timed}");
+}
