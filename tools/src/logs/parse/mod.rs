@@ -94,33 +94,8 @@ fn put_canonical<'a>(labels: &mut LineLabels<'a>, canon: &'static str, value: &F
     labels.put(canon, value);
 }
 
-/// What a top-level key of a JSON line is to [`json_view`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Role {
-    /// A time, with its rank (0 first): `timestamp`, `ts`, `time`, `@timestamp`, `date`,
-    /// `T`. A line with several takes the time of the first of these it has.
-    Time(usize),
-    /// An envelope's text, with its rank: `line`, then `log`.
-    Text(usize),
-    /// Anything else (nested labels, a label, or nothing read).
-    Other,
-}
-
-/// The key's [`Role`]: one `match` (the compiler dispatches on the length first), where
-/// looking a key up in each list cost a comparison per list entry.
-fn role(key: &str) -> Role {
-    match key {
-        "timestamp" => Role::Time(0),
-        "ts" => Role::Time(1),
-        "time" => Role::Time(2),
-        "@timestamp" => Role::Time(3),
-        "date" => Role::Time(4),
-        "T" => Role::Time(5),
-        "line" => Role::Text(0),
-        "log" => Role::Text(1),
-        _ => Role::Other,
-    }
-}
+const TIME_KEYS: [&str; 6] = ["timestamp", "ts", "time", "@timestamp", "date", "T"];
+const TEXT_KEYS: [&str; 2] = ["line", "log"];
 
 /// Whether [`json_view`] reads a top-level field: a time, the text of an
 /// envelope, nested labels, or a label loglens knows.
@@ -134,7 +109,8 @@ fn is_read(key: &str) -> bool {
     {
         return false;
     }
-    role(key) != Role::Other
+    TIME_KEYS.contains(&key)
+        || TEXT_KEYS.contains(&key)
         || matches!(key, "labels" | "stream" | "kubernetes")
         || canonical_label(key).is_some()
 }
@@ -154,61 +130,45 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
     if json_scan::read(raw, &mut obj).is_none() {
         obj = serde_json::from_str::<Fields>(raw).ok()?;
     }
-    // One pass: the preferred time key present, the preferred text key holding a
-    // string, and (for an app's line) the labels in document order.
-    let mut time: Option<(usize, &Field<'_>)> = None;
-    let mut envelope: Option<(usize, Cow<'_, str>)> = None;
     let mut labels = LineLabels::default();
-    for (k, v) in obj.iter() {
-        match role(k) {
-            Role::Time(rank) => {
-                if time.is_none_or(|(r, _)| rank < r) {
-                    time = Some((rank, v));
-                }
-            }
-            Role::Text(rank) => {
-                if let Some(text) = v.as_cow()
-                    && envelope.as_ref().is_none_or(|(r, _)| rank < *r)
-                {
-                    envelope = Some((rank, text));
-                }
-            }
-            // An app's "level" stays in the text; it is not a stream label.
-            Role::Other => {
-                if let Some(canon) = canonical_label(k).filter(|c| *c != "level") {
-                    put_canonical(&mut labels, canon, v);
+    let timestamp = TIME_KEYS
+        .iter()
+        .find_map(|k| obj.get(k))
+        .and_then(value_timestamp);
+    let envelope_text = TEXT_KEYS
+        .iter()
+        .find_map(|k| obj.get(k).and_then(Field::as_cow));
+    if let Some(text) = envelope_text {
+        for key in ["labels", "stream", "kubernetes"] {
+            if let Some(Field::Map(m)) = obj.get(key) {
+                for (k, v) in m {
+                    put_label(&mut labels, k, v);
                 }
             }
         }
-    }
-    let timestamp = time.and_then(|(_, v)| value_timestamp(v));
-    let Some((_, text)) = envelope else {
-        return Some(LineView {
-            text: Cow::Borrowed(raw),
-            timestamp,
-            labels,
-        });
-    };
-    // An envelope: the labels of its nested maps first, then its own fields'.
-    let mut labels = LineLabels::default();
-    for key in ["labels", "stream", "kubernetes"] {
-        if let Some(Field::Map(m)) = obj.get(key) {
-            for (k, v) in m {
+        for (k, v) in obj.iter() {
+            if !TEXT_KEYS.contains(&k) {
                 put_label(&mut labels, k, v);
             }
         }
+        let text = match text {
+            Cow::Borrowed(t) => Cow::Borrowed(t.trim_end_matches(['\n', '\r'])),
+            Cow::Owned(t) => Cow::Owned(t.trim_end_matches(['\n', '\r']).to_string()),
+        };
+        return Some(LineView {
+            text,
+            timestamp,
+            labels,
+        });
     }
     for (k, v) in obj.iter() {
-        if !matches!(role(k), Role::Text(_)) {
-            put_label(&mut labels, k, v);
+        // An app's "level" stays in the text; it is not a stream label.
+        if let Some(canon) = canonical_label(k).filter(|c| *c != "level") {
+            put_canonical(&mut labels, canon, v);
         }
     }
-    let text = match text {
-        Cow::Borrowed(t) => Cow::Borrowed(t.trim_end_matches(['\n', '\r'])),
-        Cow::Owned(t) => Cow::Owned(t.trim_end_matches(['\n', '\r']).to_string()),
-    };
     Some(LineView {
-        text,
+        text: Cow::Borrowed(raw),
         timestamp,
         labels,
     })
