@@ -6,9 +6,13 @@
 #   scripts/fuzz.sh            # every target, 600 s each
 #   scripts/fuzz.sh 60 logql   # one target, 60 s
 #   scripts/fuzz.sh --replay   # every target over its committed corpus, once
-# Inputs are at most FUZZ_MAX_LEN bytes (8192). New inputs that reach new code are added to
-# fuzz/corpus/<target> (minimise with `cargo +nightly fuzz cmin -O <target>` before committing); a crash is saved in
-# fuzz/artifacts/<target> and the run fails. Add each crash as a regression test.
+# Inputs are at most FUZZ_MAX_LEN bytes (8192). The committed corpus, fuzz/corpus/<target>,
+# is read, never written: libFuzzer deletes an input from the folder it writes to when it
+# finds a smaller one that reaches the same code, so new inputs go to fuzz/new/<target>
+# (ignored by git). To keep the ones that add coverage:
+#   cd fuzz && cargo +nightly fuzz run -O <target> corpus/<target> new/<target> -- -merge=1
+# A crash is saved in fuzz/artifacts/<target> and the run fails. Add each crash as a
+# regression test.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 TARGETS=(log_line loki_export logql kubectl model_answer alertmanager slack)
@@ -22,11 +26,11 @@ cargo +nightly fuzz build -O
 mkdir -p logs
 run() {
   local t="$1"
-  mkdir -p "corpus/$t"
+  mkdir -p "corpus/$t" "new/$t"
   if [ "$REPLAY" = 1 ]; then
     cargo +nightly fuzz run -O "$t" "corpus/$t" -- -runs=0 >"logs/$t.log" 2>&1
   else
-    cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$SECS" -max_len="${FUZZ_MAX_LEN:-8192}" \
+    cargo +nightly fuzz run -O "$t" "new/$t" "corpus/$t" -- -max_total_time="$SECS" -max_len="${FUZZ_MAX_LEN:-8192}" \
       -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"logs/$t.log" 2>&1
   fi
 }
