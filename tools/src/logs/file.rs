@@ -268,7 +268,7 @@ fn scan_file(
             path,
             filter,
             cap: max_line_bytes,
-            needle: &needle,
+            needle,
             source: &source,
             base_labels: &base_labels,
             limit,
@@ -309,7 +309,7 @@ fn scan_file(
 /// A literal every matching line must contain in its raw bytes: the longest `|= "..."`
 /// before any `line_format`, if it has only characters that no JSON encoder escapes
 /// (letters, digits, space and `_.:=-+,;@#%!?()[]{}*'`), so a JSON line cannot hide it.
-fn required_literal(filter: &LogFilter) -> Option<Vec<u8>> {
+fn required_literal(filter: &LogFilter) -> Option<&str> {
     use super::logql::{LineOp, Stage};
     let q = filter.logql.as_ref()?;
     let mut best: Option<&str> = None;
@@ -331,7 +331,7 @@ fn required_literal(filter: &LogFilter) -> Option<Vec<u8>> {
             _ => {}
         }
     }
-    best.map(|b| b.as_bytes().to_vec())
+    best
 }
 
 /// The last time seen in each stream, so continuation lines inherit it.

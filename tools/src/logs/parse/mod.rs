@@ -100,19 +100,15 @@ const TEXT_KEYS: [&str; 2] = ["line", "log"];
 /// Whether [`json_view`] reads a top-level field: a time, the text of an
 /// envelope, nested labels, or a label loglens knows.
 fn is_read(key: &str) -> bool {
-    // As in `canonical_label`: most keys are ruled out by their first letter.
-    if key.is_empty()
-        || !matches!(
-            key.as_bytes()[0],
-            b't' | b'T' | b'@' | b'd' | b'l' | b's' | b'k'
-        ) && canonical_label(key).is_none()
-    {
-        return false;
-    }
-    TIME_KEYS.contains(&key)
-        || TEXT_KEYS.contains(&key)
-        || matches!(key, "labels" | "stream" | "kubernetes")
-        || canonical_label(key).is_some()
+    // A label is read; any other key read starts with one of these letters, which rules
+    // out most keys (a message, a caller, a trace id) before any comparison.
+    canonical_label(key).is_some()
+        || matches!(
+            key.as_bytes().first(),
+            Some(b't' | b'T' | b'@' | b'd' | b'l' | b's' | b'k')
+        ) && (TIME_KEYS.contains(&key)
+            || TEXT_KEYS.contains(&key)
+            || matches!(key, "labels" | "stream" | "kubernetes"))
 }
 
 /// Parses one JSON-lines record. Two shapes are understood:

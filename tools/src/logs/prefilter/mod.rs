@@ -65,7 +65,7 @@ pub(super) struct Job<'a> {
     /// Bytes of a line kept (the rest is cut, as the slow path does).
     pub(super) cap: usize,
     /// The literal every matching line contains.
-    pub(super) needle: &'a [u8],
+    pub(super) needle: &'a str,
     /// The lines' `source`.
     pub(super) source: &'a str,
     /// The file's labels.
@@ -196,7 +196,7 @@ impl Job<'_> {
     }
 
     fn range_of(&self, mut blocks: impl Blocks) -> Result<Option<RangeScan>, ToolError> {
-        let finder = memmem::Finder::new(self.needle);
+        let finder = memmem::Finder::new(self.needle.as_bytes());
         let on_views = can_decide_on_views(self.filter);
         let mut out = Kept::new(self.limit);
         let mut lines_before = 0u64;
@@ -292,8 +292,7 @@ impl Job<'_> {
                         // The literal was found in the line: where the text holds that
                         // spot, its `|=` needs no second search.
                         let known = holds_at(s, &view.text, hit.found_at, self.needle)
-                            .then(|| std::str::from_utf8(self.needle).ok())
-                            .flatten();
+                            .then_some(self.needle);
                         if view_accepted(self.filter, &view, self.base_labels, known) {
                             Decided::Keep(view.timestamp)
                         } else {
@@ -375,14 +374,14 @@ struct Hit<'b> {
 /// `line`'s byte `at`. `false` when `text` is not part of `line` (an unescaped copy) or
 /// does not cover that spot (a plain line's time prefix), or the bytes there are not
 /// the needle (the mapped file changed between the search and the copy).
-fn holds_at(line: &str, text: &str, at: usize, needle: &[u8]) -> bool {
+fn holds_at(line: &str, text: &str, at: usize, needle: &str) -> bool {
     let start = (text.as_ptr() as usize).checked_sub(line.as_ptr() as usize);
     start.is_some_and(|start| {
         let end = start.saturating_add(text.len());
         start <= at
             && at.saturating_add(needle.len()) <= end
             && end <= line.len()
-            && line.as_bytes().get(at..at + needle.len()) == Some(needle)
+            && line.as_bytes().get(at..at + needle.len()) == Some(needle.as_bytes())
     })
 }
 

@@ -43,7 +43,7 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
             path: &path,
             filter: &filter,
             cap: 256,
-            needle: b"ERROR",
+            needle: "ERROR",
             source: &source,
             base_labels: &base,
             limit,
@@ -251,16 +251,16 @@ fn the_found_literal_counts_only_where_the_text_covers_it() {
     let line = "2025-03-01T10:00:00Z WARN disk almost full";
     let text = &line[21..];
     // Found at 21 ("WARN"), inside the text: known.
-    assert!(holds_at(line, text, 21, b"WARN"));
+    assert!(holds_at(line, text, 21, "WARN"));
     // In the time prefix, outside the text.
-    assert!(!holds_at(line, text, 0, b"2025"));
+    assert!(!holds_at(line, text, 0, "2025"));
     // Running past the text's end.
-    assert!(!holds_at(line, &line[21..24], 21, b"WARN"));
+    assert!(!holds_at(line, &line[21..24], 21, "WARN"));
     // The bytes there are not the literal (the file changed after the search).
-    assert!(!holds_at(line, text, 26, b"WARN"));
+    assert!(!holds_at(line, text, 26, "WARN"));
     // A text that is a copy, not part of the line.
     let copy = text.to_string();
-    assert!(!holds_at(line, &copy, 21, b"WARN"));
+    assert!(!holds_at(line, &copy, 21, "WARN"));
     // Past the line's end.
-    assert!(!holds_at(line, text, line.len() - 2, b"WARN"));
+    assert!(!holds_at(line, text, line.len() - 2, "WARN"));
 }
