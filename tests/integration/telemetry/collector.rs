@@ -201,7 +201,13 @@ async fn a_collector_that_is_down_does_not_fail_the_answer() {
         .output()
         .unwrap();
     assert_ok(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("invoke_agent loglens"));
+    let tree = String::from_utf8_lossy(&out.stdout);
+    // On failure: the spans that were kept, and what the ask logged (a span the
+    // database writer dropped or could not store is warned about there).
+    assert!(
+        tree.contains("invoke_agent loglens"),
+        "the root span is missing:\n{tree}\nask's stderr:\n{stderr}"
+    );
     // A setting loglens cannot honour is refused up front, naming the variable.
     let out = loglens()
         .args(["ask", "x", "--logs", "examples/cart-redis-incident"])
