@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::line_steps::{Kept, accept, parse_raw, stream_key, with_base_labels};
+use super::line_steps::{Kept, accept, labels_read, parse_raw, stream_key, with_base_labels};
 use super::parse::{self, Parsed};
 use super::prefilter;
 use super::{LogFilter, LogLine, LogSource, Newest};
@@ -264,11 +264,13 @@ fn scan_file(
 
     if let Some(needle) = required_literal(filter) {
         drop(reader);
+        let wanted = labels_read(filter);
         let job = prefilter::Job {
             path,
             filter,
             cap: max_line_bytes,
             needle,
+            wanted: &wanted,
             source: &source,
             base_labels: &base_labels,
             limit,

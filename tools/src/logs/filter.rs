@@ -122,6 +122,19 @@ impl LogFilter {
             && pod_ok
     }
 
+    /// The label names [`LogFilter::matches_labels_by`] reads (those of the conditions set).
+    pub(crate) fn label_names_read(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("namespace", &self.namespace),
+            ("container", &self.container),
+            ("node", &self.node),
+            ("pod", &self.pod),
+        ]
+        .into_iter()
+        .filter(|(_, want)| want.is_some())
+        .map(|(name, _)| name)
+    }
+
     /// Whether a time falls in the window. Lines of unknown time match only when there is
     /// no window: nothing says they belong to it.
     pub fn matches_time(&self, ts: Option<DateTime<Utc>>) -> bool {

@@ -58,6 +58,29 @@ pub(crate) fn view_accepted(
             .is_none_or(|q| q.matches_stream_by(label) && q.passes_line_filters(&view.text, known))
 }
 
+/// The label names [`view_accepted`] reads for `filter`: a view that has its own value
+/// of each of these (or none) decides as well as one with all its labels
+/// ([`app_view`]).
+pub(crate) fn labels_read(filter: &LogFilter) -> Vec<&str> {
+    let mut names: Vec<&str> = filter.label_names_read().collect();
+    if let Some(q) = &filter.logql {
+        names.extend(q.stream_label_names());
+    }
+    names
+}
+
+/// [`view_str`] of an application's own JSON line, with only the labels `wanted`
+/// ([`labels_read`]) and read faster ([`parse::app_json_view`]). `None` for any other
+/// line, or where it is not sure: ask [`view_str`].
+#[inline]
+pub(crate) fn app_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<LineView<'a>> {
+    let raw = raw.trim_end_matches('\r');
+    if !raw.starts_with('{') {
+        return None;
+    }
+    parse::app_json_view(raw, wanted)
+}
+
 /// Whether [`view_accepted`] can decide for this filter: its LogQL, if any, neither
 /// extracts labels nor rewrites lines.
 pub(crate) fn can_decide_on_views(filter: &LogFilter) -> bool {
@@ -431,6 +454,44 @@ mod tests {
             );
             assert_eq!(k.matched, upto as u64);
         }
+    }
+
+    #[test]
+    fn labels_read_names_every_label_the_decision_reads() {
+        // Every condition set, each satisfied (so none stops the others being read):
+        // the names read are exactly the names listed.
+        let query =
+            crate::logs::logql::parse(r#"{filename="f.log", app=~"a.*", stream!="x"} |= "ERROR""#)
+                .unwrap();
+        let filter = LogFilter {
+            namespace: Some("shop".into()),
+            pod: Some("cart".into()),
+            container: Some("c".into()),
+            node: Some("n1".into()),
+            logql: Some(std::sync::Arc::new(query)),
+            ..LogFilter::default()
+        };
+        let read = std::cell::RefCell::new(Vec::new());
+        let label = |name: &str| {
+            read.borrow_mut().push(name.to_string());
+            Some(match name {
+                "namespace" => "shop",
+                "pod" => "cart-7c9d-x1",
+                "container" => "c",
+                "node" => "n1",
+                "filename" => "f.log",
+                "app" => "api",
+                _ => "y",
+            })
+        };
+        assert!(filter.matches_labels_by(label));
+        assert!(filter.logql.as_ref().unwrap().matches_stream_by(label));
+        let mut read = read.into_inner();
+        let mut listed: Vec<String> = labels_read(&filter).iter().map(|n| n.to_string()).collect();
+        read.sort();
+        listed.sort();
+        assert_eq!(read, listed);
+        assert!(labels_read(&LogFilter::default()).is_empty());
     }
 
     #[test]

@@ -19,6 +19,11 @@ impl LogQuery {
             .all(|m| m.matches(label(&m.name).unwrap_or("")))
     }
 
+    /// The label names [`LogQuery::matches_stream_by`] reads.
+    pub(crate) fn stream_label_names(&self) -> impl Iterator<Item = &str> {
+        self.selector.iter().map(|m| m.name.as_str())
+    }
+
     /// Whether the pipeline only filters lines by their text (`|=`, `!=`, `|~`, `!~`):
     /// then a line's labels and text come out as they went in, and whether it passes
     /// can be told from its text alone ([`LogQuery::passes_line_filters`]).

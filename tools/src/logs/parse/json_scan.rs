@@ -16,8 +16,10 @@
 //! against every name loglens knows) was the largest share of the scan's time.
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use super::json_fields::{Entries, Entry, Field, Fields};
-use super::{canonical_label, is_read};
+use super::{TEXT_KEYS, TIME_KEYS, canonical_label, is_read};
 
 /// Deepest nesting this reader follows; a deeper line goes to serde_json.
 const MAX_DEPTH: usize = 32;
@@ -46,6 +48,76 @@ pub(super) fn read<'a>(raw: &'a str, out: &mut Fields<'a>) -> Option<()> {
     s.object(&mut out.0, is_read, 1)?;
     s.ws();
     (s.i == s.b.len()).then_some(())
+}
+
+/// Reads an application's own JSON line (not an envelope) for a filter that reads only
+/// the labels `wanted`: returns the field that gives its time (that of the first of
+/// [`TIME_KEYS`] it has) and hands `put` its own field for each wanted label it has (by
+/// canonical name), as [`read`] and then [`super::json_view`] would find them, in one
+/// pass that builds no field list.
+///
+/// `None` where it is not sure of that: wherever [`read`] is not (it reads every key and
+/// value the same way, so it accepts exactly the lines `read` accepts), an envelope (a
+/// `line` or `log` key: its text and labels come from elsewhere), a wanted label given by
+/// two different keys (which one `json_view` keeps depends on their values), and a line
+/// without a time key.
+#[inline]
+pub(super) fn app_fields<'a>(
+    raw: &'a str,
+    wanted: &[&str],
+    mut put: impl FnMut(&'static str, &Field<'a>),
+) -> Option<Field<'a>> {
+    let mut s = Scan {
+        raw,
+        b: raw.as_bytes(),
+        i: 0,
+    };
+    s.ws();
+    if s.peek()? != b'{' {
+        return None;
+    }
+    // The time key of highest rank so far, with its last value (as a field list keeps a
+    // repeated key's).
+    let mut time: Option<(usize, Field<'a>)> = None;
+    let mut labels: SmallVec<[(&'static str, &'a str, Field<'a>); 2]> = SmallVec::new();
+    if !s.open(b'}')? {
+        loop {
+            let key = s.plain_str()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            if is_read(key) {
+                let mut value = Field::Other;
+                s.value(1, &mut value)?;
+                if let Some(rank) = TIME_KEYS.iter().position(|k| *k == key) {
+                    if time.as_ref().is_none_or(|(r, _)| rank <= *r) {
+                        time = Some((rank, value));
+                    }
+                } else if TEXT_KEYS.contains(&key) {
+                    return None;
+                } else if let Some(canon) =
+                    canonical_label(key).filter(|c| *c != "level" && wanted.contains(c))
+                {
+                    match labels.iter_mut().find(|(c, _, _)| *c == canon) {
+                        Some((_, k, slot)) if *k == key => *slot = value,
+                        Some(_) => return None,
+                        None => labels.push((canon, key, value)),
+                    }
+                }
+            } else {
+                s.skip_value(1)?;
+            }
+            if !s.next_or_close(b'}')? {
+                break;
+            }
+        }
+    }
+    s.ws();
+    (s.i == s.b.len()).then_some(())?;
+    for (canon, _, value) in &labels {
+        put(canon, value);
+    }
+    time.map(|(_, field)| field)
 }
 
 /// A position in a line.

@@ -170,6 +170,26 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
     })
 }
 
+/// [`json_view`] of an application's own JSON line, for a filter that reads only the
+/// labels `wanted` (of the canonical ones; `level` is never an app line's label): the
+/// same text and time, and of the labels only those, read without building the line's
+/// other fields ([`json_scan::app_fields`]). `None` where `json_view`'s answer could
+/// differ in those, and for a line without a time of its own (its time is inherited,
+/// which the caller looks up): ask `json_view`.
+#[inline]
+pub(crate) fn app_json_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<LineView<'a>> {
+    let mut labels = LineLabels::default();
+    let time = json_scan::app_fields(raw, wanted, |canon, value| {
+        put_canonical(&mut labels, canon, value);
+    })?;
+    let timestamp = Some(value_timestamp(&time)?);
+    Some(LineView {
+        text: Cow::Borrowed(raw),
+        timestamp,
+        labels,
+    })
+}
+
 /// For the `log_line` fuzz target: panics where the fast JSON reader is sure of a line
 /// and serde_json reads it differently (or not at all).
 #[cfg(feature = "fuzzing")]
@@ -182,6 +202,35 @@ pub(crate) fn check_json_readers(raw: &str) {
             "{raw:?}"
         );
     }
+    check_app_view(
+        raw,
+        &["pod", "namespace", "filename", "stream", "level", "job"],
+    );
+}
+
+/// Panics where [`app_json_view`] answers for `raw` and differs from [`json_view`] in
+/// the text, the time or a `wanted` label.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn check_app_view(raw: &str, wanted: &[&str]) -> bool {
+    let Some(app) = app_json_view(raw, wanted) else {
+        return false;
+    };
+    let full = json_view(raw);
+    assert!(
+        full.is_some(),
+        "{raw:?}: read as an app line, not JSON to json_view"
+    );
+    let Some(full) = full else { return true };
+    assert_eq!(app.text, full.text, "{raw:?}");
+    assert_eq!(app.timestamp, full.timestamp, "{raw:?}");
+    for name in wanted {
+        assert_eq!(
+            app.labels.get(name),
+            full.labels.get(name),
+            "{raw:?} {name}"
+        );
+    }
+    true
 }
 
 /// Parses one plain line: `kubectl logs` output (optionally `--timestamps`, which puts an

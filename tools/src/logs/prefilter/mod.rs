@@ -17,9 +17,10 @@ use chrono::{DateTime, Utc};
 use memchr::memmem;
 
 use super::line_steps::{
-    Kept, accept, can_decide_on_views, parse_raw, stream_key, view_accepted, view_str,
+    Kept, accept, app_view, can_decide_on_views, parse_raw, stream_key, view_accepted, view_str,
     with_base_labels,
 };
+use super::view::LineView;
 use super::{LogFilter, LogLine};
 use crate::ToolError;
 
@@ -66,6 +67,8 @@ pub(super) struct Job<'a> {
     pub(super) cap: usize,
     /// The literal every matching line contains.
     pub(super) needle: &'a str,
+    /// The label names the filter reads ([`super::line_steps::labels_read`]).
+    pub(super) wanted: &'a [&'a str],
     /// The lines' `source`.
     pub(super) source: &'a str,
     /// The file's labels.
@@ -286,20 +289,16 @@ impl Job<'_> {
         let decided = {
             let bytes = out.staged(staged);
             match std::str::from_utf8(bytes) {
-                Ok(s) => match view_str(s) {
-                    None => Decided::Skip,
-                    Some(view) if on_views && view.timestamp.is_some() => {
-                        // The literal was found in the line: where the text holds that
-                        // spot, its `|=` needs no second search.
-                        let known = holds_at(s, &view.text, hit.found_at, self.needle)
-                            .then_some(self.needle);
-                        if view_accepted(self.filter, &view, self.base_labels, known) {
-                            Decided::Keep(view.timestamp)
-                        } else {
-                            Decided::Skip
+                // An app's JSON line is read for what the filter needs only.
+                Ok(s) => match on_views.then(|| app_view(s, self.wanted)).flatten() {
+                    Some(view) => self.decide(s, &view, hit.found_at),
+                    None => match view_str(s) {
+                        None => Decided::Skip,
+                        Some(view) if on_views && view.timestamp.is_some() => {
+                            self.decide(s, &view, hit.found_at)
                         }
-                    }
-                    Some(view) => Decided::Build(view.into_parsed()),
+                        Some(view) => Decided::Build(view.into_parsed()),
+                    },
                 },
                 Err(_) => parse_raw(bytes).map_or(Decided::Skip, Decided::Build),
             }
@@ -343,6 +342,22 @@ impl Job<'_> {
         };
         accept(out, self.filter, line);
         true
+    }
+}
+
+impl Job<'_> {
+    /// Keep or skip the line `s`, timed, told from its `view` (the filter can be decided
+    /// on views) and where the literal was found (`found_at`).
+    #[inline]
+    fn decide(&self, s: &str, view: &LineView<'_>, found_at: usize) -> Decided {
+        // The literal was found in the line: where the text holds that spot, its `|=`
+        // needs no second search.
+        let known = holds_at(s, &view.text, found_at, self.needle).then_some(self.needle);
+        if view_accepted(self.filter, view, self.base_labels, known) {
+            Decided::Keep(view.timestamp)
+        } else {
+            Decided::Skip
+        }
     }
 }
 

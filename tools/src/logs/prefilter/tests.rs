@@ -39,11 +39,13 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
     let fast = |parts: usize, limit: Option<usize>, window: Option<usize>| {
         let filter = q(r#"{filename="t.log"} |= "ERROR""#);
         let source = path.display().to_string();
+        let wanted = super::super::line_steps::labels_read(&filter);
         let job = Job {
             path: &path,
             filter: &filter,
             cap: 256,
             needle: "ERROR",
+            wanted: &wanted,
             source: &source,
             base_labels: &base,
             limit,
@@ -186,6 +188,16 @@ fn a_line_decided_on_its_view_is_kept_as_the_full_scan_keeps_it() {
     bytes.extend_from_slice(
         b"\n2025-03-01T12:00:00Z stdout F ERROR cri line\n2025-03-01T12:00:01Z stderr P ERROR cri partial\n{\"ts\":\"2025-03-01T12:00:02Z\",\"kubernetes\":{\"pod_name\":\"p1\"},\"log\":\"ERROR nested\\n\"}\n{\"ts\":\"2025-03-01T12:00:03Z\",\"pod\":\"p1\",\"pod\":\"p2\",\"msg\":\"ERROR \\\"escaped\\\" \\u00e9\"}\n",
     );
+    // App lines read for the filter's labels only: two keys for one label, a time key
+    // that decides over a later one (valid or not), an own `filename` and `namespace`.
+    bytes.extend_from_slice(
+        br#"{"ts":"2025-03-01T12:00:04Z","pod_name":"p2","pod":"p1","msg":"ERROR two keys"}
+{"time":"bad","ts":"2025-03-01T12:00:05Z","msg":"ERROR ts decides"}
+{"timestamp":"not a time","ts":"2025-03-01T12:00:06Z","msg":"ERROR untimed: its first key decides"}
+{"ts":"2025-03-01T12:00:07Z","namespace_name":"shop","filename":"other.log","msg":"ERROR own filename"}
+{"ts":"2025-03-01T12:00:08Z","namespace":"shop","level":"error","msg":"ERROR level is no label"}
+"#,
+    );
     std::fs::write(&path, &bytes).unwrap();
     let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
     let cases: Vec<(LogFilter, &str)> = vec![
@@ -218,6 +230,13 @@ fn a_line_decided_on_its_view_is_kept_as_the_full_scan_keeps_it() {
         (
             LogFilter::default(),
             r#"{filename="t.log", pod="p2"} |= "ERROR""#,
+        ),
+        (
+            LogFilter {
+                namespace: Some("shop".into()),
+                ..LogFilter::default()
+            },
+            r#"{filename="t.log", level=""} |= "ERROR""#,
         ),
         (
             LogFilter::default(),

@@ -217,3 +217,93 @@ fn the_word_at_a_time_search_finds_the_first_special_byte() {
         assert_eq!(next_special(&b, i), scalar(&b, i), "{b:?} from {i}");
     }
 }
+
+/// Label sets a filter may read (`level` and `job` are never an app line's own).
+const WANTED: &[&[&str]] = &[
+    &[],
+    &["pod"],
+    &["namespace", "pod", "filename"],
+    &["stream", "app", "node", "container"],
+    &["level", "job"],
+];
+
+#[test]
+fn the_app_line_reader_agrees_with_json_view() {
+    for raw in LINES {
+        for wanted in WANTED {
+            crate::logs::parse::check_app_view(raw, wanted);
+        }
+    }
+    // Sure of an app's timed lines, whatever labels are wanted; not of an envelope or of
+    // a line whose first time key has no time.
+    for (raw, sure) in [
+        (LINES[0], true),
+        (LINES[1], true),
+        (LINES[2], true),
+        (LINES[3], true),
+        (LINES[5], false),
+        (LINES[6], false),
+        (r#"{"timestamp":"x","ts":"2025-03-01T10:00:00Z"}"#, false),
+        (
+            r#"{"pod":"a","pod_name":"b","ts":"2025-03-01T10:00:00Z"}"#,
+            true,
+        ),
+    ] {
+        assert_eq!(
+            crate::logs::parse::check_app_view(raw, &["namespace", "container"]),
+            sure,
+            "{raw}"
+        );
+    }
+    // Two keys for a wanted label: which one counts depends on their values.
+    let two = r#"{"pod":"a","pod_name":"b","ts":"2025-03-01T10:00:00Z"}"#;
+    assert!(!crate::logs::parse::check_app_view(two, &["pod"]));
+    assert!(crate::logs::parse::check_app_view(
+        r#"{"pod":"a","pod":"b","ts":"2025-03-01T10:00:00Z"}"#,
+        &["pod"]
+    ));
+}
+
+#[test]
+fn the_app_line_reader_agrees_with_json_view_on_mutated_lines() {
+    const ALPHABET: &[u8] = b"{}[]:,\"\\/-+.0123456789eEtrufalsn \t\r\nux\x01";
+    // Timed app lines with label keys, so mutants keep a time and labels to compare.
+    let seeds = [
+        r#"{"ts":"2025-03-01T10:00:00.123Z","level":"WARN","pod":"cart-7c9d-1","msg":"x"}"#,
+        r#"{"time":"2025-03-01T10:00:00Z","pod_name":"p","namespace":"n","stream":"stdout"}"#,
+        r#"{"timestamp":1740823200,"app":"a","node":7,"container":{"x":1},"ts":"bad"}"#,
+        r#"{"ts":"2025-03-01T10:00:00Z","pod":"a","pod":"b","labels":{"pod":"c"},"filename":"f"}"#,
+    ];
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut checked, mut sure) = (0, 0);
+    for _ in 0..40_000 {
+        let mut b = seeds[rng.below(seeds.len())].as_bytes().to_vec();
+        for _ in 0..1 + rng.below(2) {
+            let at = rng.below(b.len() + 1);
+            match rng.below(4) {
+                0 if at < b.len() => b[at] = ALPHABET[rng.below(ALPHABET.len())],
+                1 if at < b.len() => {
+                    b.remove(at);
+                }
+                2 => b.insert(at, ALPHABET[rng.below(ALPHABET.len())]),
+                _ => {
+                    let from = rng.below(b.len());
+                    let len = rng.below(b.len() - from + 1).min(24);
+                    let piece = b[from..from + len].to_vec();
+                    let at = at.min(b.len());
+                    b.splice(at..at, piece);
+                }
+            }
+        }
+        if let Ok(raw) = std::str::from_utf8(&b) {
+            let wanted = WANTED[rng.below(WANTED.len())];
+            sure += usize::from(crate::logs::parse::check_app_view(raw, wanted));
+            checked += 1;
+        }
+    }
+    assert!(checked > 30_000, "{checked}");
+    assert!(
+        sure > checked / 10 && sure < checked * 9 / 10,
+        "{sure} of {checked}"
+    );
+}
