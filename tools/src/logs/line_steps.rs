@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::parse::{self, Parsed};
-use super::view::LineView;
+use super::view::{AppView, LineView};
 use super::{LogFilter, LogLine};
 
 /// One raw line as both scan paths read it: lossily decoded, `\r` trimmed, parsed as JSON
@@ -48,14 +48,49 @@ pub(crate) fn view_accepted(
     base: &BTreeMap<String, String>,
     known: Option<&str>,
 ) -> bool {
-    let label = |name: &str| view.label(base, name);
+    accepted_by(
+        filter,
+        |name| view.label(base, name),
+        view.timestamp,
+        &view.text,
+        known,
+    )
+}
+
+/// [`view_accepted`] for an app line's [`AppView`] (whose labels are those the filter
+/// reads: [`labels_read`]).
+pub(crate) fn app_accepted(
+    filter: &LogFilter,
+    view: &AppView<'_>,
+    base: &BTreeMap<String, String>,
+    known: Option<&str>,
+) -> bool {
+    accepted_by(
+        filter,
+        |name| view.label(base, name),
+        Some(view.timestamp),
+        view.text,
+        known,
+    )
+}
+
+/// The conditions of [`view_accepted`], on a line's labels (read through `label`),
+/// time and text.
+#[inline]
+fn accepted_by<'s>(
+    filter: &LogFilter,
+    label: impl Fn(&str) -> Option<&'s str> + Copy,
+    timestamp: Option<DateTime<Utc>>,
+    text: &str,
+    known: Option<&str>,
+) -> bool {
     filter.matches_labels_by(label)
-        && filter.matches_time(view.timestamp)
-        && filter.matches_text(&view.text)
+        && filter.matches_time(timestamp)
+        && filter.matches_text(text)
         && filter
             .logql
             .as_ref()
-            .is_none_or(|q| q.matches_stream_by(label) && q.passes_line_filters(&view.text, known))
+            .is_none_or(|q| q.matches_stream_by(label) && q.passes_line_filters(text, known))
 }
 
 /// The label names [`view_accepted`] reads for `filter`: a view that has its own value
@@ -73,7 +108,7 @@ pub(crate) fn labels_read(filter: &LogFilter) -> Vec<&str> {
 /// ([`labels_read`]) and read faster ([`parse::app_json_view`]). `None` for any other
 /// line, or where it is not sure: ask [`view_str`].
 #[inline]
-pub(crate) fn app_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<LineView<'a>> {
+pub(crate) fn app_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<AppView<'a>> {
     let raw = raw.trim_end_matches('\r');
     if !raw.starts_with('{') {
         return None;

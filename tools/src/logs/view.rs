@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use smallvec::SmallVec;
 
 /// The label names a line's own fields can give ([`super::canonical_label`]'s values),
 /// each with its place in [`LineLabels`].
@@ -90,6 +91,32 @@ impl LineView<'_> {
     ) -> Option<&'s str> {
         self.labels
             .get(name)
+            .or_else(|| base.get(name).map(String::as_str))
+    }
+}
+
+/// An application's own JSON line as the file scan decides it
+/// ([`super::parse::app_json_view`]): its text, its own time, and its own values of only
+/// the labels the filter reads. Smaller than a [`LineView`]: no slot for every label.
+#[derive(Debug)]
+pub(crate) struct AppView<'a> {
+    pub text: &'a str,
+    pub timestamp: DateTime<Utc>,
+    /// By canonical name, each at most once.
+    pub labels: SmallVec<[(&'static str, Cow<'a, str>); 2]>,
+}
+
+impl AppView<'_> {
+    /// A label as the line will carry it: its own, else the file's ([`LineView::label`]).
+    pub(crate) fn label<'s>(
+        &'s self,
+        base: &'s BTreeMap<String, String>,
+        name: &str,
+    ) -> Option<&'s str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
             .or_else(|| base.get(name).map(String::as_str))
     }
 }

@@ -8,9 +8,10 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
+use smallvec::SmallVec;
 
 pub(crate) use super::view::Parsed;
-use super::view::{LineLabels, LineView};
+use super::view::{AppView, LineLabels, LineView};
 
 mod json_fields;
 mod json_scan;
@@ -177,15 +178,20 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
 /// differ in those, and for a line without a time of its own (its time is inherited,
 /// which the caller looks up): ask `json_view`.
 #[inline]
-pub(crate) fn app_json_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<LineView<'a>> {
-    let mut labels = LineLabels::default();
+pub(crate) fn app_json_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<AppView<'a>> {
+    let mut labels = SmallVec::new();
     let time = json_scan::app_fields(raw, wanted, |canon, value| {
-        put_canonical(&mut labels, canon, value);
+        // As `put_canonical` puts it (once per name: `app_fields` hands each name once).
+        let value = match value {
+            Field::Str(s) => s.clone(),
+            Field::Num(n) => Cow::Owned(n.to_string()),
+            _ => return,
+        };
+        labels.push((canon, value));
     })?;
-    let timestamp = Some(value_timestamp(&time)?);
-    Some(LineView {
-        text: Cow::Borrowed(raw),
-        timestamp,
+    Some(AppView {
+        text: raw,
+        timestamp: value_timestamp(&time)?,
         labels,
     })
 }
@@ -222,10 +228,11 @@ pub(crate) fn check_app_view(raw: &str, wanted: &[&str]) -> bool {
     );
     let Some(full) = full else { return true };
     assert_eq!(app.text, full.text, "{raw:?}");
-    assert_eq!(app.timestamp, full.timestamp, "{raw:?}");
+    assert_eq!(Some(app.timestamp), full.timestamp, "{raw:?}");
+    let none = BTreeMap::new();
     for name in wanted {
         assert_eq!(
-            app.labels.get(name),
+            app.label(&none, name),
             full.labels.get(name),
             "{raw:?} {name}"
         );
