@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::parse::{self, Parsed};
-use super::view::{AppView, LineView};
+use super::view::{AppView, Facts, LineView};
 use super::{LogFilter, LogLine};
 
 /// One raw line as both scan paths read it: lossily decoded, `\r` trimmed, parsed as JSON
@@ -44,48 +44,14 @@ pub(crate) fn view_str(raw: &str) -> Option<LineView<'_>> {
 /// is not searched again).
 pub(crate) fn view_accepted(
     filter: &LogFilter,
-    view: &LineView<'_>,
+    view: &impl Facts,
     base: &BTreeMap<String, String>,
     known: Option<&str>,
 ) -> bool {
-    accepted_by(
-        filter,
-        |name| view.label(base, name),
-        view.timestamp,
-        &view.text,
-        known,
-    )
-}
-
-/// [`view_accepted`] for an app line's [`AppView`] (whose labels are those the filter
-/// reads: [`labels_read`]).
-pub(crate) fn app_accepted(
-    filter: &LogFilter,
-    view: &AppView<'_>,
-    base: &BTreeMap<String, String>,
-    known: Option<&str>,
-) -> bool {
-    accepted_by(
-        filter,
-        |name| view.label(base, name),
-        Some(view.timestamp),
-        view.text,
-        known,
-    )
-}
-
-/// The conditions of [`view_accepted`], on a line's labels (read through `label`),
-/// time and text.
-#[inline]
-fn accepted_by<'s>(
-    filter: &LogFilter,
-    label: impl Fn(&str) -> Option<&'s str> + Copy,
-    timestamp: Option<DateTime<Utc>>,
-    text: &str,
-    known: Option<&str>,
-) -> bool {
+    let label = |name: &str| view.label(base, name);
+    let text = view.text();
     filter.matches_labels_by(label)
-        && filter.matches_time(timestamp)
+        && filter.matches_time(view.time())
         && filter.matches_text(text)
         && filter
             .logql

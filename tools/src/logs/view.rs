@@ -81,17 +81,33 @@ impl LineView<'_> {
             labels: self.labels.into_map(),
         }
     }
+}
+
+/// What the file scan decides a line on ([`super::line_steps::view_accepted`]): its own
+/// labels, its time and its text.
+pub(crate) trait Facts {
+    /// The line's own value of label `name` (a canonical name; not the file's).
+    fn own_label(&self, name: &str) -> Option<&str>;
+    fn time(&self) -> Option<DateTime<Utc>>;
+    fn text(&self) -> &str;
 
     /// A label as the line will carry it: its own, else the file's (its own wins, as in
     /// [`super::line_steps::with_base_labels`]).
-    pub(crate) fn label<'s>(
-        &'s self,
-        base: &'s BTreeMap<String, String>,
-        name: &str,
-    ) -> Option<&'s str> {
-        self.labels
-            .get(name)
+    fn label<'s>(&'s self, base: &'s BTreeMap<String, String>, name: &str) -> Option<&'s str> {
+        self.own_label(name)
             .or_else(|| base.get(name).map(String::as_str))
+    }
+}
+
+impl Facts for LineView<'_> {
+    fn own_label(&self, name: &str) -> Option<&str> {
+        self.labels.get(name)
+    }
+    fn time(&self) -> Option<DateTime<Utc>> {
+        self.timestamp
+    }
+    fn text(&self) -> &str {
+        &self.text
     }
 }
 
@@ -106,18 +122,18 @@ pub(crate) struct AppView<'a> {
     pub labels: SmallVec<[(&'static str, Cow<'a, str>); 2]>,
 }
 
-impl AppView<'_> {
-    /// A label as the line will carry it: its own, else the file's ([`LineView::label`]).
-    pub(crate) fn label<'s>(
-        &'s self,
-        base: &'s BTreeMap<String, String>,
-        name: &str,
-    ) -> Option<&'s str> {
+impl Facts for AppView<'_> {
+    fn own_label(&self, name: &str) -> Option<&str> {
         self.labels
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_ref())
-            .or_else(|| base.get(name).map(String::as_str))
+    }
+    fn time(&self) -> Option<DateTime<Utc>> {
+        Some(self.timestamp)
+    }
+    fn text(&self) -> &str {
+        self.text
     }
 }
 

@@ -36,18 +36,9 @@ pub(super) fn fields(raw: &str) -> Option<Fields<'_>> {
 /// fields in place rather than moving them around. `None`: not sure (`out` is then
 /// partly written).
 pub(super) fn read<'a>(raw: &'a str, out: &mut Fields<'a>) -> Option<()> {
-    let mut s = Scan {
-        raw,
-        b: raw.as_bytes(),
-        i: 0,
-    };
-    s.ws();
-    if s.peek()? != b'{' {
-        return None;
-    }
+    let mut s = Scan::at_object(raw)?;
     s.object(&mut out.0, is_read, 1)?;
-    s.ws();
-    (s.i == s.b.len()).then_some(())
+    s.at_end()
 }
 
 /// Reads an application's own JSON line (not an envelope) for a filter that reads only
@@ -67,15 +58,7 @@ pub(super) fn app_fields<'a>(
     wanted: &[&str],
     mut put: impl FnMut(&'static str, &Field<'a>),
 ) -> Option<Field<'a>> {
-    let mut s = Scan {
-        raw,
-        b: raw.as_bytes(),
-        i: 0,
-    };
-    s.ws();
-    if s.peek()? != b'{' {
-        return None;
-    }
+    let mut s = Scan::at_object(raw)?;
     // The time key of highest rank so far, with its last value (as a field list keeps a
     // repeated key's).
     let mut time: Option<(usize, Field<'a>)> = None;
@@ -112,8 +95,7 @@ pub(super) fn app_fields<'a>(
             }
         }
     }
-    s.ws();
-    (s.i == s.b.len()).then_some(())?;
+    s.at_end()?;
     for (canon, _, value) in &labels {
         put(canon, value);
     }
@@ -128,6 +110,23 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    /// At the `{` that opens `raw` (after any whitespace); `None` if nothing does.
+    fn at_object(raw: &'a str) -> Option<Self> {
+        let mut s = Scan {
+            raw,
+            b: raw.as_bytes(),
+            i: 0,
+        };
+        s.ws();
+        (s.peek()? == b'{').then_some(s)
+    }
+
+    /// Only whitespace is left.
+    fn at_end(&mut self) -> Option<()> {
+        self.ws();
+        (self.i == self.b.len()).then_some(())
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }

@@ -10,6 +10,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 use smallvec::SmallVec;
 
+#[cfg(any(test, feature = "fuzzing"))]
+use super::view::Facts;
 pub(crate) use super::view::Parsed;
 use super::view::{AppView, LineLabels, LineView};
 

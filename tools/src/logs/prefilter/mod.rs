@@ -17,10 +17,10 @@ use chrono::{DateTime, Utc};
 use memchr::memmem;
 
 use super::line_steps::{
-    Kept, accept, app_accepted, app_view, can_decide_on_views, parse_raw, stream_key,
-    view_accepted, view_str, with_base_labels,
+    Kept, accept, app_view, can_decide_on_views, parse_raw, stream_key, view_accepted, view_str,
+    with_base_labels,
 };
-use super::view::LineView;
+use super::view::Facts;
 use super::{LogFilter, LogLine};
 use crate::ToolError;
 
@@ -291,14 +291,7 @@ impl Job<'_> {
             match std::str::from_utf8(bytes) {
                 // An app's JSON line is read for what the filter needs only.
                 Ok(s) => match on_views.then(|| app_view(s, self.wanted)).flatten() {
-                    Some(app) => {
-                        let known = self.known(s, app.text, hit.found_at);
-                        if app_accepted(self.filter, &app, self.base_labels, known) {
-                            Decided::Keep(Some(app.timestamp))
-                        } else {
-                            Decided::Skip
-                        }
-                    }
+                    Some(app) => self.decide(s, &app, hit.found_at),
                     None => match view_str(s) {
                         None => Decided::Skip,
                         Some(view) if on_views && view.timestamp.is_some() => {
@@ -356,20 +349,15 @@ impl Job<'_> {
     /// Keep or skip the line `s`, timed, told from its `view` (the filter can be decided
     /// on views) and where the literal was found (`found_at`).
     #[inline]
-    fn decide(&self, s: &str, view: &LineView<'_>, found_at: usize) -> Decided {
-        let known = self.known(s, &view.text, found_at);
+    fn decide(&self, s: &str, view: &impl Facts, found_at: usize) -> Decided {
+        // The literal was found in the line: where the text holds that spot, its `|=`
+        // needs no second search.
+        let known = holds_at(s, view.text(), found_at, self.needle).then_some(self.needle);
         if view_accepted(self.filter, view, self.base_labels, known) {
-            Decided::Keep(view.timestamp)
+            Decided::Keep(view.time())
         } else {
             Decided::Skip
         }
-    }
-
-    /// The literal was found in line `s` at `found_at`: where its `text` holds that spot,
-    /// a `|=` of it needs no second search.
-    #[inline]
-    fn known(&self, s: &str, text: &str, found_at: usize) -> Option<&str> {
-        holds_at(s, text, found_at, self.needle).then_some(self.needle)
     }
 }
 

@@ -134,6 +134,30 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
+
+    /// `seed` with `edits` random edits: a byte of `alphabet` written over one, put in,
+    /// or a byte taken out, or a slice repeated (a duplicated key, a nested value).
+    fn mutate(&mut self, seed: &[u8], alphabet: &[u8], edits: usize) -> Vec<u8> {
+        let mut b = seed.to_vec();
+        for _ in 0..edits {
+            let at = self.below(b.len() + 1);
+            match self.below(4) {
+                0 if at < b.len() => b[at] = alphabet[self.below(alphabet.len())],
+                1 if at < b.len() => {
+                    b.remove(at);
+                }
+                2 => b.insert(at, alphabet[self.below(alphabet.len())]),
+                _ => {
+                    let from = self.below(b.len());
+                    let len = self.below(b.len() - from + 1).min(24);
+                    let piece = b[from..from + len].to_vec();
+                    let at = at.min(b.len());
+                    b.splice(at..at, piece);
+                }
+            }
+        }
+        b
+    }
 }
 
 #[test]
@@ -144,25 +168,8 @@ fn it_agrees_with_serde_json_on_mutated_lines() {
     let (mut checked, mut sure) = (0, 0);
     for _ in 0..60_000 {
         let seed = LINES[rng.below(LINES.len())].as_bytes();
-        let mut b = seed.to_vec();
-        for _ in 0..1 + rng.below(3) {
-            let at = rng.below(b.len() + 1);
-            match rng.below(4) {
-                0 if at < b.len() => b[at] = ALPHABET[rng.below(ALPHABET.len())],
-                1 if at < b.len() => {
-                    b.remove(at);
-                }
-                2 => b.insert(at, ALPHABET[rng.below(ALPHABET.len())]),
-                _ => {
-                    // Repeat a slice (a duplicated key, a nested value).
-                    let from = rng.below(b.len());
-                    let len = rng.below(b.len() - from + 1).min(24);
-                    let piece = b[from..from + len].to_vec();
-                    let at = at.min(b.len());
-                    b.splice(at..at, piece);
-                }
-            }
-        }
+        let edits = 1 + rng.below(3);
+        let b = rng.mutate(seed, ALPHABET, edits);
         if let Ok(raw) = std::str::from_utf8(&b) {
             sure += usize::from(agrees(raw));
             checked += 1;
@@ -277,24 +284,9 @@ fn the_app_line_reader_agrees_with_json_view_on_mutated_lines() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let (mut checked, mut sure) = (0, 0);
     for _ in 0..40_000 {
-        let mut b = seeds[rng.below(seeds.len())].as_bytes().to_vec();
-        for _ in 0..1 + rng.below(2) {
-            let at = rng.below(b.len() + 1);
-            match rng.below(4) {
-                0 if at < b.len() => b[at] = ALPHABET[rng.below(ALPHABET.len())],
-                1 if at < b.len() => {
-                    b.remove(at);
-                }
-                2 => b.insert(at, ALPHABET[rng.below(ALPHABET.len())]),
-                _ => {
-                    let from = rng.below(b.len());
-                    let len = rng.below(b.len() - from + 1).min(24);
-                    let piece = b[from..from + len].to_vec();
-                    let at = at.min(b.len());
-                    b.splice(at..at, piece);
-                }
-            }
-        }
+        let seed = seeds[rng.below(seeds.len())].as_bytes();
+        let edits = 1 + rng.below(2);
+        let b = rng.mutate(seed, ALPHABET, edits);
         if let Ok(raw) = std::str::from_utf8(&b) {
             let wanted = WANTED[rng.below(WANTED.len())];
             sure += usize::from(crate::logs::parse::check_app_view(raw, wanted));
