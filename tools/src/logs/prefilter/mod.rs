@@ -278,7 +278,10 @@ impl Job<'_> {
 
     /// Keeps `hit` if it matches. A line with its own time, under a filter its view can
     /// decide, is kept as bytes ([`Kept::commit`]); any other is built, its inherited
-    /// time looked up, and filtered as the slow path does. `false`: give up.
+    /// time looked up, and filtered as the slow path does. `false`: give up. An app's
+    /// JSON line is first read for only what the filter needs ([`app_view`]: its time
+    /// and the labels the filter reads), the full view being read where that reader is
+    /// not sure.
     ///
     /// The line is copied into `out`'s buffer first ([`Kept::stage`]) and read from
     /// there: a mapped file's bytes can change under the scan (another process writing
