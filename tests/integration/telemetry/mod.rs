@@ -342,14 +342,23 @@ async fn served_requests_are_traced_and_metrics_pass_promtool() {
     let server = Server(child);
     // Read stderr to the end on a thread (a full pipe would stall the server); the first
     // thing wanted from it is where the server listens.
+    // What the server logged, for a failure's message.
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("loglens API listening on ") {
-                let _ = tx.send(url.trim().to_string());
+    {
+        let logged = logged.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("loglens API listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+                if let Ok(mut l) = logged.lock() {
+                    l.push(line);
+                }
             }
-        }
-    });
+        });
+    }
+    let server_log = || logged.lock().map(|l| l.join("\n")).unwrap_or_default();
     let base = rx.recv_timeout(Duration::from_secs(60)).ok();
     let base = base.expect("the server says where it listens");
     let client = reqwest::Client::new();
@@ -369,21 +378,37 @@ async fn served_requests_are_traced_and_metrics_pass_promtool() {
     assert_eq!(r.status(), 422, "an empty question is refused");
     // A streamed answer is one trace: the request's span, the run under it (created inside
     // the stream task, so it outlives the handler), kept in the database.
-    let body = client
+    // Read as it arrives, with a bound: a run that stops mid-way fails the test with
+    // the events it sent and what the server logged, instead of holding the suite.
+    let mut response = client
         .post(format!("{base}/v1/analyze/stream"))
         .json(&serde_json::json!({"query": QUESTION}))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    let mut body = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(600), async {
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            body.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the streamed answer did not end within 600 s; it sent:\n{body}\nthe server logged:\n{}",
+        server_log()
+    );
     let result: Value = body
         .split("\n\n")
         .filter(|b| b.contains("event: result"))
         .find_map(|b| b.lines().find_map(|l| l.strip_prefix("data: ")))
         .map(|d| serde_json::from_str(d).unwrap())
-        .unwrap_or_else(|| panic!("no result event in:\n{body}"));
+        .unwrap_or_else(|| {
+            panic!(
+                "no result event in:\n{body}\nthe server logged:\n{}",
+                server_log()
+            )
+        });
     let trace_id = result["trace_id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     let spans: Vec<Value> = loop {
