@@ -346,9 +346,7 @@ impl Job<'_> {
         accept(out, self.filter, line);
         true
     }
-}
 
-impl Job<'_> {
     /// Keep or skip the line `s`, timed, told from its `view` (the filter can be decided
     /// on views) and where the literal was found (`found_at`).
     #[inline]
