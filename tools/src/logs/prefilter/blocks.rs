@@ -166,18 +166,17 @@ impl Blocks for ReadBlocks {
     }
 }
 
-/// [`Blocks`] sliced from memory maps of the file: nothing is copied. The file is mapped a
-/// window at a time (a window holds the block before the current one, so it stays
-/// readable), and a window is unmapped before the next is mapped: the scan's resident
-/// memory stays about one window whatever the file's size. The blocks are the same as
-/// [`ReadBlocks`]' (the same size, ending at the same newlines), so a scan gives the same
-/// answer from either.
+/// [`Blocks`] sliced from a memory map of the range ([`super::map::Range`]): nothing is
+/// copied. The range (with the block before it) is mapped once and faulted in as it is
+/// read; the bytes before the block before the current one are handed back as the scan
+/// moves on, so its resident memory stays about one [`super::map::WINDOW`] whatever the
+/// file's size. The blocks are the same as [`ReadBlocks`]' (the same size, ending at the
+/// same newlines), so a scan gives the same answer from either.
 pub(super) struct MappedBlocks {
-    file: File,
-    /// The mapped window, from the file's byte `wstart` on (`None`: nothing mapped).
-    map: Option<memmap2::Mmap>,
-    wstart: usize,
-    /// Bytes a window spans at least.
+    /// The map, from the file's byte `mstart` on (`None`: nothing to map).
+    map: Option<super::map::Range>,
+    mstart: usize,
+    /// Bytes gathered behind the scan before they are handed back.
     window: usize,
     /// The range's end.
     end: usize,
@@ -192,9 +191,9 @@ pub(super) struct MappedBlocks {
 }
 
 impl MappedBlocks {
-    /// The lines in `[start, end)` of `path`, mapped `window` bytes at a time; `prev`
-    /// starts as the whole lines of the [`BLOCK`] bytes before `start`, as in
-    /// [`ReadBlocks::open`].
+    /// The lines in `[start, end)` of `path`, the bytes passed handed back each `window`
+    /// bytes; `prev` starts as the whole lines of the [`BLOCK`] bytes before `start`, as
+    /// in [`ReadBlocks::open`].
     pub(super) fn open(path: &Path, start: u64, end: u64, window: usize) -> std::io::Result<Self> {
         let too_big = |_| std::io::Error::other("a file too large to map");
         let (start, end) = (
@@ -202,10 +201,18 @@ impl MappedBlocks {
             usize::try_from(end).map_err(too_big)?,
         );
         let seed = start.saturating_sub(BLOCK);
+        let map = if end > seed {
+            Some(super::map::Range::open(
+                &File::open(path)?,
+                seed as u64,
+                end - seed,
+            )?)
+        } else {
+            None
+        };
         let mut me = Self {
-            file: File::open(path)?,
-            map: None,
-            wstart: seed,
+            map,
+            mstart: seed,
             window,
             end,
             cur: (start, start),
@@ -215,7 +222,6 @@ impl MappedBlocks {
             cur_from_file_start: start == 0,
             finished: false,
         };
-        me.ensure(seed, start)?;
         if start > 0 && seed > 0 {
             // Drop the partial line at the front.
             let skip = memchr::memchr(b'\n', me.bytes(seed, start)).map_or(start - seed, |i| i + 1);
@@ -225,26 +231,11 @@ impl MappedBlocks {
         Ok(me)
     }
 
-    /// Makes `[keep, to)` readable: the current window if it holds it, else a new one
-    /// from `keep` (the old one unmapped first).
-    fn ensure(&mut self, keep: usize, to: usize) -> std::io::Result<()> {
-        let held = self.map.as_ref().map_or(0, |m| m.len());
-        if keep >= self.wstart && to <= self.wstart + held {
-            return Ok(());
-        }
-        self.map = None;
-        self.wstart = keep;
-        let len = self.window.max(to - keep).min(self.end.max(to) - keep);
-        if len > 0 {
-            self.map = Some(super::map::map_window(&self.file, keep as u64, len)?);
-        }
-        Ok(())
-    }
-
-    /// The file's bytes `[a, b)`, in the current window.
+    /// The file's bytes `[a, b)` (within the range, not before the block before the
+    /// current one).
     fn bytes(&self, a: usize, b: usize) -> &[u8] {
         match &self.map {
-            Some(m) if a < b => &m[a - self.wstart..b - self.wstart],
+            Some(m) if a < b => m.bytes(a - self.mstart, b - self.mstart),
             _ => &[],
         }
     }
@@ -256,9 +247,12 @@ impl Blocks for MappedBlocks {
             return Ok(Fill::Done);
         }
         let from = self.cur.1;
+        // What is before the block before this one is not read again.
+        if let Some(m) = &mut self.map {
+            m.move_to(self.prev.0.min(from) - self.mstart, self.window);
+        }
         loop {
             let to = from.saturating_add(self.size).min(self.end);
-            self.ensure(self.prev.0.min(from), to)?;
             if to == self.end {
                 self.cur = (from, to);
                 self.finished = true;

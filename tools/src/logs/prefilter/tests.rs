@@ -33,8 +33,8 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
         logql: Some(Arc::new(logql::parse(s).unwrap())),
         ..LogFilter::default()
     };
-    // The file read, or mapped a window at a time (a small window: remapped every
-    // block or two; a large one: mapped once): the same blocks, so the same answer.
+    // The file read, or mapped (a small window: the bytes passed handed back every
+    // block or two; a large one: never): the same blocks, so the same answer.
     // File order, as the caller gets it before sorting all files' lines by time.
     let fast = |parts: usize, limit: Option<usize>, window: Option<usize>| {
         let filter = q(r#"{filename="t.log"} |= "ERROR""#);
