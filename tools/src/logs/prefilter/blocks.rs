@@ -247,12 +247,14 @@ impl Blocks for MappedBlocks {
             return Ok(Fill::Done);
         }
         let from = self.cur.1;
-        // What is before the block before this one is not read again.
-        if let Some(m) = &mut self.map {
-            m.move_to(self.prev.0.min(from) - self.mstart, self.window);
-        }
         loop {
             let to = from.saturating_add(self.size).min(self.end);
+            // What is before the block before this one is not read again; `..to` is
+            // read next.
+            if let Some(m) = &mut self.map {
+                let keep = self.prev.0.min(from) - self.mstart;
+                m.move_to(keep, to - self.mstart, self.window)?;
+            }
             if to == self.end {
                 self.cur = (from, to);
                 self.finished = true;

@@ -5,10 +5,13 @@
 //!
 //! The one hazard: a mapped file that another process truncates while the scan reads it
 //! (logrotate's `copytruncate`) makes the reads past the new end fault, and the process
-//! gets `SIGBUS`. Appending (how logs grow) is harmless: a map covers bytes the file had
-//! when it was mapped. Kubernetes rotates container logs by renaming, which is harmless
-//! too. Where files may be truncated in place, turn maps off
-//! (`FileLogSource::with_memory_map(false)`; the binary's `--memory-map false`,
+//! gets `SIGBUS`. The scan faults each part of the map in before it reads it
+//! (`MADV_POPULATE_READ`, [`Range::move_to`]), and a truncation found then is an error,
+//! not a crash: what is left is a truncation in the moment between that and the read
+//! (or any, on a kernel older than Linux 5.14). Appending (how logs grow) is harmless: a
+//! map covers bytes the file had when it was mapped. Kubernetes rotates container logs
+//! by renaming, which is harmless too. Where files may be truncated in place, turn maps
+//! off (`FileLogSource::with_memory_map(false)`; the binary's `--memory-map false`,
 //! `LOGLENS_MEMORY_MAP=false` or `[logs] memory_map = false`) and the scan reads them.
 use std::fs::File;
 
@@ -55,7 +58,9 @@ impl Range {
         // parses it (`Job::take`, `inherited`), so no text it validated can change under
         // it. A truncation below the mapped range faults (SIGBUS): the hazard this module
         // documents, with the setting that turns maps off. The length is checked again
-        // after mapping, which narrows (cannot close) the window for that race.
+        // after mapping, and each part is faulted in before it is read (`move_to`, which
+        // reports a truncation as an error), which narrows (cannot close) the window for
+        // that race.
         let map = unsafe { MmapOptions::new().offset(offset).len(len).map(file) }?;
         if file.metadata()?.len() < offset + len as u64 {
             return Err(std::io::Error::other(
@@ -77,28 +82,46 @@ impl Range {
         self.map.get(a..b).unwrap_or(&[])
     }
 
-    /// The scan reads from `keep` (an offset in the map) on: faults in the next
-    /// `window / 2` bytes ahead of it when fewer are, in one call (rather than a page
-    /// fault at a time), and hands back the whole huge pages before `keep` once
-    /// `window / 2` bytes or more have gathered there: the process's resident memory drops
-    /// by them. A later read of those would fault them in again from the page cache; the
-    /// scan never reads before `keep` again. `window` is [`WINDOW`] (smaller in tests).
-    pub(super) fn move_to(&mut self, keep: usize, window: usize) {
+    /// The scan reads `[keep, upto)` (offsets in the map) next and never before `keep`
+    /// again: faults in what is not yet, up to `upto` and at least `window / 2` bytes
+    /// past `keep`, in calls of `window / 2` bytes (rather than a page fault at a time),
+    /// and hands back the whole huge pages before `keep` once `window / 2` bytes or more
+    /// have gathered there: the process's resident memory drops by them. `window` is
+    /// [`WINDOW`] (smaller in tests).
+    ///
+    /// An error where the bytes could not be faulted in: the file was truncated below
+    /// them since it was mapped (reading them would have raised `SIGBUS`), or cannot be
+    /// read. A kernel without `MADV_POPULATE_READ` (before Linux 5.14) faults pages in as
+    /// they are read, and that check is lost.
+    pub(super) fn move_to(
+        &mut self,
+        keep: usize,
+        upto: usize,
+        window: usize,
+    ) -> std::io::Result<()> {
         let half = (window / 2).max(1);
-        if keep + half > self.populated && self.populated < self.map.len() {
+        let want = upto.max(keep + half).min(self.map.len());
+        while self.populated < want {
             let len = half.min(self.map.len() - self.populated);
-            // Only a hint: where the kernel lacks it (before Linux 5.14), pages fault in
-            // as they are read.
-            let _ = self
+            match self
                 .map
-                .advise_range(Advice::PopulateRead, self.populated, len);
+                .advise_range(Advice::PopulateRead, self.populated, len)
+            {
+                Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
+                    return Err(std::io::Error::other(
+                        "the file shrank while it was being scanned",
+                    ));
+                }
+                Err(e) if e.raw_os_error() != Some(libc::EINVAL) => return Err(e),
+                _ => {}
+            }
             self.populated += len;
         }
         let base = self.map.as_ptr() as usize;
         // The huge-page boundary at or before `keep`, as an offset in the map.
         let to = ((base + keep) & !(HUGE - 1)).saturating_sub(base);
         if to <= self.released || to - self.released < half {
-            return;
+            return Ok(());
         }
         #[allow(unsafe_code)]
         // SAFETY: `MADV_DONTNEED` on a private read-only file map drops the process's
@@ -114,6 +137,7 @@ impl Range {
             )
         };
         self.released = to;
+        Ok(())
     }
 }
 
@@ -154,7 +178,9 @@ mod tests {
         let mut most = 0;
         let mut at = 0;
         while at < range.map.len() {
-            range.move_to(at.saturating_sub(step), window);
+            range
+                .move_to(at.saturating_sub(step), at + step, window)
+                .unwrap();
             let end = (at + step).min(range.map.len());
             // What is read is the file's bytes, also after the bytes before were handed back.
             assert!(
@@ -168,5 +194,19 @@ mod tests {
         // before: 48 MiB read, about 14 MiB at most resident.
         assert!(most <= 16 << 10, "{most} KiB resident");
         assert!(resident_kib(addr) < 16 << 10);
+    }
+
+    #[test]
+    fn a_file_truncated_under_the_map_is_an_error_not_a_crash() {
+        let mib = 1 << 20;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&vec![b'x'; 16 * mib]).unwrap();
+        let mut range = Range::open(&file, 0, 16 * mib).unwrap();
+        range.move_to(0, mib, 2 * mib).unwrap();
+        assert_eq!(range.bytes(0, 4), b"xxxx");
+        // logrotate's copytruncate, between two blocks of the scan.
+        file.set_len(4 * mib as u64).unwrap();
+        let err = range.move_to(mib, 12 * mib, 2 * mib).unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
     }
 }
