@@ -72,14 +72,19 @@ pub(crate) fn labels_read(filter: &LogFilter) -> Vec<&str> {
 
 /// [`view_str`] of an application's own JSON line, with only the labels `wanted`
 /// ([`labels_read`]) and read faster ([`parse::app_json_view`]). `None` for any other
-/// line, or where it is not sure: ask [`view_str`].
+/// line, or where it is not sure: ask [`view_str`]. `memo`: the last second read, kept
+/// by the scan from line to line.
 #[inline]
-pub(crate) fn app_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<AppView<'a>> {
+pub(crate) fn app_view<'a>(
+    raw: &'a str,
+    wanted: &[&str],
+    memo: &mut parse::SecondMemo,
+) -> Option<AppView<'a>> {
     let raw = raw.trim_end_matches('\r');
     if !raw.starts_with('{') {
         return None;
     }
-    parse::app_json_view(raw, wanted)
+    parse::app_json_view(raw, wanted, memo)
 }
 
 /// Whether [`view_accepted`] can decide for this filter: its LogQL, if any, neither

@@ -20,6 +20,7 @@ mod json_scan;
 mod time;
 
 use json_fields::{Field, Fields};
+pub(crate) use time::SecondMemo;
 #[cfg(feature = "fuzzing")]
 pub(crate) use time::check_time_readers;
 use time::epoch;
@@ -62,8 +63,13 @@ pub fn canonical_label(key: &str) -> Option<&'static str> {
 }
 
 fn value_timestamp(v: &Field<'_>) -> Option<DateTime<Utc>> {
+    value_timestamp_with(v, &mut SecondMemo::default())
+}
+
+/// [`value_timestamp`], with the last second read remembered ([`SecondMemo`]).
+fn value_timestamp_with(v: &Field<'_>, memo: &mut SecondMemo) -> Option<DateTime<Utc>> {
     match v {
-        Field::Str(s) => parse_timestamp(s),
+        Field::Str(s) => time::parse_timestamp_with(s, memo),
         Field::Num(n) => {
             if let Some(i) = n.as_i64() {
                 epoch(i)
@@ -184,9 +190,14 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
 /// same text and time, and of the labels only those, read without building the line's
 /// other fields ([`json_scan::app_fields`]). `None` where `json_view`'s answer could
 /// differ in those, and for a line without a time of its own (its time is inherited,
-/// which the caller looks up): ask `json_view`.
+/// which the caller looks up): ask `json_view`. `memo` keeps the last second read
+/// across the lines of a scan.
 #[inline]
-pub(crate) fn app_json_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<AppView<'a>> {
+pub(crate) fn app_json_view<'a>(
+    raw: &'a str,
+    wanted: &[&str],
+    memo: &mut SecondMemo,
+) -> Option<AppView<'a>> {
     let mut labels = SmallVec::new();
     let time = json_scan::app_fields(raw, wanted, |canon, value| {
         // As `put_canonical` puts it (once per name: `app_fields` hands each name once).
@@ -196,7 +207,7 @@ pub(crate) fn app_json_view<'a>(raw: &'a str, wanted: &[&str]) -> Option<AppView
     })?;
     Some(AppView {
         text: raw,
-        timestamp: value_timestamp(&time)?,
+        timestamp: value_timestamp_with(&time, memo)?,
         labels,
     })
 }
@@ -223,7 +234,7 @@ pub(crate) fn check_json_readers(raw: &str) {
 /// the text, the time or a `wanted` label.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn check_app_view(raw: &str, wanted: &[&str]) -> bool {
-    let Some(app) = app_json_view(raw, wanted) else {
+    let Some(app) = app_json_view(raw, wanted, &mut SecondMemo::default()) else {
         return false;
     };
     let full = json_view(raw);

@@ -1,10 +1,17 @@
 //! The times and spans found in logs and asked for: RFC 3339 and its relatives, epoch
 //! numbers, and "how far back" durations.
-use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 
 /// Parses the time formats found in logs: RFC 3339 (any precision, `Z` or offset),
 /// `YYYY-MM-DD HH:MM:SS[.fff]` (taken as UTC) and epoch numbers in s, ms, us or ns.
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    parse_timestamp_with(s, &mut SecondMemo::default())
+}
+
+/// [`parse_timestamp`], remembering the last RFC 3339 second read in `memo`: a scan
+/// reads one time per matching line, and a log's consecutive lines mostly fall in the
+/// same second, whose date and time of day then need not be read and built again.
+pub(crate) fn parse_timestamp_with(s: &str, memo: &mut SecondMemo) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if s.is_empty() {
         return None;
@@ -13,7 +20,7 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
         let n: i64 = s.parse().ok()?;
         return epoch(n);
     }
-    if let Some(t) = rfc3339_common(s) {
+    if let Some(t) = rfc3339_common(s, memo) {
         return Some(t);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -27,31 +34,44 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// The last second [`rfc3339_common`] read: its 19 bytes (`2025-03-01T10:00:00`) and
+/// what they say. The same bytes say the same thing, so a hit gives the answer a fresh
+/// read would.
+#[derive(Debug, Default)]
+pub(crate) struct SecondMemo {
+    key: [u8; 19],
+    at: Option<NaiveDateTime>,
+}
+
+impl SecondMemo {
+    /// The second written in `b[..19]`: remembered, or read and remembered.
+    #[inline]
+    fn second(&mut self, b: &[u8]) -> Option<NaiveDateTime> {
+        // A fixed-size array: compared inline, not through `memcmp`.
+        let key: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+        if let Some(at) = self.at
+            && *key == self.key
+        {
+            return Some(at);
+        }
+        let at = read_second(key)?;
+        self.key = *key;
+        self.at = Some(at);
+        Some(at)
+    }
+}
+
 /// The RFC 3339 times loggers write (`2025-03-01T10:00:00.123Z`, `...+02:00`), read
 /// without chrono's general parser: the scan reads one per matching line. The same
 /// answer as `DateTime::parse_from_rfc3339` in UTC where it answers; `None` for any
 /// other shape (a lowercase `t` or `z`, a space, a leap second, more than nine digits
 /// of fraction, ...), which goes to chrono.
-fn rfc3339_common(s: &str) -> Option<DateTime<Utc>> {
+fn rfc3339_common(s: &str, memo: &mut SecondMemo) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b.len() < 20 {
         return None;
     }
-    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (hour, minute, second) = (
-        digits(&b[11..13])?,
-        digits(&b[14..16])?,
-        digits(&b[17..19])?,
-    );
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
+    let second = memo.second(b)?;
     let mut at = 19;
     let mut nanos = 0u32;
     if b[at] == b'.' {
@@ -69,11 +89,7 @@ fn rfc3339_common(s: &str) -> Option<DateTime<Utc>> {
         }
         nanos *= 10u32.pow(9 - (at - start) as u32);
     }
-    // Built from its parts, not from a count of seconds: chrono would split that count
-    // into a date again.
-    let t = NaiveDate::from_ymd_opt(year as i32, month, day)?
-        .and_hms_nano_opt(hour, minute, second, nanos)?
-        .and_utc();
+    let t = second.with_nanosecond(nanos)?.and_utc();
     match &b[at..] {
         [b'Z'] => Some(t),
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
@@ -92,6 +108,25 @@ fn rfc3339_common(s: &str) -> Option<DateTime<Utc>> {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS` (19 bytes), a real date and time of day (no leap second).
+fn read_second(b: &[u8]) -> Option<NaiveDateTime> {
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (hour, minute, second) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Built from its parts, not from a count of seconds: chrono would split that count
+    // into a date again.
+    NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
+}
+
 /// The number written in `b`, all ASCII digits; `None` if any is not.
 #[inline(always)]
 fn digits(b: &[u8]) -> Option<u32> {
@@ -106,13 +141,17 @@ fn digits(b: &[u8]) -> Option<u32> {
 }
 
 /// For the `log_line` fuzz target: panics where [`rfc3339_common`] answers and chrono
-/// answers differently.
+/// answers differently, or where it answers otherwise with the line's second remembered.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn check_time_readers(s: &str) {
-    if let Some(t) = rfc3339_common(s) {
+    let mut memo = SecondMemo::default();
+    let fresh = rfc3339_common(s, &mut memo);
+    if let Some(t) = fresh {
         let chrono = DateTime::parse_from_rfc3339(s).ok();
         assert_eq!(Some(t), chrono.map(|c| c.with_timezone(&Utc)), "{s:?}");
     }
+    // Read again with its second remembered: the same answer.
+    assert_eq!(rfc3339_common(s, &mut memo), fresh, "{s:?} remembered");
 }
 
 /// A "how far back" duration as users and models write it: `15m`, `1h`, `2d`, `1h30m`
@@ -180,24 +219,29 @@ mod tests {
             "2025-03-01T10:00:00+0200",
             "2025-03-01T10:00:00.Z",
         ];
+        let common = |s: &str| rfc3339_common(s, &mut SecondMemo::default());
         for s in seeds {
-            if let Some(t) = rfc3339_common(s) {
+            if let Some(t) = common(s) {
                 assert_eq!(Some(t), chrono(s), "{s}");
             }
         }
         // It answers the shapes loggers write (else the scan pays chrono for them).
         for s in &seeds[..9] {
-            assert!(rfc3339_common(s).is_some() || chrono(s).is_none(), "{s}");
+            assert!(common(s).is_some() || chrono(s).is_none(), "{s}");
         }
-        assert!(rfc3339_common("2023-02-29T00:00:00Z").is_none());
+        assert!(common("2023-02-29T00:00:00Z").is_none());
         // Mutations: a digit, a separator or a length changed.
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut agreed = 0;
+        let (mut agreed, mut remembered) = (0, 0);
+        // One memo for the whole run, as a scan keeps one: read after its seed, a line
+        // changed past its 19th byte finds the seed's second remembered.
+        let mut memo = SecondMemo::default();
         for _ in 0..200_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let mut b = seeds[(x % seeds.len() as u64) as usize].as_bytes().to_vec();
+            let seed = seeds[(x % seeds.len() as u64) as usize];
+            let mut b = seed.as_bytes().to_vec();
             let at = ((x >> 8) % b.len() as u64) as usize;
             let alphabet = b"0123456789-+:.TZtz 9";
             match (x >> 20) % 3 {
@@ -208,11 +252,17 @@ mod tests {
                 _ => b.insert(at, alphabet[((x >> 24) % alphabet.len() as u64) as usize]),
             }
             let s = String::from_utf8(b).unwrap();
-            if let Some(t) = rfc3339_common(&s) {
+            let fresh = common(&s);
+            if let Some(t) = fresh {
                 assert_eq!(Some(t), chrono(&s), "{s}");
                 agreed += 1;
             }
+            let _ = rfc3339_common(seed, &mut memo);
+            remembered +=
+                usize::from(memo.at.is_some() && s.as_bytes().get(..19) == Some(&memo.key[..]));
+            assert_eq!(rfc3339_common(&s, &mut memo), fresh, "{s} after {seed}");
         }
         assert!(agreed > 10_000, "{agreed}");
+        assert!(remembered > 20_000, "{remembered}");
     }
 }

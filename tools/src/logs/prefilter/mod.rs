@@ -20,6 +20,7 @@ use super::line_steps::{
     Kept, accept, app_view, can_decide_on_views, parse_raw, stream_key, view_accepted, view_str,
     with_base_labels,
 };
+use super::parse::SecondMemo;
 use super::view::Facts;
 use super::{LogFilter, LogLine};
 use crate::ToolError;
@@ -203,13 +204,21 @@ impl Job<'_> {
         let on_views = can_decide_on_views(self.filter);
         let mut out = Kept::new(self.limit);
         let mut lines_before = 0u64;
+        let mut memo = SecondMemo::default();
         loop {
             match blocks.next_block().map_err(|e| self.io_err(e))? {
                 Fill::Block => {}
                 Fill::Done => break,
                 Fill::TooLong => return Ok(None),
             }
-            match self.block(&blocks, &finder, lines_before, &mut out, on_views) {
+            match self.block(
+                &blocks,
+                &finder,
+                lines_before,
+                &mut out,
+                on_views,
+                &mut memo,
+            ) {
                 Some(after) => lines_before = after,
                 None => return Ok(None),
             }
@@ -242,6 +251,7 @@ impl Job<'_> {
         lines_before: u64,
         out: &mut Kept,
         on_views: bool,
+        memo: &mut SecondMemo,
     ) -> Option<u64> {
         let cur = blocks.cur();
         let mut pos = 0;
@@ -265,7 +275,7 @@ impl Job<'_> {
                     truncated_bytes: (le - ls) - kept,
                     before: &cur[..ls],
                 };
-                if !self.take(hit, blocks, out, on_views) {
+                if !self.take(hit, blocks, out, on_views, memo) {
                     return None;
                 }
             }
@@ -287,13 +297,20 @@ impl Job<'_> {
     /// there: a mapped file's bytes can change under the scan (another process writing
     /// it), text checked as UTF-8 must not; and a kept line is then already where it
     /// stays.
-    fn take(&self, hit: Hit<'_>, blocks: &impl Blocks, out: &mut Kept, on_views: bool) -> bool {
+    fn take(
+        &self,
+        hit: Hit<'_>,
+        blocks: &impl Blocks,
+        out: &mut Kept,
+        on_views: bool,
+        memo: &mut SecondMemo,
+    ) -> bool {
         let staged = out.stage(hit.bytes);
         let decided = {
             let bytes = out.staged(staged);
             match std::str::from_utf8(bytes) {
                 // An app's JSON line is read for what the filter needs only.
-                Ok(s) => match on_views.then(|| app_view(s, self.wanted)).flatten() {
+                Ok(s) => match on_views.then(|| app_view(s, self.wanted, memo)).flatten() {
                     Some(app) => self.decide(s, &app, hit.found_at),
                     None => match view_str(s) {
                         None => Decided::Skip,
