@@ -23,6 +23,16 @@ pub(crate) fn parse_raw(bytes: &[u8]) -> Option<Parsed> {
 /// [`parse_raw`] on a line that is valid UTF-8, borrowing from it.
 #[inline]
 pub(crate) fn view_str(raw: &str) -> Option<LineView<'_>> {
+    view_str_with(raw, &mut parse::SecondMemo::default())
+}
+
+/// [`view_str`], with the last second read remembered (the scan keeps one
+/// [`parse::SecondMemo`] from line to line).
+#[inline]
+pub(crate) fn view_str_with<'a>(
+    raw: &'a str,
+    memo: &mut parse::SecondMemo,
+) -> Option<LineView<'a>> {
     let raw = raw.trim_end_matches('\r');
     // Blank (only whitespace): one-sided, so a line stops being checked at its first
     // character.
@@ -30,9 +40,9 @@ pub(crate) fn view_str(raw: &str) -> Option<LineView<'_>> {
         return None;
     }
     Some(if raw.starts_with('{') {
-        parse::json_view(raw).unwrap_or_else(|| parse::plain_view(raw))
+        parse::json_view(raw).unwrap_or_else(|| parse::plain_view_with(raw, memo))
     } else {
-        parse::plain_view(raw)
+        parse::plain_view_with(raw, memo)
     })
 }
 

@@ -134,3 +134,73 @@ fn a_repeated_json_key_keeps_its_last_value() {
     assert_eq!(many.labels.get("pod").map(String::as_str), Some("b"));
     assert!(many.timestamp.is_some());
 }
+
+/// How [`plain_view`] read a line before it found its words as bytes: the reference
+/// the byte version is checked against.
+fn plain_view_by_chars(raw: &str) -> (String, Option<DateTime<Utc>>, Option<String>) {
+    if let Some((first, rest)) = raw.split_once(' ')
+        && first.len() >= 20
+        && first.as_bytes().get(4) == Some(&b'-')
+        && let Some(ts) = parse_timestamp(first)
+    {
+        let mut parts = rest.splitn(3, ' ');
+        if let (Some(stream @ ("stdout" | "stderr")), Some("F" | "P"), Some(text)) =
+            (parts.next(), parts.next(), parts.next())
+        {
+            return (text.to_string(), Some(ts), Some(stream.to_string()));
+        }
+        return (rest.to_string(), Some(ts), None);
+    }
+    (raw.to_string(), None, None)
+}
+
+#[test]
+fn the_plain_reader_agrees_with_reading_by_characters_on_mutated_lines() {
+    let seeds = [
+        "2024-01-01T00:00:00.000Z stdout F message",
+        "2024-01-01T00:00:00.000Z stderr P partial line",
+        "2024-01-01T00:00:00.000Z stdout F ",
+        "2024-01-01T00:00:00.000Z stdout F",
+        "2025-03-01T10:00:00.001Z WARN request path=/api/cart/1 status=503",
+        "2025-03-01T10:00:00+02:00 stdout F é unicode ✓",
+        "2025-03-01 10:00:00 INFO a space inside the time",
+        "plain text without a time",
+        "  2025-03-01T10:00:00Z indented",
+    ];
+    let alphabet = " sdtoeruFP:-.TZ0129é\t";
+    let alphabet: Vec<char> = alphabet.chars().collect();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n.max(1) as u64) as usize
+    };
+    let mut memo = SecondMemo::default();
+    let mut cri = 0;
+    for i in 0..100_000 {
+        let mut line: Vec<char> = seeds[i % seeds.len()].chars().collect();
+        for _ in 0..1 + next(3) {
+            let at = next(line.len() + 1);
+            match next(3) {
+                0 if at < line.len() => line[at] = alphabet[next(alphabet.len())],
+                1 if at < line.len() => {
+                    line.remove(at);
+                }
+                _ => line.insert(at, alphabet[next(alphabet.len())]),
+            }
+        }
+        let line: String = line.into_iter().collect();
+        // One memo for the run, as the scan keeps one.
+        let view = plain_view_with(&line, &mut memo);
+        let got = (
+            view.text.to_string(),
+            view.timestamp,
+            view.labels.get("stream").map(str::to_string),
+        );
+        let want = plain_view_by_chars(&line);
+        cri += usize::from(want.2.is_some());
+        assert_eq!(got, want, "{line:?}");
+    }
+    assert!(cri > 5_000, "{cri} CRI lines among the mutants");
+}

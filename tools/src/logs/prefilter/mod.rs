@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use memchr::memmem;
 
 use super::line_steps::{
-    Kept, accept, app_view, can_decide_on_views, parse_raw, stream_key, view_accepted, view_str,
-    with_base_labels,
+    Kept, accept, app_view, can_decide_on_views, parse_raw, stream_key, view_accepted,
+    view_str_with, with_base_labels,
 };
 use super::parse::SecondMemo;
 use super::view::Facts;
@@ -312,7 +312,7 @@ impl Job<'_> {
                 // An app's JSON line is read for what the filter needs only.
                 Ok(s) => match on_views.then(|| app_view(s, self.wanted, memo)).flatten() {
                     Some(app) => self.decide(s, &app, hit.found_at),
-                    None => match view_str(s) {
+                    None => match view_str_with(s, memo) {
                         None => Decided::Skip,
                         Some(view) if on_views && view.timestamp.is_some() => {
                             self.decide(s, &view, hit.found_at)
