@@ -57,20 +57,26 @@ fn main() {
         ),
     ];
     let reread = std::env::var("LOGLENS_BENCH_SCAN_REREAD").is_ok_and(|v| v == "1");
+    // How much of the files the page cache holds in huge pages: the state ripgrep's speed
+    // depends on most, which the kernel does not always give a file read back (this
+    // machine's reclaim also splits them), so the figures say which state they are from.
+    let huge_before = file_huge_pages_mib();
     if reread {
         for (_, (path, _)) in &files {
             reread_from_disk(path);
         }
     }
+    let huge = file_huge_pages_mib().saturating_sub(huge_before);
     let me = std::env::current_exe().unwrap();
     println!(
         "scan benchmark: {mib} MiB files, {cores} cores, {rounds} paired rounds, limit {LIMIT}, \
-         page cache: {}",
+         page cache: {}, {huge} of {} MiB in huge pages (FileHugePages)",
         if reread {
             "read back from disk"
         } else {
             "as written"
-        }
+        },
+        2 * mib
     );
     println!(
         "{:<11} {:>6} {:>8}  {:>12} {:>12} {:>14}  {:>10}  rounds",
@@ -205,6 +211,16 @@ fn reread_from_disk(path: &Path) {
     assert!(dropped.success(), "dd could not drop {}", path.display());
     let mut f = std::fs::File::open(path).unwrap();
     std::io::copy(&mut f, &mut std::io::sink()).unwrap();
+}
+
+/// `FileHugePages` of `/proc/meminfo`, MiB (0 where it cannot be read).
+fn file_huge_pages_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("FileHugePages:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
 }
 
 fn median(v: &[f64]) -> f64 {
