@@ -176,7 +176,8 @@ pub(super) struct MappedBlocks {
     /// The map, from the file's byte `mstart` on (`None`: nothing to map).
     map: Option<super::map::Range>,
     mstart: usize,
-    /// Bytes gathered behind the scan before they are handed back.
+    /// About the bytes held resident ([`super::map::WINDOW`]; smaller in tests): half
+    /// faulted in ahead of the scan, half gathered behind it before they are handed back.
     window: usize,
     /// The range's end.
     end: usize,
@@ -191,8 +192,8 @@ pub(super) struct MappedBlocks {
 }
 
 impl MappedBlocks {
-    /// The lines in `[start, end)` of `path`, the bytes passed handed back each `window`
-    /// bytes; `prev` starts as the whole lines of the [`BLOCK`] bytes before `start`, as
+    /// The lines in `[start, end)` of `path`, about `window` bytes of it resident at a
+    /// time ([`super::map::Range::move_to`]); `prev` starts as the whole lines of the [`BLOCK`] bytes before `start`, as
     /// in [`ReadBlocks::open`].
     pub(super) fn open(path: &Path, start: u64, end: u64, window: usize) -> std::io::Result<Self> {
         let too_big = |_| std::io::Error::other("a file too large to map");
