@@ -146,12 +146,7 @@ fn scan_once(args: &[String]) {
     let source = FileLogSource::new(vec![path.into()]).with_scan_threads(threads);
     let newest = source.scan_newest(&filter, Some(LIMIT)).unwrap();
     assert_eq!(newest.lines.len() as u64, newest.matched.min(LIMIT as u64));
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let peak_kib = proc_kib("/proc/self/status", "VmHWM:");
     println!("{} {peak_kib}", newest.matched);
 }
 
@@ -215,12 +210,18 @@ fn reread_from_disk(path: &Path) {
 
 /// `FileHugePages` of `/proc/meminfo`, MiB (0 where it cannot be read).
 fn file_huge_pages_mib() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
+    proc_kib("/proc/meminfo", "FileHugePages:") / 1024
+}
+
+/// The `key` line's kilobytes in a `/proc` file of `key  N kB` lines (0 where it cannot
+/// be read).
+fn proc_kib(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("FileHugePages:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib / 1024)
+        .unwrap_or(0)
 }
 
 fn median(v: &[f64]) -> f64 {
