@@ -88,7 +88,7 @@ pub(crate) fn labels_read(filter: &LogFilter) -> Vec<&str> {
 pub(crate) fn app_view<'a>(
     raw: &'a str,
     wanted: &[&str],
-    memo: &mut parse::SecondMemo,
+    memo: &mut parse::LineMemo,
 ) -> Option<AppView<'a>> {
     let raw = raw.trim_end_matches('\r');
     if !raw.starts_with('{') {
@@ -315,12 +315,24 @@ impl Kept {
             self.lines.retain(|l| key(l) >= cut);
             self.raw.retain(|r| r.key() >= cut);
         }
-        // The kept bytes move to the front, in their order.
+        // The kept bytes move to the front, in their order: runs of lines that lie one
+        // after the other (all of them, for a log in time order) in one copy each.
         let mut to = 0;
-        for r in &mut self.raw {
-            self.arena.copy_within(r.at..r.at + r.len, to);
-            r.at = to;
-            to += r.len;
+        let mut i = 0;
+        while i < self.raw.len() {
+            let from = self.raw[i].at;
+            let mut end = from + self.raw[i].len;
+            let mut j = i + 1;
+            while j < self.raw.len() && self.raw[j].at == end {
+                end += self.raw[j].len;
+                j += 1;
+            }
+            self.arena.copy_within(from..end, to);
+            for r in &mut self.raw[i..j] {
+                r.at = r.at - from + to;
+            }
+            to += end - from;
+            i = j;
         }
         self.arena.truncate(to);
     }

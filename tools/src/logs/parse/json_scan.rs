@@ -56,6 +56,7 @@ pub(super) fn read<'a>(raw: &'a str, out: &mut Fields<'a>) -> Option<()> {
 pub(super) fn app_fields<'a>(
     raw: &'a str,
     wanted: &[&str],
+    memo: &mut KeyMemo,
     mut put: impl FnMut(&'static str, &Field<'a>),
 ) -> Option<Field<'a>> {
     let mut s = Scan::at_object(raw)?;
@@ -64,31 +65,39 @@ pub(super) fn app_fields<'a>(
     let mut time: Option<(usize, Field<'a>)> = None;
     let mut labels: SmallVec<[(&'static str, &'a str, Field<'a>); 2]> = SmallVec::new();
     if !s.open(b'}')? {
+        let mut nth = 0;
         loop {
-            let key = s.plain_str()?;
+            let (key, role) = match memo.keys.get(nth) {
+                Some(known) if known.is_at(s.b, s.i) => (s.known_key(known.key.len())?, known.role),
+                _ => {
+                    let key = s.plain_str()?;
+                    let role = KeyRole::of(key);
+                    memo.put(nth, key, role);
+                    (key, role)
+                }
+            };
+            nth += 1;
             s.ws();
             s.eat(b':')?;
             s.ws();
-            if is_read(key) {
-                let mut value = Field::Other;
-                s.value(1, &mut value)?;
-                if let Some(rank) = TIME_KEYS.iter().position(|k| *k == key) {
+            match role {
+                KeyRole::Skipped => s.skip_value(1)?,
+                KeyRole::Text => return None,
+                KeyRole::Time(rank) => {
+                    let value = s.read_value()?;
                     if time.as_ref().is_none_or(|(r, _)| rank <= *r) {
                         time = Some((rank, value));
                     }
-                } else if TEXT_KEYS.contains(&key) {
-                    return None;
-                } else if let Some(canon) =
-                    canonical_label(key).filter(|c| *c != "level" && wanted.contains(c))
-                {
+                }
+                KeyRole::Label(canon) if wanted.contains(&canon) => {
+                    let value = s.read_value()?;
                     match labels.iter_mut().find(|(c, _, _)| *c == canon) {
                         Some((_, k, slot)) if *k == key => *slot = value,
                         Some(_) => return None,
                         None => labels.push((canon, key, value)),
                     }
                 }
-            } else {
-                s.skip_value(1)?;
+                KeyRole::Label(_) | KeyRole::Other => s.unused_value()?,
             }
             if !s.next_or_close(b'}')? {
                 break;
@@ -100,6 +109,116 @@ pub(super) fn app_fields<'a>(
         put(canon, value);
     }
     time.map(|(_, field)| field)
+}
+
+/// What [`app_fields`] does with a key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum KeyRole {
+    /// Not read ([`is_read`]): its value is skipped.
+    Skipped,
+    /// One of [`TIME_KEYS`], by rank.
+    Time(usize),
+    /// One of [`TEXT_KEYS`]: an envelope.
+    Text,
+    /// A label loglens knows, by canonical name (never `level`).
+    Label(&'static str),
+    /// Read by [`read`] but used by neither (`level`, a map of labels).
+    Other,
+}
+
+impl KeyRole {
+    fn of(key: &str) -> Self {
+        if !is_read(key) {
+            KeyRole::Skipped
+        } else if let Some(rank) = TIME_KEYS.iter().position(|k| *k == key) {
+            KeyRole::Time(rank)
+        } else if TEXT_KEYS.contains(&key) {
+            KeyRole::Text
+        } else if let Some(canon) = canonical_label(key).filter(|c| *c != "level") {
+            KeyRole::Label(canon)
+        } else {
+            KeyRole::Other
+        }
+    }
+}
+
+/// The keys of the last line [`app_fields`] read, in order, with their roles: an app
+/// writes the same keys line after line, and a key that is the same as the one in its
+/// place before is then compared, not searched for its end and looked up again.
+#[derive(Debug, Default)]
+pub(crate) struct KeyMemo {
+    keys: Vec<KnownKey>,
+}
+
+/// A key [`KeyMemo`] remembers.
+#[derive(Debug)]
+struct KnownKey {
+    /// Without its quotes (it has no escape).
+    key: String,
+    role: KeyRole,
+    /// For a key of up to 6 bytes: the key in its quotes as the first bytes of a
+    /// little-endian word, and the mask of those bytes (else 0), so that one load and a
+    /// compare tell it where it is (a call to `memcmp` cost more than the rest).
+    word: u64,
+    mask: u64,
+}
+
+impl KnownKey {
+    fn new(key: &str, role: KeyRole) -> Self {
+        let mut known = KnownKey {
+            key: String::new(),
+            role,
+            word: 0,
+            mask: 0,
+        };
+        known.set(key, role);
+        known
+    }
+
+    fn set(&mut self, key: &str, role: KeyRole) {
+        self.key.clear();
+        self.key.push_str(key);
+        self.role = role;
+        let quoted = key.len() + 2;
+        (self.word, self.mask) = if quoted <= 8 {
+            let mut bytes = [0u8; 8];
+            bytes[0] = b'"';
+            bytes[1..=key.len()].copy_from_slice(key.as_bytes());
+            bytes[quoted - 1] = b'"';
+            (u64::from_le_bytes(bytes), u64::MAX >> (8 * (8 - quoted)))
+        } else {
+            (0, 0)
+        };
+    }
+
+    /// Whether `b` holds this key, in its quotes, from `i` on.
+    #[inline]
+    fn is_at(&self, b: &[u8], i: usize) -> bool {
+        if self.mask != 0
+            && let Some(word) = b.get(i..i + 8)
+        {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            return (u64::from_le_bytes(bytes) ^ self.word) & self.mask == 0;
+        }
+        let k = self.key.as_bytes();
+        b.get(i) == Some(&b'"')
+            && b.get(i + 1..i + 1 + k.len()) == Some(k)
+            && b.get(i + 1 + k.len()) == Some(&b'"')
+    }
+}
+
+impl KeyMemo {
+    /// Keys remembered at most.
+    const MAX: usize = 16;
+
+    fn put(&mut self, nth: usize, key: &str, role: KeyRole) {
+        if let Some(known) = self.keys.get_mut(nth) {
+            known.set(key, role);
+        } else if nth == self.keys.len() && nth < Self::MAX {
+            self.keys.push(KnownKey::new(key, role));
+        }
+    }
 }
 
 /// A position in a line.
@@ -216,6 +335,47 @@ impl<'a> Scan<'a> {
         Some(())
     }
 
+    /// A value that is read: [`Scan::value`], with a string without escapes (the common
+    /// case) taken here, inline: built through `value`'s out-parameter, the field was
+    /// read back before its writes had landed, a stall that cost more than the reading.
+    #[inline(always)]
+    fn read_value(&mut self) -> Option<Field<'a>> {
+        if let Some(s) = self.plain_value() {
+            return Some(Field::Str(Cow::Borrowed(s)));
+        }
+        let mut value = Field::Other;
+        self.value(1, &mut value)?;
+        Some(value)
+    }
+
+    /// A value that is read but not used: checked as [`Scan::value`] checks it, built
+    /// only where it is not a string without escapes.
+    #[inline]
+    fn unused_value(&mut self) -> Option<()> {
+        if self.plain_value().is_none() {
+            let mut value = Field::Other;
+            self.value(1, &mut value)?;
+        }
+        Some(())
+    }
+
+    /// The string value at the current position if it has no escape (stepped over);
+    /// `None` for any other value (the position stays).
+    #[inline]
+    fn plain_value(&mut self) -> Option<&'a str> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let end = next_special(self.b, start);
+        if *self.b.get(end)? != b'"' {
+            return None;
+        }
+        let s = self.raw.get(start..end)?;
+        self.i = end + 1;
+        Some(s)
+    }
+
     /// An unsigned integer that fits a `u64` (no fraction, no exponent): the number
     /// serde_json reads as one. Anything else is left to it.
     fn unsigned(&mut self) -> Option<u64> {
@@ -242,6 +402,15 @@ impl<'a> Scan<'a> {
         }
         self.i = end + 1;
         self.raw.get(start..end)
+    }
+
+    /// Steps over the string of `len` bytes at the current position, known to be a key
+    /// without an escape ([`KnownKey::is_at`]).
+    #[inline]
+    fn known_key(&mut self, len: usize) -> Option<&'a str> {
+        let start = self.i + 1;
+        self.i = start + len + 1;
+        self.raw.get(start..start + len)
     }
 
     /// The string at `"`, borrowed when it has no escape, else decoded. An escaped

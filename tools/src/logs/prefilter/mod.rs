@@ -20,7 +20,7 @@ use super::line_steps::{
     Kept, accept, app_view, can_decide_on_views, parse_raw, stream_key, view_accepted,
     view_str_with, with_base_labels,
 };
-use super::parse::SecondMemo;
+use super::parse::LineMemo;
 use super::view::Facts;
 use super::{LogFilter, LogLine};
 use crate::ToolError;
@@ -204,7 +204,7 @@ impl Job<'_> {
         let on_views = can_decide_on_views(self.filter);
         let mut out = Kept::new(self.limit);
         let mut lines_before = 0u64;
-        let mut memo = SecondMemo::default();
+        let mut memo = LineMemo::default();
         loop {
             match blocks.next_block().map_err(|e| self.io_err(e))? {
                 Fill::Block => {}
@@ -251,7 +251,7 @@ impl Job<'_> {
         lines_before: u64,
         out: &mut Kept,
         on_views: bool,
-        memo: &mut SecondMemo,
+        memo: &mut LineMemo,
     ) -> Option<u64> {
         let cur = blocks.cur();
         let mut pos = 0;
@@ -259,7 +259,8 @@ impl Job<'_> {
         let mut line_no = lines_before;
         while let Some(found) = finder.find(&cur[pos..]) {
             let m = pos + found;
-            let ls = memchr::memrchr(b'\n', &cur[..m]).map_or(0, |i| i + 1);
+            // `pos` starts a line: the line's start is at or after it.
+            let ls = memchr::memrchr(b'\n', &cur[pos..m]).map_or(pos, |i| pos + i + 1);
             let le = memchr::memchr(b'\n', &cur[m..]).map_or(cur.len(), |i| m + i);
             line_no += newlines(&cur[counted_to..ls]);
             counted_to = ls;
@@ -303,16 +304,16 @@ impl Job<'_> {
         blocks: &impl Blocks,
         out: &mut Kept,
         on_views: bool,
-        memo: &mut SecondMemo,
+        memo: &mut LineMemo,
     ) -> bool {
         let staged = out.stage(hit.bytes);
         let decided = {
             let bytes = out.staged(staged);
-            match std::str::from_utf8(bytes) {
+            match simdutf8::basic::from_utf8(bytes) {
                 // An app's JSON line is read for what the filter needs only.
                 Ok(s) => match on_views.then(|| app_view(s, self.wanted, memo)).flatten() {
                     Some(app) => self.decide(s, &app, hit.found_at),
-                    None => match view_str_with(s, memo) {
+                    None => match view_str_with(s, &mut memo.second) {
                         None => Decided::Skip,
                         Some(view) if on_views && view.timestamp.is_some() => {
                             self.decide(s, &view, hit.found_at)
