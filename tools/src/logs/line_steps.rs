@@ -84,7 +84,7 @@ pub(crate) fn labels_read(filter: &LogFilter) -> Vec<&str> {
 /// ([`labels_read`]) and read faster ([`parse::app_json_view`]). `None` for any other
 /// line, or where it is not sure: ask [`view_str`]. `memo`: the last second read, kept
 /// by the scan from line to line.
-#[inline]
+#[inline(always)]
 pub(crate) fn app_view<'a>(
     raw: &'a str,
     wanted: &[&str],

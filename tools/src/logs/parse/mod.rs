@@ -201,7 +201,7 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
 /// differ in those, and for a line without a time of its own (its time is inherited,
 /// which the caller looks up): ask `json_view`. `memo` keeps the last second read
 /// across the lines of a scan.
-#[inline]
+#[inline(always)]
 pub(crate) fn app_json_view<'a>(
     raw: &'a str,
     wanted: &[&str],
