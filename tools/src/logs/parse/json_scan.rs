@@ -340,7 +340,7 @@ impl<'a> Scan<'a> {
     /// read back before its writes had landed, a stall that cost more than the reading.
     #[inline(always)]
     fn read_value(&mut self) -> Option<Field<'a>> {
-        if let Some(s) = self.plain_value() {
+        if let Some(s) = self.plain_str() {
             return Some(Field::Str(Cow::Borrowed(s)));
         }
         let mut value = Field::Other;
@@ -352,28 +352,11 @@ impl<'a> Scan<'a> {
     /// only where it is not a string without escapes.
     #[inline]
     fn unused_value(&mut self) -> Option<()> {
-        if self.plain_value().is_none() {
+        if self.plain_str().is_none() {
             let mut value = Field::Other;
             self.value(1, &mut value)?;
         }
         Some(())
-    }
-
-    /// The string value at the current position if it has no escape (stepped over);
-    /// `None` for any other value (the position stays).
-    #[inline]
-    fn plain_value(&mut self) -> Option<&'a str> {
-        if self.peek()? != b'"' {
-            return None;
-        }
-        let start = self.i + 1;
-        let end = next_special(self.b, start);
-        if *self.b.get(end)? != b'"' {
-            return None;
-        }
-        let s = self.raw.get(start..end)?;
-        self.i = end + 1;
-        Some(s)
     }
 
     /// An unsigned integer that fits a `u64` (no fraction, no exponent): the number
@@ -390,7 +373,9 @@ impl<'a> Scan<'a> {
         (!leading_zero && !more).then_some(n)
     }
 
-    /// The string at `"`, if it has no escape (then it is the line's own bytes).
+    /// The string at `"`, if it has no escape (then it is the line's own bytes), stepped
+    /// over; `None` for any other value (the position stays).
+    #[inline]
     fn plain_str(&mut self) -> Option<&'a str> {
         if self.peek()? != b'"' {
             return None;
@@ -400,8 +385,9 @@ impl<'a> Scan<'a> {
         if *self.b.get(end)? != b'"' {
             return None;
         }
+        let s = self.raw.get(start..end)?;
         self.i = end + 1;
-        self.raw.get(start..end)
+        Some(s)
     }
 
     /// Steps over the string of `len` bytes at the current position, known to be a key
