@@ -28,7 +28,7 @@ pub(crate) fn view_str(raw: &str) -> Option<LineView<'_>> {
 
 /// [`view_str`], with the last second read remembered (the scan keeps one
 /// [`parse::SecondMemo`] from line to line).
-#[inline]
+#[inline(always)]
 pub(crate) fn view_str_with<'a>(
     raw: &'a str,
     memo: &mut parse::SecondMemo,

@@ -284,7 +284,7 @@ pub(crate) fn plain_view(raw: &str) -> LineView<'_> {
 /// boundary): `str::split_once(' ')` and `splitn` searched for the space as a
 /// character, which the scan's profile showed as `memcmp` calls and a third of the
 /// time spent on a plain line.
-#[inline]
+#[inline(always)]
 pub(crate) fn plain_view_with<'a>(raw: &'a str, memo: &mut SecondMemo) -> LineView<'a> {
     let mut labels = LineLabels::default();
     if let Some(space) = memchr::memchr(b' ', raw.as_bytes())
