@@ -82,8 +82,9 @@ pub(crate) fn labels_read(filter: &LogFilter) -> Vec<&str> {
 
 /// [`view_str`] of an application's own JSON line, with only the labels `wanted`
 /// ([`labels_read`]) and read faster ([`parse::app_json_view`]). `None` for any other
-/// line, or where it is not sure: ask [`view_str`]. `memo`: the last second read, kept
-/// by the scan from line to line.
+/// line, or where it is not sure: ask [`view_str`]. `memo`: what the last lines read
+/// leave for the next (the second of their time, an app's keys), kept by the scan from
+/// line to line.
 #[inline(always)]
 pub(crate) fn app_view<'a>(
     raw: &'a str,

@@ -122,7 +122,8 @@ enum KeyRole {
     Text,
     /// A label loglens knows, by canonical name (never `level`).
     Label(&'static str),
-    /// Read by [`read`] but used by neither (`level`, a map of labels).
+    /// Read by [`read`] (its value is checked as `read` checks it) but not used here:
+    /// `level` and its aliases, the `labels` and `kubernetes` maps.
     Other,
 }
 
@@ -336,8 +337,8 @@ impl<'a> Scan<'a> {
     }
 
     /// A value that is read: [`Scan::value`], with a string without escapes (the common
-    /// case) taken here, inline: built through `value`'s out-parameter, the field was
-    /// read back before its writes had landed, a stall that cost more than the reading.
+    /// case) taken here, inline (built through `value`'s out-parameter, the field was
+    /// read back before its writes had landed: a store-forwarding stall in the profile).
     #[inline(always)]
     fn read_value(&mut self) -> Option<Field<'a>> {
         if let Some(s) = self.plain_str() {

@@ -21,6 +21,10 @@ mod time;
 
 use json_fields::{Field, Fields};
 pub(crate) use time::SecondMemo;
+#[cfg(feature = "fuzzing")]
+pub(crate) use time::check_time_readers;
+use time::epoch;
+pub use time::{MAX_SINCE_DAYS, parse_since, parse_timestamp, time_before};
 
 /// What a scan remembers from one matching line to the next, to read the next faster
 /// when it is like the last: the second its time fell in, the keys of an app's JSON line.
@@ -29,10 +33,6 @@ pub(crate) struct LineMemo {
     pub(crate) second: SecondMemo,
     keys: json_scan::KeyMemo,
 }
-#[cfg(feature = "fuzzing")]
-pub(crate) use time::check_time_readers;
-use time::epoch;
-pub use time::{MAX_SINCE_DAYS, parse_since, parse_timestamp, time_before};
 
 /// The canonical name of a label key, for the aliases different shippers use
 /// (`pod_name`, `k8s_pod_name`, `kubernetes_namespace_name`, ...). `None` for keys that
@@ -199,8 +199,8 @@ pub(crate) fn json_view(raw: &str) -> Option<LineView<'_>> {
 /// same text and time, and of the labels only those, read without building the line's
 /// other fields ([`json_scan::app_fields`]). `None` where `json_view`'s answer could
 /// differ in those, and for a line without a time of its own (its time is inherited,
-/// which the caller looks up): ask `json_view`. `memo` keeps the last second read
-/// across the lines of a scan.
+/// which the caller looks up): ask `json_view`. `memo` keeps the last second read and
+/// the last app line's keys across the lines of a scan.
 #[inline(always)]
 pub(crate) fn app_json_view<'a>(
     raw: &'a str,
