@@ -135,10 +135,16 @@ fn main() {
 }
 
 /// One scan as `query_logs` runs it; prints the lines matched and the peak memory (KiB).
+/// `--scan-once FILE NEEDLE THREADS`: `|= "NEEDLE"`, or for a NEEDLE of `~REGEX`,
+/// `|~ "REGEX"` (by hand, to time a regex filter).
 fn scan_once(args: &[String]) {
     let (path, needle, threads) = (&args[0], &args[1], args[2].parse().unwrap());
     let name = Path::new(path).file_name().unwrap().to_string_lossy();
-    let query = logql::parse(&format!(r#"{{filename="{name}"}} |= "{needle}""#)).unwrap();
+    let filter_stage = match needle.strip_prefix('~') {
+        Some(re) => format!(r#"|~ "{re}""#),
+        None => format!(r#"|= "{needle}""#),
+    };
+    let query = logql::parse(&format!(r#"{{filename="{name}"}} {filter_stage}"#)).unwrap();
     let filter = LogFilter {
         logql: Some(Arc::new(query)),
         ..LogFilter::default()

@@ -262,14 +262,14 @@ fn scan_file(
         return Ok(out);
     }
 
-    if let Some(needle) = required_literal(filter) {
+    if let Some(needle) = prefilter::Needle::of(filter) {
         drop(reader);
         let wanted = labels_read(filter);
         let job = prefilter::Job {
             path,
             filter,
             cap: max_line_bytes,
-            needle,
+            needle: &needle,
             wanted: &wanted,
             source: &source,
             base_labels: &base_labels,
@@ -306,34 +306,6 @@ fn scan_file(
         );
     }
     Ok(out)
-}
-
-/// A literal every matching line must contain in its raw bytes: the longest `|= "..."`
-/// before any `line_format`, if it has only characters that no JSON encoder escapes
-/// (letters, digits, space and `_.:=-+,;@#%!?()[]{}*'`), so a JSON line cannot hide it.
-fn required_literal(filter: &LogFilter) -> Option<&str> {
-    use super::logql::{LineOp, Stage};
-    let q = filter.logql.as_ref()?;
-    let mut best: Option<&str> = None;
-    for stage in &q.pipeline {
-        match stage {
-            Stage::LineFormat(_) => break,
-            Stage::Line {
-                op: LineOp::Contains,
-                value,
-                ..
-            } if !value.is_empty()
-                && value.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b" _.:=-+,;@#%!?()[]{}*'".contains(&b)
-                })
-                && best.is_none_or(|b| value.len() > b.len()) =>
-            {
-                best = Some(value);
-            }
-            _ => {}
-        }
-    }
-    best
 }
 
 /// The last time seen in each stream, so continuation lines inherit it.

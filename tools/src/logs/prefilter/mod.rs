@@ -14,7 +14,6 @@ use std::fs::File;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use memchr::memmem;
 
 use super::line_steps::{
     Kept, accept, app_view, can_decide_on_views, parse_raw, stream_key, view_accepted,
@@ -27,8 +26,11 @@ use crate::ToolError;
 
 mod blocks;
 mod map;
+mod needle;
 
 use blocks::{Blocks, Fill, MappedBlocks, ReadBlocks};
+pub(crate) use needle::Needle;
+use needle::Searcher;
 
 /// Files at least this large are split into ranges scanned by one thread each.
 const PARALLEL_MIN: u64 = 64 << 20;
@@ -72,8 +74,8 @@ pub(super) struct Job<'a> {
     pub(super) filter: &'a LogFilter,
     /// Bytes of a line kept (the rest is cut, as the slow path does).
     pub(super) cap: usize,
-    /// The literal every matching line contains.
-    pub(super) needle: &'a str,
+    /// What every matching line contains.
+    pub(super) needle: &'a Needle,
     /// The label names the filter reads ([`super::line_steps::labels_read`]).
     pub(super) wanted: &'a [&'a str],
     /// The lines' `source`.
@@ -206,7 +208,7 @@ impl Job<'_> {
     }
 
     fn range_of(&self, mut blocks: impl Blocks) -> Result<Option<RangeScan>, ToolError> {
-        let finder = memmem::Finder::new(self.needle.as_bytes());
+        let searcher = self.needle.searcher();
         let on_views = can_decide_on_views(self.filter);
         let mut out = Kept::new(self.limit);
         let mut lines_before = 0u64;
@@ -219,7 +221,7 @@ impl Job<'_> {
             }
             match self.block(
                 &blocks,
-                &finder,
+                &searcher,
                 lines_before,
                 &mut out,
                 on_views,
@@ -253,7 +255,7 @@ impl Job<'_> {
     fn block(
         &self,
         blocks: &impl Blocks,
-        finder: &memmem::Finder<'_>,
+        searcher: &Searcher<'_>,
         lines_before: u64,
         out: &mut Kept,
         on_views: bool,
@@ -265,7 +267,7 @@ impl Job<'_> {
         let mut line_no = lines_before;
         // How far into the block the cache has been asked for ([`prefetch`]).
         let mut fetched = 0;
-        while let Some(found) = finder.find(&cur[pos..]) {
+        while let Some((found, found_len)) = searcher.find(&cur[pos..]) {
             let m = pos + found;
             // `pos` starts a line: the line's start is at or after it.
             let ls = memchr::memrchr(b'\n', &cur[pos..m]).map_or(pos, |i| pos + i + 1);
@@ -281,9 +283,10 @@ impl Job<'_> {
                 prefetch(cur, fetched);
                 fetched += 64;
             }
-            // The slow path keeps only the first `cap` bytes of a line; an occurrence that
-            // ends past them is not in the text it filters.
-            if m + self.needle.len() <= ls + self.cap {
+            // The slow path keeps only the first `cap` bytes of a line; an occurrence of
+            // the one literal that ends past them is not in the text it filters (of
+            // several literals, another may be: the line is read, its regex decides).
+            if self.needle.literal().is_none() || m + found_len <= ls + self.cap {
                 let kept = (le - ls).min(self.cap);
                 let hit = Hit {
                     bytes: &cur[ls..ls + kept],
@@ -387,7 +390,8 @@ impl Job<'_> {
     fn decide(&self, s: &str, view: &impl Facts, found_at: usize) -> Decided {
         // The literal was found in the line: where the text holds that spot, its `|=`
         // needs no second search.
-        let known = holds_at(s, view.text(), found_at, self.needle).then_some(self.needle);
+        let known =
+            (self.needle.literal()).filter(|needle| holds_at(s, view.text(), found_at, needle));
         if view_accepted(self.filter, view, self.base_labels, known) {
             Decided::Keep(view.time())
         } else {

@@ -44,7 +44,7 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
             path: &path,
             filter: &filter,
             cap: 256,
-            needle: "ERROR",
+            needle: &Needle::One("ERROR".into()),
             wanted: &wanted,
             source: &source,
             base_labels: &base,
@@ -91,9 +91,11 @@ fn run(bytes: &[u8]) -> (Option<Vec<LogLine>>, Vec<LogLine>) {
         }
     }
     let one = one.map(|(v, _)| v);
+    // `|\x01`: a byte the file does not have, which a line's raw bytes cannot be
+    // searched for (a control character: JSON escapes it), so the whole file is read.
     let slow = FileLogSource::new(vec![path.clone()])
         .with_max_line_bytes(256)
-        .scan(&q(r#"{filename="t.log"} |~ "ERROR""#))
+        .scan(&q(r#"{filename="t.log"} |~ "ERROR|\x01""#))
         .unwrap();
     (one, slow)
 }
@@ -104,6 +106,42 @@ fn agrees_with_the_full_scan() {
     let fast = fast.expect("the fast path settles every line of this file");
     assert!(fast.len() > 20_000);
     assert_eq!(fast, slow);
+}
+
+#[test]
+fn a_regex_searched_for_by_its_literals_agrees_with_the_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.log");
+    std::fs::write(&path, mixed()).unwrap();
+    let filter = |q: &str| LogFilter {
+        logql: Some(Arc::new(logql::parse(q).unwrap())),
+        ..LogFilter::default()
+    };
+    let scan = |q: &str| {
+        FileLogSource::new(vec![path.clone()])
+            .with_max_line_bytes(256)
+            .scan(&filter(q))
+            .unwrap()
+    };
+    for re in [
+        "ERROR",
+        // Not `s` or `k` under (?i): they fold to letters beyond ASCII (a JSON encoder
+        // may write those as \u escapes), and such a regex is not searched for.
+        "(?i)error|charge",
+        "ERR(OR)? (request|cause)",
+        "envelope|failed",
+        "(?i)info",
+    ] {
+        let q = format!(r#"{{filename="t.log"}} |~ "{re}""#);
+        assert!(Needle::of(&filter(&q)).is_some(), "{re}: searched for");
+        let fast = scan(&q);
+        // As above: `|\x01` makes the scan read every line.
+        let slow_q = format!(r#"{{filename="t.log"}} |~ "{re}|\x01""#);
+        assert!(Needle::of(&filter(&slow_q)).is_none(), "{re}: read whole");
+        let slow = scan(&slow_q);
+        assert!(slow.len() > 1_000, "{re}: {} lines", slow.len());
+        assert_eq!(fast, slow, "{re}");
+    }
 }
 
 #[test]
@@ -249,7 +287,7 @@ fn a_line_decided_on_its_view_is_kept_as_the_full_scan_keeps_it() {
             ..filter.clone()
         };
         // `|~` has no required literal: the full scan, line by line.
-        let slow_query = query.replacen(r#"|= "ERROR""#, r#"|~ "ERROR""#, 1);
+        let slow_query = query.replacen(r#"|= "ERROR""#, r#"|~ "ERROR|\x01""#, 1);
         let source = FileLogSource::new(vec![path.clone()]).with_max_line_bytes(256);
         let slow = source.scan(&with(&slow_query)).unwrap();
         for limit in [None, Some(3)] {
