@@ -24,8 +24,8 @@ pub(crate) enum Needle {
     One(String),
     /// One of several literals: those that start every match of a `|~` regex (in any
     /// ASCII case where they were a `(?i)` word's spellings), as an alternation of
-    /// them. (Aho-Corasick's automaton ran 2-3x slower on two literals: its SIMD
-    /// searcher was not chosen; the `regex` crate chose it.)
+    /// them. (Aho-Corasick's automaton ran 2-3x slower on two literals; for them the
+    /// `regex` crate picks a SIMD searcher.)
     Any(regex::bytes::Regex),
 }
 
