@@ -193,8 +193,8 @@ pub(super) struct MappedBlocks {
 
 impl MappedBlocks {
     /// The lines in `[start, end)` of `path`, about `window` bytes of it resident at a
-    /// time ([`super::map::Range::move_to`]); `prev` starts as the whole lines of the [`BLOCK`] bytes before `start`, as
-    /// in [`ReadBlocks::open`].
+    /// time ([`super::map::Range::move_to`]); `prev` starts as the whole lines of the
+    /// [`BLOCK`] bytes before `start`, as in [`ReadBlocks::open`].
     pub(super) fn open(path: &Path, start: u64, end: u64, window: usize) -> std::io::Result<Self> {
         let too_big = |_| std::io::Error::other("a file too large to map");
         let (start, end) = (

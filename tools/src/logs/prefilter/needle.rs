@@ -64,7 +64,7 @@ impl Needle {
         let alternation: Vec<String> = any
             .literals
             .iter()
-            .map(|l| regex_syntax::escape(&String::from_utf8_lossy(l)))
+            .map(|l| regex_syntax::escape(l))
             .collect();
         let flags = if any.ascii_case_insensitive {
             "(?i-u)"
@@ -124,7 +124,8 @@ fn safe(literal: &[u8]) -> bool {
 
 /// What a line must hold one of, to match a regex.
 struct Literals {
-    literals: Vec<Vec<u8>>,
+    /// ASCII ([`safe`]).
+    literals: Vec<String>,
     /// Found in any ASCII case: the regex's literals were spellings of these (`(?i)`).
     ascii_case_insensitive: bool,
 }
@@ -141,15 +142,16 @@ fn regex_literals(pattern: &str) -> Option<Literals> {
         .parse(pattern)
         .ok()?;
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    let literals: Vec<Vec<u8>> = seq
+    // A safe literal is ASCII, so it is a string as it is.
+    let literals: Vec<String> = seq
         .literals()?
         .iter()
-        .map(|l| l.as_bytes().to_vec())
-        .collect();
-    if literals.is_empty() || !literals.iter().all(|l| safe(l)) {
+        .map(|l| safe(l.as_bytes()).then(|| String::from_utf8(l.as_bytes().to_vec()).ok())?)
+        .collect::<Option<_>>()?;
+    if literals.is_empty() {
         return None;
     }
-    let folded: std::collections::BTreeSet<Vec<u8>> =
+    let folded: std::collections::BTreeSet<String> =
         literals.iter().map(|l| l.to_ascii_lowercase()).collect();
     let out = if folded.len() < literals.len() {
         Literals {
@@ -182,11 +184,7 @@ mod tests {
     /// The literals of a regex, sorted, and whether they are found in any case.
     fn literals(pattern: &str) -> Option<(Vec<String>, bool)> {
         let found = regex_literals(pattern)?;
-        let mut v: Vec<String> = found
-            .literals
-            .into_iter()
-            .map(|l| String::from_utf8(l).unwrap())
-            .collect();
+        let mut v = found.literals;
         v.sort();
         Some((v, found.ascii_case_insensitive))
     }
